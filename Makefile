@@ -1,0 +1,108 @@
+# fedmarket: one Makefile for the library, services, clients and tests.
+#   make          build libfedmarket.a and every binary into bin/
+#   make test     install what is missing, build, start the local stack,
+#                 run every suite, stop the stack
+#   make check    the same suites built with ASan+UBSan
+#   make demo     the whole marketplace end to end on this machine
+#   make bench    benchmarks against the reference baselines
+
+SAN ?=
+ifeq ($(SAN),1)
+BUILD ?= build/san
+BIN ?= build/san/bin
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+OPT ?= -O1 -g
+else
+BUILD ?= build
+BIN ?= bin
+SANFLAGS =
+OPT ?= -O2 -g
+endif
+
+CC ?= cc
+PKGS = libpq libcurl jansson libsecp256k1 libsodium openblas libmicrohttpd \
+	zlib libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# snprintf truncation is how bounded messages are cut: not a defect.
+WARN = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
+	-Wshadow -Wsign-compare -Wpointer-arith -Wformat=2 -Wvla \
+	-Wno-format-truncation
+CFLAGS += -std=c11 -D_GNU_SOURCE -pthread $(OPT) $(WARN) $(SANFLAGS) \
+	-Icommon -I/usr/include/x86_64-linux-gnu $(PKG_CFLAGS) -MMD -MP
+LDFLAGS += -pthread $(SANFLAGS)
+LDLIBS = $(PKG_LIBS) -lm
+
+LIB_SRC := $(sort $(wildcard common/*/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB := $(BUILD)/libfedmarket.a
+
+# Every folder under clients/ and services/ is one binary:
+# clients/engine -> bin/fedmarket-engine, services/taskd -> bin/fedmarket-taskd
+PROG_DIRS := $(sort $(dir $(wildcard clients/*/*.c services/*/*.c)))
+PROGS := $(foreach d,$(PROG_DIRS),$(BIN)/fedmarket-$(notdir $(d:/=)))
+
+TEST_SRC := $(sort $(wildcard tests/unit/*_test.c tests/integration/*_test.c))
+TESTS := $(TEST_SRC:%.c=$(BUILD)/%)
+TEST_SUPPORT := $(wildcard tests/support/*.c)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
+
+FUZZ_SRC := $(wildcard tests/fuzz/*_fuzz.c)
+
+.PHONY: all lib tests test check demo bench clean fuzz stack-up stack-down \
+	contracts
+all: $(LIB) $(PROGS) tests
+
+lib: $(LIB)
+tests: $(TESTS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+define prog_rule
+$(BIN)/fedmarket-$(notdir $(1:/=)): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)*.c)) $(LIB)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach d,$(PROG_DIRS),$(eval $(call prog_rule,$(d))))
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+
+# Test and demo entry points do their own set-up (deploy/local/*).
+test:
+	./tests/run-all
+
+check:
+	FM_SAN=1 ./tests/run-all
+
+demo:
+	./deploy/local/demo
+
+bench:
+	./bench/run
+
+fuzz:
+	./tests/fuzz/run
+
+stack-up:
+	./deploy/local/stack up
+
+stack-down:
+	./deploy/local/stack down
+
+clean:
+	rm -rf build bin
+
+-include $(LIB_OBJ:.o=.d) $(TEST_SRC:%.c=$(BUILD)/obj/%.d)
+-include $(patsubst %.c,$(BUILD)/obj/%.d,$(wildcard clients/*/*.c services/*/*.c))
