@@ -1,0 +1,333 @@
+#include "db/db.h"
+
+#include "core/err.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct db_conn {
+	PGconn *pg;
+	struct db_conn *next_free;
+	char sqlstate[6];
+	int retryable;
+	long rows;
+};
+
+struct db_pool {
+	char *conninfo;
+	int size;
+	int opened;
+	struct db_conn *conns; /* size entries; pg NULL until opened */
+	struct db_conn *free_list;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+#define TX_MAX_ATTEMPTS 8
+
+static int conn_open(struct db_conn *c, const char *conninfo)
+{
+	c->pg = PQconnectdb(conninfo);
+	if (PQstatus(c->pg) != CONNECTION_OK) {
+		int err = fm_error_set(FM_EUNAVAIL, "database unreachable: %s",
+				       PQerrorMessage(c->pg));
+
+		PQfinish(c->pg);
+		c->pg = NULL;
+		return err;
+	}
+	return FM_OK;
+}
+
+int db_pool_new(struct db_pool **out, const char *conninfo, int size)
+{
+	struct db_pool *p;
+	int err;
+
+	if (size < 1)
+		return fm_error_set(FM_EINVAL, "pool size must be at least 1");
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	p->conns = calloc((size_t)size, sizeof(*p->conns));
+	p->conninfo = strdup(conninfo);
+	if (!p->conns || !p->conninfo) {
+		free(p->conns);
+		free(p->conninfo);
+		free(p);
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	}
+	p->size = size;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	for (int i = size - 1; i >= 0; i--) {
+		p->conns[i].next_free = p->free_list;
+		p->free_list = &p->conns[i];
+	}
+	/* fail early on a wrong URL rather than on the first request */
+	err = conn_open(&p->conns[0], conninfo);
+	if (err) {
+		db_pool_free(p);
+		return err;
+	}
+	*out = p;
+	return FM_OK;
+}
+
+void db_pool_free(struct db_pool *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < p->size; i++)
+		if (p->conns[i].pg)
+			PQfinish(p->conns[i].pg);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p->conns);
+	free(p->conninfo);
+	free(p);
+}
+
+static int conn_ready(struct db_pool *p, struct db_conn *c)
+{
+	if (!c->pg)
+		return conn_open(c, p->conninfo);
+	if (PQstatus(c->pg) == CONNECTION_OK)
+		return FM_OK;
+	PQreset(c->pg);
+	if (PQstatus(c->pg) != CONNECTION_OK)
+		return fm_error_set(FM_EUNAVAIL, "database unreachable: %s",
+				    PQerrorMessage(c->pg));
+	log_info("database connection re-established");
+	return FM_OK;
+}
+
+int db_acquire(struct db_pool *p, struct db_conn **out, int timeout_ms)
+{
+	struct timespec deadline;
+	struct db_conn *c;
+	int err;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->lock);
+	while (!p->free_list) {
+		if (pthread_cond_timedwait(&p->cond, &p->lock, &deadline) ==
+		    ETIMEDOUT) {
+			pthread_mutex_unlock(&p->lock);
+			return fm_error_set(FM_EUNAVAIL,
+					    "database pool exhausted: no "
+					    "connection free within %d ms",
+					    timeout_ms);
+		}
+	}
+	c = p->free_list;
+	p->free_list = c->next_free;
+	pthread_mutex_unlock(&p->lock);
+
+	err = conn_ready(p, c);
+	if (err) {
+		db_release(p, c);
+		return err;
+	}
+	c->sqlstate[0] = '\0';
+	c->retryable = 0;
+	*out = c;
+	return FM_OK;
+}
+
+void db_release(struct db_pool *p, struct db_conn *c)
+{
+	if (!c)
+		return;
+	if (c->pg && PQstatus(c->pg) == CONNECTION_OK &&
+	    PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+		PGresult *r = PQexec(c->pg, "ROLLBACK");
+
+		PQclear(r);
+	}
+	pthread_mutex_lock(&p->lock);
+	c->next_free = p->free_list;
+	p->free_list = c;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+PGconn *db_conn_pg(struct db_conn *c)
+{
+	return c->pg;
+}
+
+const char *db_conn_sqlstate(const struct db_conn *c)
+{
+	return c->sqlstate;
+}
+
+int db_conn_retryable(const struct db_conn *c)
+{
+	return c->retryable;
+}
+
+long db_last_rows(const struct db_conn *c)
+{
+	return c->rows;
+}
+
+static int map_failure(struct db_conn *c, PGresult *r)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+			    : NULL;
+	const char *constraint =
+		r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
+
+	if (!msg)
+		msg = PQerrorMessage(c->pg);
+	snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
+	c->retryable = 0;
+	if (PQstatus(c->pg) != CONNECTION_OK || !state ||
+	    strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) {
+		c->retryable = 1;
+		return fm_error_set(FM_EUNAVAIL, "database unreachable: %s",
+				    msg);
+	}
+	if (!strcmp(state, "40001") || !strcmp(state, "40P01")) {
+		c->retryable = 1;
+		return fm_error_set(FM_ECONFLICT,
+				    "concurrent update, try again: %s", msg);
+	}
+	if (!strcmp(state, "23505") || !strcmp(state, "23P01"))
+		return fm_error_set(FM_ECONFLICT, "%s%s%s", msg,
+				    constraint ? " on " : "",
+				    constraint ? constraint : "");
+	if (!strncmp(state, "23", 2) || !strncmp(state, "22", 2))
+		return fm_error_set(FM_EINVAL, "%s%s%s", msg,
+				    constraint ? " on " : "",
+				    constraint ? constraint : "");
+	return fm_error_set(FM_EINTERNAL, "database error %s: %s", state,
+			    msg);
+}
+
+int db_exec(struct db_conn *c, PGresult **out, const char *sql, int nparams,
+	    const char *const *params)
+{
+	PGresult *r;
+	ExecStatusType st;
+	int err;
+
+	c->rows = 0;
+	r = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+	st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		err = map_failure(c, r);
+		PQclear(r);
+		return err;
+	}
+	c->rows = st == PGRES_TUPLES_OK ? PQntuples(r)
+					: strtol(PQcmdTuples(r), NULL, 10);
+	if (out)
+		*out = r;
+	else
+		PQclear(r);
+	return FM_OK;
+}
+
+static void backoff(int attempt)
+{
+	/* 5, 10, 20 ... ms plus jitter: spreads retries of racing
+	 * transactions */
+	long ms = 5L << (attempt < 6 ? attempt : 6);
+	struct timespec ts;
+
+	ms += rand() % (ms + 1);
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+static const char *const begin_sql[] = {
+	"BEGIN ISOLATION LEVEL READ COMMITTED",
+	"BEGIN ISOLATION LEVEL REPEATABLE READ",
+	"BEGIN ISOLATION LEVEL SERIALIZABLE",
+};
+
+int db_tx(struct db_pool *p, enum db_isolation iso, db_tx_fn fn, void *arg)
+{
+	int err = FM_OK;
+
+	for (int attempt = 0; attempt < TX_MAX_ATTEMPTS; attempt++) {
+		struct db_conn *c = NULL;
+		int committing = 0;
+
+		if (attempt)
+			backoff(attempt);
+		err = db_acquire(p, &c, 10000);
+		if (err) {
+			/* the server may be restarting: keep trying */
+			continue;
+		}
+		err = db_exec(c, NULL, begin_sql[iso], 0, NULL);
+		if (!err)
+			err = fn(c, arg);
+		if (!err) {
+			committing = 1;
+			err = db_exec(c, NULL, "COMMIT", 0, NULL);
+		}
+		int retry = err && c->retryable &&
+			    !(committing && PQstatus(c->pg) != CONNECTION_OK);
+		if (err && committing && PQstatus(c->pg) != CONNECTION_OK)
+			/* COMMIT may or may not have landed: never guess */
+			err = fm_error_set(FM_EUNAVAIL,
+					   "database connection lost during "
+					   "commit; the outcome is unknown");
+		db_release(p, c);
+		if (!err || !retry)
+			return err;
+		log_debug("retrying transaction (attempt %d): %s",
+			  attempt + 2, fm_error_msg());
+	}
+	return err;
+}
+
+static int col(const PGresult *r, const char *name)
+{
+	int i = PQfnumber(r, name);
+
+	FM_ASSERT(i >= 0);
+	return i;
+}
+
+const char *db_str(const PGresult *r, int row, const char *name,
+		   const char *def)
+{
+	int i = col(r, name);
+
+	return PQgetisnull(r, row, i) ? def : PQgetvalue(r, row, i);
+}
+
+long long db_int(const PGresult *r, int row, const char *name,
+		 long long def)
+{
+	int i = col(r, name);
+
+	return PQgetisnull(r, row, i) ? def
+				      : strtoll(PQgetvalue(r, row, i), NULL,
+						10);
+}
+
+int db_bool(const PGresult *r, int row, const char *name)
+{
+	int i = col(r, name);
+
+	return !PQgetisnull(r, row, i) && PQgetvalue(r, row, i)[0] == 't';
+}
