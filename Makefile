@@ -32,7 +32,7 @@ WARN = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
 	-Wshadow -Wsign-compare -Wpointer-arith -Wformat=2 -Wvla \
 	-Wno-format-truncation
 CFLAGS += -std=c11 -D_GNU_SOURCE -pthread $(OPT) $(WARN) $(SANFLAGS) \
-	-Icommon -I/usr/include/x86_64-linux-gnu $(PKG_CFLAGS) -MMD -MP
+	-Icommon -Itests/support -I/usr/include/x86_64-linux-gnu $(PKG_CFLAGS) -MMD -MP
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS = $(PKG_LIBS) -lm
 

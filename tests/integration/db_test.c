@@ -1,0 +1,368 @@
+/* Integration tests of common/db against the stack's real PostgreSQL:
+ * migrations, the pool, retrying transactions, schema invariants, and a
+ * server restart. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "db/db.h"
+#include "db/migrate.h"
+#include "testenv.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fixture {
+	char url[1024];
+	char name[128];
+	char migrations[1024];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f || tenv_db_create(f->url, sizeof(f->url), f->name,
+				 sizeof(f->name)))
+		return -1;
+	snprintf(f->migrations, sizeof(f->migrations), "%s/migrations",
+		 tenv_require("FM_TOP"));
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	tenv_db_drop(f->name);
+	free(f);
+	return 0;
+}
+
+static long long scalar(const char *url, const char *sql)
+{
+	struct db_pool *p = NULL;
+	struct db_conn *c = NULL;
+	PGresult *r = NULL;
+	long long v;
+
+	assert_int_equal(db_pool_new(&p, url, 1), FM_OK);
+	assert_int_equal(db_acquire(p, &c, 1000), FM_OK);
+	assert_int_equal(db_exec(c, &r, sql, 0, NULL), FM_OK);
+	v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	db_release(p, c);
+	db_pool_free(p);
+	return v;
+}
+
+static void test_migrate__applies_once_then_noop(void **state)
+{
+	struct fixture *f = *state;
+	struct migrate_report rep;
+
+	assert_int_equal(migrate_run(f->url, f->migrations, &rep, NULL),
+			 FM_OK);
+	assert_true(rep.applied >= 1);
+	assert_int_equal(rep.already, 0);
+	assert_int_equal(migrate_run(f->url, f->migrations, &rep, NULL),
+			 FM_OK);
+	assert_int_equal(rep.applied, 0);
+	assert_true(rep.already >= 1);
+	assert_true(scalar(f->url, "SELECT count(*) FROM information_schema"
+				   ".tables WHERE table_name = 'payouts'") ==
+		    1);
+}
+
+/* Makes a migrations folder holding 0001 and an extra file. */
+static void make_dir(char *dir, size_t n, const struct fixture *f,
+		     const char *extra_name, const char *extra_sql)
+{
+	char path[2048];
+	FILE *o;
+
+	snprintf(dir, n, "/tmp/fm_mig_XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(tenv_sh("cp %s/0001_init.sql %s/", f->migrations,
+				 dir),
+			 0);
+	if (extra_name) {
+		snprintf(path, sizeof(path), "%s/%s", dir, extra_name);
+		o = fopen(path, "w");
+		assert_non_null(o);
+		fputs(extra_sql, o);
+		fclose(o);
+	}
+}
+
+static void test_migrate__failure_rolls_back_and_names_the_file(void **state)
+{
+	struct fixture *f = *state;
+	struct migrate_report rep;
+	char dir[64];
+
+	make_dir(dir, sizeof(dir), f, "0002_broken.sql",
+		 "CREATE TABLE half_done (x int);\n"
+		 "INSERT INTO no_such_table VALUES (1);\n");
+	assert_int_equal(migrate_run(f->url, dir, &rep, NULL), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "0002_broken.sql failed"));
+	assert_non_null(strstr(fm_error_msg(), "no_such_table"));
+	/* 0001 went in; nothing of 0002 did */
+	assert_int_equal(scalar(f->url, "SELECT count(*) FROM "
+					"schema_migrations"),
+			 1);
+	assert_int_equal(scalar(f->url, "SELECT count(*) FROM information_"
+					"schema.tables WHERE table_name = "
+					"'half_done'"),
+			 0);
+	tenv_sh("rm -rf %s", dir);
+}
+
+static void test_migrate__changed_file_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct migrate_report rep;
+	char dir[64];
+
+	make_dir(dir, sizeof(dir), f, "0002_extra.sql",
+		 "CREATE TABLE extra (x int);\n");
+	assert_int_equal(migrate_run(f->url, dir, &rep, NULL), FM_OK);
+	assert_int_equal(rep.applied, 2);
+	assert_int_equal(tenv_sh("echo '-- edited' >> %s/0002_extra.sql", dir),
+			 0);
+	assert_int_equal(migrate_run(f->url, dir, &rep, NULL), FM_ECONFLICT);
+	assert_non_null(strstr(fm_error_msg(),
+			       "0002_extra.sql was changed after it was "
+			       "applied"));
+	tenv_sh("rm -rf %s", dir);
+}
+
+static void test_migrate__bad_names_are_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct migrate_report rep;
+	char dir[64];
+
+	make_dir(dir, sizeof(dir), f, "2_Bad-Name.sql", "SELECT 1;\n");
+	assert_int_equal(migrate_run(f->url, dir, &rep, NULL), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "2_Bad-Name.sql"));
+	assert_int_equal(tenv_sh("rm %s/2_Bad-Name.sql && cp %s/0001_init.sql "
+				 "%s/0001_again.sql",
+				 dir, dir, dir),
+			 0);
+	assert_int_equal(migrate_run(f->url, dir, &rep, NULL), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "share the number 0001"));
+	tenv_sh("rm -rf %s", dir);
+}
+
+struct race {
+	const struct fixture *f;
+	int err;
+	struct migrate_report rep;
+};
+
+static void *race_main(void *arg)
+{
+	struct race *r = arg;
+
+	r->err = migrate_run(r->f->url, r->f->migrations, &r->rep, NULL);
+	return NULL;
+}
+
+static void test_migrate__concurrent_runners_apply_once(void **state)
+{
+	struct fixture *f = *state;
+	struct race r[4];
+	pthread_t t[4];
+	int total = 0;
+
+	for (int i = 0; i < 4; i++) {
+		r[i].f = f;
+		pthread_create(&t[i], NULL, race_main, &r[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(r[i].err, FM_OK);
+		total += r[i].rep.applied;
+	}
+	assert_int_equal(total, 1);
+}
+
+struct counter_arg {
+	struct db_pool *pool;
+	int errs;
+};
+
+static int incr(struct db_conn *c, void *arg)
+{
+	PGresult *r = NULL;
+	int err;
+	char v[32];
+
+	(void)arg;
+	err = db_execp(c, &r, "SELECT n FROM counter WHERE id = $1", "1");
+	if (err)
+		return err;
+	snprintf(v, sizeof(v), "%lld", db_int(r, 0, "n", 0) + 1);
+	PQclear(r);
+	return db_execp(c, NULL, "UPDATE counter SET n = $1 WHERE id = 1", v);
+}
+
+static void *incr_main(void *arg)
+{
+	struct counter_arg *a = arg;
+
+	for (int i = 0; i < 25; i++)
+		if (db_tx(a->pool, DB_SERIALIZABLE, incr, NULL))
+			a->errs++;
+	return NULL;
+}
+
+static void test_db__serializable_conflicts_are_retried(void **state)
+{
+	struct fixture *f = *state;
+	struct db_pool *p = NULL;
+	struct db_conn *c = NULL;
+	struct counter_arg a[4];
+	pthread_t t[4];
+	int errs = 0;
+
+	assert_int_equal(db_pool_new(&p, f->url, 4), FM_OK);
+	assert_int_equal(db_acquire(p, &c, 1000), FM_OK);
+	assert_int_equal(db_exec(c, NULL, "CREATE TABLE counter (id int "
+					  "PRIMARY KEY, n int)", 0, NULL),
+			 FM_OK);
+	assert_int_equal(db_exec(c, NULL, "INSERT INTO counter VALUES (1, 0)",
+				 0, NULL),
+			 FM_OK);
+	db_release(p, c);
+	for (int i = 0; i < 4; i++) {
+		a[i].pool = p;
+		a[i].errs = 0;
+		pthread_create(&t[i], NULL, incr_main, &a[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		errs += a[i].errs;
+	}
+	db_pool_free(p);
+	/* lost updates would show as a smaller count */
+	assert_int_equal(scalar(f->url, "SELECT n FROM counter"), 100 - errs);
+	assert_true(errs <= 2);
+}
+
+static void test_db__constraint_errors_map_to_codes(void **state)
+{
+	struct fixture *f = *state;
+	struct db_pool *p = NULL;
+	struct db_conn *c = NULL;
+	const char *a = "0x1111111111111111111111111111111111111111";
+
+	assert_int_equal(migrate_run(f->url, f->migrations, NULL, NULL),
+			 FM_OK);
+	assert_int_equal(db_pool_new(&p, f->url, 2), FM_OK);
+	assert_int_equal(db_acquire(p, &c, 1000), FM_OK);
+	assert_int_equal(db_execp(c, NULL, "INSERT INTO accounts (address) "
+					   "VALUES ($1)", a),
+			 FM_OK);
+	assert_int_equal(db_last_rows(c), 1);
+	assert_int_equal(db_execp(c, NULL, "INSERT INTO accounts (address) "
+					   "VALUES ($1)", a),
+			 FM_ECONFLICT);
+	assert_string_equal(db_conn_sqlstate(c), "23505");
+	/* the domain refuses a malformed address */
+	assert_int_equal(db_execp(c, NULL, "INSERT INTO accounts (address) "
+					   "VALUES ($1)", "0xABC"),
+			 FM_EINVAL);
+	/* a task cannot hand out more slots than it has */
+	assert_int_equal(
+		db_execp(c, NULL,
+			 "INSERT INTO tasks (id, creator, validator, operator,"
+			 " escrow_address, chain_id, title, kind, reward_wei,"
+			 " max_assignments, slots_used, assignment_duration_s,"
+			 " expires_at, validation_strategy, assets_ref, spec)"
+			 " VALUES ($1, $2, $2, $2, $2, 31337, 't',"
+			 " 'model_contributor', 1, 2, 3, 3600,"
+			 " now() + interval '1 day', 'auto', $3, '{}')",
+			 "0x" "00000000000000000000000000000000"
+			      "00000000000000000000000000000001",
+			 a,
+			 "00000000000000000000000000000000"
+			 "00000000000000000000000000000002"),
+		FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "check constraint"));
+	db_release(p, c);
+	db_pool_free(p);
+}
+
+static int select_one(struct db_conn *c, void *arg)
+{
+	(void)arg;
+	return db_execp(c, NULL, "SELECT $1::int", "1");
+}
+
+static void test_db__pool_survives_server_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct db_pool *p = NULL;
+
+	assert_int_equal(db_pool_new(&p, f->url, 2), FM_OK);
+	assert_int_equal(db_tx(p, DB_READ_COMMITTED, select_one, NULL), FM_OK);
+	assert_int_equal(tenv_sh("%s/deploy/local/stack pg-restart >/dev/null"
+				 " 2>&1",
+				 tenv_require("FM_TOP")),
+			 0);
+	/* the old connection is dead; the transaction helper reconnects */
+	assert_int_equal(db_tx(p, DB_READ_COMMITTED, select_one, NULL), FM_OK);
+	db_pool_free(p);
+}
+
+static void test_db__unreachable_server_is_unavailable(void **state)
+{
+	struct db_pool *p = NULL;
+
+	(void)state;
+	assert_int_equal(db_pool_new(&p, "postgresql://postgres@127.0.0.1:1/x"
+					 "?connect_timeout=2",
+				     1),
+			 FM_EUNAVAIL);
+	assert_null(p);
+	assert_non_null(strstr(fm_error_msg(), "database unreachable"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_migrate__applies_once_then_noop, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_migrate__failure_rolls_back_and_names_the_file,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_migrate__changed_file_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_migrate__bad_names_are_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_migrate__concurrent_runners_apply_once, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_db__serializable_conflicts_are_retried, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_db__constraint_errors_map_to_codes, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_db__pool_survives_server_restart, setup, teardown),
+		cmocka_unit_test(test_db__unreachable_server_is_unavailable),
+	};
+
+	log_init("db_test", LOG_WARN, 0);
+	return cmocka_run_group_tests_name("db", tests, NULL, NULL);
+}
