@@ -11,6 +11,12 @@ CREATE DOMAIN blob_ref AS text
 CREATE DOMAIN wei AS numeric(78, 0)
 	CHECK (VALUE >= 0 AND VALUE < 2::numeric ^ 256);
 
+-- API timestamps: RFC 3339 UTC with milliseconds
+CREATE FUNCTION fm_ts(timestamptz) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT
+	AS $$ SELECT to_char($1 AT TIME ZONE 'UTC',
+			     'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
+
 CREATE TABLE accounts (
 	address eth_address PRIMARY KEY,
 	created_at timestamptz NOT NULL DEFAULT now()

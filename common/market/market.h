@@ -1,0 +1,115 @@
+/* The marketplace's state machine on PostgreSQL: tasks, assignments,
+ * results, decisions, model versions and payouts. Every transition is one
+ * transaction guarded by the current state (UPDATE ... WHERE state = x),
+ * so concurrent requests cannot over-assign, double-decide or double-pay.
+ * Objects come back as JSON in the API's shape (schema/openapi.yaml);
+ * *out is a new reference owned by the caller. */
+#ifndef FM_MARKET_MARKET_H
+#define FM_MARKET_MARKET_H
+
+#include "db/db.h"
+#include "market/spec.h"
+
+#include <jansson.h>
+
+struct market_chain_info {
+	const char *operator_address;
+	const char *escrow_address;
+	long chain_id;
+};
+
+/* Records a task from a checked spec in state "draft", with model version
+ * 0 = the assets bundle. FM_ECONFLICT when the task id exists. */
+int market_task_create(struct db_pool *p, json_t **out,
+		       const struct task_spec *s, const char *creator,
+		       const struct market_chain_info *chain);
+/* draft -> open once the escrow funding was verified on chain. */
+int market_task_open(struct db_pool *p, json_t **out, const char *task_id,
+		     const char *funding_tx, const char *funded_wei);
+int market_task_get(struct db_pool *p, json_t **out, const char *task_id);
+
+struct market_task_filter {
+	const char *state;      /* NULL: any */
+	const char *kind;       /* NULL: any */
+	const char *creator;    /* NULL: any */
+	const char *min_reward; /* decimal wei, NULL: any */
+	const char *cursor;     /* from a previous page's next_cursor */
+	int limit;              /* 1..200 */
+};
+/* {"tasks":[...], "next_cursor": "..." | null}, newest first. */
+int market_task_list(struct db_pool *p, json_t **out,
+		     const struct market_task_filter *f);
+/* By the creator only: draft/open -> cancelled; live assignments are
+ * abandoned. Submitted results keep their right to a decision. */
+int market_task_cancel(struct db_pool *p, json_t **out, const char *task_id,
+		       const char *caller);
+
+/* Takes a slot. Refuses: task not open or expired (409), no slot left
+ * (409), the creator (403), a second live assignment (409). */
+int market_assign(struct db_pool *p, json_t **out, const char *task_id,
+		  const char *contributor);
+int market_assignment_get(struct db_pool *p, json_t **out, const char *id);
+/* {"assignments":[...]} of one contributor, optionally one task. */
+int market_assignment_list(struct db_pool *p, json_t **out,
+			   const char *contributor, const char *task_id);
+int market_heartbeat(struct db_pool *p, json_t **out, const char *id,
+		     const char *contributor);
+int market_abandon(struct db_pool *p, json_t **out, const char *id,
+		   const char *contributor);
+
+struct market_result_in {
+	const char *assignment_id;
+	const char *contributor;
+	const char *bundle_ref;
+	long long num_examples;
+	const json_t *reported_metrics; /* object or NULL */
+	const json_t *checks;           /* what the service verified */
+};
+/* active -> submitted, with the result row, in one transaction. */
+int market_result_submit(struct db_pool *p, json_t **out,
+			 const struct market_result_in *in);
+int market_result_get(struct db_pool *p, json_t **out, const char *id);
+/* {"results":[...]}; state may be NULL. */
+int market_result_list(struct db_pool *p, json_t **out, const char *task_id,
+		       const char *state);
+
+struct market_decision_in {
+	const char *result_id;
+	const char *validator; /* the caller; must be the task's validator */
+	int accept;
+	const char *reason; /* required to reject */
+	const json_t *metrics;
+	int automatic; /* the auto strategy, not a person */
+};
+/* submitted -> accepted | rejected, the decision row, the assignment's
+ * state, and for an accept the payout row: one transaction. A second
+ * decision on one result is FM_ECONFLICT. */
+int market_decide(struct db_pool *p, json_t **out,
+		  const struct market_decision_in *in);
+
+/* Publishes version N+1 (N = the current version) aggregating accepted
+ * results not yet aggregated. By the task's validator or creator. */
+int market_model_publish(struct db_pool *p, json_t **out, const char *task_id,
+			 const char *caller, const char *bundle_ref,
+			 const char *rule, const json_t *metrics,
+			 const json_t *result_ids);
+/* {"models":[{version, bundle_ref, results:[...], ...}]} */
+int market_model_list(struct db_pool *p, json_t **out, const char *task_id);
+
+/* {"payouts":[...]} filtered by contributor and/or task (NULL = any). */
+int market_payout_list(struct db_pool *p, json_t **out,
+		       const char *contributor, const char *task_id);
+
+/* Housekeeping; each returns how many rows it changed in *n. */
+int market_expire_assignments(struct db_pool *p, int *n);
+int market_expire_tasks(struct db_pool *p, int *n);
+/* Accepts submitted results of auto-strategy tasks whose delay passed. */
+int market_auto_accept(struct db_pool *p, int *n);
+
+/* Signed-request replay protection: records (address, nonce); a nonce
+ * already seen is FM_EAUTH. Old nonces (older than max_age_s) are pruned
+ * now and then. */
+int market_nonce_use(struct db_pool *p, const char *address,
+		     const char *nonce, long max_age_s);
+
+#endif

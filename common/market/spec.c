@@ -1,0 +1,451 @@
+#include "market/spec.h"
+
+#include "core/err.h"
+#include "core/fjson.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <string.h>
+#include <time.h>
+
+const char *const task_kind_names[] = { "model_contributor", "model_engineer",
+					"data_annotator", NULL };
+const char *const validation_strategy_names[] = { "auto", "manual", "custom",
+						  NULL };
+const char *const aggregation_rule_names[] = { "fedavg", "median",
+					       "trimmed_mean", "krum",
+					       "centered_clip", NULL };
+static const char *const optimizer_names[] = { "adam", "sgd", NULL };
+static const char *const loss_names[] = {
+	"sparse_categorical_crossentropy", "categorical_crossentropy",
+	"binary_crossentropy", "mean_squared_error", NULL
+};
+static const char *const data_kinds[] = { "image", "tabular", NULL };
+static const char *const data_formats[] = { "idx", "csv", NULL };
+
+#define MAX_DURATION_S 31536000LL /* a year */
+#define MAX_ASSIGNMENTS 100000
+
+static int is_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	return s[n] == '\0';
+}
+
+static void lower_copy(char *out, const char *in, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)in[i]);
+	out[n] = '\0';
+}
+
+int spec_address(char *out, const char *in, const char *path)
+{
+	if (!in || strncmp(in, "0x", 2) != 0 || strlen(in) != 42 ||
+	    !is_hex(in + 2, 40))
+		return fm_error_set(FM_EINVAL,
+				    "%s: expected an address (0x and 40 hex "
+				    "digits)",
+				    path);
+	lower_copy(out, in, 42);
+	return FM_OK;
+}
+
+int spec_hash32(char *out, const char *in, const char *path)
+{
+	if (!in || strncmp(in, "0x", 2) != 0 || strlen(in) != 66 ||
+	    !is_hex(in + 2, 64))
+		return fm_error_set(FM_EINVAL,
+				    "%s: expected 0x and 64 hex digits", path);
+	lower_copy(out, in, 66);
+	return FM_OK;
+}
+
+/* 2^256 - 1 */
+static const char uint256_max[] = "1157920892373161954235709850086879078532"
+				  "69984665640564039457584007913129639935";
+
+static int dec_cmp(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return strcmp(a, b);
+}
+
+int spec_wei(const char *in, const char *path)
+{
+	size_t n = in ? strlen(in) : 0;
+
+	if (n == 0 || n > 78 || (n > 1 && in[0] == '0'))
+		goto bad;
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)in[i]))
+			goto bad;
+	if (dec_cmp(in, uint256_max) > 0)
+		goto bad;
+	return FM_OK;
+bad:
+	return fm_error_set(FM_EINVAL,
+			    "%s: expected an amount in wei as a decimal string "
+			    "(e.g. \"1000000000000000\")",
+			    path);
+}
+
+int spec_wei_mul(char *out, const char *wei, long long n)
+{
+	int digits[160] = { 0 };
+	size_t len = strlen(wei), top = 0;
+	long long carry;
+
+	if (n < 0 || len > 78)
+		return fm_error_set(FM_EINVAL, "amount out of range");
+	/* schoolbook multiplication, least significant digit first */
+	for (size_t i = 0; i < len; i++)
+		digits[i] = wei[len - 1 - i] - '0';
+	carry = 0;
+	for (size_t i = 0; i < 150; i++) {
+		long long v = (long long)digits[i] * n + carry;
+
+		digits[i] = (int)(v % 10);
+		carry = v / 10;
+		if (digits[i])
+			top = i;
+	}
+	if (carry)
+		return fm_error_set(FM_EINVAL, "amount overflows");
+	for (size_t i = 0; i <= top; i++)
+		out[i] = (char)('0' + digits[top - i]);
+	out[top + 1] = '\0';
+	if (dec_cmp(out, uint256_max) > 0)
+		return fm_error_set(FM_EINVAL,
+				    "reward_wei x max_assignments exceeds "
+				    "uint256");
+	return FM_OK;
+}
+
+static int parse_time(const char *s, long long *out, const char *path)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!end || (strcmp(end, "Z") != 0 && strcmp(end, "+00:00") != 0))
+		return fm_error_set(FM_EINVAL,
+				    "%s: expected a UTC time such as "
+				    "\"2026-12-01T00:00:00Z\"",
+				    path);
+	*out = (long long)timegm(&tm);
+	return FM_OK;
+}
+
+static int check_data(const json_t *data)
+{
+	static const char *const keys[] = { "kind", "format", "shape",
+					    "columns", "inputs", "label_column",
+					    "labels", "num_classes",
+					    "preprocessing", NULL };
+	static const char *const pre_keys[] = { "scale", "normalize", "resize",
+						NULL };
+	static const char *const norm_names[] = { "none", "scale",
+						  "standardize", NULL };
+	const char *p = "task.training.data";
+	json_t *shape, *pre, *labels;
+	long long nc;
+	int k, err;
+	double scale;
+
+	err = fj_no_unknown(data, p, keys);
+	if (!err)
+		err = fj_enum(data, p, "kind", data_kinds, &k);
+	if (!err)
+		err = fj_enum(data, p, "format", data_formats, &k);
+	if (err)
+		return err;
+	if (json_object_get(data, "shape")) {
+		err = fj_arr(data, p, "shape", 4, &shape);
+		if (err)
+			return err;
+		for (size_t i = 0; i < json_array_size(shape); i++) {
+			json_t *d = json_array_get(shape, i);
+
+			if (!json_is_integer(d) || json_integer_value(d) < 1 ||
+			    json_integer_value(d) > 65536)
+				return fm_error_set(FM_EINVAL,
+						    "%s.shape[%zu]: expected "
+						    "integer in [1, 65536]",
+						    p, i);
+		}
+	}
+	err = fj_int_opt(data, p, "num_classes", 1, 100000, 0, &nc);
+	if (err)
+		return err;
+	if (json_object_get(data, "labels")) {
+		err = fj_arr(data, p, "labels", 100000, &labels);
+		if (err)
+			return err;
+		for (size_t i = 0; i < json_array_size(labels); i++)
+			if (!json_is_string(json_array_get(labels, i)))
+				return fm_error_set(FM_EINVAL,
+						    "%s.labels[%zu]: expected "
+						    "string",
+						    p, i);
+	}
+	pre = json_object_get(data, "preprocessing");
+	if (pre) {
+		const char *pp = "task.training.data.preprocessing";
+
+		err = fj_no_unknown(pre, pp, pre_keys);
+		if (!err)
+			err = fj_num_opt(pre, pp, "scale", 1e-9, 1e9, 1,
+					 &scale);
+		if (!err)
+			err = fj_enum_opt(pre, pp, "normalize", norm_names, 0,
+					  &k);
+		if (err)
+			return err;
+	}
+	return FM_OK;
+}
+
+static int check_training(const json_t *spec, enum task_kind kind)
+{
+	static const char *const keys[] = { "epochs", "batch_size",
+					    "learning_rate", "optimizer",
+					    "momentum", "loss", "from_logits",
+					    "metrics", "data", "seed", NULL };
+	const char *p = "task.training";
+	json_t *t = json_object_get(spec, "training"), *data;
+	long long v;
+	double d;
+	int k, b, err;
+
+	if (!t) {
+		if (kind == TASK_DATA_ANNOTATOR)
+			return FM_OK;
+		return fm_error_set(FM_EINVAL,
+				    "task.training: required for %s tasks",
+				    task_kind_names[kind]);
+	}
+	err = fj_no_unknown(t, p, keys);
+	if (!err)
+		err = fj_int(t, p, "epochs", 1, 1000, &v);
+	if (!err)
+		err = fj_int(t, p, "batch_size", 1, 65536, &v);
+	if (!err)
+		err = fj_num(t, p, "learning_rate", 1e-9, 10, &d);
+	if (!err)
+		err = fj_enum(t, p, "optimizer", optimizer_names, &k);
+	if (!err)
+		err = fj_num_opt(t, p, "momentum", 0, 1, 0, &d);
+	if (!err)
+		err = fj_enum(t, p, "loss", loss_names, &k);
+	if (!err)
+		err = fj_bool_opt(t, p, "from_logits", 0, &b);
+	if (!err)
+		err = fj_int_opt(t, p, "seed", 0, LLONG_MAX, 0, &v);
+	if (!err)
+		err = fj_obj(t, p, "data", &data);
+	if (err)
+		return err;
+	return check_data(data);
+}
+
+static int check_validation(struct task_spec *s, const json_t *spec)
+{
+	static const char *const keys[] = {
+		"strategy", "auto_approval_delay_s", "min_accuracy",
+		"min_improvement", "max_loss", "max_distance_from_median",
+		"gold_min_agreement", NULL
+	};
+	const char *p = "task.validation";
+	json_t *v;
+	double d;
+	int k, err;
+
+	err = fj_obj(spec, "task", "validation", &v);
+	if (!err)
+		err = fj_no_unknown(v, p, keys);
+	if (!err)
+		err = fj_enum(v, p, "strategy", validation_strategy_names, &k);
+	if (err)
+		return err;
+	s->strategy = (enum validation_strategy)k;
+	err = fj_int_opt(v, p, "auto_approval_delay_s", 0, MAX_DURATION_S, 0,
+			 &s->auto_approval_delay_s);
+	if (!err)
+		err = fj_num_opt(v, p, "min_accuracy", 0, 1, 0, &d);
+	if (!err)
+		err = fj_num_opt(v, p, "min_improvement", -1, 1, 0, &d);
+	if (!err)
+		err = fj_num_opt(v, p, "max_loss", 0, 1e9, 1e9, &d);
+	if (!err)
+		err = fj_num_opt(v, p, "max_distance_from_median", 0, 1e9, 1e9,
+				 &d);
+	if (!err)
+		err = fj_num_opt(v, p, "gold_min_agreement", 0, 1, 0, &d);
+	return err;
+}
+
+static int check_aggregation(struct task_spec *s, const json_t *spec)
+{
+	static const char *const keys[] = { "rule", "min_results_per_round",
+					    "trim_fraction", "krum_f",
+					    "clip_radius", "dp", NULL };
+	static const char *const dp_keys[] = { "clip", "noise", NULL };
+	const char *p = "task.aggregation";
+	json_t *a = json_object_get(spec, "aggregation"), *dp;
+	long long v;
+	double d;
+	int err;
+
+	s->rule = 0;
+	s->min_results_per_round = 1;
+	if (!a)
+		return FM_OK;
+	err = fj_no_unknown(a, p, keys);
+	if (!err)
+		err = fj_enum_opt(a, p, "rule", aggregation_rule_names, 0,
+				  &s->rule);
+	if (!err)
+		err = fj_int_opt(a, p, "min_results_per_round", 1,
+				 MAX_ASSIGNMENTS, 1, &s->min_results_per_round);
+	if (!err)
+		err = fj_num_opt(a, p, "trim_fraction", 0, 0.49, 0.1, &d);
+	if (!err)
+		err = fj_int_opt(a, p, "krum_f", 0, MAX_ASSIGNMENTS, 0, &v);
+	if (!err)
+		err = fj_num_opt(a, p, "clip_radius", 0, 1e9, 1, &d);
+	if (err)
+		return err;
+	if (s->min_results_per_round > s->max_assignments)
+		return fm_error_set(FM_EINVAL,
+				    "task.aggregation.min_results_per_round: "
+				    "%lld exceeds max_assignments %lld",
+				    s->min_results_per_round,
+				    s->max_assignments);
+	dp = json_object_get(a, "dp");
+	if (dp && !json_is_null(dp)) {
+		const char *dpp = "task.aggregation.dp";
+
+		err = fj_no_unknown(dp, dpp, dp_keys);
+		if (!err)
+			err = fj_num(dp, dpp, "clip", 1e-9, 1e9, &d);
+		if (!err)
+			err = fj_num(dp, dpp, "noise", 0, 1e3, &d);
+	}
+	return err;
+}
+
+int task_spec_parse(struct task_spec *out, const json_t *spec, long long now)
+{
+	static const char *const keys[] = {
+		"task_id", "title", "description", "kind", "reward_wei",
+		"max_assignments", "assignment_duration_s", "lifetime_s",
+		"expires_at", "validator", "validation", "training",
+		"aggregation", "assets", NULL
+	};
+	struct task_spec s;
+	const char *str;
+	long long lifetime;
+	int k, err;
+
+	memset(&s, 0, sizeof(s));
+	if (!json_is_object(spec))
+		return fm_error_set(FM_EINVAL, "task: expected a JSON object");
+	err = fj_no_unknown(spec, "task", keys);
+	if (!err)
+		err = fj_str(spec, "task", "task_id", 66, &str);
+	if (!err)
+		err = spec_hash32(s.task_id, str, "task.task_id");
+	if (!err)
+		err = fj_str(spec, "task", "title", 200, &s.title);
+	if (!err && !s.title[0])
+		err = fm_error_set(FM_EINVAL, "task.title: must not be empty");
+	if (!err)
+		err = fj_str_opt(spec, "task", "description", 20000, "",
+				 &s.description);
+	if (!err)
+		err = fj_enum(spec, "task", "kind", task_kind_names, &k);
+	if (err)
+		return err;
+	s.kind = (enum task_kind)k;
+	err = fj_str(spec, "task", "reward_wei", 78, &str);
+	if (!err)
+		err = spec_wei(str, "task.reward_wei");
+	if (!err && strcmp(str, "0") == 0)
+		err = fm_error_set(FM_EINVAL,
+				   "task.reward_wei: must be greater than 0");
+	if (err)
+		return err;
+	snprintf(s.reward_wei, sizeof(s.reward_wei), "%s", str);
+	err = fj_int(spec, "task", "max_assignments", 1, MAX_ASSIGNMENTS,
+		     &s.max_assignments);
+	if (!err)
+		err = fj_int(spec, "task", "assignment_duration_s", 60,
+			     MAX_DURATION_S, &s.assignment_duration_s);
+	if (err)
+		return err;
+	if (json_object_get(spec, "expires_at")) {
+		if (json_object_get(spec, "lifetime_s"))
+			return fm_error_set(FM_EINVAL,
+					    "task: give lifetime_s or "
+					    "expires_at, not both");
+		err = fj_str(spec, "task", "expires_at", 40, &str);
+		if (!err)
+			err = parse_time(str, &s.expires_at, "task.expires_at");
+	} else {
+		err = fj_int(spec, "task", "lifetime_s", 60, MAX_DURATION_S,
+			     &lifetime);
+		s.expires_at = now + lifetime;
+	}
+	if (err)
+		return err;
+	if (s.expires_at <= now + 60)
+		return fm_error_set(FM_EINVAL,
+				    "task.expires_at: must be at least a "
+				    "minute in the future");
+	err = fj_str_opt(spec, "task", "validator", 42, NULL, &str);
+	if (!err && str)
+		err = spec_address(s.validator, str, "task.validator");
+	if (!err)
+		err = check_validation(&s, spec);
+	if (!err)
+		err = check_training(spec, s.kind);
+	if (!err)
+		err = check_aggregation(&s, spec);
+	if (!err)
+		err = fj_str(spec, "task", "assets", 64, &str);
+	if (err)
+		return err;
+	if (strlen(str) != 64 || !is_hex(str, 64))
+		return fm_error_set(FM_EINVAL,
+				    "task.assets: expected a bundle reference "
+				    "(64 hex digits)");
+	lower_copy(s.assets, str, 64);
+
+	s.doc = json_deep_copy(spec);
+	if (!s.doc)
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	/* normalized forms, so the stored spec agrees with the columns */
+	json_object_set_new(s.doc, "task_id", json_string(s.task_id));
+	json_object_set_new(s.doc, "assets", json_string(s.assets));
+	/* borrowed strings now point into the copy */
+	s.title = json_string_value(json_object_get(s.doc, "title"));
+	s.description = json_string_value(json_object_get(s.doc,
+							   "description"));
+	if (!s.description)
+		s.description = "";
+	*out = s;
+	return FM_OK;
+}
+
+void task_spec_cleanup(struct task_spec *s)
+{
+	json_decref(s->doc);
+	s->doc = NULL;
+}

@@ -1,0 +1,54 @@
+/* Task specs: what a creator posts (schema/task.schema.json). Parsing
+ * checks every field and names the first bad one by its path, e.g.
+ * "task.training.batch_size: expected integer >= 1". */
+#ifndef FM_MARKET_SPEC_H
+#define FM_MARKET_SPEC_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+enum task_kind {
+	TASK_MODEL_CONTRIBUTOR = 0,
+	TASK_MODEL_ENGINEER,
+	TASK_DATA_ANNOTATOR,
+};
+
+enum validation_strategy { VALIDATE_AUTO = 0, VALIDATE_MANUAL, VALIDATE_CUSTOM };
+
+extern const char *const task_kind_names[];
+extern const char *const validation_strategy_names[];
+extern const char *const aggregation_rule_names[];
+
+struct task_spec {
+	json_t *doc; /* the whole spec, normalized; owned */
+	char task_id[67];  /* 0x + 64 hex: the escrow's taskId */
+	const char *title; /* borrowed from doc */
+	const char *description;
+	enum task_kind kind;
+	char reward_wei[80]; /* decimal */
+	long long max_assignments;
+	long long assignment_duration_s;
+	long long expires_at; /* unix seconds */
+	char validator[43]; /* lowercase 0x address; "" = the creator */
+	enum validation_strategy strategy;
+	long long auto_approval_delay_s;
+	char assets[65]; /* bundle reference: sha256 hex of the manifest */
+	long long min_results_per_round;
+	int rule; /* index into aggregation_rule_names */
+};
+
+/* Parses and checks spec (borrowed); now is the current unix time, for
+ * lifetime_s. On success out owns a reference to a normalized copy. */
+int task_spec_parse(struct task_spec *out, const json_t *spec, long long now);
+void task_spec_cleanup(struct task_spec *s);
+
+/* Checks "0x" + 40 hex and writes the lowercase form into out (43 bytes). */
+int spec_address(char *out, const char *in, const char *path);
+/* Checks "0x" + 64 hex and writes the lowercase form into out (67 bytes). */
+int spec_hash32(char *out, const char *in, const char *path);
+/* Checks a decimal uint256 without leading zeros. */
+int spec_wei(const char *in, const char *path);
+/* Multiplies a decimal uint256 by n, refusing overflow (out: 80 bytes). */
+int spec_wei_mul(char *out, const char *wei, long long n);
+
+#endif
