@@ -912,9 +912,9 @@ static int publish_fn(struct db_conn *c, void *arg)
 		}
 		err = db_execp(c, NULL,
 			       "INSERT INTO model_version_results (task_id,"
-			       " version, result_id) SELECT $1, $2::int, r.id"
-			       " FROM results r WHERE r.id = $3::uuid AND"
-			       " r.task_id = $1 AND r.state = 'accepted'",
+			       " version, result_id) SELECT $1::text, $2::int,"
+			       " r.id FROM results r WHERE r.id = $3::uuid AND"
+			       " r.task_id = $1::text AND r.state = 'accepted'",
 			       a->task_id, version, json_string_value(id));
 		if (!err && db_last_rows(c) != 1)
 			err = fm_error_set(FM_ECONFLICT,

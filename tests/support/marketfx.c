@@ -1,0 +1,70 @@
+#include "marketfx.h"
+
+#include "core/buf.h"
+#include "db/db.h"
+#include "db/migrate.h"
+#include "testenv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+int mdb_open(struct mdb *m, int pool_size)
+{
+	char dir[1024];
+
+	memset(m, 0, sizeof(*m));
+	if (tenv_db_create(m->url, sizeof(m->url), m->name, sizeof(m->name)))
+		return -1;
+	snprintf(dir, sizeof(dir), "%s/migrations", tenv_require("FM_TOP"));
+	if (migrate_run(m->url, dir, NULL, NULL))
+		return -1;
+	return db_pool_new(&m->pool, m->url, pool_size);
+}
+
+void mdb_close(struct mdb *m)
+{
+	db_pool_free(m->pool);
+	m->pool = NULL;
+	tenv_db_drop(m->name);
+}
+
+static void random_hex(char *out, size_t bytes)
+{
+	unsigned char b[64];
+
+	randombytes_buf(b, bytes);
+	hex_encode(out, b, bytes);
+}
+
+void mfx_address(char out[43])
+{
+	out[0] = '0';
+	out[1] = 'x';
+	random_hex(out + 2, 20);
+}
+
+json_t *mfx_spec(int max_assignments)
+{
+	char id[67] = "0x";
+
+	random_hex(id + 2, 32);
+	return json_pack(
+		"{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i,"
+		" s:{s:s}, s:{s:i, s:i, s:f, s:s, s:s, s:b,"
+		"   s:{s:s, s:s, s:[i,i], s:{s:f}}},"
+		" s:{s:s, s:i}, s:s}",
+		"task_id", id, "title", "Improve the Fashion-MNIST classifier",
+		"description", "Train on your own images.", "kind",
+		"model_contributor", "reward_wei", "1000000000000000",
+		"max_assignments", max_assignments, "assignment_duration_s",
+		3600, "lifetime_s", 86400, "validation", "strategy", "manual",
+		"training", "epochs", 1, "batch_size", 32, "learning_rate",
+		0.001, "optimizer", "adam", "loss",
+		"sparse_categorical_crossentropy", "from_logits", 1, "data",
+		"kind", "image", "format", "idx", "shape", 28, 28,
+		"preprocessing", "scale", 255.0, "aggregation", "rule", "fedavg",
+		"min_results_per_round", 1, "assets",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+}

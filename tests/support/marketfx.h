@@ -1,0 +1,25 @@
+/* Fixtures shared by tests that need a migrated database and task specs. */
+#ifndef FM_TESTS_MARKETFX_H
+#define FM_TESTS_MARKETFX_H
+
+#include <jansson.h>
+
+struct db_pool;
+
+struct mdb {
+	char url[1024];
+	char name[128];
+	struct db_pool *pool;
+};
+
+/* A fresh database with every migration applied and a pool on it. */
+int mdb_open(struct mdb *m, int pool_size);
+void mdb_close(struct mdb *m);
+
+/* A valid model_contributor spec with a random task id; tests modify it.
+ * Returns a new reference. */
+json_t *mfx_spec(int max_assignments);
+/* A random lowercase address. */
+void mfx_address(char out[43]);
+
+#endif

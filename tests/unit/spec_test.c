@@ -1,0 +1,159 @@
+/* Task spec parsing: every rule names the field it refuses. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/err.h"
+#include "market/spec.h"
+#include "marketfx.h"
+
+#include <string.h>
+#include <time.h>
+
+static long long now_s(void)
+{
+	return (long long)time(NULL);
+}
+
+static void expect_error(json_t *spec, const char *needle)
+{
+	struct task_spec s;
+
+	assert_int_equal(task_spec_parse(&s, spec, now_s()), FM_EINVAL);
+	if (!strstr(fm_error_msg(), needle))
+		fail_msg("error \"%s\" does not mention \"%s\"", fm_error_msg(),
+			 needle);
+	json_decref(spec);
+}
+
+static void test_spec__valid_spec_parses(void **state)
+{
+	json_t *j = mfx_spec(10);
+	struct task_spec s;
+
+	(void)state;
+	assert_int_equal(task_spec_parse(&s, j, now_s()), FM_OK);
+	assert_int_equal(s.kind, TASK_MODEL_CONTRIBUTOR);
+	assert_int_equal(s.max_assignments, 10);
+	assert_string_equal(s.reward_wei, "1000000000000000");
+	assert_true(s.expires_at > now_s() + 86000);
+	assert_string_equal(s.title, "Improve the Fashion-MNIST classifier");
+	task_spec_cleanup(&s);
+	json_decref(j);
+}
+
+static void test_spec__bad_fields_are_named(void **state)
+{
+	json_t *j;
+
+	(void)state;
+	j = mfx_spec(10);
+	json_object_set_new(json_object_get(j, "training"), "batch_size",
+			    json_integer(0));
+	expect_error(j, "task.training.batch_size: expected integer in");
+
+	j = mfx_spec(10);
+	json_object_set_new(j, "kind", json_string("painter"));
+	expect_error(j, "task.kind: expected one of");
+
+	j = mfx_spec(10);
+	json_object_set_new(j, "reward_wei", json_string("-5"));
+	expect_error(j, "task.reward_wei");
+
+	j = mfx_spec(10);
+	json_object_set_new(j, "reward_wei", json_string("0"));
+	expect_error(j, "task.reward_wei: must be greater than 0");
+
+	j = mfx_spec(10);
+	json_object_set_new(j, "task_id", json_string("0x1234"));
+	expect_error(j, "task.task_id");
+
+	j = mfx_spec(10);
+	json_object_set_new(j, "surprise", json_true());
+	expect_error(j, "task.surprise: unknown field");
+
+	j = mfx_spec(10);
+	json_object_set_new(json_object_get(j, "validation"), "strategy",
+			    json_string("vibes"));
+	expect_error(j, "task.validation.strategy");
+
+	j = mfx_spec(3);
+	json_object_set_new(json_object_get(j, "aggregation"),
+			    "min_results_per_round", json_integer(5));
+	expect_error(j, "min_results_per_round: 5 exceeds max_assignments 3");
+
+	j = mfx_spec(10);
+	json_object_set_new(j, "validator", json_string("0xnope"));
+	expect_error(j, "task.validator");
+
+	j = mfx_spec(10);
+	json_object_set_new(j, "expires_at", json_string("2020-01-01T00:00:00Z"));
+	expect_error(j, "give lifetime_s or expires_at, not both");
+
+	j = mfx_spec(10);
+	json_object_del(j, "lifetime_s");
+	json_object_set_new(j, "expires_at", json_string("2020-01-01T00:00:00Z"));
+	expect_error(j, "task.expires_at: must be at least a minute in the "
+			"future");
+
+	j = mfx_spec(10);
+	json_object_del(j, "training");
+	expect_error(j, "task.training: required for model_contributor");
+
+	j = mfx_spec(10);
+	json_object_set_new(j, "assets", json_string("zz"));
+	expect_error(j, "task.assets");
+}
+
+static void test_spec__annotation_needs_no_training(void **state)
+{
+	json_t *j = mfx_spec(5);
+	struct task_spec s;
+
+	(void)state;
+	json_object_set_new(j, "kind", json_string("data_annotator"));
+	json_object_del(j, "training");
+	assert_int_equal(task_spec_parse(&s, j, now_s()), FM_OK);
+	task_spec_cleanup(&s);
+	json_decref(j);
+}
+
+static void test_spec__wei_arithmetic(void **state)
+{
+	char out[80];
+
+	(void)state;
+	assert_int_equal(spec_wei_mul(out, "1000000000000000", 10), FM_OK);
+	assert_string_equal(out, "10000000000000000");
+	assert_int_equal(spec_wei_mul(out, "0", 10), FM_OK);
+	assert_string_equal(out, "0");
+	assert_int_equal(spec_wei_mul(out, "123456789", 1000), FM_OK);
+	assert_string_equal(out, "123456789000");
+	/* 2^256 - 1 times 2 overflows */
+	assert_int_equal(spec_wei_mul(out,
+				      "1157920892373161954235709850086879078"
+				      "53269984665640564039457584007913129639"
+				      "935",
+				      2),
+			 FM_EINVAL);
+	assert_int_equal(spec_wei("01", "x"), FM_EINVAL);
+	assert_int_equal(spec_wei("1157920892373161954235709850086879078"
+				  "53269984665640564039457584007913129639"
+				  "936",
+				  "x"),
+			 FM_EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_spec__valid_spec_parses),
+		cmocka_unit_test(test_spec__bad_fields_are_named),
+		cmocka_unit_test(test_spec__annotation_needs_no_training),
+		cmocka_unit_test(test_spec__wei_arithmetic),
+	};
+
+	return cmocka_run_group_tests_name("spec", tests, NULL, NULL);
+}
