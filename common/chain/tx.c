@@ -1,0 +1,289 @@
+#include "chain/tx.h"
+
+#include "chain/keccak.h"
+#include "chain/rlp.h"
+#include "core/err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Encodings are small; this bounds a transaction with the largest data. */
+#define TX_MAX (CHAIN_TX_DATA_MAX + 1024)
+
+void chain_tx_init(struct chain_tx *tx)
+{
+	memset(tx, 0, sizeof(*tx));
+	tx->type = CHAIN_TX_EIP1559;
+}
+
+void chain_tx_cleanup(struct chain_tx *tx)
+{
+	free(tx->data);
+	tx->data = NULL;
+	tx->data_len = 0;
+}
+
+int chain_tx_set_data(struct chain_tx *tx, const void *p, size_t n)
+{
+	uint8_t *d = NULL;
+
+	if (n > CHAIN_TX_DATA_MAX)
+		return fm_error_set(FM_ETOOLARGE,
+				    "transaction data: %zu bytes, limit %u", n,
+				    CHAIN_TX_DATA_MAX);
+	if (n) {
+		d = malloc(n);
+		if (!d)
+			return fm_error_set(FM_ENOMEM, "out of memory");
+		memcpy(d, p, n);
+	}
+	free(tx->data);
+	tx->data = d;
+	tx->data_len = n;
+	return FM_OK;
+}
+
+static int put_u256(struct buf *b, const struct chain_u256 *v)
+{
+	uint8_t be[32];
+
+	chain_u256_to_be(be, v);
+	return rlp_put_be(b, be, 32);
+}
+
+/* The fields every form shares, from the nonce to the data. */
+static int put_fields(struct buf *b, const struct chain_tx *tx)
+{
+	int err = FM_OK;
+
+	if (tx->type == CHAIN_TX_EIP1559) {
+		err = rlp_put_uint(b, tx->chain_id);
+		if (!err)
+			err = rlp_put_uint(b, tx->nonce);
+		if (!err)
+			err = put_u256(b, &tx->max_priority_fee);
+	} else {
+		err = rlp_put_uint(b, tx->nonce);
+	}
+	if (!err)
+		err = put_u256(b, &tx->max_fee);
+	if (!err)
+		err = rlp_put_uint(b, tx->gas_limit);
+	if (!err)
+		err = rlp_put_bytes(b, tx->to, tx->has_to ? CHAIN_ADDR_LEN : 0);
+	if (!err)
+		err = put_u256(b, &tx->value);
+	if (!err)
+		err = rlp_put_bytes(b, tx->data, tx->data_len);
+	if (!err && tx->type == CHAIN_TX_EIP1559) {
+		size_t mark;
+
+		rlp_list_begin(b, &mark); /* access list: empty */
+		err = rlp_list_end(b, mark);
+	}
+	return err;
+}
+
+static int check_tx(const struct chain_tx *tx)
+{
+	if (tx->type != CHAIN_TX_EIP1559 && tx->type != CHAIN_TX_LEGACY)
+		return fm_error_set(FM_EINVAL, "transaction: unsupported type "
+				    "%d", (int)tx->type);
+	if (tx->chain_id == 0)
+		return fm_error_set(FM_EINVAL, "transaction: chain id is 0");
+	/* legacy v = chain_id * 2 + 36 must fit the 64-bit decoder */
+	if (tx->chain_id > (UINT64_MAX - 36) / 2)
+		return fm_error_set(FM_EINVAL, "transaction: chain id too "
+				    "large");
+	if (tx->type == CHAIN_TX_EIP1559 &&
+	    chain_u256_cmp(&tx->max_priority_fee, &tx->max_fee) > 0)
+		return fm_error_set(FM_EINVAL, "transaction: priority fee above "
+				    "the max fee");
+	if (tx->data_len > CHAIN_TX_DATA_MAX)
+		return fm_error_set(FM_ETOOLARGE, "transaction data: %zu "
+				    "bytes, limit %u", tx->data_len,
+				    CHAIN_TX_DATA_MAX);
+	return FM_OK;
+}
+
+/* Unsigned payload: type 2 is 0x02 || rlp([fields...]); legacy is
+ * rlp([fields..., chain_id, 0, 0]) (EIP-155). */
+static int encode_unsigned(struct buf *b, const struct chain_tx *tx)
+{
+	size_t mark;
+	int err = FM_OK;
+
+	if (tx->type == CHAIN_TX_EIP1559)
+		err = buf_append(b, "\x02", 1);
+	if (err)
+		return err;
+	rlp_list_begin(b, &mark);
+	err = put_fields(b, tx);
+	if (!err && tx->type == CHAIN_TX_LEGACY) {
+		err = rlp_put_uint(b, tx->chain_id);
+		if (!err)
+			err = rlp_put_uint(b, 0);
+		if (!err)
+			err = rlp_put_uint(b, 0);
+	}
+	if (!err)
+		err = rlp_list_end(b, mark);
+	return err;
+}
+
+int chain_tx_signing_hash(uint8_t out[32], const struct chain_tx *tx)
+{
+	struct buf b = BUF_INIT(TX_MAX);
+	int err = check_tx(tx);
+
+	if (!err)
+		err = encode_unsigned(&b, tx);
+	if (!err)
+		chain_keccak256(out, b.data, b.len);
+	buf_cleanup(&b);
+	return err;
+}
+
+int chain_tx_sign(struct buf *raw, uint8_t hash_out[32],
+		  const struct chain_tx *tx, const uint8_t priv[32])
+{
+	uint8_t h[32], sig[CHAIN_SIG_LEN];
+	size_t start = raw->len, mark;
+	int err;
+
+	err = chain_tx_signing_hash(h, tx);
+	if (!err)
+		err = chain_sign_hash(sig, priv, h);
+	if (err)
+		return err;
+	if (tx->type == CHAIN_TX_EIP1559)
+		err = buf_append(raw, "\x02", 1);
+	rlp_list_begin(raw, &mark);
+	if (!err)
+		err = put_fields(raw, tx);
+	if (!err) {
+		if (tx->type == CHAIN_TX_EIP1559)
+			err = rlp_put_uint(raw, sig[64]);
+		else
+			err = rlp_put_uint(raw, tx->chain_id * 2 + 35 + sig[64]);
+	}
+	if (!err)
+		err = rlp_put_be(raw, sig, 32);
+	if (!err)
+		err = rlp_put_be(raw, sig + 32, 32);
+	if (!err)
+		err = rlp_list_end(raw, mark);
+	if (err) {
+		/* leave raw as it was (buf errors may have freed it) */
+		if (raw->data) {
+			raw->len = start;
+			raw->data[start] = '\0';
+		}
+		return err;
+	}
+	if (hash_out)
+		chain_keccak256(hash_out, raw->data + start, raw->len - start);
+	return FM_OK;
+}
+
+static int item_u256(struct chain_u256 *out, const struct rlp_item *it,
+		     const char *what)
+{
+	uint8_t be[32];
+	int err = rlp_item_be32(be, it, what);
+
+	if (!err)
+		chain_u256_from_be(out, be);
+	return err;
+}
+
+int chain_tx_decode(struct chain_tx *out, uint8_t from[CHAIN_ADDR_LEN],
+		    const uint8_t *raw, size_t n)
+{
+	struct rlp_item top, f[12];
+	struct chain_tx tx;
+	uint8_t sig[CHAIN_SIG_LEN], h[32];
+	size_t count, i = 0, want;
+	uint64_t v;
+	int err, typed;
+
+	chain_tx_init(&tx);
+	if (n == 0)
+		return fm_error_set(FM_EINVAL, "transaction: empty");
+	if (n > TX_MAX)
+		return fm_error_set(FM_ETOOLARGE, "transaction: %zu bytes, "
+				    "limit %u", n, (unsigned)TX_MAX);
+	typed = raw[0] <= 0x7f;
+	if (typed && raw[0] != 0x02)
+		return fm_error_set(FM_EINVAL, "transaction: type 0x%02x is not "
+				    "supported (only 0x02 and legacy)", raw[0]);
+	tx.type = typed ? CHAIN_TX_EIP1559 : CHAIN_TX_LEGACY;
+	want = typed ? 12 : 9;
+	err = rlp_decode(&top, raw + typed, n - typed);
+	if (!err)
+		err = rlp_list_items(f, 12, &count, &top, raw + typed);
+	if (err)
+		return fm_error_prefix("transaction");
+	if (count != want)
+		return fm_error_set(FM_EINVAL, "transaction: %zu fields, "
+				    "expected %zu", count, want);
+	if (typed)
+		err = rlp_item_uint(&tx.chain_id, &f[i++], "chain id");
+	if (!err)
+		err = rlp_item_uint(&tx.nonce, &f[i++], "nonce");
+	if (!err && typed)
+		err = item_u256(&tx.max_priority_fee, &f[i++],
+				"max priority fee");
+	if (!err)
+		err = item_u256(&tx.max_fee, &f[i++], "max fee");
+	if (!err)
+		err = rlp_item_uint(&tx.gas_limit, &f[i++], "gas limit");
+	if (err)
+		return fm_error_prefix("transaction");
+	if (f[i].is_list || (f[i].len != 0 && f[i].len != CHAIN_ADDR_LEN))
+		return fm_error_set(FM_EINVAL, "transaction: to is neither "
+				    "empty nor 20 bytes");
+	tx.has_to = f[i].len == CHAIN_ADDR_LEN;
+	if (tx.has_to)
+		memcpy(tx.to, f[i].p, CHAIN_ADDR_LEN);
+	i++;
+	err = item_u256(&tx.value, &f[i++], "value");
+	if (err)
+		return fm_error_prefix("transaction");
+	if (f[i].is_list)
+		return fm_error_set(FM_EINVAL, "transaction: data is a list");
+	if (typed && (!f[i + 1].is_list || f[i + 1].len != 0))
+		return fm_error_set(FM_EINVAL, "transaction: access lists are "
+				    "not supported");
+	if (!err)
+		err = rlp_item_uint(&v, &f[want - 3], "v");
+	if (!err)
+		err = rlp_item_be32(sig, &f[want - 2], "r");
+	if (!err)
+		err = rlp_item_be32(sig + 32, &f[want - 1], "s");
+	if (err)
+		return fm_error_prefix("transaction");
+	if (typed) {
+		if (v > 1)
+			return fm_error_set(FM_EINVAL, "transaction: y parity "
+					    "%llu", (unsigned long long)v);
+	} else {
+		if (v < 37)
+			return fm_error_set(FM_EINVAL, "transaction: v %llu is "
+					    "not EIP-155", (unsigned long long)v);
+		tx.chain_id = (v - 35) / 2;
+		v = (v - 35) % 2;
+	}
+	sig[64] = (uint8_t)v;
+	err = chain_tx_set_data(&tx, f[i].p, f[i].len);
+	if (!err)
+		err = chain_tx_signing_hash(h, &tx);
+	if (!err)
+		err = chain_recover(from, h, sig);
+	if (err) {
+		chain_tx_cleanup(&tx);
+		return fm_error_prefix("transaction");
+	}
+	*out = tx;
+	return FM_OK;
+}
