@@ -1,0 +1,85 @@
+/* OpenBLAS start-up: the right kernels without the user setting anything.
+ * Debian's OpenBLAS 0.3.21 does not recognise recent Intel CPUs and falls
+ * back to SSE3 kernels, 3-6x slower; it reads OPENBLAS_CORETYPE only when
+ * the library loads, so the fix is to set it and exec the program again. */
+#include "engine/ml.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* OpenBLAS kernel sets this code may ask for, weakest first. */
+static const char *const cores[] = { "Haswell", "SkylakeX", "Cooperlake" };
+
+static int core_rank(const char *name)
+{
+	for (size_t i = 0; i < sizeof(cores) / sizeof(cores[0]); i++)
+		if (name && strcasecmp(name, cores[i]) == 0)
+			return (int)i + 1;
+	if (name && (strcasecmp(name, "Zen") == 0))
+		return 1;
+	if (name && strcasecmp(name, "SapphireRapids") == 0)
+		return 4;
+	return 0; /* Prescott, Nehalem, Sandybridge, ...: slower than any */
+}
+
+/* The best kernel set this CPU (and its OS) supports, or NULL. */
+static const char *cpu_core(void)
+{
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512bf16") &&
+	    __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("avx512vl"))
+		return "Cooperlake";
+	if (__builtin_cpu_supports("avx512f") &&
+	    __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("avx512dq") &&
+	    __builtin_cpu_supports("avx512vl"))
+		return "SkylakeX";
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		return "Haswell";
+	return NULL;
+}
+
+void ml_blas_setup(int argc, char **argv)
+{
+	const char *want = cpu_core();
+	char exe[4096];
+	ssize_t n;
+
+	if (!getenv("OPENBLAS_CORETYPE") && want && argc > 0 && argv &&
+	    core_rank(want) > core_rank(openblas_get_corename())) {
+		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n > 0 && setenv("OPENBLAS_CORETYPE", want, 1) == 0) {
+			exe[n] = '\0';
+			fflush(NULL);
+			execv(exe, argv);
+			/* exec failed: run on with the kernels we have */
+			unsetenv("OPENBLAS_CORETYPE");
+		}
+	}
+	if (!getenv("OPENBLAS_NUM_THREADS") && !getenv("OMP_NUM_THREADS")) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		ml_blas_threads(cpus > 0 ? (int)cpus : 1);
+	}
+}
+
+const char *ml_blas_corename(void)
+{
+	return openblas_get_corename();
+}
+
+void ml_blas_threads(int n)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	if (cpus > 0 && n > cpus)
+		n = (int)cpus;
+	openblas_set_num_threads(n);
+}

@@ -1,0 +1,124 @@
+/* Engine internals shared between the engine's own files (ml_*.c).
+ * Nothing outside common/engine/ml_*.c includes this. */
+#ifndef FM_ENGINE_ML_IMPL_H
+#define FM_ENGINE_ML_IMPL_H
+
+#include "engine/ml.h"
+
+#include <stdint.h>
+
+/* Keras' fuzz factor for clipping probabilities. */
+#define ML_EPSILON 1e-7f
+
+enum ml_init_kind {
+	ML_INIT_ZEROS,
+	ML_INIT_ONES,
+	ML_INIT_CONSTANT,
+	ML_INIT_RANDOM_UNIFORM,
+	ML_INIT_RANDOM_NORMAL,
+	ML_INIT_TRUNCATED_NORMAL,
+	ML_INIT_VARIANCE_SCALING,
+	ML_INIT_UNSUPPORTED,
+};
+
+enum ml_fan_mode { ML_FAN_IN, ML_FAN_OUT, ML_FAN_AVG };
+enum ml_distribution {
+	ML_DIST_UNIFORM,
+	ML_DIST_NORMAL,          /* Keras 2: truncated normal */
+	ML_DIST_TRUNCATED_NORMAL,
+	ML_DIST_UNTRUNCATED_NORMAL,
+};
+
+struct ml_init {
+	enum ml_init_kind kind;
+	double value;            /* constant */
+	double minval, maxval;   /* random_uniform */
+	double mean, stddev;     /* random_normal, truncated_normal */
+	double scale;            /* variance_scaling */
+	enum ml_fan_mode mode;
+	enum ml_distribution distribution;
+	char class_name[64];     /* as read, for messages */
+};
+
+struct ml_layer {
+	enum ml_layer_kind kind;
+	char name[ML_NAME_MAX];
+	enum ml_activation act;
+	int use_bias;
+	int units;                     /* Dense */
+	int filters;                   /* Conv2D */
+	int kh, kw, sh, sw;            /* Conv2D kernel, pooling window; strides */
+	int same;                      /* padding "same" */
+	int pad_top, pad_left;         /* derived from shapes for "same" */
+	double rate;                   /* Dropout */
+	struct ml_shape in, out;
+	size_t in_size, out_size;      /* floats per sample */
+	int kernel_t, bias_t;          /* tensor index or -1 */
+	struct ml_init kinit, binit;
+	json_t *kinit_json, *binit_json; /* written back on save; owned */
+};
+
+struct ml_workspace {
+	size_t batch;                  /* capacity in samples */
+	int training;                  /* gradients and masks present */
+	float *arena;                  /* one allocation for all below */
+	float **act;                   /* [n_layers + 1]: act[0] = input */
+	float **dact;                  /* same shapes, training only */
+	float *col;                    /* im2col of one sample */
+	float *dcol;
+	int32_t *argmax;               /* max pooling, training only */
+	float *mask;                   /* dropout, training only */
+	size_t col_size;
+};
+
+struct ml_model {
+	char name[ML_NAME_MAX];
+	int n_layers;
+	struct ml_layer *layers;
+	struct ml_shape in_shape;
+	size_t in_size, out_size;
+	size_t n_params;
+	float *params;                  /* the one parameter arena */
+	size_t n_tensors;
+	struct ml_tensor_info *tensors;
+	char (*tensor_names)[2 * ML_NAME_MAX];
+	float *grads;                   /* n_params, while training */
+	struct ml_workspace ws;
+	struct ml_rng rng;              /* dropout masks */
+};
+
+/* Checked size arithmetic: 0 on overflow or when over limit. */
+size_t ml__mul(size_t a, size_t b, size_t limit);
+
+/* ml_model.c */
+int ml__model_alloc(struct ml_model **out, int n_layers);
+/* Derives shapes from in_shape and layer options, names the tensors
+ * (taking names from names[] when given) and allocates the arena. */
+int ml__model_build(struct ml_model *m);
+size_t ml__shape_size(const struct ml_shape *s);
+void ml__init_default_kernel(struct ml_init *i);
+void ml__init_default_bias(struct ml_init *i);
+
+/* ml_tfjs.c */
+json_t *ml__init_to_json(const struct ml_init *i);
+
+/* ml_layers.c: kernels. Forward writes outputs; backward accumulates
+ * into parameter gradients. Shapes in comments, B = batch. */
+int ml__ws_ensure(struct ml_model *m, size_t batch, int training);
+void ml__ws_free(struct ml_workspace *ws);
+/* x [B, in_size] -> returns model output [B, out_size] (in the arena). */
+const float *ml__forward(struct ml_model *m, const float *x, size_t B,
+			 int training);
+/* dout [B, out_size] is in ws.dact[n_layers]; fills m->grads (zeroed
+ * first). */
+void ml__backward(struct ml_model *m, size_t B);
+
+/* ml_loss.c: loss summed over the batch (not averaged) into *loss_sum,
+ * correct predictions into *correct; when grad is not NULL, writes
+ * d(mean loss)/d(out) into grad [B, d], using scale 1/B_total. */
+void ml__loss(enum ml_loss l, int from_logits, const float *out,
+	      const float *y, size_t B, size_t d, size_t y_size,
+	      float *grad, double grad_scale, double *loss_sum,
+	      size_t *correct);
+
+#endif
