@@ -9,7 +9,11 @@ static _Thread_local int err_code;
 
 int fm_error_vset(int code, const char *fmt, va_list ap)
 {
-	vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
+	char tmp[FM_ERR_MSG_MAX];
+
+	/* through a copy: an argument may be fm_error_msg() itself */
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	memcpy(err_msg, tmp, sizeof(err_msg));
 	/* one line: a newline in user data would split log records */
 	for (char *p = err_msg; *p; p++)
 		if (*p == '\n' || *p == '\r')

@@ -23,7 +23,8 @@ enum fm_err {
 
 #define FM_ERR_MSG_MAX 512
 
-/* Stores a formatted one-line message for this thread; returns code. */
+/* Stores a formatted one-line message for this thread; returns code. The
+ * arguments may include fm_error_msg() (to rewrap the last message). */
 int fm_error_set(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int fm_error_vset(int code, const char *fmt, va_list ap);

@@ -27,6 +27,8 @@ static void test_err__set_returns_code_and_keeps_one_line(void **state)
 	assert_int_equal(fm_error_code(), FM_EINVAL);
 	fm_error_prefix("task.json");
 	assert_string_equal(fm_error_msg(), "task.json: bad value 3");
+	fm_error_set(FM_EUNPROCESSABLE, "bundle: %s", fm_error_msg());
+	assert_string_equal(fm_error_msg(), "bundle: task.json: bad value 3");
 	fm_error_clear();
 	assert_string_equal(fm_error_msg(), "");
 	assert_int_equal(fm_error_code(), FM_OK);
