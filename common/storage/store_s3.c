@@ -183,6 +183,15 @@ static int s3_ensure(struct store *s)
 		return err;
 	if (r.status == 409 && strstr(r.err_body, "BucketAlreadyOwnedByYou"))
 		return FM_OK;
+	if (r.status == 409) {
+		/* some servers say "exists" for our own bucket too: it is
+		 * ours if we may look into it */
+		struct store__req h = { 0 };
+
+		err = s3_bucket_call(s, "HEAD", s->bucket_url, NULL, NULL, &h);
+		if (!err && ok_status(h.status))
+			return FM_OK;
+	}
 	return s3_error(s, s->bucket, &r);
 }
 
