@@ -1,0 +1,52 @@
+/* Ethereum keystore v3 files (the "Web3 Secret Storage" format of geth,
+ * foundry's cast wallet and MetaMask): scrypt or PBKDF2-SHA256 derives a
+ * key from the password; AES-128-CTR encrypts the private key;
+ * keccak256(dk[16..32] || ciphertext) is the MAC that tells a wrong
+ * password from a right one. Reads both KDFs, writes scrypt. */
+#ifndef FM_CHAIN_KEYSTORE_H
+#define FM_CHAIN_KEYSTORE_H
+
+#include "chain/sig.h"
+#include "core/buf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest keystore file read. */
+#define KS_FILE_MAX (64u * 1024)
+
+struct ks_params {
+	uint64_t n; /* scrypt cost, a power of two */
+	uint32_t r;
+	uint32_t p;
+};
+
+/* geth's defaults: 256 MiB and about a second per use. */
+#define KS_SCRYPT_STANDARD { 262144, 8, 1 }
+/* geth's --lightkdf: 4 MiB, for tests and short-lived keys. */
+#define KS_SCRYPT_LIGHT { 4096, 8, 6 }
+
+/* Decrypts the keystore JSON text (len bytes). what names it in errors
+ * (a file name). FM_EAUTH for a wrong password; FM_EINVAL naming the
+ * field for a malformed or unsupported keystore, or one whose key does
+ * not match its address field. */
+int ks_decrypt(struct chain_key *out, const char *text, size_t len,
+	       const char *password, const char *what);
+int ks_load(struct chain_key *out, const char *path, const char *password);
+
+/* Encrypts key into keystore v3 JSON appended to out. params NULL means
+ * KS_SCRYPT_STANDARD. */
+int ks_encrypt(struct buf *out, const struct chain_key *key,
+	       const char *password, const struct ks_params *params);
+/* Writes a new keystore file into dir (created 0700 if missing), named
+ * like geth's "UTC--<time>--<address>", mode 0600, never replacing an
+ * existing file. path_out (n bytes) gets its path. */
+int ks_save(char *path_out, size_t n, const char *dir,
+	    const struct chain_key *key, const char *password,
+	    const struct ks_params *params);
+
+/* The address field of a keystore file, without the password.
+ * FM_ENOTFOUND when the file has none (some tools omit it). */
+int ks_peek_address(uint8_t out[CHAIN_ADDR_LEN], const char *path);
+
+#endif
