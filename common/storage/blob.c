@@ -181,23 +181,12 @@ int store_blob_get_file(struct store *s, const struct store_ref *ref,
 			uint64_t expect_size, const char *path,
 			const struct store_xfer *x)
 {
-	struct store__file_sink k;
 	char key[8 + SHA256_HEX_LEN];
-	uint64_t max = x && x->max_bytes ? x->max_bytes : STORE_OBJECT_MAX;
-	int err;
 
 	store_blob_key(key, ref);
-	err = store__file_sink_open(&k, path, ref->hex, max,
+	return store__get_into_file(s, key, path, ref->hex,
 				    expect_size == UINT64_MAX ? STORE_UNKNOWN :
-				    expect_size, key);
-	if (err)
-		return err;
-	err = s->ops->get(s, key, &k.base, x);
-	if (err) {
-		store__file_sink_abort(&k);
-		return err;
-	}
-	return store__file_sink_commit(&k);
+				    expect_size, x);
 }
 
 int store_blob_get_mem(struct store *s, const struct store_ref *ref,

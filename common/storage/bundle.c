@@ -260,11 +260,6 @@ int store_bundle_push(struct store *s, struct store_ref *out,
 		if (err)
 			goto done;
 	}
-	err = store_manifest_check(m);
-	if (err) {
-		fm_error_prefix("manifest");
-		goto done;
-	}
 	text = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
 	if (!text) {
 		err = fm_error_set(FM_ENOMEM, "out of memory");

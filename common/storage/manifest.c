@@ -372,7 +372,7 @@ int store_manifest_check(const json_t *m)
 	if (err)
 		return err;
 	model = json_object_get(m, "model");
-	if (model && !json_is_null(model)) {
+	if (model) {
 		err = model_check(model);
 		if (err)
 			return err;
@@ -381,7 +381,7 @@ int store_manifest_check(const json_t *m)
 				    "kind model");
 	}
 	meta = json_object_get(m, "meta");
-	if (meta && !json_is_null(meta) && !json_is_object(meta))
+	if (meta && !json_is_object(meta))
 		return fm_error_set(FM_EINVAL, "meta: expected an object");
 	return FM_OK;
 }

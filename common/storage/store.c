@@ -195,16 +195,15 @@ static uint64_t xfer_max(const struct store_xfer *x)
 	return x && x->max_bytes ? x->max_bytes : STORE_OBJECT_MAX;
 }
 
-int store_get_file(struct store *s, const char *key, const char *path,
-		   const struct store_xfer *x)
+int store__get_into_file(struct store *s, const char *key, const char *path,
+			 const char *expect_hex, uint64_t expect_size,
+			 const struct store_xfer *x)
 {
 	struct store__file_sink k;
-	int err = store_key_check(key);
+	int err;
 
-	if (err)
-		return err;
-	err = store__file_sink_open(&k, path, NULL, xfer_max(x),
-				    STORE_UNKNOWN, key);
+	err = store__file_sink_open(&k, path, expect_hex, xfer_max(x),
+				    expect_size, key);
 	if (err)
 		return err;
 	err = s->ops->get(s, key, &k.base, x);
@@ -213,6 +212,16 @@ int store_get_file(struct store *s, const char *key, const char *path,
 		return err;
 	}
 	return store__file_sink_commit(&k);
+}
+
+int store_get_file(struct store *s, const char *key, const char *path,
+		   const struct store_xfer *x)
+{
+	int err = store_key_check(key);
+
+	if (err)
+		return err;
+	return store__get_into_file(s, key, path, NULL, STORE_UNKNOWN, x);
 }
 
 int store_get_mem(struct store *s, const char *key, struct buf *out,

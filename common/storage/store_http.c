@@ -398,7 +398,7 @@ static int http_ensure(struct store *s)
 	return FM_OK;
 }
 
-static void http_free(struct store *s)
+void store__http_free(struct store *s)
 {
 	if (s->curl)
 		curl_easy_cleanup(s->curl);
@@ -412,7 +412,7 @@ static const struct store__ops http_ops = {
 	.del = http_del,
 	.ensure = http_ensure,
 	.list = NULL,
-	.free = http_free,
+	.free = store__http_free,
 };
 
 /* Splits url into a base without credentials (s->base, ending in '/'),

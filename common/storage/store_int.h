@@ -104,6 +104,12 @@ int store__file_sink_open(struct store__file_sink *k, const char *path,
 int store__file_sink_commit(struct store__file_sink *k);
 void store__file_sink_abort(struct store__file_sink *k);
 
+/* Downloads key into path through a file sink (see above); x->max_bytes
+ * bounds the size. */
+int store__get_into_file(struct store *s, const char *key, const char *path,
+			 const char *expect_hex, uint64_t expect_size,
+			 const struct store_xfer *x);
+
 struct store__mem_sink {
 	struct store__sink base;
 	struct buf *out;
@@ -177,6 +183,8 @@ struct store__req {
 /* FM_OK once an answer arrived (any status: see r->status); otherwise the
  * transport error (FM_EUNAVAIL, FM_ETIMEOUT) or the sink's/source's. */
 int store__http_do(struct store *s, struct store__req *r);
+/* Frees the curl handle of an http(s):// or s3:// store. */
+void store__http_free(struct store *s);
 /* Maps a plain HTTP error status to an error naming what and the store. */
 int store__http_status_error(const struct store *s, const char *what,
 			     long status);

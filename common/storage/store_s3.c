@@ -316,13 +316,6 @@ static int s3_list(struct store *s, const char *prefix, store_list_fn fn,
 	return err;
 }
 
-static void s3_free(struct store *s)
-{
-	if (s->curl)
-		curl_easy_cleanup(s->curl);
-	s->curl = NULL;
-}
-
 static const struct store__ops s3_ops = {
 	.put = s3_put,
 	.get = s3_get,
@@ -330,7 +323,7 @@ static const struct store__ops s3_ops = {
 	.del = s3_del,
 	.ensure = s3_ensure,
 	.list = s3_list,
-	.free = s3_free,
+	.free = store__http_free,
 };
 
 static int bucket_check(const char *b, size_t n)

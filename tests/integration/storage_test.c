@@ -173,15 +173,50 @@ static void tamper_detected(struct store *s, const char *tag)
 
 /* ---- WebDAV ---- */
 
+struct seen {
+	uint64_t last, total;
+	int calls, backwards;
+};
+
+static void on_progress(void *ud, uint64_t done, uint64_t total)
+{
+	struct seen *p = ud;
+
+	if (done < p->last)
+		p->backwards = 1;
+	p->last = done;
+	if (total)
+		p->total = total;
+	p->calls++;
+}
+
 static void test_storage__dav_round_trip(void **state)
 {
-	char url[600];
+	struct seen up = { 0 }, down = { 0 };
+	struct store_xfer x = { .progress = on_progress };
+	char url[600], src[600], dst[600];
 	struct store *s;
+	char *data = calloc(1, 3 << 20);
 
 	(void)state;
+	assert_non_null(data);
 	snprintf(url, sizeof(url), "%s/rt-%u", dav_url, run_id);
 	s = open_or_fail(url);
 	round_trip(s);
+	/* progress moves forward and ends at the size */
+	snprintf(src, sizeof(src), "%s/progress.src", work);
+	snprintf(dst, sizeof(dst), "%s/progress.dst", work);
+	write_file(src, data, 3 << 20);
+	x.progress_ud = &up;
+	assert_int_equal(store_put_file(s, "p", src, &x), FM_OK);
+	x.progress_ud = &down;
+	assert_int_equal(store_get_file(s, "p", dst, &x), FM_OK);
+	assert_true(up.calls > 0 && down.calls > 0);
+	assert_false(up.backwards || down.backwards);
+	assert_int_equal(up.last, 3 << 20);
+	assert_int_equal(up.total, 3 << 20);
+	assert_int_equal(down.last, 3 << 20);
+	free(data);
 	store_free(s);
 }
 
@@ -535,6 +570,43 @@ static void test_storage__retries_5xx_then_succeeds(void **state)
 	buf_cleanup(&b);
 }
 
+/* Retries are logged; the password in the URL never is. */
+static void test_storage__credentials_never_logged(void **state)
+{
+	struct fault_srv f = { .fail_first = 1 };
+	struct buf b = BUF_INIT(64);
+	struct store_limits lim;
+	struct store *s = NULL;
+	char url[96], *logged = NULL;
+	size_t logged_len = 0;
+	FILE *mem;
+
+	(void)state;
+	fault_start(&f, F_503_THEN_OK);
+	snprintf(url, sizeof(url), "http://alice:pw-s3cr3t@127.0.0.1:%d/x",
+		 f.port);
+	assert_int_equal(store_open(&s, url, &cfg), FM_OK);
+	store_get_limits(s, &lim);
+	lim.backoff_ms = 1;
+	assert_int_equal(store_set_limits(s, &lim), FM_OK);
+	mem = open_memstream(&logged, &logged_len);
+	assert_non_null(mem);
+	log_init("storage-test", LOG_DEBUG, 0);
+	log_set_stream(mem);
+	assert_int_equal(store_get_mem(s, "k", &b, NULL), FM_OK);
+	log_set_stream(NULL);
+	log_init("storage-test", LOG_ERROR, 0);
+	fclose(mem);
+	assert_non_null(strstr(logged, "retry 1 of"));
+	assert_null(strstr(logged, "s3cr3t"));
+	assert_null(strstr(logged, "alice"));
+	assert_null(strstr(store_url(s), "s3cr3t"));
+	free(logged);
+	store_free(s);
+	fault_stop(&f);
+	buf_cleanup(&b);
+}
+
 static void test_storage__no_retry_on_4xx(void **state)
 {
 	static const int codes[] = { 400, 401, 403, 404, 409 };
@@ -609,6 +681,7 @@ int main(void)
 		cmocka_unit_test(test_storage__s3_bundle_and_tamper),
 		cmocka_unit_test(test_storage__s3_wrong_secret_is_an_auth_error),
 		cmocka_unit_test(test_storage__retries_5xx_then_succeeds),
+		cmocka_unit_test(test_storage__credentials_never_logged),
 		cmocka_unit_test(test_storage__no_retry_on_4xx),
 		cmocka_unit_test(test_storage__timeouts_are_retried),
 		cmocka_unit_test(test_storage__cut_off_download_leaves_nothing),
