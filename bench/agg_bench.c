@@ -10,7 +10,7 @@
  * Usage: agg_bench [--quick] */
 #include "core/err.h"
 #include "engine/agg.h"
-#include "engine/dp.h"
+#include "engine/ml.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -137,15 +137,15 @@ static void bench_case(const char *name, size_t k, size_t n, int reps,
 	float *data = falloc(k * n), *out = falloc(n);
 	const float **upd = malloc(k * sizeof(*upd));
 	double *w = malloc(k * sizeof(*w));
-	struct ml_dp_rng rng;
+	struct ml_rng rng;
 
 	if (!upd || !w) {
 		fprintf(stderr, "agg_bench: out of memory\n");
 		exit(1);
 	}
-	ml_dp_rng_seed(&rng, 1);
+	ml_rng_seed(&rng, 1);
 	for (size_t i = 0; i < k * n; i++)
-		data[i] = (float)(ml_dp_rng_uniform(&rng) - 0.5);
+		data[i] = (float)(ml_rng_uniform(&rng) - 0.5);
 	for (size_t i = 0; i < k; i++) {
 		upd[i] = data + i * n;
 		w[i] = 100.0 + (double)i;

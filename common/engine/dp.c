@@ -9,26 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-/* ------------------------------------------------------------- random */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-void ml_dp_rng_seed(struct ml_dp_rng *r, uint64_t seed)
-{
-	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&seed);
-	r->spare = 0.0;
-	r->has_spare = 0;
-}
-
-int ml_dp_rng_seed_os(struct ml_dp_rng *r)
+int ml_dp_random_seed(uint64_t *out)
 {
 	uint64_t seed;
 	ssize_t got;
@@ -39,85 +20,8 @@ int ml_dp_rng_seed_os(struct ml_dp_rng *r)
 	if (got != (ssize_t)sizeof(seed))
 		return fm_error_set(FM_EINTERNAL, "getrandom: %s",
 				    got < 0 ? strerror(errno) : "short read");
-	ml_dp_rng_seed(r, seed);
+	*out = seed;
 	return FM_OK;
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-uint64_t ml_dp_rng_next(struct ml_dp_rng *r)
-{
-	uint64_t *s = r->s;
-	uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return out;
-}
-
-double ml_dp_rng_uniform(struct ml_dp_rng *r)
-{
-	return (double)(ml_dp_rng_next(r) >> 11) * 0x1.0p-53;
-}
-
-uint64_t ml_dp_rng_below(struct ml_dp_rng *r, uint64_t n)
-{
-	/* values under 2^64 mod n would make small results likelier */
-	uint64_t floor_ = -n % n, x;
-
-	do
-		x = ml_dp_rng_next(r);
-	while (x < floor_);
-	return x % n;
-}
-
-double ml_dp_rng_normal(struct ml_dp_rng *r)
-{
-	double u1, u2, rad;
-
-	if (r->has_spare) {
-		r->has_spare = 0;
-		return r->spare;
-	}
-	u1 = 1.0 - ml_dp_rng_uniform(r); /* (0, 1]: log is finite */
-	u2 = ml_dp_rng_uniform(r);
-	rad = sqrt(-2.0 * log(u1));
-	r->spare = rad * sin(2.0 * M_PI * u2);
-	r->has_spare = 1;
-	return rad * cos(2.0 * M_PI * u2);
-}
-
-double ml_dp_rng_gamma(struct ml_dp_rng *r, double shape)
-{
-	double d, c;
-
-	if (shape < 1.0) {
-		/* Gamma(a) = Gamma(a + 1) * U^(1/a) */
-		double u = 1.0 - ml_dp_rng_uniform(r);
-
-		return ml_dp_rng_gamma(r, shape + 1.0) * pow(u, 1.0 / shape);
-	}
-	d = shape - 1.0 / 3.0;
-	c = 1.0 / sqrt(9.0 * d);
-	for (;;) {
-		double x = ml_dp_rng_normal(r), v = 1.0 + c * x, u;
-
-		if (v <= 0.0)
-			continue;
-		v = v * v * v;
-		u = 1.0 - ml_dp_rng_uniform(r);
-		if (u < 1.0 - 0.0331 * x * x * x * x)
-			return d * v;
-		if (log(u) < 0.5 * x * x + d * (1.0 - v + log(v)))
-			return d * v;
-	}
 }
 
 /* ----------------------------------------------------- clip and noise */
@@ -144,16 +48,16 @@ double ml_dp_clip(float *v, size_t n, double clip)
 	return norm;
 }
 
-void ml_dp_add_noise(float *v, size_t n, double stddev, struct ml_dp_rng *r)
+void ml_dp_add_noise(float *v, size_t n, double stddev, struct ml_rng *r)
 {
 	if (stddev == 0.0)
 		return;
 	for (size_t i = 0; i < n; i++)
-		v[i] = (float)(v[i] + stddev * ml_dp_rng_normal(r));
+		v[i] = (float)(v[i] + stddev * ml_rng_normal(r));
 }
 
 int ml_dp_fedavg(float *out, const float *const *deltas, size_t k, size_t n,
-		 double clip, double noise, struct ml_dp_rng *r,
+		 double clip, double noise, double denom, struct ml_rng *r,
 		 size_t *nclipped)
 {
 	double *w = NULL;
@@ -166,6 +70,9 @@ int ml_dp_fedavg(float *out, const float *const *deltas, size_t k, size_t n,
 	if (!(noise >= 0.0) || !isfinite(noise))
 		return fm_error_set(FM_EINVAL, "dp noise %g: expected a finite "
 				    "value >= 0", noise);
+	if (!(denom > 0.0) || !isfinite(denom))
+		return fm_error_set(FM_EINVAL, "dp denominator %g: expected a "
+				    "finite value > 0", denom);
 	if (k == 0)
 		return fm_error_set(FM_EINVAL, "no updates to aggregate");
 	if (k > ML_AGG_MAX_UPDATES)
@@ -188,7 +95,7 @@ int ml_dp_fedavg(float *out, const float *const *deltas, size_t k, size_t n,
 					   "finite", i, j);
 			goto done;
 		}
-		w[i] = 1.0 / (double)k;
+		w[i] = 1.0 / denom;
 		if (norm > clip) {
 			w[i] *= clip / norm;
 			clipped++;
@@ -197,8 +104,8 @@ int ml_dp_fedavg(float *out, const float *const *deltas, size_t k, size_t n,
 	err = ml_agg_wsum(out, deltas, w, k, n);
 	if (err)
 		goto done;
-	/* noise on the sum has stddev noise * clip; on the mean, / k */
-	ml_dp_add_noise(out, n, noise * clip / (double)k, r);
+	/* noise on the sum has stddev noise * clip; on the mean, / denom */
+	ml_dp_add_noise(out, n, noise * clip / denom, r);
 	if (nclipped)
 		*nclipped = clipped;
 done:

@@ -1,5 +1,5 @@
-/* Differential privacy for federated updates: a seeded random source,
- * L2 clipping, Gaussian noise, DP-FedAvg (central DP: the server adds the
+/* Differential privacy for federated updates: L2 clipping, Gaussian noise
+ * (seeded, from engine/ml.h's generator), DP-FedAvg (central DP: the server adds the
  * noise to the sum of clipped client deltas), and the Renyi DP accountant
  * of the sampled Gaussian mechanism (Mironov, Talwar, Zhang 2019,
  * arXiv:1908.10530) with the (eps, delta) conversion of Balle et al. 2020
@@ -10,26 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* xoshiro256** seeded through splitmix64: the same seed gives the same
- * stream on every machine. Not a cryptographic generator. */
-struct ml_dp_rng {
-	uint64_t s[4];
-	double spare; /* second normal of the last Box-Muller pair */
-	int has_spare;
-};
+#include "engine/ml.h"
 
-void ml_dp_rng_seed(struct ml_dp_rng *r, uint64_t seed);
-/* Seeds from the operating system (getrandom); for unseeded runs. */
-int ml_dp_rng_seed_os(struct ml_dp_rng *r);
-uint64_t ml_dp_rng_next(struct ml_dp_rng *r);
-/* Uniform in [0, 1) with 53 random bits. */
-double ml_dp_rng_uniform(struct ml_dp_rng *r);
-/* Uniform integer in [0, n), n >= 1, without modulo bias. */
-uint64_t ml_dp_rng_below(struct ml_dp_rng *r, uint64_t n);
-/* Standard normal. */
-double ml_dp_rng_normal(struct ml_dp_rng *r);
-/* Gamma(shape, 1), shape > 0 (Marsaglia and Tsang 2000). */
-double ml_dp_rng_gamma(struct ml_dp_rng *r, double shape);
+/* A seed from the operating system (getrandom), for runs without --seed:
+ * noise nobody can predict. */
+int ml_dp_random_seed(uint64_t *out);
 
 /* L2 norm of v, summed in double. */
 double ml_dp_norm(const float *v, size_t n);
@@ -37,16 +22,18 @@ double ml_dp_norm(const float *v, size_t n);
  * it had. */
 double ml_dp_clip(float *v, size_t n, double clip);
 /* Adds independent N(0, stddev^2) noise to each coordinate of v. */
-void ml_dp_add_noise(float *v, size_t n, double stddev,
-		     struct ml_dp_rng *r);
+void ml_dp_add_noise(float *v, size_t n, double stddev, struct ml_rng *r);
 
 /* DP-FedAvg (McMahan et al., ICLR 2018): out = (sum_i clip(delta_i, C) +
- * N(0, (noise * C)^2 I)) / k over the k client deltas (n floats each;
- * not modified). Weights are uniform on purpose: weighting by example
- * counts would raise each client's sensitivity above C. nclipped, when
- * not NULL, receives how many deltas were longer than C. */
+ * N(0, (noise * C)^2 I)) / denom over the k client deltas (n floats each;
+ * not modified). denom must not depend on who took part: the expected
+ * number of participants (sample rate x clients) under Poisson sampling,
+ * or k when k is fixed in advance. Weights are uniform on purpose:
+ * weighting by example counts would raise a client's sensitivity above
+ * C. nclipped, when not NULL, receives how many deltas were longer than
+ * C. */
 int ml_dp_fedavg(float *out, const float *const *deltas, size_t k, size_t n,
-		 double clip, double noise, struct ml_dp_rng *r,
+		 double clip, double noise, double denom, struct ml_rng *r,
 		 size_t *nclipped);
 
 /* RDP of one step of the sampled Gaussian mechanism at order alpha > 1:

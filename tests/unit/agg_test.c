@@ -8,7 +8,7 @@
 
 #include "core/err.h"
 #include "engine/agg.h"
-#include "engine/dp.h"
+#include "engine/ml.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -33,12 +33,12 @@ static float *random_updates(const float **ptr, size_t k, size_t n,
 			     uint64_t seed)
 {
 	float *m = malloc(k * n * sizeof(float));
-	struct ml_dp_rng r;
+	struct ml_rng r;
 
 	assert_non_null(m);
-	ml_dp_rng_seed(&r, seed);
+	ml_rng_seed(&r, seed);
 	for (size_t i = 0; i < k * n; i++)
-		m[i] = (float)ml_dp_rng_normal(&r);
+		m[i] = (float)ml_rng_normal(&r);
 	for (size_t i = 0; i < k; i++)
 		ptr[i] = m + i * n;
 	return m;

@@ -20,89 +20,14 @@ static void assert_close(double got, double want, double rtol)
 		fail_msg("got %.12g, want %.12g (rtol %g)", got, want, rtol);
 }
 
-/* ------------------------------------------------------------- random */
-
-static void test_dp__rng_is_deterministic_per_seed(void **state)
+static void test_dp__random_seed_differs(void **state)
 {
-	struct ml_dp_rng a, b, c;
-	int differ = 0;
+	uint64_t a = 0, b = 0;
 
 	(void)state;
-	ml_dp_rng_seed(&a, 42);
-	ml_dp_rng_seed(&b, 42);
-	ml_dp_rng_seed(&c, 43);
-	for (int i = 0; i < 1000; i++) {
-		uint64_t x = ml_dp_rng_next(&a);
-
-		assert_int_equal(x, ml_dp_rng_next(&b));
-		differ += x != ml_dp_rng_next(&c);
-	}
-	assert_true(differ > 990);
-}
-
-static void test_dp__rng_normal_moments(void **state)
-{
-	struct ml_dp_rng r;
-	double s = 0, s2 = 0, s4 = 0;
-	const int n = 200000;
-
-	(void)state;
-	ml_dp_rng_seed(&r, 7);
-	for (int i = 0; i < n; i++) {
-		double x = ml_dp_rng_normal(&r);
-
-		s += x;
-		s2 += x * x;
-		s4 += x * x * x * x;
-	}
-	/* standard errors: mean 1/sqrt(n) = 0.0022; var ~0.0032 */
-	assert_true(fabs(s / n) < 0.012);
-	assert_true(fabs(s2 / n - 1.0) < 0.016);
-	assert_true(fabs(s4 / n - 3.0) < 0.1);
-}
-
-static void test_dp__rng_uniform_and_below_in_range(void **state)
-{
-	struct ml_dp_rng r;
-	int hist[7] = { 0 };
-
-	(void)state;
-	ml_dp_rng_seed(&r, 1);
-	for (int i = 0; i < 70000; i++) {
-		double u = ml_dp_rng_uniform(&r);
-		uint64_t b = ml_dp_rng_below(&r, 7);
-
-		assert_true(u >= 0.0 && u < 1.0);
-		assert_true(b < 7);
-		hist[b]++;
-	}
-	for (int i = 0; i < 7; i++)
-		assert_true(hist[i] > 9500 && hist[i] < 10500);
-	assert_int_equal(ml_dp_rng_below(&r, 1), 0);
-}
-
-static void test_dp__rng_gamma_mean_and_variance(void **state)
-{
-	const double shapes[] = { 0.3, 1.0, 4.5 };
-	struct ml_dp_rng r;
-
-	(void)state;
-	ml_dp_rng_seed(&r, 99);
-	for (size_t k = 0; k < 3; k++) {
-		double a = shapes[k], s = 0, s2 = 0;
-		const int n = 100000;
-
-		for (int i = 0; i < n; i++) {
-			double x = ml_dp_rng_gamma(&r, a);
-
-			assert_true(x >= 0.0 && isfinite(x));
-			s += x;
-			s2 += x * x;
-		}
-		/* Gamma(a, 1): mean a, variance a */
-		assert_close(s / n, a, 0.03);
-		assert_close(s2 / n - (s / n) * (s / n), a, 0.06);
-	}
+	assert_int_equal(ml_dp_random_seed(&a), FM_OK);
+	assert_int_equal(ml_dp_random_seed(&b), FM_OK);
+	assert_true(a != b);
 }
 
 /* -------------------------------------------------- clipping and noise */
@@ -128,14 +53,14 @@ static void test_dp__noise_is_seeded_and_scaled(void **state)
 {
 	enum { N = 100000 };
 	float *a = calloc(N, sizeof(float)), *b = calloc(N, sizeof(float));
-	struct ml_dp_rng r1, r2;
+	struct ml_rng r1, r2;
 	double s2 = 0;
 
 	(void)state;
 	assert_non_null(a);
 	assert_non_null(b);
-	ml_dp_rng_seed(&r1, 5);
-	ml_dp_rng_seed(&r2, 5);
+	ml_rng_seed(&r1, 5);
+	ml_rng_seed(&r2, 5);
 	ml_dp_add_noise(a, N, 0.25, &r1);
 	ml_dp_add_noise(b, N, 0.25, &r2);
 	assert_memory_equal(a, b, N * sizeof(float));
@@ -152,17 +77,22 @@ static void test_dp__fedavg_clips_then_averages(void **state)
 	float d0[2] = { 3, 4 }, d1[2] = { 0.3f, -0.4f }, d2[2] = { 0, -10 };
 	const float *d[3] = { d0, d1, d2 };
 	float out[2];
-	struct ml_dp_rng r;
+	struct ml_rng r;
 	size_t nclipped = 0;
 
 	(void)state;
-	ml_dp_rng_seed(&r, 1);
-	assert_int_equal(ml_dp_fedavg(out, d, 3, 2, 1.0, 0.0, &r, &nclipped),
+	ml_rng_seed(&r, 1);
+	assert_int_equal(ml_dp_fedavg(out, d, 3, 2, 1.0, 0.0, 3, &r, &nclipped),
 			 FM_OK);
 	assert_int_equal(nclipped, 2);
 	/* (0.6, 0.8) + (0.3, -0.4) + (0, -1), over 3 */
 	assert_close(out[0], 0.9 / 3, 1e-6);
 	assert_close(out[1], -0.6 / 3, 1e-6);
+	/* a fixed denominator (expected participants) instead of k */
+	assert_int_equal(ml_dp_fedavg(out, d, 3, 2, 1.0, 0.0, 6, &r, NULL),
+			 FM_OK);
+	assert_close(out[0], 0.9 / 6, 1e-6);
+	assert_close(out[1], -0.6 / 6, 1e-6);
 	/* the inputs are untouched */
 	assert_true(d0[0] == 3 && d0[1] == 4 && d2[1] == -10);
 }
@@ -172,14 +102,14 @@ static void test_dp__fedavg_noise_has_stddev_sigma_clip_over_k(void **state)
 	enum { N = 50000, K = 4 };
 	float *z = calloc(N, sizeof(float)), *out = malloc(N * sizeof(float));
 	const float *d[K] = { z, z, z, z };
-	struct ml_dp_rng r;
+	struct ml_rng r;
 	double s2 = 0;
 
 	(void)state;
 	assert_non_null(z);
 	assert_non_null(out);
-	ml_dp_rng_seed(&r, 3);
-	assert_int_equal(ml_dp_fedavg(out, d, K, N, 2.0, 1.5, &r, NULL),
+	ml_rng_seed(&r, 3);
+	assert_int_equal(ml_dp_fedavg(out, d, K, N, 2.0, 1.5, K, &r, NULL),
 			 FM_OK);
 	for (int i = 0; i < N; i++)
 		s2 += (double)out[i] * out[i];
@@ -192,22 +122,25 @@ static void test_dp__fedavg_rejects_bad_input(void **state)
 {
 	float ok[2] = { 1, 1 }, bad[2] = { 1, NAN }, out[2] = { 7, 7 };
 	const float *d[2] = { ok, bad };
-	struct ml_dp_rng r;
+	struct ml_rng r;
 
 	(void)state;
-	ml_dp_rng_seed(&r, 1);
-	assert_int_equal(ml_dp_fedavg(out, d, 2, 2, 1.0, 1.0, &r, NULL),
+	ml_rng_seed(&r, 1);
+	assert_int_equal(ml_dp_fedavg(out, d, 2, 2, 1.0, 1.0, 2, &r, NULL),
 			 FM_EUNPROCESSABLE);
 	assert_non_null(strstr(fm_error_msg(), "update 1: coordinate 1"));
-	assert_int_equal(ml_dp_fedavg(out, d, 1, 2, 0.0, 1.0, &r, NULL),
+	assert_int_equal(ml_dp_fedavg(out, d, 1, 2, 0.0, 1.0, 1, &r, NULL),
 			 FM_EINVAL);
 	assert_non_null(strstr(fm_error_msg(), "clip"));
-	assert_int_equal(ml_dp_fedavg(out, d, 1, 2, 1.0, -1.0, &r, NULL),
+	assert_int_equal(ml_dp_fedavg(out, d, 1, 2, 1.0, -1.0, 1, &r, NULL),
 			 FM_EINVAL);
-	assert_int_equal(ml_dp_fedavg(out, d, 1, 2, INFINITY, 1.0, &r, NULL),
+	assert_int_equal(ml_dp_fedavg(out, d, 1, 2, INFINITY, 1.0, 1, &r, NULL),
 			 FM_EINVAL);
-	assert_int_equal(ml_dp_fedavg(out, d, 0, 2, 1.0, 1.0, &r, NULL),
+	assert_int_equal(ml_dp_fedavg(out, d, 0, 2, 1.0, 1.0, 1, &r, NULL),
 			 FM_EINVAL);
+	assert_int_equal(ml_dp_fedavg(out, d, 1, 2, 1.0, 1.0, 0, &r, NULL),
+			 FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "denominator"));
 }
 
 /* --------------------------------------------------------- accountant */
@@ -395,10 +328,7 @@ static void test_dp__accountant_rejects_bad_input(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dp__rng_is_deterministic_per_seed),
-		cmocka_unit_test(test_dp__rng_normal_moments),
-		cmocka_unit_test(test_dp__rng_uniform_and_below_in_range),
-		cmocka_unit_test(test_dp__rng_gamma_mean_and_variance),
+		cmocka_unit_test(test_dp__random_seed_differs),
 		cmocka_unit_test(test_dp__clip_bounds_norm_and_keeps_direction),
 		cmocka_unit_test(test_dp__noise_is_seeded_and_scaled),
 		cmocka_unit_test(test_dp__fedavg_clips_then_averages),
