@@ -25,17 +25,6 @@
 
 /* ---- routes ---- */
 
-enum seg_type { SEG_LIT, SEG_STR, SEG_INT, SEG_ADDR, SEG_HASH, SEG_UUID };
-
-static const char *const seg_type_names[] = { "", "str", "int", "addr",
-					      "hash", "uuid" };
-
-struct seg {
-	enum seg_type type;
-	const char *text; /* literal text or parameter name (not terminated) */
-	size_t len;
-};
-
 /* Latency buckets in microseconds; the last bucket is +Inf. */
 static const uint64_t bucket_us[] = { 500,    1000,    2500,   5000,
 				      10000,  25000,   50000,  100000,
@@ -53,9 +42,7 @@ struct route_stats {
 
 struct croute {
 	struct http_route def;
-	struct seg segs[HTTP_MAX_SEGMENTS];
-	int n_segs;
-	unsigned spec; /* one bit per literal segment, leftmost highest */
+	struct http_pattern pat;
 	struct route_stats stats;
 };
 
@@ -126,147 +113,6 @@ static void quote_value(char *out, size_t n, const char *s)
 	}
 	out[i] = '\0';
 }
-
-static int parse_pattern(struct croute *r)
-{
-	const char *p = r->def.pattern;
-	const char *what = p ? p : "(null)";
-	int n_params = 0;
-
-	if (!p || p[0] != '/')
-		return fm_error_set(FM_EINVAL, "route %s: pattern must start "
-				    "with '/'", what);
-	if (strcmp(p, "/") == 0)
-		return FM_OK;
-	while (*p == '/') {
-		const char *s = ++p;
-		const char *e = s + strcspn(s, "/");
-		struct seg *g;
-
-		if (r->n_segs == HTTP_MAX_SEGMENTS)
-			return fm_error_set(FM_EINVAL, "route %s: more than "
-					    "%d segments", what,
-					    HTTP_MAX_SEGMENTS);
-		if (e == s)
-			return fm_error_set(FM_EINVAL, "route %s: empty "
-					    "segment", what);
-		g = &r->segs[r->n_segs++];
-		p = e;
-		if (*s != '{') {
-			if (memchr(s, '{', e - s) || memchr(s, '}', e - s))
-				return fm_error_set(FM_EINVAL, "route %s: a "
-						    "parameter must be a whole "
-						    "segment", what);
-			*g = (struct seg){ SEG_LIT, s, (size_t)(e - s) };
-			r->spec |= 1u << (HTTP_MAX_SEGMENTS - r->n_segs);
-			continue;
-		}
-		if (e[-1] != '}' || e - s < 3)
-			return fm_error_set(FM_EINVAL, "route %s: malformed "
-					    "parameter", what);
-		const char *colon = memchr(s, ':', e - s);
-		const char *name_end = colon ? colon : e - 1;
-		*g = (struct seg){ SEG_STR, s + 1, (size_t)(name_end - s - 1) };
-		if (colon) {
-			size_t tl = (size_t)(e - 1 - colon - 1);
-			int t;
-			for (t = SEG_STR; t <= SEG_UUID; t++)
-				if (strlen(seg_type_names[t]) == tl &&
-				    memcmp(colon + 1, seg_type_names[t], tl) == 0)
-					break;
-			if (t > SEG_UUID)
-				return fm_error_set(FM_EINVAL, "route %s: unknown "
-						    "parameter type", what);
-			g->type = (enum seg_type)t;
-		}
-		if (g->len == 0)
-			return fm_error_set(FM_EINVAL, "route %s: parameter "
-					    "without a name", what);
-		for (int i = 0; i < r->n_segs - 1; i++)
-			if (r->segs[i].type != SEG_LIT &&
-			    r->segs[i].len == g->len &&
-			    memcmp(r->segs[i].text, g->text, g->len) == 0)
-				return fm_error_set(FM_EINVAL, "route %s: "
-						    "parameter named twice",
-						    what);
-		if (++n_params > HTTP_MAX_PARAMS)
-			return fm_error_set(FM_EINVAL, "route %s: more than "
-					    "%d parameters", what,
-					    HTTP_MAX_PARAMS);
-	}
-	return FM_OK;
-}
-
-static int same_shape(const struct croute *a, const struct croute *b)
-{
-	if (a->n_segs != b->n_segs || a->spec != b->spec)
-		return 0;
-	for (int i = 0; i < a->n_segs; i++)
-		if (a->segs[i].type == SEG_LIT &&
-		    (a->segs[i].len != b->segs[i].len ||
-		     memcmp(a->segs[i].text, b->segs[i].text,
-			    a->segs[i].len) != 0))
-			return 0;
-	return 1;
-}
-
-static int hex_run(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-		      (c >= 'A' && c <= 'F')))
-			return 0;
-	}
-	return 1;
-}
-
-static int parse_ll(const char *s, long long *out)
-{
-	char *end;
-	long long v;
-
-	if (!s || !*s || !(*s == '-' || (*s >= '0' && *s <= '9')))
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || *end)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int param_ok(enum seg_type t, const char *v)
-{
-	size_t n = strlen(v);
-	long long x;
-
-	switch (t) {
-	case SEG_LIT:
-	case SEG_STR:
-		return n <= 256;
-	case SEG_INT:
-		return v[0] != '-' && parse_ll(v, &x) == 0;
-	case SEG_ADDR:
-		return n == 42 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X') &&
-		       hex_run(v + 2, 40);
-	case SEG_HASH:
-		return n == 66 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X') &&
-		       hex_run(v + 2, 64);
-	case SEG_UUID:
-		return n == 36 && v[8] == '-' && v[13] == '-' && v[18] == '-' &&
-		       v[23] == '-' && hex_run(v, 8) && hex_run(v + 9, 4) &&
-		       hex_run(v + 14, 4) && hex_run(v + 19, 4) &&
-		       hex_run(v + 24, 12);
-	}
-	return 0;
-}
-
-static const char *const param_expect[] = {
-	"", "a segment of at most 256 bytes", "a non-negative integer",
-	"an address (0x and 40 hex digits)", "a hash (0x and 64 hex digits)",
-	"a UUID"
-};
 
 /* ---- responses ---- */
 
@@ -436,11 +282,13 @@ static enum MHD_Result queue(struct http_req *r)
 
 /* ---- request handling ---- */
 
-static int valid_request_id(const char *v)
+/* 1 if v is 1 to max characters of [A-Za-z0-9._:-]: safe in headers,
+ * logs and JSON as it is. */
+static int token_ok(const char *v, size_t max)
 {
 	size_t n = v ? strlen(v) : 0;
 
-	if (n == 0 || n > HTTP_REQ_ID_MAX)
+	if (n == 0 || n > max)
 		return 0;
 	for (; *v; v++)
 		if (!((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') ||
@@ -456,7 +304,7 @@ static void request_id(struct http_req *r)
 						    "X-Request-Id");
 	uint8_t rnd[8];
 
-	if (valid_request_id(v)) {
+	if (token_ok(v, HTTP_REQ_ID_MAX)) {
 		snprintf(r->id, sizeof(r->id), "%s", v);
 		return;
 	}
@@ -466,45 +314,6 @@ static void request_id(struct http_req *r)
 		memcpy(rnd, &x, sizeof(rnd));
 	}
 	hex_encode(r->id, rnd, sizeof(rnd));
-}
-
-/* Splits path into r->path_buf; NULL segs when the path cannot match any
- * pattern (too many or empty segments). */
-static int split_path(struct http_req *r, char **segs, int *n)
-{
-	char *p;
-
-	*n = 0;
-	if (r->path[0] != '/')
-		return -1;
-	if (strcmp(r->path, "/") == 0)
-		return 0;
-	r->path_buf = strdup(r->path + 1);
-	if (!r->path_buf)
-		return -2;
-	p = r->path_buf;
-	for (;;) {
-		char *e = strchr(p, '/');
-		if (*n == HTTP_MAX_SEGMENTS || p == e || !*p)
-			return -1;
-		segs[(*n)++] = p;
-		if (!e)
-			return 0;
-		*e = '\0';
-		p = e + 1;
-	}
-}
-
-static int path_matches(const struct croute *c, char **segs, int n)
-{
-	if (c->n_segs != n)
-		return 0;
-	for (int i = 0; i < n; i++)
-		if (c->segs[i].type == SEG_LIT &&
-		    (strlen(segs[i]) != c->segs[i].len ||
-		     memcmp(segs[i], c->segs[i].text, c->segs[i].len) != 0))
-			return 0;
-	return 1;
 }
 
 /* Finds the route; on failure answers 404 or 405 and returns nonzero. */
@@ -519,14 +328,15 @@ static int route(struct http_req *r)
 
 	if (strcmp(method, "HEAD") == 0)
 		method = "GET";
-	rc = split_path(r, segs, &n);
-	if (rc == -2) {
+	r->path_buf = strdup(r->path);
+	if (!r->path_buf) {
 		fail(r, FM_ENOMEM, "out of memory");
 		return -1;
 	}
+	rc = http_path_split(r->path_buf, segs, &n);
 	for (size_t i = 0; rc == 0 && i < s->n_routes; i++) {
 		struct croute *c = &s->routes[i];
-		if (!path_matches(c, segs, n))
+		if (!http_pattern_match(&c->pat, segs, n))
 			continue;
 		path_hit = 1;
 		if (strcmp(c->def.method, method) != 0) {
@@ -542,7 +352,7 @@ static int route(struct http_req *r)
 			}
 			continue;
 		}
-		if (!best || c->spec > best->spec)
+		if (!best || c->pat.spec > best->pat.spec)
 			best = c;
 	}
 	if (!best) {
@@ -560,15 +370,15 @@ static int route(struct http_req *r)
 	}
 	r->route = best;
 	for (int i = 0; i < n; i++) {
-		const struct seg *g = &best->segs[i];
+		const struct http_seg *g = &best->pat.segs[i];
 		char q[72];
-		if (g->type == SEG_LIT)
+		if (g->type == HTTP_SEG_LIT)
 			continue;
-		if (!param_ok(g->type, segs[i])) {
+		if (!http_param_ok(g->type, segs[i])) {
 			quote_value(q, sizeof(q), segs[i]);
 			fail(r, FM_EINVAL, "path parameter %.*s: expected %s, "
 			     "got '%s'", (int)g->len, g->text,
-			     param_expect[g->type], q);
+			     http_param_expect(g->type), q);
 			return -1;
 		}
 		r->pnames[r->n_params] = g->text;
@@ -869,7 +679,7 @@ int http_req_param_int(const struct http_req *req, const char *name,
 	if (!v)
 		return fm_error_set(FM_EINTERNAL, "path parameter %s: not in "
 				    "the route", name);
-	if (parse_ll(v, &x) || x < min || x > max) {
+	if (http_parse_int(v, &x) || x < min || x > max) {
 		quote_value(q, sizeof(q), v);
 		return fm_error_set(FM_EINVAL, "path parameter %s: expected "
 				    "an integer in [%lld, %lld], got '%s'",
@@ -923,7 +733,7 @@ int http_req_query_int(const struct http_req *req, const char *key,
 		*out = def;
 		return FM_OK;
 	}
-	if (parse_ll(v, &x) || x < min || x > max) {
+	if (http_parse_int(v, &x) || x < min || x > max) {
 		quote_value(q, sizeof(q), v);
 		return fm_error_set(FM_EINVAL, "query parameter %s: expected "
 				    "an integer in [%lld, %lld], got '%s'",
@@ -993,7 +803,7 @@ int http_req_query_addr(const struct http_req *req, const char *key,
 	*present = 0;
 	if (!query_get(req, key, &v))
 		return FM_OK;
-	if (!param_ok(SEG_ADDR, v)) {
+	if (!http_param_ok(HTTP_SEG_ADDR, v)) {
 		quote_value(q, sizeof(q), v);
 		return fm_error_set(FM_EINVAL, "query parameter %s: expected "
 				    "an address (0x and 40 hex digits), got "
@@ -1037,6 +847,19 @@ int http_req_query_no_unknown(const struct http_req *req,
 	if (u.bad[0])
 		return fm_error_set(FM_EINVAL, "query parameter %s is not "
 				    "known here", u.bad);
+	return FM_OK;
+}
+
+int http_req_idempotency_key(const struct http_req *req, const char **out)
+{
+	const char *v = http_req_header(req, "Idempotency-Key");
+
+	*out = NULL;
+	if (v && !token_ok(v, HTTP_IDEMPOTENCY_KEY_MAX))
+		return fm_error_set(FM_EINVAL, "Idempotency-Key: expected 1 to "
+				    "%d characters of A-Z a-z 0-9 . _ : -",
+				    HTTP_IDEMPOTENCY_KEY_MAX);
+	*out = v;
 	return FM_OK;
 }
 
@@ -1204,9 +1027,9 @@ static int check_route(const struct http_server *s, size_t i)
 				    "one of GET, POST, PUT, PATCH, DELETE",
 				    c->def.pattern ? c->def.pattern : "(null)",
 				    c->def.method ? c->def.method : "(null)");
-	err = parse_pattern(c);
+	err = http_pattern_parse(&c->pat, c->def.pattern);
 	if (err)
-		return err;
+		return fm_error_prefix("route %s", c->def.method);
 	if (!c->def.handler)
 		return fm_error_set(FM_EINVAL, "route %s %s: no handler",
 				    c->def.method, c->def.pattern);
@@ -1216,7 +1039,7 @@ static int check_route(const struct http_server *s, size_t i)
 				    c->def.pattern);
 	for (size_t j = 0; j < i; j++)
 		if (strcmp(s->routes[j].def.method, c->def.method) == 0 &&
-		    same_shape(&s->routes[j], c))
+		    http_pattern_same(&s->routes[j].pat, &c->pat))
 			return fm_error_set(FM_EINVAL, "route %s %s: same as "
 					    "route %s %s", c->def.method,
 					    c->def.pattern,

@@ -13,6 +13,7 @@
 #define FM_HTTP_SERVER_H
 
 #include "http/metrics.h"
+#include "http/route.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -40,16 +41,11 @@ enum http_route_flags {
 	HTTP_SIGNED = 1 << 0, /* the verifier must accept the request */
 };
 
-/* Path patterns are literal segments and parameters: "/v1/tasks/{id:int}".
- * Parameter types, checked before the handler runs (a mismatch is a 400
- * naming the parameter):
- *   {name} or {name:str}  any non-empty segment (at most 256 bytes)
- *   {name:int}            decimal integer in [0, INT64_MAX]
- *   {name:addr}           0x + 40 hex digits (an Ethereum address)
- *   {name:hash}           0x + 64 hex digits
- *   {name:uuid}           8-4-4-4-12 hex digits
- * When several patterns match, literal segments win over parameters,
- * leftmost first. The strings are borrowed and must outlive the server. */
+/* Path patterns are literal segments and typed parameters,
+ * "/v1/tasks/{id:int}" (types in http/route.h). A parameter that does not
+ * fit its type is a 400 naming it, before the handler runs. When several
+ * patterns match, literal segments win over parameters, leftmost first.
+ * The strings are borrowed and must outlive the server. */
 struct http_route {
 	const char *method; /* GET, POST, PUT, PATCH or DELETE */
 	const char *pattern;
@@ -80,8 +76,7 @@ struct http_server_opts {
 /* Limits of the request context. */
 #define HTTP_REQ_ID_MAX 64       /* X-Request-Id accepted up to this length */
 #define HTTP_AUTH_MAX 128        /* identity written by the verifier */
-#define HTTP_MAX_SEGMENTS 16     /* path segments of a pattern */
-#define HTTP_MAX_PARAMS 8        /* parameters of a pattern */
+#define HTTP_IDEMPOTENCY_KEY_MAX 128
 
 /* Checks the routes (methods, patterns, duplicates, a verifier for signed
  * routes) and sets up the server; nothing listens yet. routes and opts
@@ -159,6 +154,11 @@ int http_req_query_addr(const struct http_req *req, const char *key,
 /* Refuses query parameters not in allowed (NULL-terminated). */
 int http_req_query_no_unknown(const struct http_req *req,
 			      const char *const *allowed);
+
+/* The Idempotency-Key header: *out is NULL when absent; FM_EINVAL when
+ * it is not 1 to HTTP_IDEMPOTENCY_KEY_MAX characters of [A-Za-z0-9._:-]
+ * (a UUID fits). */
+int http_req_idempotency_key(const struct http_req *req, const char **out);
 
 /* Parses the body as JSON into a new reference; an empty or malformed
  * body is FM_EINVAL naming the line and column. */

@@ -180,7 +180,19 @@ static int h_header(struct http_req *req, void *arg)
 	return err;
 }
 
+static int h_idem(struct http_req *req, void *arg)
+{
+	const char *key;
+	int err = http_req_idempotency_key(req, &key);
+
+	(void)arg;
+	if (err)
+		return err;
+	return http_respond_json(req, 200, json_pack("{s:s?}", "key", key));
+}
+
 static const struct http_route routes[] = {
+	{ "POST", "/idem", h_idem, 0, 0 },
 	{ "GET", "/items/{id:int}", h_item, 0, 0 },
 	{ "DELETE", "/items/{id:int}", h_item, 0, 0 },
 	{ "GET", "/items/special", h_special, 0, 0 },
@@ -565,6 +577,33 @@ static void test_http_server__handler_errors(void **state)
 	assert_int_equal(call(f, "GET", "/fail/none", NULL, &r), 500);
 	assert_int_equal(call(f, "GET", "/header", NULL, &r), 200);
 	assert_string_equal(r.body.data, "plain");
+	httpc_resp_cleanup(&r);
+}
+
+static void test_http_server__idempotency_key(void **state)
+{
+	struct fx *f = *state;
+	struct httpc_req req = { 0 };
+	struct httpc_resp r;
+	char long_key[200];
+
+	httpc_resp_init(&r);
+	req.method = "POST";
+	req.path = "/idem";
+	assert_int_equal(httpc_send(f->c, &req, &r), FM_OK);
+	assert_true(json_is_null(json_object_get(r.json, "key")));
+	req.idempotency_key = "123e4567-e89b-12d3-a456-426614174000";
+	assert_int_equal(httpc_send(f->c, &req, &r), FM_OK);
+	assert_string_equal(json_string_value(json_object_get(r.json, "key")),
+			    req.idempotency_key);
+	req.idempotency_key = "has space";
+	assert_int_equal(httpc_send(f->c, &req, &r), FM_EINVAL);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(fm_error_msg(), "Idempotency-Key"));
+	memset(long_key, 'k', sizeof(long_key) - 1);
+	long_key[sizeof(long_key) - 1] = '\0';
+	req.idempotency_key = long_key;
+	assert_int_equal(httpc_send(f->c, &req, &r), FM_EINVAL);
 	httpc_resp_cleanup(&r);
 }
 
@@ -1063,6 +1102,7 @@ int main(void)
 		T(test_http_server__chunked_body_limit),
 		T(test_http_server__request_id),
 		T(test_http_server__handler_errors),
+		T(test_http_server__idempotency_key),
 		T(test_http_server__signed_routes),
 		T(test_http_server__healthz),
 		T(test_http_server__metrics_text_parses),

@@ -1,5 +1,6 @@
-/* Route tables are checked when the server is made, before anything
- * listens; and the client's mapping of statuses and error names. */
+/* Route patterns and matching; route tables are checked when the server
+ * is made, before anything listens; the client's mapping of statuses and
+ * error names. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "http/client.h"
+#include "http/route.h"
 #include "http/server.h"
 
 #include <string.h>
@@ -151,6 +153,143 @@ static void test_httpc__statuses_map_to_codes(void **state)
 				 code);
 }
 
+static void test_http_route__pattern_parse(void **state)
+{
+	struct http_pattern p;
+
+	(void)state;
+	assert_int_equal(http_pattern_parse(&p, "/v1/tasks/{id:int}/results/"
+					       "{who:addr}/{x}"),
+			 FM_OK);
+	assert_int_equal(p.n_segs, 6);
+	assert_int_equal(p.segs[0].type, HTTP_SEG_LIT);
+	assert_int_equal(p.segs[0].len, 2);
+	assert_memory_equal(p.segs[0].text, "v1", 2);
+	assert_int_equal(p.segs[2].type, HTTP_SEG_INT);
+	assert_memory_equal(p.segs[2].text, "id", 2);
+	assert_int_equal(p.segs[4].type, HTTP_SEG_ADDR);
+	assert_int_equal(p.segs[5].type, HTTP_SEG_STR);
+	assert_int_equal(p.segs[5].len, 1);
+	assert_int_equal(http_pattern_parse(&p, "/"), FM_OK);
+	assert_int_equal(p.n_segs, 0);
+	assert_int_equal(http_pattern_parse(&p, "/a/{b:uuid}/{c:hash}"), FM_OK);
+	assert_int_equal(http_pattern_parse(&p, "/a/{b:}"), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "unknown parameter type ''"));
+	assert_int_equal(http_pattern_parse(&p, "/a/{b}}"), FM_EINVAL);
+	assert_int_equal(http_pattern_parse(&p, "/a/{{b}"), FM_EINVAL);
+}
+
+static char *split(char *buf, char **segs, int *n, int *rc)
+{
+	*rc = http_path_split(buf, segs, n);
+	return buf;
+}
+
+static void test_http_route__path_split(void **state)
+{
+	char *segs[HTTP_MAX_SEGMENTS];
+	char a[] = "/v1/tasks/7", b[] = "/", c[] = "/a//b", d[] = "/a/",
+	     e[] = "a/b", f[] = "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16",
+	     g[] = "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17";
+	int n, rc;
+
+	(void)state;
+	split(a, segs, &n, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(segs[0], "v1");
+	assert_string_equal(segs[2], "7");
+	split(b, segs, &n, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 0);
+	split(c, segs, &n, &rc);
+	assert_int_equal(rc, -1);
+	split(d, segs, &n, &rc);
+	assert_int_equal(rc, -1);
+	split(e, segs, &n, &rc);
+	assert_int_equal(rc, -1);
+	split(f, segs, &n, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 16);
+	split(g, segs, &n, &rc);
+	assert_int_equal(rc, -1);
+}
+
+static void test_http_route__match_and_specificity(void **state)
+{
+	struct http_pattern by_id, search, other;
+	char path[] = "/v1/tasks/search", *segs[HTTP_MAX_SEGMENTS];
+	int n;
+
+	(void)state;
+	assert_int_equal(http_pattern_parse(&by_id, "/v1/tasks/{id:int}"), 0);
+	assert_int_equal(http_pattern_parse(&search, "/v1/tasks/search"), 0);
+	assert_int_equal(http_pattern_parse(&other, "/v1/{x}/{y}"), 0);
+	assert_int_equal(http_path_split(path, segs, &n), 0);
+	/* all three match the shape; the literal one is the most specific */
+	assert_true(http_pattern_match(&by_id, segs, n));
+	assert_true(http_pattern_match(&search, segs, n));
+	assert_true(http_pattern_match(&other, segs, n));
+	assert_true(search.spec > by_id.spec);
+	assert_true(by_id.spec > other.spec);
+	segs[1] = "models";
+	assert_false(http_pattern_match(&by_id, segs, n));
+	assert_true(http_pattern_match(&other, segs, n));
+	assert_false(http_pattern_match(&by_id, segs, 2));
+	/* names and types do not make patterns different */
+	struct http_pattern by_name;
+	assert_int_equal(http_pattern_parse(&by_name, "/v1/tasks/{name}"), 0);
+	assert_true(http_pattern_same(&by_id, &by_name));
+	assert_false(http_pattern_same(&by_id, &search));
+	assert_false(http_pattern_same(&by_id, &other));
+}
+
+static void test_http_route__param_types(void **state)
+{
+	static const struct {
+		enum http_seg_type t;
+		const char *v;
+		int ok;
+	} cases[] = {
+		{ HTTP_SEG_INT, "0", 1 },
+		{ HTTP_SEG_INT, "9223372036854775807", 1 },
+		{ HTTP_SEG_INT, "9223372036854775808", 0 },
+		{ HTTP_SEG_INT, "-1", 0 },
+		{ HTTP_SEG_INT, "+1", 0 },
+		{ HTTP_SEG_INT, " 1", 0 },
+		{ HTTP_SEG_INT, "1e3", 0 },
+		{ HTTP_SEG_ADDR, "0x52908400098527886E0F7030069857D2E4169EE7", 1 },
+		{ HTTP_SEG_ADDR, "0X52908400098527886e0f7030069857d2e4169ee7", 1 },
+		{ HTTP_SEG_ADDR, "52908400098527886E0F7030069857D2E4169EE7", 0 },
+		{ HTTP_SEG_ADDR, "0x52908400098527886E0F7030069857D2E4169EE", 0 },
+		{ HTTP_SEG_ADDR, "0xg2908400098527886E0F7030069857D2E4169EE7", 0 },
+		{ HTTP_SEG_HASH, "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470", 1 },
+		{ HTTP_SEG_HASH, "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a47", 0 },
+		{ HTTP_SEG_UUID, "123e4567-e89b-12d3-a456-426614174000", 1 },
+		{ HTTP_SEG_UUID, "123e4567e89b-12d3-a456-4266141740000", 0 },
+		{ HTTP_SEG_STR, "anything goes", 1 },
+		{ HTTP_SEG_STR, "", 0 },
+	};
+	char long_str[300];
+	long long x;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (http_param_ok(cases[i].t, cases[i].v) != cases[i].ok)
+			fail_msg("type %d, '%s': expected %d", cases[i].t,
+				 cases[i].v, cases[i].ok);
+	memset(long_str, 'a', sizeof(long_str) - 1);
+	long_str[sizeof(long_str) - 1] = '\0';
+	assert_false(http_param_ok(HTTP_SEG_STR, long_str));
+	assert_int_equal(http_parse_int("-42", &x), 0);
+	assert_int_equal(x, -42);
+	assert_int_equal(http_parse_int("-", &x), -1);
+	assert_int_equal(http_parse_int("", &x), -1);
+	assert_int_equal(http_parse_int("12 ", &x), -1);
+	assert_string_equal(http_param_expect(HTTP_SEG_INT),
+			    "a non-negative integer");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +297,10 @@ int main(void)
 		cmocka_unit_test(test_http_server__duplicate_routes_refused),
 		cmocka_unit_test(test_http_server__signed_route_needs_verifier),
 		cmocka_unit_test(test_httpc__error_names_round_trip),
+		cmocka_unit_test(test_http_route__pattern_parse),
+		cmocka_unit_test(test_http_route__path_split),
+		cmocka_unit_test(test_http_route__match_and_specificity),
+		cmocka_unit_test(test_http_route__param_types),
 		cmocka_unit_test(test_httpc__statuses_map_to_codes),
 	};
 
