@@ -271,6 +271,12 @@ struct ml_train_opts {
  * sparse categorical cross-entropy, shuffle, seed 0. */
 void ml_train_opts_init(struct ml_train_opts *o);
 
+/* FM_OK when d's samples fit m's input and its targets fit the loss and
+ * m's outputs (labels integers in range, finite targets); FM_EINVAL
+ * naming the first mismatch otherwise. */
+int ml_data_check(const struct ml_model *m, const struct ml_dataset *d,
+		  enum ml_loss loss);
+
 /* Trains m on d. Checks first that d's samples fit the model's input and
  * its labels fit the loss and output (FM_EINVAL naming the first bad
  * one); then nothing is allocated until it returns. */

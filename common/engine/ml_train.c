@@ -33,9 +33,8 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* The data fits the model and the labels fit the loss. */
-static int check_data(const struct ml_model *m, const struct ml_dataset *d,
-		      enum ml_loss loss)
+int ml_data_check(const struct ml_model *m, const struct ml_dataset *d,
+		  enum ml_loss loss)
 {
 	char ms[96], ds[96];
 
@@ -163,7 +162,7 @@ int ml_train(struct ml_model *m, const struct ml_dataset *d,
 
 	err = check_opts(o);
 	if (!err)
-		err = check_data(m, d, o->loss);
+		err = ml_data_check(m, d, o->loss);
 	if (err)
 		return err;
 	if (n == 0)
@@ -261,7 +260,7 @@ int ml_evaluate(struct ml_model *m, const struct ml_dataset *d,
 	double sum = 0;
 	int err;
 
-	err = check_data(m, d, loss);
+	err = ml_data_check(m, d, loss);
 	if (err)
 		return err;
 	if (B > d->n)
