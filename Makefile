@@ -63,6 +63,10 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The engine's elementwise loops (Adam, activations) need the vectorizer,
+# and sqrtf without errno to become one instruction.
+$(BUILD)/obj/common/engine/ml_%.o: CFLAGS += -O3 -fno-math-errno
+
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@

@@ -7,6 +7,14 @@
 
 #include <stdint.h>
 
+/* Hot elementwise kernels get AVX-512 and AVX2 clones picked at load
+ * time (the build targets baseline x86-64). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ML_VECTOR __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define ML_VECTOR
+#endif
+
 /* Keras' fuzz factor for clipping probabilities. */
 #define ML_EPSILON 1e-7f
 

@@ -14,6 +14,7 @@
 /* ---- activations ------------------------------------------------------ */
 
 /* y[rows, cols] = act(y + b) (b may be NULL); softmax is over cols. */
+ML_VECTOR
 static void bias_act(float *y, const float *b, size_t rows, size_t cols,
 		     enum ml_activation act)
 {
@@ -56,6 +57,7 @@ static void bias_act(float *y, const float *b, size_t rows, size_t cols,
 }
 
 /* dy[rows, cols] := dL/dz from dL/dy, given y = act(z); in place. */
+ML_VECTOR
 static void act_backward(float *dy, const float *y, size_t rows, size_t cols,
 			 enum ml_activation act)
 {
@@ -92,6 +94,7 @@ static void act_backward(float *dy, const float *y, size_t rows, size_t cols,
 }
 
 /* db[cols] += column sums of dz[rows, cols]. */
+ML_VECTOR
 static void bias_grad(float *db, const float *dz, size_t rows, size_t cols)
 {
 	for (size_t r = 0; r < rows; r++)

@@ -710,7 +710,7 @@ int ml_model_summary_text(const struct ml_model *m, struct buf *out)
 	char shape[96], name[ML_NAME_MAX + 32];
 	int err;
 
-	err = buf_appendf(out, "Model: \"%s\"\n%-40s %-22s %10s\n", m->name,
+	err = buf_appendf(out, "Model: \"%s\"\n%-48s %-22s %10s\n", m->name,
 			  "Layer (type)", "Output Shape", "Param #");
 	for (int i = 0; !err && i < m->n_layers; i++) {
 		const struct ml_layer *l = &m->layers[i];
@@ -718,7 +718,7 @@ int ml_model_summary_text(const struct ml_model *m, struct buf *out)
 		snprintf(name, sizeof(name), "%s (%s)", l->name,
 			 kind_names[l->kind]);
 		ml_shape_format(shape, sizeof(shape), &l->out);
-		err = buf_appendf(out, "%-40s %-22s %10zu\n", name, shape,
+		err = buf_appendf(out, "%-48s %-22s %10zu\n", name, shape,
 				  layer_params(m, l));
 	}
 	if (!err)

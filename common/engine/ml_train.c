@@ -89,6 +89,7 @@ struct opt_state {
 	long t;
 };
 
+ML_VECTOR
 static void adam_step(float *p, const float *g, float *m1, float *m2,
 		      size_t n, float alpha, float b1, float b2, float eps)
 {
@@ -101,6 +102,7 @@ static void adam_step(float *p, const float *g, float *m1, float *m2,
 	}
 }
 
+ML_VECTOR
 static void sgd_step(float *p, const float *g, float *v, size_t n, float lr,
 		     float mom, int nesterov)
 {
