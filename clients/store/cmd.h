@@ -29,6 +29,7 @@ const struct store_xfer *cmd_xfer(struct cmd_ctx *c, const char *label);
 int cmd_push(struct cmd_ctx *c, int argc, char **argv);
 int cmd_pull(struct cmd_ctx *c, int argc, char **argv);
 int cmd_cat(struct cmd_ctx *c, int argc, char **argv);
+int cmd_check(struct cmd_ctx *c, int argc, char **argv);
 int cmd_ls(struct cmd_ctx *c, int argc, char **argv);
 int cmd_put(struct cmd_ctx *c, int argc, char **argv);
 int cmd_get(struct cmd_ctx *c, int argc, char **argv);

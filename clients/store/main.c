@@ -22,6 +22,7 @@ static const char usage_text[] =
 	"  ls [REF]          list bundle REF's files, or the store's keys\n"
 	"  put FILE KEY      upload FILE under KEY as is\n"
 	"  get KEY FILE      download KEY into FILE as is\n"
+	"  check FILE        check a manifest file (no store needed)\n"
 	"\n"
 	"KIND is model, result, task-assets or dataset. REF is a sha256 (64\n"
 	"hex digits). The store defaults to the storage_url setting;\n"
@@ -31,8 +32,9 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cmd_ctx *c, int argc, char **argv);
 } commands[] = {
-	{ "cat", cmd_cat },   { "get", cmd_get },   { "ls", cmd_ls },
-	{ "pull", cmd_pull }, { "push", cmd_push }, { "put", cmd_put },
+	{ "cat", cmd_cat },   { "check", cmd_check }, { "get", cmd_get },
+	{ "ls", cmd_ls },     { "pull", cmd_pull },   { "push", cmd_push },
+	{ "put", cmd_put },
 };
 
 int cmd_fail(const struct cmd_ctx *c)
