@@ -2,14 +2,24 @@
  * Debian's OpenBLAS 0.3.21 does not recognise recent Intel CPUs and falls
  * back to SSE3 kernels, 3-6x slower; it reads OPENBLAS_CORETYPE only when
  * the library loads, so the fix is to set it and exec the program again. */
-#include "engine/ml.h"
+#include "engine/ml_impl.h"
 
 #include <cblas.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+/* Products smaller than this many multiply-adds run on one thread: on two
+ * cores OpenBLAS' hand-off costs more than it saves for a batch of 32 or
+ * 128 through a 784x128 layer, and a second busy core makes it far
+ * worse. Larger ones (evaluation batches) use every allowed thread. */
+#define THREAD_MIN_MACS (64.0 * 1024 * 1024)
+
+static atomic_int max_threads; /* 0 until set: online CPUs */
+static atomic_int cur_threads;
 
 /* OpenBLAS kernel sets this code may ask for, weakest first. */
 static const char *const cores[] = { "Haswell", "SkylakeX", "Cooperlake" };
@@ -81,5 +91,31 @@ void ml_blas_threads(int n)
 		n = 1;
 	if (cpus > 0 && n > cpus)
 		n = (int)cpus;
+	atomic_store(&max_threads, n);
+	atomic_store(&cur_threads, n);
 	openblas_set_num_threads(n);
+}
+
+static void threads_for(double macs)
+{
+	int max = atomic_load(&max_threads), want;
+
+	if (max == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		max = cpus > 0 ? (int)cpus : 1;
+		atomic_store(&max_threads, max);
+	}
+	want = macs < THREAD_MIN_MACS ? 1 : max;
+	if (atomic_exchange(&cur_threads, want) != want)
+		openblas_set_num_threads(want);
+}
+
+void ml__sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A,
+	       int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+	threads_for((double)M * N * K);
+	cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+		    trans_b ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda,
+		    B, ldb, beta, C, ldc);
 }

@@ -98,6 +98,11 @@ struct ml_model {
 /* Checked size arithmetic: 0 on overflow or when over limit. */
 size_t ml__mul(size_t a, size_t b, size_t limit);
 
+/* ml_blas.c: C[M, N] = op(A) op(B) + beta C, row-major, on as many
+ * OpenBLAS threads as the product's size is worth. */
+void ml__sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A,
+	       int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
 /* ml_model.c */
 int ml__model_alloc(struct ml_model **out, int n_layers);
 /* Derives shapes from in_shape and layer options, names the tensors

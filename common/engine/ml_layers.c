@@ -5,7 +5,6 @@
 
 #include "core/err.h"
 
-#include <cblas.h>
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -189,9 +188,8 @@ static void conv_forward(float *y, float *col, const float *x, const float *k,
 
 	for (size_t s = 0; s < B; s++) {
 		im2col(col, x + s * l->in_size, l);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, P,
-			    l->filters, KC, 1.0f, col, KC, k, l->filters, 0.0f,
-			    y + s * l->out_size, l->filters);
+		ml__sgemm(0, 0, P, l->filters, KC, col, KC, k, l->filters, 0.0f,
+			  y + s * l->out_size, l->filters);
 	}
 	bias_act(y, b, B * (size_t)P, (size_t)l->filters, l->act);
 }
@@ -212,14 +210,12 @@ static void conv_backward(float *dx, float *dk, float *db, float *col,
 		const float *dzs = dz + s * l->out_size;
 
 		im2col(col, x + s * l->in_size, l);
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, KC,
-			    l->filters, P, 1.0f, col, KC, dzs, l->filters, 1.0f,
-			    dk, l->filters);
+		ml__sgemm(1, 0, KC, l->filters, P, col, KC, dzs, l->filters,
+			  1.0f, dk, l->filters);
 		if (!dx)
 			continue;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, P, KC,
-			    l->filters, 1.0f, dzs, l->filters, k, l->filters,
-			    0.0f, dcol, KC);
+		ml__sgemm(0, 1, P, KC, l->filters, dzs, l->filters, k,
+			  l->filters, 0.0f, dcol, KC);
 		memset(dx + s * l->in_size, 0, l->in_size * sizeof(float));
 		col2im(dx + s * l->in_size, dcol, l);
 	}
@@ -411,9 +407,8 @@ const float *ml__forward(struct ml_model *m, const float *x, size_t B,
 			int K = l->in.dim[l->in.rank - 1];
 			size_t R = B * l->in_size / (size_t)K;
 
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-				    (int)R, l->units, K, 1.0f, in, K, k,
-				    l->units, 0.0f, out, l->units);
+			ml__sgemm(0, 0, (int)R, l->units, K, in, K, k, l->units,
+				  0.0f, out, l->units);
 			bias_act(out, b, R, (size_t)l->units, l->act);
 			break;
 		}
@@ -482,14 +477,12 @@ void ml__backward(struct ml_model *m, size_t B)
 			act_backward(dy, y, R, (size_t)l->units, l->act);
 			if (db)
 				bias_grad(db, dy, R, (size_t)l->units);
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K,
-				    l->units, (int)R, 1.0f, x, K, dy, l->units,
-				    1.0f, dk, l->units);
+			ml__sgemm(1, 0, K, l->units, (int)R, x, K, dy, l->units,
+				  1.0f, dk, l->units);
 			if (dx)
-				cblas_sgemm(CblasRowMajor, CblasNoTrans,
-					    CblasTrans, (int)R, K, l->units,
-					    1.0f, dy, l->units, k, l->units,
-					    0.0f, dx, K);
+				ml__sgemm(0, 1, (int)R, K, l->units, dy,
+					  l->units, k, l->units, 0.0f, dx,
+					  K);
 			break;
 		}
 		case ML_LAYER_CONV2D:
