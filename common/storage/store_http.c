@@ -14,7 +14,7 @@
 
 /* Large buffers cut per-chunk overhead on fast links (loopback, LAN). */
 #define HTTP_RECV_BUFFER (512L * 1024)
-#define HTTP_SEND_BUFFER (2L * 1024 * 1024)
+#define HTTP_SEND_BUFFER (512L * 1024)
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
