@@ -152,10 +152,10 @@ static int decrypt_json(struct chain_key *out, const json_t *root,
 	if (err)
 		return err;
 	/* geth writes "crypto"; some old tools "Crypto" */
-	if (json_object_get(root, "crypto"))
-		err = fj_obj(root, "", "crypto", &crypto);
-	else
+	if (json_object_get(root, "Crypto") && !json_object_get(root, "crypto"))
 		err = fj_obj(root, "", "Crypto", &crypto);
+	else
+		err = fj_obj(root, "", "crypto", &crypto);
 	if (!err)
 		err = fj_str(crypto, "crypto", "cipher", 32, &cipher);
 	if (!err && strcmp(cipher, "aes-128-ctr") != 0)
@@ -340,33 +340,88 @@ static int write_new_file(const char *path, const char *data, size_t n)
 	return err;
 }
 
-int ks_save(char *path_out, size_t n, const char *dir,
-	    const struct chain_key *key, const char *password,
-	    const struct ks_params *params)
+/* mkdir -p with mode 0700 for what it creates. */
+static int make_dirs(const char *dir)
 {
-	struct buf json = BUF_INIT(KS_FILE_MAX);
+	char p[4096];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(p))
+		return fm_error_set(FM_EINVAL, "keystore directory: empty or "
+				    "too long");
+	memcpy(p, dir, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (p[i] != '/' && p[i] != '\0')
+			continue;
+		p[i] = '\0';
+		if (mkdir(p, 0700) != 0 && errno != EEXIST)
+			return fm_error_set(FM_EIO, "%s: %s", p,
+					    strerror(errno));
+		p[i] = dir[i];
+	}
+	return FM_OK;
+}
+
+int ks_write(char *path_out, size_t n, const char *dir,
+	     const uint8_t addr[CHAIN_ADDR_LEN], const char *text,
+	     size_t len)
+{
 	char path[4096], stamp[64], addr_hex[41];
 	struct timespec ts;
 	struct tm tm;
 	int err;
 
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return fm_error_set(FM_EIO, "%s: %s", dir, strerror(errno));
+	err = make_dirs(dir);
+	if (err)
+		return err;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H-%M-%S", &tm);
-	hex_encode(addr_hex, key->addr, 20);
+	hex_encode(addr_hex, addr, 20);
 	if (snprintf(path, sizeof(path), "%s/UTC--%s.%09ldZ--%s", dir, stamp,
 		     ts.tv_nsec, addr_hex) >= (int)sizeof(path) ||
 	    strlen(path) >= n)
 		return fm_error_set(FM_EINVAL, "%s: keystore directory path "
 				    "too long", dir);
-	err = ks_encrypt(&json, key, password, params);
-	if (!err)
-		err = write_new_file(path, json.data, json.len);
+	err = write_new_file(path, text, len);
 	if (!err)
 		snprintf(path_out, n, "%s", path);
+	return err;
+}
+
+int ks_save(char *path_out, size_t n, const char *dir,
+	    const struct chain_key *key, const char *password,
+	    const struct ks_params *params)
+{
+	struct buf json = BUF_INIT(KS_FILE_MAX);
+	int err = ks_encrypt(&json, key, password, params);
+
+	if (!err)
+		err = ks_write(path_out, n, dir, key->addr, json.data,
+			       json.len);
 	buf_cleanup(&json);
+	return err;
+}
+
+int ks_password_from_file(char out[KS_PASSWORD_MAX], const char *path)
+{
+	struct buf b = BUF_INIT(64 * 1024);
+	size_t n;
+	int err = buf_read_file(&b, path);
+
+	if (err)
+		return err;
+	n = strcspn(b.data ? b.data : "", "\r\n");
+	if (n >= KS_PASSWORD_MAX) {
+		err = fm_error_set(FM_EINVAL, "%s: password longer than %d "
+				   "bytes", path, KS_PASSWORD_MAX - 1);
+	} else {
+		memcpy(out, b.data ? b.data : "", n);
+		out[n] = '\0';
+	}
+	if (b.data)
+		sodium_memzero(b.data, b.len);
+	buf_cleanup(&b);
 	return err;
 }
 

@@ -38,12 +38,24 @@ int ks_load(struct chain_key *out, const char *path, const char *password);
  * KS_SCRYPT_STANDARD. */
 int ks_encrypt(struct buf *out, const struct chain_key *key,
 	       const char *password, const struct ks_params *params);
-/* Writes a new keystore file into dir (created 0700 if missing), named
+/* Writes a new keystore file into dir (created with its parents, 0700,
+ * if missing), named
  * like geth's "UTC--<time>--<address>", mode 0600, never replacing an
  * existing file. path_out (n bytes) gets its path. */
 int ks_save(char *path_out, size_t n, const char *dir,
 	    const struct chain_key *key, const char *password,
 	    const struct ks_params *params);
+
+/* Writes keystore text (already encrypted) as a new file for addr in
+ * dir, as ks_save does. */
+int ks_write(char *path_out, size_t n, const char *dir,
+	     const uint8_t addr[CHAIN_ADDR_LEN], const char *text,
+	     size_t len);
+
+/* Reads a password file as geth and cast do: the first line, without its
+ * line ending; at most KS_PASSWORD_MAX - 1 bytes. */
+#define KS_PASSWORD_MAX 1024
+int ks_password_from_file(char out[KS_PASSWORD_MAX], const char *path);
 
 /* The address field of a keystore file, without the password.
  * FM_ENOTFOUND when the file has none (some tools omit it). */

@@ -381,6 +381,29 @@ static void test_escrow__batch_skips_paid_ids(void **state)
 	chain_receipt_cleanup(&rc);
 	assert_int_equal(released, 2);
 	assert_int_equal(skipped, 1);
+	/* eth_getLogs finds the three payouts of this task by topic */
+	{
+		struct chain_log_filter f;
+		struct chain_log *logs = NULL;
+		uint8_t topic[32];
+		size_t n = 0;
+
+		memset(&f, 0, sizeof(f));
+		escrow_event_topic(topic, ESCROW_EV_RELEASED);
+		f.address = escrow;
+		f.to_block = UINT64_MAX;
+		f.topics[0] = topic;
+		f.topics[1] = task;
+		f.ntopics = 2;
+		assert_int_equal(chain_rpc_get_logs(rpc, &logs, &n, &f), FM_OK);
+		assert_int_equal(n, 3);
+		for (size_t i = 0; i < n; i++) {
+			assert_int_equal(escrow_decode_log(&ev, &logs[i]), FM_OK);
+			assert_int_equal(ev.kind, ESCROW_EV_RELEASED);
+			assert_memory_equal(ev.task_id, task, 32);
+		}
+		chain_logs_free(logs, n);
+	}
 	for (int i = 0; i < 3; i++)
 		assert_balance(to[i], "10000000000000000");
 	assert_task(task, ESCROW_OPEN, 3, "10000000000000000");
