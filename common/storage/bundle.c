@@ -423,7 +423,10 @@ int store_bundle_pull(struct store *s, const struct store_ref *ref,
 	sprintf(tmp, "%.*s.%.*s.pull-XXXXXX", (int)(base - dir), dir,
 		(int)(dir + n - base), base);
 	if (!mkdtemp(tmp)) {
-		err = fm_error_set(FM_EIO, "%s: %s", tmp, strerror(errno));
+		err = errno == ENOENT ?
+		      fm_error_set(FM_ENOTFOUND, "%s: the folder it goes in "
+				   "does not exist", dir) :
+		      fm_error_set(FM_EIO, "%s: %s", tmp, strerror(errno));
 		goto done;
 	}
 	made = 1;

@@ -249,6 +249,9 @@ int store__http_do(struct store *s, struct store__req *r)
 		err = setup(s, r, &t, &hdrs, errbuf);
 		if (!err)
 			rc = curl_easy_perform(s->curl);
+		/* the handle outlives this frame's buffers */
+		curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, NULL);
+		curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, NULL);
 		curl_slist_free_all(hdrs);
 		if (err)
 			return err;

@@ -512,6 +512,11 @@ static void test_storage__bundle_push_pull_round_trip(void **state)
 	assert_true(json_equal(m, m2));
 	snprintf(cmd, sizeof(cmd), "diff -r '%s' '%s' >/dev/null", src, dst);
 	assert_int_equal(system(cmd), 0);
+	/* the folder must have somewhere to go */
+	snprintf(cmd, sizeof(cmd), "%s/no/such/dst", f->dir);
+	assert_int_equal(store_bundle_pull(f->s, &ref, cmd, NULL, NULL),
+			 FM_ENOTFOUND);
+	assert_non_null(strstr(fm_error_msg(), "does not exist"));
 	/* a second pull into the now full directory is refused */
 	assert_int_equal(store_bundle_pull(f->s, &ref, dst, NULL, NULL),
 			 FM_ECONFLICT);
