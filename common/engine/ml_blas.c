@@ -101,10 +101,12 @@ static void threads_for(double macs)
 	int max = atomic_load(&max_threads), want;
 
 	if (max == 0) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-		max = cpus > 0 ? (int)cpus : 1;
+		/* what OpenBLAS started with: OPENBLAS_NUM_THREADS or the
+		 * CPUs */
+		max = openblas_get_num_threads();
+		max = max > 0 ? max : 1;
 		atomic_store(&max_threads, max);
+		atomic_store(&cur_threads, max);
 	}
 	want = macs < THREAD_MIN_MACS ? 1 : max;
 	if (atomic_exchange(&cur_threads, want) != want)

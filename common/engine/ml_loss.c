@@ -72,29 +72,23 @@ static double ce_row(const float *o, const float *t, size_t label, size_t d,
 	double loss = 0;
 
 	if (from_logits) {
+		/* log softmax = o - (max + log sum exp(o - max)) */
 		float mx = o[argmax(o, d)];
-		double s = 0;
+		double s = 0, lse, tsum = 0;
 
 		for (size_t j = 0; j < d; j++)
 			s += exp((double)(o[j] - mx));
+		lse = mx + log(s);
 		for (size_t j = 0; j < d; j++) {
 			double tj = t ? t[j] : (j == label);
-			double lp = (double)(o[j] - mx) - log(s);
 
-			loss -= tj * lp;
+			loss -= tj * ((double)o[j] - lse);
+			tsum += tj;
 		}
-		if (g) {
-			double tsum = 0;
-
+		if (g)
 			for (size_t j = 0; j < d; j++)
-				tsum += t ? t[j] : (j == label);
-			for (size_t j = 0; j < d; j++) {
-				double p = exp((double)(o[j] - mx)) / s;
-
-				g[j] = scale * (float)(tsum * p -
+				g[j] = scale * (float)(tsum * exp(o[j] - lse) -
 						       (t ? t[j] : (j == label)));
-			}
-		}
 		return loss;
 	}
 	/* q = clip(o / sum(o)); dL/do_k = -t_k c_k / o_k + sum_j t_j c_j / S
