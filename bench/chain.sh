@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Chain signing benchmark: the library's EIP-191 / transaction signing and
+# address recovery next to raw libsecp256k1, same run, 1 and 2 threads
+# (see bench/chain_bench.c). Target: our paths >= 90% of raw.
+# Prints one JSON object. Figures move with the machine's load: run it on
+# an idle machine and compare medians of several runs.
+# Usage: bench/chain.sh [--quick]   (--quick: 3 windows of 200 ms)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+window=500 windows=7
+[ "${1:-}" = "--quick" ] && window=200 windows=3
+
+make -s -j2 lib
+mkdir -p build/bench
+cc -std=c11 -D_GNU_SOURCE -O2 -pthread -Icommon -I/usr/include/x86_64-linux-gnu \
+  -o build/bench/chain_bench bench/chain_bench.c build/libfedmarket.a \
+  $(pkg-config --libs libsecp256k1 libsodium libcrypto jansson libcurl libmicrohttpd) -lm
+build/bench/chain_bench "$window" "$windows"
