@@ -269,6 +269,8 @@ static enum MHD_Result queue(struct http_req *r)
 	r->resp = NULL; /* MHD frees it with the response */
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
 	MHD_add_response_header(resp, "X-Request-Id", r->id);
+	/* browsers must not reinterpret an error body as HTML */
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	for (int i = 0; i < r->n_hdr; i++)
 		MHD_add_response_header(resp, r->hdr[i].name, r->hdr[i].value);
 	if (atomic_load(&s->draining))
@@ -570,8 +572,9 @@ static void access_log(struct http_req *r, double ms,
 					   ->sin6_addr,
 				  addr, sizeof(addr));
 	}
-	log_info("%s %s %d %.1fms %s%s%s%s", r->method[0] ? r->method : "-",
-		 r->target, r->queued ? r->status : 0, ms, addr, r->authed ? " auth=" : "",
+	log_info("%s %s %d %zuB %.1fms %s%s%s%s",
+		 r->method[0] ? r->method : "-", r->target,
+		 r->queued ? r->status : 0, r->queued ? r->resp_len : 0, ms, addr, r->authed ? " auth=" : "",
 		 r->authed ? r->auth : "",
 		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 		 : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED

@@ -767,6 +767,18 @@ static void test_http_server__metrics_text_parses(void **state)
 	httpc_resp_cleanup(&r);
 }
 
+static void assert_still_serving(struct fx *f)
+{
+	struct buf b = BUF_INIT(1 << 20);
+
+	assert_int_equal(http_test_raw(f->port,
+				       "GET /items/5 HTTP/1.1\r\nHost: t\r\n"
+				       "Connection: close\r\n\r\n",
+				       &b),
+			 200);
+	buf_cleanup(&b);
+}
+
 static void test_http_server__malformed_http(void **state)
 {
 	struct fx *f = *state;
@@ -789,13 +801,124 @@ static void test_http_server__malformed_http(void **state)
 	st = http_test_raw(f->port, big.data, &b);
 	assert_true(st == 431 || st == 413 || st == 400 || st == -1);
 	/* and the server still answers */
-	assert_int_equal(http_test_raw(f->port,
-				       "GET /items/5 HTTP/1.1\r\nHost: t\r\n"
-				       "Connection: close\r\n\r\n",
-				       &b),
-			 200);
+	assert_still_serving(f);
 	buf_cleanup(&b);
 	buf_cleanup(&big);
+}
+
+static uint64_t xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* Applies one random edit to m (len bytes, capacity cap). */
+static size_t mutate(char *m, size_t len, size_t cap, uint64_t *rng)
+{
+	static const char *const bits[] = { "\r\n", "%", "{", "}", "\"",
+					    "\r\n\r\n", ":", "/", "99999999999",
+					    "\xff", " ", "?" };
+	size_t at = len ? (size_t)(xorshift(rng) % len) : 0;
+	size_t n = 1 + (size_t)(xorshift(rng) % 16);
+
+	switch (xorshift(rng) % 4) {
+	case 0: /* overwrite a byte */
+		if (len)
+			m[at] = (char)(xorshift(rng) & 0xff);
+		return len;
+	case 1: /* delete a run */
+		if (at + n > len)
+			n = len - at;
+		memmove(m + at, m + at + n, len - at - n);
+		return len - n;
+	case 2: { /* insert a token the parser cares about */
+		const char *t = bits[xorshift(rng) % (sizeof(bits) / sizeof(bits[0]))];
+		size_t tl = strlen(t);
+		if (len + tl > cap)
+			return len;
+		memmove(m + at + tl, m + at, len - at);
+		memcpy(m + at, t, tl);
+		return len + tl;
+	}
+	default: /* repeat a run */
+		if (at + n > len)
+			n = len - at;
+		if (len + n > cap)
+			return len;
+		memmove(m + at + n, m + at, len - at);
+		return len + n;
+	}
+}
+
+static void test_http_server__survives_garbled_requests(void **state)
+{
+	static const char *const seeds[] = {
+		"GET /items/1 HTTP/1.1\r\nHost: t\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/"
+		"json\r\nContent-Length: 7\r\n\r\n{\"n\":1}",
+		"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked"
+		"\r\n\r\n7\r\n{\"n\":2}\r\n0\r\n\r\n",
+		"GET /q?limit=5&state=open&name=x%20y&owner=0xabcdefabcdefabcdef"
+		"abcdefabcdefabcdefabcd HTTP/1.1\r\nHost: t\r\n\r\n",
+		"POST /signed?x=1 HTTP/1.1\r\nHost: t\r\nX-Test-Addr: 0xaa\r\n"
+		"X-Test-Sig: 00\r\nContent-Length: 2\r\n\r\n{}",
+		"GET /t/0xAbCdEf0123456789abcdef0123456789ABCDEF01/0x0123456789ab"
+		"cdef0123456789abcdef0123456789abcdef0123456789abcdef/123e4567-e8"
+		"9b-12d3-a456-426614174000 HTTP/1.1\r\nHost: t\r\n\r\n",
+	};
+	struct fx *f = *state;
+	struct buf b = BUF_INIT(1 << 20);
+	uint64_t rng = 0x9e3779b97f4a7c15ULL; /* fixed: reproducible */
+	int by_class[6] = { 0 };
+	char m[8192], chunk[4096], ct[128];
+
+	for (int i = 0; i < 200; i++) {
+		const char *seed = seeds[xorshift(&rng) % (sizeof(seeds) /
+							   sizeof(seeds[0]))];
+		size_t len = strlen(seed);
+		int fd, edits = 1 + (int)(xorshift(&rng) % 4);
+		ssize_t got;
+
+		memcpy(m, seed, len);
+		for (int e = 0; e < edits; e++)
+			len = mutate(m, len, sizeof(m), &rng);
+		fd = http_test_connect(f->port);
+		assert_true(fd >= 0);
+		http_test_send(fd, m, len);
+		shutdown(fd, SHUT_WR); /* no more bytes: answer or close */
+		buf_reset(&b);
+		while ((got = recv(fd, chunk, sizeof(chunk), 0)) > 0)
+			assert_int_equal(buf_append(&b, chunk, (size_t)got), 0);
+		close(fd);
+		if (b.len < 12 || strncmp(b.data, "HTTP/1.", 7) != 0) {
+			by_class[0]++; /* closed without an answer */
+			continue;
+		}
+		int st = atoi(b.data + 9);
+		assert_true(st >= 100 && st <= 599);
+		by_class[st / 100]++;
+		/* whatever we answered as JSON is JSON */
+		char *body = strstr(b.data, "\r\n\r\n");
+		if (body && body[4] &&
+		    http_test_header(b.data, "Content-Type", ct, sizeof(ct)) == 0 &&
+		    strcmp(ct, "application/json") == 0) {
+			json_t *j = json_loads(body + 4, JSON_DISABLE_EOF_CHECK,
+					       NULL);
+			if (!j)
+				fail_msg("request %d: answer is not JSON: %s", i,
+					 body + 4);
+			json_decref(j);
+		}
+	}
+	fprintf(stderr, "garbled: %d closed, %d 2xx, %d 4xx, %d 5xx\n",
+		by_class[0], by_class[2], by_class[4], by_class[5]);
+	/* the edits reach both the happy paths and the refusals */
+	assert_true(by_class[2] > 0);
+	assert_true(by_class[4] > 0);
+	assert_still_serving(f);
+	buf_cleanup(&b);
 }
 
 static void test_http_server__slow_client_does_not_block(void **state)
@@ -1107,6 +1230,7 @@ int main(void)
 		T(test_http_server__healthz),
 		T(test_http_server__metrics_text_parses),
 		T(test_http_server__malformed_http),
+		T(test_http_server__survives_garbled_requests),
 		T(test_http_server__slow_client_does_not_block),
 		T(test_http_server__parallel_clients),
 		T(test_http_server__drain_finishes_in_flight),
