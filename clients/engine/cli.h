@@ -21,6 +21,8 @@ int cmd_init(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_aggregate(int argc, char **argv);
+int cmd_simulate(int argc, char **argv);
 
 /* ---- options: one declarative table per command ------------------------ */
 

@@ -13,6 +13,8 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "aggregate", cmd_aggregate, "combine model updates (FedAvg, robust "
+				      "rules, DP) into the next model" },
 	{ "eval", cmd_eval, "loss and accuracy of a model on a data set" },
 	{ "init", cmd_init, "a fresh model from a layer spec, or new "
 			    "weights for a model" },
@@ -20,6 +22,8 @@ static const struct command commands[] = {
 				  "tensors" },
 	{ "summary", cmd_summary, "layers, output shapes and parameter "
 				  "counts of a model" },
+	{ "simulate", cmd_simulate, "federated training simulated over "
+				    "N clients" },
 	{ "train", cmd_train, "train a model on IDX or CSV data" },
 };
 

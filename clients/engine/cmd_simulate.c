@@ -1,0 +1,190 @@
+/* simulate --model DIR <data flags> [--clients N --rounds R
+ * --local-epochs E --batch-size B --split iid|dirichlet:A|shards:K
+ * --rule R --malicious M --attack A --dp-clip C --dp-noise S
+ * --sample-rate Q --seed N --json]
+ *
+ * TensorFlow Federated-style simulation: the training set split over N
+ * clients, R rounds of local training and aggregation, the test set
+ * evaluated after every round (one line, or one JSON object, per
+ * round). */
+#include "fedcli.h"
+
+#include "core/err.h"
+#include "engine/fedsim.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CMD "simulate"
+
+static int print_round(void *arg, const struct ml_fed_round *r)
+{
+	const struct fed_flags *ff = arg;
+
+	if (ff->json) {
+		printf("{\"round\": %d, \"test_accuracy\": %.6f, "
+		       "\"test_loss\": %.6f, \"train_loss\": %.6f, "
+		       "\"participants\": %zu, \"malicious\": %zu, "
+		       "\"seconds\": %.3f", r->round, r->test_accuracy,
+		       r->test_loss, r->train_loss, r->participants,
+		       r->malicious, r->seconds);
+		if (ff->dp_clip > 0)
+			printf(", \"epsilon\": %.6f, \"dp_clipped\": %zu",
+			       r->epsilon, r->dp_clipped);
+		printf("}\n");
+	} else {
+		printf("round %d: test accuracy %.4f loss %.4f, %zu clients",
+		       r->round, r->test_accuracy, r->test_loss,
+		       r->participants);
+		if (r->malicious)
+			printf(" (%zu attackers)", r->malicious);
+		if (ff->dp_clip > 0)
+			printf(", epsilon %.4f", r->epsilon);
+		printf(", %.2f s\n", r->seconds);
+	}
+	fflush(stdout);
+	return 0;
+}
+
+/* Keeps n random samples of d (seeded), in place. */
+static int limit_train(struct ml_dataset *d, size_t n, uint64_t seed)
+{
+	struct ml_dataset sub;
+	struct ml_rng r;
+	size_t *idx;
+	int err;
+
+	if (n == 0 || n >= d->n)
+		return FM_OK;
+	idx = malloc(d->n * sizeof(*idx));
+	if (!idx)
+		return fm_error_set(FM_ENOMEM, "out of memory (%zu samples)",
+				    d->n);
+	for (size_t i = 0; i < d->n; i++)
+		idx[i] = i;
+	ml_rng_seed(&r, seed);
+	ml_rng_shuffle(&r, idx, d->n);
+	err = ml_dataset_subset(&sub, d, idx, n);
+	free(idx);
+	if (err)
+		return err;
+	ml_dataset_cleanup(d);
+	*d = sub;
+	return FM_OK;
+}
+
+int cmd_simulate(int argc, char **argv)
+{
+	struct data_flags df = { 0 };
+	struct fed_flags ff;
+	struct ml_fed_sim_opts o;
+	const char *dir = NULL, *out = NULL, *split = "iid";
+	const char *attack = "sign_flip", *opt_name = "adam";
+	const char *loss_name = "sparse_categorical_crossentropy";
+	int clients = 10, malicious = 0, classes = 0, threads = 0;
+	int max_train = 0, rc = CLI_OK, err = FM_OK;
+	struct ml_dataset train = { 0 }, test = { 0 };
+	struct ml_model *m = NULL;
+
+	fed_flags_init(&ff);
+	ml_fed_sim_opts_init(&o);
+	const struct opt opts[] = {
+		{ "--model", OPT_STR, &dir, "DIR", "initial global model", 0,
+		  0 },
+		OPTS_DATA(&df),
+		{ "--clients", OPT_INT, &clients, "N", "simulated clients (10)",
+		  1, ML_AGG_MAX_UPDATES },
+		{ "--rounds", OPT_INT, &o.rounds, "R", "rounds (5)", 1,
+		  100000 },
+		{ "--local-epochs", OPT_INT, &o.local.epochs, "E",
+		  "local epochs per round (1)", 1, 100000 },
+		{ "--batch-size", OPT_INT, &o.local.batch_size, "B",
+		  "local batch size (32)", 1, 1 << 20 },
+		{ "--optimizer", OPT_STR, &opt_name, "NAME",
+		  "local optimizer: adam (default) or sgd", 0, 0 },
+		{ "--lr", OPT_NUM, &o.local.lr, "X", "local learning rate "
+		  "(0.001)", 1e-12, 1e6 },
+		{ "--momentum", OPT_NUM, &o.local.momentum, "X",
+		  "SGD momentum (0)", 0, 0.999999 },
+		{ "--loss", OPT_STR, &loss_name, "NAME",
+		  "sparse_categorical_crossentropy (default), ...", 0, 0 },
+		{ "--from-logits", OPT_FLAG, &o.local.from_logits, NULL,
+		  "the model outputs logits", 0, 0 },
+		{ "--classes", OPT_INT, &classes, "N", "label classes (the "
+		  "model's outputs)", 1, 100000 },
+		{ "--split", OPT_STR, &split, "S", "iid (default), "
+		  "dirichlet:ALPHA or shards:K", 0, 0 },
+		{ "--sample-rate", OPT_NUM, &o.sample_rate, "Q", "fraction of "
+		  "clients per round (1)", 1e-9, 1 },
+		{ "--malicious", OPT_INT, &malicious, "M", "attacking clients "
+		  "(0)", 0, ML_AGG_MAX_UPDATES },
+		{ "--attack", OPT_STR, &attack, "A", "sign_flip[:K] (default), "
+		  "scale:K or noise[:S]", 0, 0 },
+		{ "--dp-delta", OPT_NUM, &o.dp_delta, "D", "DP: delta of the "
+		  "reported epsilon (1e-5)", 1e-300, 0.999999 },
+		{ "--max-train", OPT_INT, &max_train, "N", "use N random "
+		  "training samples (all)", 1, 2147483647 },
+		{ "--out", OPT_STR, &out, "DIR", "write the final model", 0,
+		  0 },
+		{ "--threads", OPT_INT, &threads, "N", "BLAS threads", 1, 256 },
+		OPTS_FED(&ff),
+		{ NULL, 0, NULL, NULL, NULL, 0, 0 },
+	};
+
+	rc = opts_parse(opts, argc, argv, CMD, "--model DIR (--train-images F "
+			"--train-labels F | --train-csv F ...) (--test-images "
+			"F --test-labels F | --test-csv F) [options]");
+	if (!rc)
+		rc = fed_flags_finish(&ff, CMD);
+	if (rc)
+		return rc;
+	if (!dir)
+		return cli_usage_error(CMD, "--model is required");
+	if (ml_optimizer_parse(opt_name, &o.local.optimizer))
+		return cli_usage_error(CMD, "--optimizer: %s", fm_error_msg());
+	if (ml_loss_parse(loss_name, &o.local.loss))
+		return cli_usage_error(CMD, "--loss: %s", fm_error_msg());
+	if (ml_fed_split_parse(&o.split, split))
+		return cli_usage_error(CMD, "--split: %s", fm_error_msg());
+	if (ml_fed_attack_parse(&o.attack, attack))
+		return cli_usage_error(CMD, "--attack: %s", fm_error_msg());
+	if (malicious > clients)
+		return cli_usage_error(CMD, "--malicious %d: more than the %d "
+				       "clients", malicious, clients);
+	o.clients = (size_t)clients;
+	o.malicious = (size_t)malicious;
+	o.agg = ff.agg;
+	o.dp_clip = ff.dp_clip;
+	o.dp_noise = ff.dp_clip > 0 ? ff.dp_noise : 0;
+	o.seed = ff.seed;
+	o.local.seed = ff.seed;
+	o.on_round = print_round;
+	o.cb_arg = &ff;
+	cli_threads(threads);
+	rc = data_load(&df, &train, &test, 1, 1, CMD);
+	if (rc)
+		goto done;
+	err = ml_model_load(&m, dir);
+	if (!err)
+		err = limit_train(&train, (size_t)max_train, ff.seed);
+	if (err)
+		goto done;
+	o.classes = classes ? classes : (int)ml_model_output_size(m);
+	err = ml_fed_simulate(m, &train, &test, &o);
+	if (!err && out) {
+		err = ml_model_save(m, out);
+		if (err)
+			fm_error_prefix("%s", out);
+	}
+	if (!err && out && !ff.json)
+		printf("saved %s\n", out);
+done:
+	if (err)
+		rc = cli_fail();
+	ml_model_free(m);
+	ml_dataset_cleanup(&train);
+	ml_dataset_cleanup(&test);
+	return rc;
+}
