@@ -15,10 +15,10 @@
 #include "storage/blob.h"
 #include "storage/bundle.h"
 #include "storage/store.h"
+#include "dirfx.h"
 #include "testenv.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -43,21 +43,6 @@ static void write_file(const char *path, const void *p, size_t n)
 	assert_non_null(fp);
 	assert_int_equal(fwrite(p, 1, n, fp), n);
 	assert_int_equal(fclose(fp), 0);
-}
-
-static int dir_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
 }
 
 /* A fresh empty folder under work. */
@@ -167,7 +152,7 @@ static void tamper_detected(struct store *s, const char *tag)
 	snprintf(dst, sizeof(dst), "%s/blob", dir);
 	assert_int_equal(store_blob_get_file(s, &ref, UINT64_MAX, dst, NULL),
 			 FM_EUNPROCESSABLE);
-	assert_int_equal(dir_entries(dir), 0);
+	assert_int_equal(dirfx_count(dir), 0);
 	buf_cleanup(&b);
 }
 
@@ -667,7 +652,7 @@ static void test_storage__cut_off_download_leaves_nothing(void **state)
 			 FM_OK);
 	assert_int_equal(store_blob_get_file(s, &ref, UINT64_MAX, dst, NULL),
 			 FM_EUNAVAIL);
-	assert_int_equal(dir_entries(dir), 0);
+	assert_int_equal(dirfx_count(dir), 0);
 	store_free(s);
 	fault_stop(&f);
 }

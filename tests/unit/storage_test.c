@@ -11,8 +11,8 @@
 #include "storage/blob.h"
 #include "storage/bundle.h"
 #include "storage/store.h"
+#include "dirfx.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,22 +72,6 @@ static char *read_text(const char *path)
 
 	assert_int_equal(buf_read_file(&b, path), FM_OK);
 	return buf_detach(&b, NULL);
-}
-
-/* Number of entries in dir other than . and .. (-1 if it is missing). */
-static int dir_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
 }
 
 /* ---- references, keys, paths ---- */
@@ -402,7 +386,7 @@ static void test_storage__failed_get_leaves_nothing(void **state)
 	assert_int_equal(store_put_mem(f->s, "big", "0123456789", 10, NULL),
 			 FM_OK);
 	assert_int_equal(store_get_file(f->s, "big", out, &x), FM_ETOOLARGE);
-	assert_int_equal(dir_entries(dir), 0);
+	assert_int_equal(dirfx_count(dir), 0);
 }
 
 /* ---- blobs ---- */
@@ -457,7 +441,7 @@ static void test_storage__blob_tampering_is_detected(void **state)
 	snprintf(dst, sizeof(dst), "%s/hello.txt", dir);
 	assert_int_equal(store_blob_get_file(f->s, &r, UINT64_MAX, dst, NULL),
 			 FM_EUNPROCESSABLE);
-	assert_int_equal(dir_entries(dir), 0);
+	assert_int_equal(dirfx_count(dir), 0);
 	buf_cleanup(&b);
 }
 
@@ -585,7 +569,7 @@ static void test_storage__bundle_pull_refuses_traversal(void **state)
 			 FM_EINVAL);
 	assert_non_null(strstr(fm_error_msg(), "files[0].path"));
 	assert_int_equal(access(dst, F_OK), -1);
-	assert_int_equal(dir_entries(evil), 0);
+	assert_int_equal(dirfx_count(evil), 0);
 	put_raw_manifest(f->s, &ref, "/tmp/x");
 	assert_int_equal(store_bundle_pull(f->s, &ref, dst, NULL, NULL),
 			 FM_EINVAL);
@@ -616,7 +600,7 @@ static void test_storage__bundle_failed_pull_leaves_nothing(void **state)
 	assert_int_equal(store_bundle_pull(f->s, &ref, dst, NULL, NULL),
 			 FM_ENOTFOUND);
 	assert_non_null(strstr(fm_error_msg(), "w/group1.bin"));
-	assert_int_equal(dir_entries(out), 0);
+	assert_int_equal(dirfx_count(out), 0);
 }
 
 int main(void)
