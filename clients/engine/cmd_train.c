@@ -10,6 +10,7 @@
 
 struct progress {
 	const struct ml_dataset *test;
+	const struct ml_dataset *val;
 	enum ml_loss loss;
 	int from_logits;
 	int json;
@@ -52,13 +53,14 @@ static int on_epoch(void *arg, struct ml_model *m,
 		    const struct ml_epoch_stats *s)
 {
 	struct progress *p = arg;
-	struct ml_eval ev = { 0 };
+	struct ml_eval ev = { 0 }, vev = { 0 };
 
 	p->epoch = s->epoch + 1;
-	if (p->test && ml_evaluate(m, p->test, p->loss, p->from_logits, 0,
-				   &ev)) {
-		fprintf(stderr, "fedmarket-engine: test data: %s\n",
-			fm_error_msg());
+	if ((p->test && ml_evaluate(m, p->test, p->loss, p->from_logits, 0,
+				    &ev)) ||
+	    (p->val && ml_evaluate(m, p->val, p->loss, p->from_logits, 0,
+				   &vev))) {
+		fprintf(stderr, "fedmarket-engine: %s\n", fm_error_msg());
 		return 1;
 	}
 	if (p->json) {
@@ -66,6 +68,9 @@ static int on_epoch(void *arg, struct ml_model *m,
 		       "\"samples\": %zu, \"seconds\": %.4f, "
 		       "\"samples_per_s\": %.1f", s->epoch, s->loss,
 		       s->accuracy, s->samples, s->seconds, s->samples_per_s);
+		if (p->val)
+			printf(", \"val_loss\": %.6f, \"val_accuracy\": %.6f",
+			       vev.loss, vev.accuracy);
 		if (p->test)
 			printf(", \"test_loss\": %.6f, \"test_accuracy\": %.6f",
 			       ev.loss, ev.accuracy);
@@ -74,6 +79,9 @@ static int on_epoch(void *arg, struct ml_model *m,
 		printf("epoch %d/%d: loss %.4f accuracy %.4f, %.0f samples/s",
 		       s->epoch, p->epochs, s->loss, s->accuracy,
 		       s->samples_per_s);
+		if (p->val)
+			printf(", validation loss %.4f accuracy %.4f",
+			       vev.loss, vev.accuracy);
 		if (p->test)
 			printf(", test loss %.4f accuracy %.4f", ev.loss,
 			       ev.accuracy);
@@ -90,6 +98,7 @@ int cmd_train(int argc, char **argv)
 	const char *dir = NULL, *out = NULL, *opt_name = "adam";
 	const char *loss_name = "sparse_categorical_crossentropy";
 	int no_shuffle = 0, threads = 0, rc;
+	double val_split = 0;
 	struct progress p = { 0 };
 
 	ml_train_opts_init(&o);
@@ -107,6 +116,11 @@ int cmd_train(int argc, char **argv)
 		  1e6 },
 		{ "--momentum", OPT_NUM, &o.momentum, "X", "SGD momentum (0)", 0,
 		  0.999999 },
+		{ "--nesterov", OPT_FLAG, &o.nesterov, NULL, "SGD with Nesterov "
+		  "momentum", 0, 0 },
+		{ "--validation-split", OPT_NUM, &val_split, "F", "hold out this "
+		  "fraction of the training data (shuffled under --seed)",
+		  0, 0.99 },
 		{ "--loss", OPT_STR, &loss_name, "NAME",
 		  "sparse_categorical_crossentropy (default), "
 		  "categorical_crossentropy, binary_crossentropy, "
@@ -122,7 +136,7 @@ int cmd_train(int argc, char **argv)
 		  0, 0 },
 		{ NULL, 0, NULL, NULL, NULL, 0, 0 },
 	};
-	struct ml_dataset train, test;
+	struct ml_dataset train, test, fit = { 0 }, val = { 0 };
 	struct ml_model *m = NULL;
 
 	rc = opts_parse(opts, argc, argv, "train",
@@ -146,6 +160,15 @@ int cmd_train(int argc, char **argv)
 	rc = data_load(&df, &train, &test, 1, 0, "train");
 	if (rc)
 		goto done;
+	if (val_split > 0) {
+		if (ml_dataset_split(&fit, &val, &train, val_split, o.seed)) {
+			rc = cli_fail();
+			goto done;
+		}
+		ml_dataset_cleanup(&train);
+		train = fit;
+		p.val = val.n ? &val : NULL;
+	}
 	p.test = test.n ? &test : NULL;
 	if (p.test && ml_data_check(m, p.test, o.loss)) {
 		fm_error_prefix("test data");
@@ -170,5 +193,6 @@ done:
 	ml_model_free(m);
 	ml_dataset_cleanup(&train);
 	ml_dataset_cleanup(&test);
+	ml_dataset_cleanup(&val);
 	return rc;
 }

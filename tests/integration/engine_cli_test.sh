@@ -152,6 +152,12 @@ for r in a b; do
     --train-labels "$T/lab8.idx" --epochs 3 --batch-size 3 --seed 9 >/dev/null
 done
 expect 0 "" "training is deterministic under --seed" -- cmp "$T/det_a/weights.bin" "$T/det_b/weights.bin"
+expect 0 '"val_accuracy"' "--validation-split reports validation figures" -- \
+  "$E" train --model "$T/small" --out "$T/val" --train-images "$T/img8.idx" \
+  --train-labels "$T/lab8.idx" --validation-split 0.25 --json
+expect 2 "--validation-split: '1.5' is not a number in [0, 0.99]" "validation split out of range" -- \
+  "$E" train --model "$T/small" --out "$T/val" --train-images "$T/img8.idx" \
+  --train-labels "$T/lab8.idx" --validation-split 1.5
 
 echo "1..$n"
 [ "$fails" -eq 0 ]

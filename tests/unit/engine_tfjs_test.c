@@ -130,6 +130,41 @@ static void test_engine__tfjs_resave_round_trip(void **state)
 	assert_int_equal(system(dir), 0);
 }
 
+/* Fresh weights follow the initializers model.json names: TensorFlow.js'
+ * default kernel initializer is VarianceScaling(fan_avg, normal), a
+ * normal truncated at two standard deviations. */
+static void test_engine__tfjs_initializers_reinit(void **state)
+{
+	struct ml_model *m = NULL;
+	const struct ml_tensor_info *k, *b;
+	double sd, sum = 0, sq = 0;
+	const float *p;
+	char dir[400];
+
+	(void)state;
+	fixture_dir(dir, sizeof(dir), "mlp");
+	assert_int_equal(ml_model_load(&m, dir), FM_OK);
+	assert_int_equal(ml_model_init_weights(m, 11), FM_OK);
+	k = ml_model_tensor(m, 0); /* [784, 32] */
+	b = ml_model_tensor(m, 1);
+	assert_int_equal(k->shape[0], 784);
+	sd = sqrt(1.0 / ((784 + 32) / 2.0)) / 0.87962566103423978;
+	p = ml_model_params(m, NULL) + k->offset;
+	for (size_t i = 0; i < k->size; i++) {
+		assert_true(fabs(p[i]) <= 2 * sd + 1e-6);
+		sum += p[i];
+		sq += (double)p[i] * p[i];
+	}
+	/* the truncated normal's variance is the target variance */
+	assert_float_equal(sqrt(sq / (double)k->size), sd * 0.87962566103423978,
+			   0.05 * sd);
+	assert_true(fabs(sum / (double)k->size) < 0.1 * sd);
+	p = ml_model_params(m, NULL) + b->offset;
+	for (size_t i = 0; i < b->size; i++)
+		assert_true(p[i] == 0.0f);
+	ml_model_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -138,6 +173,7 @@ int main(void)
 		cmocka_unit_test(test_engine__tfjs_tabular_sigmoid),
 		cmocka_unit_test(test_engine__tfjs_functional_chain),
 		cmocka_unit_test(test_engine__tfjs_resave_round_trip),
+		cmocka_unit_test(test_engine__tfjs_initializers_reinit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
