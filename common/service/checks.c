@@ -1,0 +1,500 @@
+#include "service/checks.h"
+
+#include "chain/escrow.h"
+#include "chain/rpc.h"
+#include "chain/sig.h"
+#include "chain/u256.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/fjson.h"
+#include "core/log.h"
+#include "engine/ml.h"
+#include "market/market.h"
+#include "storage/blob.h"
+#include "storage/bundle.h"
+#include "storage/store.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+		    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void rm_tree(const char *dir)
+{
+	if (dir[0])
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Pulls bundle ref into a new temporary folder (dir, PATH_MAX bytes) and
+ * checks its kind and total size. Storage failures other than
+ * unavailability are the submitter's problem: 422. */
+static int pull(struct svc *s, char *dir, size_t dir_n, const char *ref_text,
+		enum store_kind want, const char *what, json_t **manifest)
+{
+	struct store *st = NULL;
+	struct store_ref ref;
+	json_t *m = NULL, *files;
+	const char *tmp = getenv("TMPDIR");
+	uint64_t total = 0;
+	size_t i;
+	json_t *f;
+	enum store_kind kind;
+	int err;
+
+	dir[0] = '\0';
+	err = store_ref_parse(&ref, ref_text);
+	if (err)
+		return fm_error_prefix("%s", what);
+	err = store_open(&st, s->cfg.storage_url, &s->cfg);
+	if (err)
+		return err;
+	/* the manifest alone first: refuse a huge bundle before fetching */
+	err = store_bundle_manifest(st, &ref, &m);
+	if (err)
+		goto done;
+	files = json_object_get(m, "files");
+	json_array_foreach(files, i, f)
+		total += (uint64_t)json_integer_value(json_object_get(f, "size"));
+	if (total > CHECKS_BUNDLE_MAX) {
+		err = fm_error_set(FM_EUNPROCESSABLE,
+				   "%s: bundle holds %llu bytes, the limit is "
+				   "%llu",
+				   what, (unsigned long long)total,
+				   (unsigned long long)CHECKS_BUNDLE_MAX);
+		goto done;
+	}
+	err = store_kind_parse(&kind, json_string_value(
+						json_object_get(m, "kind")));
+	if (!err && kind != want)
+		err = fm_error_set(FM_EUNPROCESSABLE,
+				   "%s: bundle is of kind \"%s\", expected "
+				   "\"%s\"",
+				   what, store_kind_name(kind),
+				   store_kind_name(want));
+	if (err)
+		goto done;
+	snprintf(dir, dir_n, "%s/fedmarket-check-XXXXXX", tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		dir[0] = '\0';
+		err = fm_error_set(FM_EIO, "cannot create a temporary folder");
+		goto done;
+	}
+	err = store_bundle_pull(st, &ref, dir, NULL, NULL);
+done:
+	if (err && err != FM_EUNAVAIL && err != FM_ENOMEM && err != FM_EIO) {
+		/* not found, tampered, malformed: the request's fault */
+		const char *msg = fm_error_msg();
+
+		if (!strncmp(msg, what, strlen(what)))
+			err = fm_error_set(FM_EUNPROCESSABLE, "%s", msg);
+		else
+			err = fm_error_set(FM_EUNPROCESSABLE, "%s: %s", what,
+					   msg);
+	}
+	if (!err && manifest)
+		*manifest = m;
+	else
+		json_decref(m);
+	store_free(st);
+	return err;
+}
+
+static int load_model(struct ml_model **out, const char *dir,
+		      const char *what)
+{
+	char path[4096];
+	int err;
+
+	snprintf(path, sizeof(path), "%s/model", dir);
+	err = ml_model_load(out, path);
+	if (err)
+		return fm_error_set(FM_EUNPROCESSABLE, "%s: model/: %s", what,
+				    fm_error_msg());
+	err = ml_model_check_finite(*out);
+	if (err) {
+		ml_model_free(*out);
+		*out = NULL;
+		return fm_error_set(FM_EUNPROCESSABLE, "%s: %s", what,
+				    fm_error_msg());
+	}
+	return FM_OK;
+}
+
+static int load_labels_file(json_t **out, const char *dir, const char *file,
+			    const char *what)
+{
+	char path[4096];
+	int err;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	err = fj_load_file(out, path, 64u << 20);
+	if (err)
+		return fm_error_set(FM_EUNPROCESSABLE, "%s: %s: %s", what, file,
+				    fm_error_msg());
+	return FM_OK;
+}
+
+int checks_assets(struct svc *s, const struct task_spec *spec)
+{
+	char dir[4096];
+	struct ml_model *m = NULL;
+	json_t *items = NULL, *arr;
+	int err;
+
+	err = pull(s, dir, sizeof(dir), spec->assets, STORE_KIND_TASK_ASSETS,
+		   "task.assets", NULL);
+	if (err)
+		goto done;
+	if (spec->kind == TASK_DATA_ANNOTATOR) {
+		err = load_labels_file(&items, dir, "items.json",
+				       "task.assets");
+		if (!err && (!json_is_array(arr = json_object_get(items,
+								  "items")) ||
+			     json_array_size(arr) == 0))
+			err = fm_error_set(FM_EUNPROCESSABLE,
+					   "task.assets: items.json: expected "
+					   "a non-empty \"items\" array");
+		if (!err && !json_is_array(json_object_get(items, "labels")))
+			err = fm_error_set(FM_EUNPROCESSABLE,
+					   "task.assets: items.json: expected "
+					   "a \"labels\" array");
+	} else {
+		err = load_model(&m, dir, "task.assets");
+	}
+done:
+	ml_model_free(m);
+	json_decref(items);
+	rm_tree(dir);
+	return err;
+}
+
+static int check_labels(json_t *checks, const char *dir, const char *adir)
+{
+	json_t *labels = NULL, *items = NULL, *given, *allowed, *item, *v;
+	const char *key;
+	size_t i, n = 0;
+	int err;
+
+	err = load_labels_file(&labels, dir, "labels.json", "bundle");
+	if (!err)
+		err = load_labels_file(&items, adir, "items.json", "task assets");
+	if (err)
+		goto done;
+	given = json_object_get(labels, "labels");
+	allowed = json_object_get(items, "labels");
+	if (!json_is_object(given)) {
+		err = fm_error_set(FM_EUNPROCESSABLE,
+				   "bundle: labels.json: expected {\"labels\": "
+				   "{item id: label}}");
+		goto done;
+	}
+	json_object_foreach(given, key, v) {
+		int known_item = 0, known_label = 0;
+
+		json_array_foreach(json_object_get(items, "items"), i, item)
+			known_item |= json_is_string(json_object_get(item, "id")) &&
+				      !strcmp(json_string_value(json_object_get(
+						      item, "id")),
+					      key);
+		json_array_foreach(allowed, i, item)
+			known_label |= json_equal(item, v);
+		if (!known_item || !known_label) {
+			err = fm_error_set(FM_EUNPROCESSABLE,
+					   "bundle: labels.json: labels.%s: %s",
+					   key,
+					   known_item ? "not one of the task's "
+							"labels"
+						      : "no such item");
+			goto done;
+		}
+		n++;
+	}
+	json_object_set_new(checks, "labels", json_integer((json_int_t)n));
+done:
+	json_decref(labels);
+	json_decref(items);
+	return err;
+}
+
+int checks_result(json_t **out, struct svc *s, const json_t *task,
+		  const char *bundle_ref)
+{
+	const char *kind = json_string_value(json_object_get(task, "kind"));
+	const char *assets = json_string_value(json_object_get(task, "assets"));
+	char dir[4096] = "", adir[4096] = "";
+	struct ml_model *m = NULL, *base = NULL;
+	json_t *checks = json_object(), *manifest = NULL;
+	int err;
+
+	if (!checks)
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	err = pull(s, dir, sizeof(dir), bundle_ref, STORE_KIND_RESULT,
+		   "bundle", &manifest);
+	if (err)
+		goto done;
+	json_object_set_new(checks, "files",
+			    json_integer((json_int_t)json_array_size(
+				    json_object_get(manifest, "files"))));
+	json_object_set_new(checks, "hashes", json_string("sha256 verified"));
+	/* the task's own assets are trusted: checked when it was posted */
+	err = pull(s, adir, sizeof(adir), assets, STORE_KIND_TASK_ASSETS,
+		   "task assets", NULL);
+	if (err)
+		goto done;
+	if (!strcmp(kind, "data_annotator")) {
+		err = check_labels(checks, dir, adir);
+		goto done;
+	}
+	err = load_model(&m, dir, "bundle");
+	if (!err)
+		err = load_model(&base, adir, "task assets");
+	if (err)
+		goto done;
+	if (!strcmp(kind, "model_contributor")) {
+		err = ml_model_same_arch(base, m);
+		if (err) {
+			err = fm_error_set(FM_EUNPROCESSABLE,
+					   "bundle: not the task's "
+					   "architecture: %s",
+					   fm_error_msg());
+			goto done;
+		}
+		json_object_set_new(checks, "architecture",
+				    json_string("same as the task's model"));
+	} else {
+		/* a new architecture must still read and give what the task
+		 * needs */
+		struct ml_shape bi = ml_model_input_shape(base);
+		struct ml_shape mi = ml_model_input_shape(m);
+
+		if (ml_model_input_size(base) != ml_model_input_size(m) ||
+		    ml_model_output_size(base) != ml_model_output_size(m) ||
+		    bi.rank != mi.rank) {
+			err = fm_error_set(FM_EUNPROCESSABLE,
+					   "bundle: the model's input or output "
+					   "shape differs from the task's");
+			goto done;
+		}
+		json_object_set_new(checks, "architecture",
+				    json_string("loadable; inputs and outputs "
+						"match the task"));
+	}
+	json_object_set_new(checks, "parameters",
+			    json_integer((json_int_t)ml_model_param_count(m)));
+	json_object_set_new(checks, "finite", json_true());
+done:
+	ml_model_free(m);
+	ml_model_free(base);
+	json_decref(manifest);
+	rm_tree(dir);
+	rm_tree(adir);
+	if (err) {
+		json_decref(checks);
+		return err;
+	}
+	*out = checks;
+	return FM_OK;
+}
+
+/* ---------------------------------------------------------------- funding */
+
+static int addr_eq(const uint8_t a[CHAIN_ADDR_LEN], const char *hex)
+{
+	uint8_t b[CHAIN_ADDR_LEN];
+
+	return chain_address_parse(b, hex, "address") == FM_OK &&
+	       memcmp(a, b, CHAIN_ADDR_LEN) == 0;
+}
+
+/* The hash of the transaction that emitted Funded(taskId). */
+static int funding_tx_hash(struct chain_rpc *r, char out[67],
+			   const uint8_t escrow[CHAIN_ADDR_LEN],
+			   const uint8_t task_id[32])
+{
+	struct chain_log_filter f = { 0 };
+	struct chain_log *logs = NULL;
+	uint8_t topic[32];
+	size_t n = 0;
+	int err;
+
+	escrow_event_topic(topic, ESCROW_EV_FUNDED);
+	f.address = escrow;
+	f.to_block = UINT64_MAX;
+	f.topics[0] = topic;
+	f.topics[1] = task_id;
+	f.ntopics = 2;
+	f.max_logs = 16;
+	err = chain_rpc_get_logs(r, &logs, &n, &f);
+	if (err)
+		return err;
+	if (n == 0)
+		err = fm_error_set(FM_ENOTFOUND, "no Funded event for the task");
+	else {
+		out[0] = '0';
+		out[1] = 'x';
+		hex_encode(out + 2, logs[n - 1].tx_hash, 32);
+	}
+	chain_logs_free(logs, n);
+	return err;
+}
+
+int checks_funding(struct svc *s, const struct task_spec *spec,
+		   const char *creator, char *funding_tx, char *funded_wei,
+		   int *funded)
+{
+	struct chain_rpc *r = NULL;
+	struct escrow_task t;
+	struct chain_u256 reward, total;
+	uint8_t escrow[CHAIN_ADDR_LEN], task_id[32];
+	int err;
+
+	*funded = 0;
+	err = chain_address_parse(escrow, s->cfg.escrow_address,
+				  "escrow_address");
+	if (!err)
+		err = hex_decode(task_id, 32, spec->task_id);
+	if (!err)
+		err = chain_u256_parse(&reward, spec->reward_wei, "reward_wei");
+	if (!err)
+		err = chain_rpc_new(&r, s->cfg.rpc_url, NULL);
+	if (err)
+		goto done;
+	err = escrow_get_task(r, &t, escrow, task_id);
+	if (err == FM_ENOTFOUND) {
+		err = FM_OK; /* not funded yet: the task waits as a draft */
+		goto done;
+	}
+	if (err)
+		goto done;
+	err = chain_u256_mul_u64(&total, &reward,
+				 (uint64_t)spec->max_assignments);
+	if (err)
+		goto done;
+	if (t.state != ESCROW_OPEN)
+		err = fm_error_set(FM_EUNPROCESSABLE,
+				   "escrow: task is %s on chain, not open",
+				   escrow_state_name(t.state));
+	else if (!addr_eq(t.creator, creator))
+		err = fm_error_set(FM_EUNPROCESSABLE,
+				   "escrow: the task was funded by another "
+				   "account than its creator");
+	else if (!addr_eq(t.operator, s->operator_address))
+		err = fm_error_set(FM_EUNPROCESSABLE,
+				   "escrow: operator on chain is not this "
+				   "platform's operator %s",
+				   s->operator_address);
+	else if (chain_u256_cmp(&t.reward, &reward) != 0)
+		err = fm_error_set(FM_EUNPROCESSABLE,
+				   "escrow: reward on chain differs from "
+				   "task.reward_wei");
+	else if ((long long)t.max_payouts != spec->max_assignments)
+		err = fm_error_set(FM_EUNPROCESSABLE,
+				   "escrow: %u payouts funded, "
+				   "task.max_assignments is %lld",
+				   t.max_payouts, spec->max_assignments);
+	else if ((long long)t.deadline < spec->expires_at)
+		err = fm_error_set(FM_EUNPROCESSABLE,
+				   "escrow: deadline %llu is before the task's "
+				   "expiry %lld",
+				   (unsigned long long)t.deadline,
+				   spec->expires_at);
+	else if (t.paid_count != 0 || chain_u256_cmp(&t.balance, &total))
+		err = fm_error_set(FM_EUNPROCESSABLE,
+				   "escrow: the task's balance is not the full "
+				   "reward x max_assignments");
+	if (err)
+		goto done;
+	err = funding_tx_hash(r, funding_tx, escrow, task_id);
+	if (err == FM_ENOTFOUND)
+		err = fm_error_set(FM_EUNAVAIL,
+				   "escrow: funded, but its Funded event is "
+				   "not visible yet");
+	if (err)
+		goto done;
+	chain_u256_to_dec(funded_wei, 80, &total);
+	*funded = 1;
+done:
+	chain_rpc_free(r);
+	return err;
+}
+
+struct draft {
+	char id[67];
+	char creator[43];
+};
+
+static int drafts_fn(struct db_conn *c, void *arg)
+{
+	json_t **out = arg;
+	PGresult *r = NULL;
+	int err = db_exec(c, &r,
+			  "SELECT spec::text, creator FROM tasks WHERE state ="
+			  " 'draft' AND expires_at > now() ORDER BY created_at"
+			  " LIMIT 100",
+			  0, NULL);
+
+	if (err)
+		return err;
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *spec = NULL;
+
+		if (fj_parse(&spec, PQgetvalue(r, i, 0),
+			     (size_t)PQgetlength(r, i, 0), "stored spec"))
+			continue;
+		json_array_append_new(*out,
+				      json_pack("{s:o, s:s}", "spec", spec,
+						"creator", PQgetvalue(r, i, 1)));
+	}
+	PQclear(r);
+	return FM_OK;
+}
+
+int checks_open_funded_drafts(struct svc *s, int *n)
+{
+	json_t *drafts = json_array(), *d;
+	size_t i;
+	int err;
+
+	*n = 0;
+	if (!s->operator_address[0] || !s->cfg.escrow_address[0]) {
+		json_decref(drafts);
+		return FM_OK;
+	}
+	err = db_tx(s->db, DB_READ_COMMITTED, drafts_fn, &drafts);
+	json_array_foreach(drafts, i, d) {
+		struct task_spec spec;
+		char tx[67], wei[80];
+		int funded = 0;
+		json_t *t = NULL;
+		/* expiry was fixed at posting: parse against a time that
+		 * reproduces it, not now */
+		json_t *doc = json_object_get(d, "spec");
+
+		if (err)
+			break;
+		if (task_spec_parse(&spec, doc, 0))
+			continue;
+		if (checks_funding(s, &spec,
+				   json_string_value(json_object_get(d,
+								     "creator")),
+				   tx, wei, &funded) == FM_OK &&
+		    funded &&
+		    market_task_open(s->db, &t, spec.task_id, tx, wei) == FM_OK)
+			(*n)++;
+		json_decref(t);
+		task_spec_cleanup(&spec);
+	}
+	json_decref(drafts);
+	return err;
+}

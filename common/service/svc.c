@@ -1,0 +1,464 @@
+#include "service/svc.h"
+
+#include "chain/reqsig.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/fjson.h"
+#include "core/log.h"
+#include "core/sha256.h"
+#include "market/market.h"
+#include "market/spec.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define API_VERSION "1"
+#define IDEM_KEY_MAX 200
+
+/* The Idempotency-Key of the request this thread is answering. */
+struct idem_ctx {
+	struct svc *s;
+	const char *address;
+	const char *key;
+	int recorded;
+};
+static _Thread_local struct idem_ctx *idem_current;
+
+static void usage(FILE *f, const char *name, const char *extra)
+{
+	fprintf(f,
+		"usage: fedmarket-%s [--config FILE] [--listen HOST:PORT]\n"
+		"  --config FILE   settings file (default: $FEDMARKET_CONFIG or "
+		"~/.config/fedmarket/config)\n"
+		"  --listen ADDR   overrides %s_listen\n"
+		"  --routes        print the route table and exit\n"
+		"Settings come from FEDMARKET_* environment variables too; see "
+		"`fedmarket-admin config`.\n%s",
+		name, name, extra ? extra : "");
+}
+
+/* The address field of a keystore v3 file needs no password. */
+static int keystore_address(char out[43], const char *path)
+{
+	json_t *ks = NULL;
+	const char *a = NULL;
+	char full[64];
+	int err = fj_load_file(&ks, path, 1 << 16);
+
+	if (!err)
+		err = fj_str(ks, path, "address", 42, &a);
+	if (!err) {
+		snprintf(full, sizeof(full), "%s%s",
+			 strncmp(a, "0x", 2) ? "0x" : "", a);
+		err = spec_address(out, full, "keystore address");
+	}
+	json_decref(ks);
+	return err;
+}
+
+int svc_init(struct svc *s, const char *name, int argc, char **argv,
+	     const char *usage_extra, int *exit_code)
+{
+	const char *config = NULL;
+	int level, err;
+
+	memset(s, 0, sizeof(*s));
+	s->name = name;
+	pthread_mutex_init(&s->stop_lock, NULL);
+	pthread_cond_init(&s->stop_cond, NULL);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout, name, usage_extra);
+			*exit_code = 0;
+			return 0;
+		} else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+			config = argv[++i];
+		} else if (!strcmp(argv[i], "--routes")) {
+			/* handled by svc_main */
+		} else if (!strcmp(argv[i], "--listen") && i + 1 < argc) {
+			s->listen = argv[++i];
+		} else {
+			fprintf(stderr, "fedmarket-%s: unknown argument \"%s\"\n",
+				name, argv[i]);
+			usage(stderr, name, usage_extra);
+			*exit_code = 2;
+			return 0;
+		}
+	}
+	*exit_code = 2;
+	if (cfg_load(&s->cfg, config)) {
+		fprintf(stderr, "fedmarket-%s: %s\n", name, fm_error_msg());
+		return 0;
+	}
+	level = log_level_parse(s->cfg.log_level);
+	log_init(name, (enum log_level)level, s->cfg.log_json);
+	if (s->cfg.operator_address[0]) {
+		err = spec_address(s->operator_address,
+				   s->cfg.operator_address, "operator_address");
+	} else if (s->cfg.operator_keystore[0]) {
+		err = keystore_address(s->operator_address,
+				       s->cfg.operator_keystore);
+	} else {
+		err = FM_OK;
+	}
+	if (err) {
+		fprintf(stderr, "fedmarket-%s: %s\n", name, fm_error_msg());
+		return 0;
+	}
+	*exit_code = 1;
+	err = db_pool_new(&s->db, s->cfg.database_url,
+			  (int)s->cfg.db_pool_size);
+	if (err) {
+		fprintf(stderr, "fedmarket-%s: %s\n", name, fm_error_msg());
+		return 0;
+	}
+	*exit_code = 0;
+	return 1;
+}
+
+const char *svc_listen(const struct svc *s, const char *configured)
+{
+	return s->listen ? s->listen : configured;
+}
+
+void svc_cleanup(struct svc *s)
+{
+	http_server_free(s->http);
+	s->http = NULL;
+	db_pool_free(s->db);
+	s->db = NULL;
+}
+
+static void *sweeper_main(void *arg)
+{
+	struct svc *s = arg;
+
+	for (;;) {
+		struct timespec until;
+		int stop;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += s->cfg.sweep_interval_s;
+		pthread_mutex_lock(&s->stop_lock);
+		while (!s->stopping &&
+		       pthread_cond_timedwait(&s->stop_cond, &s->stop_lock,
+					      &until) != ETIMEDOUT)
+			;
+		stop = s->stopping;
+		pthread_mutex_unlock(&s->stop_lock);
+		if (stop)
+			break;
+		if (s->sweep(s))
+			log_warn("periodic work failed: %s", fm_error_msg());
+	}
+	return NULL;
+}
+
+static int health(void *arg)
+{
+	struct svc *s = arg;
+	struct db_conn *c = NULL;
+	int err = db_acquire(s->db, &c, 2000);
+
+	if (!err)
+		err = db_exec(c, NULL, "SELECT 1", 0, NULL);
+	db_release(s->db, c);
+	return err;
+}
+
+int svc_serve(struct svc *s, const struct http_route *routes, size_t n,
+	      const char *listen)
+{
+	struct http_server_opts o = HTTP_SERVER_OPTS_INIT;
+	int err;
+
+	o.listen = listen;
+	o.name = s->name;
+	o.threads = (unsigned)s->cfg.http_threads;
+	o.max_body = (size_t)s->cfg.max_body_bytes;
+	o.verify = svc_verify;
+	o.verify_arg = s;
+	o.health = health;
+	o.health_arg = s;
+	err = http_server_new(&s->http, &o, routes, n, s);
+	if (!err)
+		err = http_server_start(s->http);
+	if (err) {
+		log_error("cannot serve on %s: %s", listen, fm_error_msg());
+		return 1;
+	}
+	log_info("listening on %s", listen);
+	/* started after the server so it inherits the blocked signals */
+	if (s->sweep &&
+	    pthread_create(&s->sweeper, NULL, sweeper_main, s) == 0)
+		s->sweeper_started = 1;
+	err = http_server_run(s->http);
+	pthread_mutex_lock(&s->stop_lock);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->stop_cond);
+	pthread_mutex_unlock(&s->stop_lock);
+	if (s->sweeper_started)
+		pthread_join(s->sweeper, NULL);
+	log_info("stopped%s", err ? " (some requests were cut)" : "");
+	return 0;
+}
+
+int svc_info(struct http_req *req, void *arg)
+{
+	struct svc *s = arg;
+	json_t *o = json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:{s:s}}",
+			      "api_version", API_VERSION, "service", s->name,
+			      "chain_id", (json_int_t)s->cfg.chain_id,
+			      "escrow_address",
+			      s->cfg.escrow_address[0] ? s->cfg.escrow_address
+						       : NULL,
+			      "operator_address",
+			      s->operator_address[0] ? s->operator_address
+						     : NULL,
+			      "storage", "url", s->cfg.storage_url);
+
+	return http_respond_json(req, 200, o);
+}
+
+/* ------------------------------------------------------------ idempotency */
+
+static int key_ok(const char *k)
+{
+	size_t n = strlen(k);
+
+	if (n == 0 || n > IDEM_KEY_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (k[i] < 0x21 || k[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+static void request_hash(char out[65], struct http_req *req)
+{
+	struct buf b = BUF_INIT((size_t)1 << 31);
+	size_t len = 0;
+	const char *body = http_req_body(req, &len);
+	char body_hash[65];
+
+	fm_sha256_hex(body_hash, body, len);
+	if (buf_appendf(&b, "%s\n%s\n%s", http_req_method(req),
+			http_req_target(req), body_hash))
+		out[0] = '\0';
+	else
+		fm_sha256_hex(out, b.data, b.len);
+	buf_cleanup(&b);
+}
+
+struct idem_claim {
+	const char *address, *key, *method, *path, *hash;
+	int fresh;
+	int status;
+	char *response;
+	char stored_hash[65];
+};
+
+static int claim_fn(struct db_conn *c, void *arg)
+{
+	struct idem_claim *a = arg;
+	PGresult *r = NULL;
+	int err;
+
+	err = db_execp(c, NULL,
+		       "INSERT INTO idempotency_keys (address, key, method,"
+		       " path, request_sha256) VALUES ($1, $2, $3, $4, $5)"
+		       " ON CONFLICT DO NOTHING",
+		       a->address, a->key, a->method, a->path, a->hash);
+	if (err)
+		return err;
+	a->fresh = db_last_rows(c) == 1;
+	if (a->fresh)
+		return FM_OK;
+	err = db_execp(c, &r,
+		       "SELECT request_sha256, status, response FROM"
+		       " idempotency_keys WHERE address = $1 AND key = $2",
+		       a->address, a->key);
+	if (err)
+		return err;
+	if (PQntuples(r) == 1) {
+		snprintf(a->stored_hash, sizeof(a->stored_hash), "%s",
+			 db_str(r, 0, "request_sha256", ""));
+		a->status = (int)db_int(r, 0, "status", 0);
+		free(a->response);
+		a->response = strdup(db_str(r, 0, "response", ""));
+	}
+	PQclear(r);
+	return FM_OK;
+}
+
+static void idem_store(struct idem_ctx *ctx, int status, const char *body)
+{
+	struct db_conn *c = NULL;
+	char st[16];
+	int err;
+
+	snprintf(st, sizeof(st), "%d", status);
+	err = db_acquire(ctx->s->db, &c, 5000);
+	if (!err && status >= 500)
+		/* forget it: a retry must be able to run */
+		err = db_execp(c, NULL,
+			       "DELETE FROM idempotency_keys WHERE address = $1"
+			       " AND key = $2",
+			       ctx->address, ctx->key);
+	else if (!err)
+		err = db_execp(c, NULL,
+			       "UPDATE idempotency_keys SET status = $3::int,"
+			       " response = $4 WHERE address = $1 AND key = $2",
+			       ctx->address, ctx->key, st, body);
+	db_release(ctx->s->db, c);
+	if (err)
+		log_warn("idempotency key %s not recorded: %s", ctx->key,
+			 fm_error_msg());
+	ctx->recorded = 1;
+}
+
+int svc_reply(struct http_req *req, int status, json_t *body)
+{
+	struct idem_ctx *ctx = idem_current;
+
+	if (ctx && body && !ctx->recorded) {
+		char *text = json_dumps(body, JSON_COMPACT);
+
+		if (text)
+			idem_store(ctx, status, text);
+		free(text);
+	}
+	return http_respond_json(req, status, body);
+}
+
+static json_t *error_body(struct http_req *req, int code)
+{
+	int status = fm_err_http_status(code);
+
+	return json_pack("{s:{s:s, s:s, s:s}}", "error", "code",
+			 fm_err_name(code), "message",
+			 status >= 500 && status != 503 ? "internal error"
+							: fm_error_msg(),
+			 "request_id", http_req_id(req));
+}
+
+int svc_idempotent(struct http_req *req, struct svc *s, http_handler_fn inner)
+{
+	const char *key = http_req_header(req, "Idempotency-Key");
+	const char *address = http_req_auth(req);
+	struct idem_claim claim = { 0 };
+	struct idem_ctx ctx = { s, address, key, 0 };
+	char hash[65];
+	int err;
+
+	if (!key || !address)
+		return inner(req, s);
+	if (!key_ok(key))
+		return fm_error_set(FM_EINVAL,
+				    "Idempotency-Key: expected 1 to %d "
+				    "printable characters",
+				    IDEM_KEY_MAX);
+	request_hash(hash, req);
+	claim.address = address;
+	claim.key = key;
+	claim.method = http_req_method(req);
+	claim.path = http_req_target(req);
+	claim.hash = hash;
+	err = db_tx(s->db, DB_READ_COMMITTED, claim_fn, &claim);
+	if (err)
+		goto done;
+	if (!claim.fresh) {
+		if (strcmp(claim.stored_hash, hash) != 0)
+			err = fm_error_set(FM_ECONFLICT,
+					   "Idempotency-Key \"%s\" was already "
+					   "used for a different request",
+					   key);
+		else if (claim.status == 0)
+			err = fm_error_set(FM_ECONFLICT,
+					   "a request with Idempotency-Key "
+					   "\"%s\" is still being processed",
+					   key);
+		else {
+			json_t *body = NULL;
+
+			err = fj_parse(&body, claim.response,
+				       strlen(claim.response),
+				       "stored response");
+			if (!err) {
+				http_resp_header(req, "Idempotent-Replayed",
+						 "true");
+				err = http_respond_json(req, claim.status,
+							body);
+			}
+		}
+		goto done;
+	}
+	idem_current = &ctx;
+	err = inner(req, s);
+	idem_current = NULL;
+	if (err && !ctx.recorded) {
+		/* record the error answer too: the same request gets it
+		 * again */
+		json_t *body = error_body(req, err);
+		char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+		if (text)
+			idem_store(&ctx, fm_err_http_status(err), text);
+		free(text);
+		json_decref(body);
+	} else if (!ctx.recorded) {
+		idem_store(&ctx, 500, "");
+	}
+done:
+	free(claim.response);
+	return err;
+}
+
+/* ---------------------------------------------------------- verification */
+
+int svc_verify(void *arg, const struct http_req *req, char *out, size_t n)
+{
+	struct svc *s = arg;
+	uint8_t addr[CHAIN_ADDR_LEN];
+	char nonce[REQSIG_NONCE_MAX + 1];
+	char hex[CHAIN_ADDR_HEX] = "0x";
+	int err;
+
+	err = reqsig_verify_http(addr, nonce, req, s->cfg.signature_max_skew_s);
+	if (err)
+		return err;
+	/* identities are lowercase addresses throughout the database */
+	hex_encode(hex + 2, addr, CHAIN_ADDR_LEN);
+	err = market_nonce_use(s->db, hex, nonce, s->cfg.signature_max_skew_s);
+	if (err)
+		return err;
+	snprintf(out, n, "%s", hex);
+	return FM_OK;
+}
+
+int svc_main(const struct svc_def *def, int argc, char **argv)
+{
+	struct svc s;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--routes") != 0)
+			continue;
+		printf("GET /healthz\nGET /metrics\n");
+		for (size_t k = 0; k < def->n_routes; k++)
+			printf("%s %s\n", def->routes[k].method,
+			       def->routes[k].pattern);
+		return 0;
+	}
+	if (!svc_init(&s, def->name, argc, argv, NULL, &rc))
+		return rc;
+	s.sweep = def->sweep;
+	rc = svc_serve(&s, def->routes, def->n_routes,
+		       svc_listen(&s, (const char *)&s.cfg +
+					      def->listen_offset));
+	svc_cleanup(&s);
+	return rc;
+}

@@ -1,0 +1,89 @@
+/* What the four services share: configuration, logging and the database
+ * pool at start-up; signed-request verification (EIP-191 signature, clock
+ * skew, nonce replay in PostgreSQL); Idempotency-Key handling for POSTs;
+ * GET /v1/info; a sweeper thread for periodic work; the HTTP server's run
+ * loop with a graceful stop on SIGTERM. */
+#ifndef FM_SERVICE_SVC_H
+#define FM_SERVICE_SVC_H
+
+#include "core/cfg.h"
+#include "db/db.h"
+#include "http/server.h"
+
+#include <jansson.h>
+#include <pthread.h>
+
+struct svc;
+
+typedef int (*svc_sweep_fn)(struct svc *s);
+
+struct svc {
+	const char *name;
+	const char *listen; /* --listen, or NULL for the configured one */
+	struct fm_config cfg;
+	struct db_pool *db;
+	struct http_server *http;
+	char operator_address[43]; /* lowercase; "" when not configured */
+	svc_sweep_fn sweep;        /* periodic work, or NULL */
+	void *ctx;                 /* the service's own state */
+	pthread_t sweeper;
+	int sweeper_started;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	int stopping;
+};
+
+/* Parses the common options (--config FILE, --listen ADDR, --help),
+ * loads the configuration, starts logging and opens the database pool.
+ * Returns 1 to go on, or 0 when main should return *exit_code (0 after
+ * --help, 2 for usage, 1 for a runtime failure; reported on stderr). */
+int svc_init(struct svc *s, const char *name, int argc, char **argv,
+	     const char *usage_extra, int *exit_code);
+void svc_cleanup(struct svc *s);
+
+/* Serves routes on listen until SIGTERM/SIGINT, running s->sweep every
+ * sweep_interval_s meanwhile; drains requests in flight before returning.
+ * Returns the exit code. */
+int svc_serve(struct svc *s, const struct http_route *routes, size_t n,
+	      const char *listen);
+/* The address to listen on: --listen, else configured. */
+const char *svc_listen(const struct svc *s, const char *configured);
+
+/* The verifier of signed routes (http_verify_fn); arg is the svc. */
+int svc_verify(void *arg, const struct http_req *req, char *out, size_t n);
+
+/* GET /v1/info: chain id, escrow and operator addresses, storage hint,
+ * API version. */
+int svc_info(struct http_req *req, void *arg);
+
+/* Runs inner with Idempotency-Key semantics when the request carries the
+ * header: the same key and request get the first answer again; the same
+ * key with another request is 409; a 5xx answer is forgotten so the
+ * client can retry. inner must answer with svc_reply. */
+int svc_idempotent(struct http_req *req, struct svc *s,
+		   http_handler_fn inner);
+/* Answers with a JSON body (ownership taken), recording it for the
+ * request's Idempotency-Key if any. */
+int svc_reply(struct http_req *req, int status, json_t *body);
+
+/* A service: its routes, periodic work and where it listens. */
+struct svc_def {
+	const char *name;
+	const struct http_route *routes;
+	size_t n_routes;
+	svc_sweep_fn sweep;   /* NULL: none */
+	size_t listen_offset; /* offsetof(struct fm_config, x_listen) */
+};
+
+/* The whole main of a service: options (plus --routes, which prints the
+ * route table), start-up, serving, shutdown. Returns the exit code. */
+int svc_main(const struct svc_def *def, int argc, char **argv);
+
+/* Declares name_idem, a route handler running name under svc_idempotent. */
+#define SVC_IDEMPOTENT(name) \
+	static int name##_idem(struct http_req *req, void *arg) \
+	{ \
+		return svc_idempotent(req, arg, name); \
+	}
+
+#endif

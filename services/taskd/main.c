@@ -1,0 +1,155 @@
+/* taskd: creators post tasks (the assets bundle verified, the model
+ * loaded by the engine, the escrow funding checked on chain), everyone
+ * lists and reads them and their model versions, creators cancel. A
+ * sweeper opens drafts whose funding has arrived and expires tasks. */
+#include "core/err.h"
+#include "core/log.h"
+#include "http/server.h"
+#include "market/market.h"
+#include "service/checks.h"
+#include "service/svc.h"
+
+#include <stddef.h>
+#include <string.h>
+#include <time.h>
+
+static int create(struct http_req *req, void *arg)
+{
+	struct svc *s = arg;
+	struct task_spec spec = { 0 };
+	struct market_chain_info chain = { s->operator_address,
+					   s->cfg.escrow_address,
+					   s->cfg.chain_id };
+	json_t *body = NULL, *task = NULL, *opened = NULL;
+	char funding_tx[67], funded[80];
+	int funded_ok = 0, err;
+
+	if (!s->operator_address[0] || !s->cfg.escrow_address[0])
+		return fm_error_set(FM_EUNAVAIL,
+				    "taskd is not configured with an escrow "
+				    "and operator address");
+	err = http_req_json(req, &body);
+	if (!err)
+		err = task_spec_parse(&spec, body, (long long)time(NULL));
+	if (!err)
+		err = checks_assets(s, &spec);
+	if (!err)
+		err = checks_funding(s, &spec, http_req_auth(req), funding_tx,
+				     funded, &funded_ok);
+	if (!err)
+		err = market_task_create(s->db, &task, &spec,
+					 http_req_auth(req), &chain);
+	if (!err && funded_ok) {
+		err = market_task_open(s->db, &opened, spec.task_id, funding_tx,
+				       funded);
+		if (!err) {
+			json_decref(task);
+			task = opened;
+		}
+	}
+	task_spec_cleanup(&spec);
+	json_decref(body);
+	return err ? err : svc_reply(req, 201, task);
+}
+SVC_IDEMPOTENT(create)
+
+static int show(struct http_req *req, void *arg)
+{
+	struct svc *s = arg;
+	json_t *out = NULL;
+	int err = market_task_get(s->db, &out, http_req_param(req, "id"));
+
+	return err ? err : http_respond_json(req, 200, out);
+}
+
+static int list(struct http_req *req, void *arg)
+{
+	static const char *const allowed[] = { "state", "kind", "creator",
+					       "min_reward", "limit", "cursor",
+					       NULL };
+	static const char *const states[] = { "draft", "funded", "open",
+					      "closed", "expired",
+					      "cancelled", NULL };
+	struct svc *s = arg;
+	struct market_task_filter f = { 0 };
+	long long limit = 50;
+	int st = -1, kind = -1;
+	json_t *out = NULL;
+	int err = http_req_query_no_unknown(req, allowed);
+
+	if (!err)
+		err = http_req_query_enum(req, "state", states, -1, &st);
+	if (!err)
+		err = http_req_query_enum(req, "kind", task_kind_names, -1,
+					  &kind);
+	if (!err)
+		err = http_req_query_str(req, "creator", 42, NULL, &f.creator);
+	if (!err)
+		err = http_req_query_str(req, "min_reward", 78, NULL,
+					 &f.min_reward);
+	if (!err)
+		err = http_req_query_str(req, "cursor", 128, NULL, &f.cursor);
+	if (!err)
+		err = http_req_query_int(req, "limit", 1, 200, 50, &limit);
+	if (err)
+		return err;
+	f.state = st < 0 ? NULL : states[st];
+	f.kind = kind < 0 ? NULL : task_kind_names[kind];
+	f.limit = (int)limit;
+	err = market_task_list(s->db, &out, &f);
+	return err ? err : http_respond_json(req, 200, out);
+}
+
+static int models(struct http_req *req, void *arg)
+{
+	struct svc *s = arg;
+	json_t *out = NULL;
+	int err = market_model_list(s->db, &out, http_req_param(req, "id"));
+
+	return err ? err : http_respond_json(req, 200, out);
+}
+
+static int cancel(struct http_req *req, void *arg)
+{
+	struct svc *s = arg;
+	json_t *out = NULL;
+	int err = market_task_cancel(s->db, &out, http_req_param(req, "id"),
+				     http_req_auth(req));
+
+	return err ? err : svc_reply(req, 200, out);
+}
+SVC_IDEMPOTENT(cancel)
+
+static int sweep(struct svc *s)
+{
+	int n = 0, err;
+
+	err = checks_open_funded_drafts(s, &n);
+	if (!err && n)
+		log_info("opened %d funded task(s)", n);
+	if (!err)
+		err = market_expire_tasks(s->db, &n);
+	if (!err && n)
+		log_info("expired %d task(s)", n);
+	return err;
+}
+
+static const struct http_route routes[] = {
+	{ "GET", "/v1/info", svc_info, 0, 0 },
+	{ "GET", "/v1/tasks", list, 0, 0 },
+	{ "POST", "/v1/tasks", create_idem, 1 << 20, HTTP_SIGNED },
+	{ "GET", "/v1/tasks/{id:hash}", show, 0, 0 },
+	{ "GET", "/v1/tasks/{id:hash}/models", models, 0, 0 },
+	{ "POST", "/v1/tasks/{id:hash}/cancel", cancel_idem, 4096,
+	  HTTP_SIGNED },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct svc_def def = {
+		"taskd", routes, sizeof(routes) / sizeof(routes[0]), sweep,
+		offsetof(struct fm_config, taskd_listen)
+	};
+
+	return svc_main(&def, argc, argv);
+}

@@ -1,0 +1,815 @@
+/* The four services over HTTP on real PostgreSQL, anvil and storage: the
+ * lifecycle of each task kind, every error class, signatures (forged,
+ * replayed, stale), idempotency, a 50-for-10 slot race, and a database
+ * restart. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "chain/reqsig.h"
+#include "chain/sig.h"
+#include "chainfx.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "engine/ml.h"
+#include "http/client.h"
+#include "marketfx.h"
+#include "storage/bundle.h"
+#include "storage/store.h"
+#include "svcfx.h"
+#include "testenv.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { TASKD, ASSIGND, RESULTD, VALIDATIOND, NSVC };
+static const char *const svc_names[NSVC] = { "taskd", "assignd", "resultd",
+					     "validationd" };
+
+static struct {
+	struct mdb db;
+	struct svcproc svc[NSVC];
+	char store_dir[256];
+	char store_url[300];
+	char escrow[CHAIN_ADDR_HEX];
+	char operator_addr[CHAIN_ADDR_HEX];
+	struct chain_key operator_key, creator;
+	char creator_addr[CHAIN_ADDR_HEX];
+	char assets_mlp[65];   /* model assets: Dense 4 -> 3 softmax */
+	char assets_items[65]; /* annotation assets */
+	char env[8][700];
+} G;
+
+/* ---------------------------------------------------------------- setup */
+
+static void push_bundle(char out[65], const char *dir, enum store_kind kind,
+			const json_t *model)
+{
+	struct store *st = NULL;
+	struct store_ref ref;
+	struct store_bundle_info info = { kind, "test", "1", NULL, NULL, model,
+					  NULL };
+
+	assert_int_equal(store_open(&st, G.store_url, NULL), FM_OK);
+	if (store_bundle_push(st, &ref, NULL, dir, &info, NULL))
+		fail_msg("push: %s", fm_error_msg());
+	memcpy(out, ref.hex, 65);
+	store_free(st);
+}
+
+static json_t *model_meta(void)
+{
+	return json_pack("{s:s, s:[{s:s, s:[n,i], s:s}], s:[{s:s, s:[n,i],"
+			 " s:s}], s:i, s:s}",
+			 "format", "tfjs-layers", "inputs", "name", "x",
+			 "shape", 4, "dtype", "float32", "outputs", "name", "y",
+			 "shape", 3, "dtype", "float32", "parameters", 15,
+			 "engine_version", ML_VERSION);
+}
+
+/* A bundle folder holding model/ made from spec and seed. */
+static void model_dir(char *dir, size_t n, const char *spec_json,
+		      uint64_t seed, int poison)
+{
+	struct ml_model *m = NULL;
+	json_t *spec = json_loads(spec_json, 0, NULL);
+	char path[512];
+
+	snprintf(dir, n, "/tmp/fm_svc_model_XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(spec);
+	assert_int_equal(ml_model_from_spec(&m, spec, seed), FM_OK);
+	if (poison) {
+		size_t k;
+		float *p = ml_model_params(m, &k);
+
+		p[0] = 1.0f / 0.0f; /* Inf: must be refused */
+	}
+	snprintf(path, sizeof(path), "%s/model", dir);
+	if (poison) {
+		/* the engine refuses to save non-finite weights, so write
+		 * the Inf after saving a finite copy */
+		float *p;
+		size_t k;
+
+		p = ml_model_params(m, &k);
+		p[0] = 0.5f;
+		assert_int_equal(ml_model_save(m, path), FM_OK);
+		FILE *f;
+		char w[600];
+		float inf = 1.0f / 0.0f;
+
+		snprintf(w, sizeof(w), "%s/weights.bin", path);
+		f = fopen(w, "r+b");
+		assert_non_null(f);
+		fwrite(&inf, sizeof(inf), 1, f);
+		fclose(f);
+	} else {
+		assert_int_equal(ml_model_save(m, path), FM_OK);
+	}
+	ml_model_free(m);
+	json_decref(spec);
+}
+
+static const char mlp_spec[] =
+	"{\"name\":\"t\",\"input_shape\":[4],\"layers\":[{\"type\":\"dense\","
+	"\"units\":3,\"activation\":\"softmax\"}]}";
+static const char other_spec[] =
+	"{\"name\":\"t\",\"input_shape\":[4],\"layers\":[{\"type\":\"dense\","
+	"\"units\":5,\"activation\":\"relu\"},{\"type\":\"dense\","
+	"\"units\":3,\"activation\":\"softmax\"}]}";
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int setup(void **state)
+{
+	char dir[256];
+	json_t *meta;
+	const char *const *envp;
+
+	(void)state;
+	if (mdb_open(&G.db, 4))
+		return -1;
+	snprintf(G.store_dir, sizeof(G.store_dir), "/tmp/fm_svc_store_XXXXXX");
+	if (!mkdtemp(G.store_dir))
+		return -1;
+	snprintf(G.store_url, sizeof(G.store_url), "file://%s", G.store_dir);
+	if (chain_key_from_hex(&G.operator_key, CHAINFX_KEY0) ||
+	    chain_key_from_hex(&G.creator, CHAINFX_KEY1))
+		return -1;
+	chainfx_addr_hex(G.operator_addr, &G.operator_key);
+	chainfx_addr_hex(G.creator_addr, &G.creator);
+	if (chainfx_deploy_escrow(G.escrow, &G.operator_key)) {
+		fprintf(stderr, "deploy: %s\n", fm_error_msg());
+		return -1;
+	}
+	model_dir(dir, sizeof(dir), mlp_spec, 1, 0);
+	meta = model_meta();
+	push_bundle(G.assets_mlp, dir, STORE_KIND_TASK_ASSETS, meta);
+	json_decref(meta);
+	tenv_sh("rm -rf %s", dir);
+	snprintf(dir, sizeof(dir), "/tmp/fm_svc_items_XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	write_file(dir, "items.json",
+		   "{\"labels\":[\"cat\",\"dog\"],\"items\":[{\"id\":\"i1\","
+		   "\"text\":\"meow\"},{\"id\":\"i2\",\"text\":\"woof\"}]}");
+	push_bundle(G.assets_items, dir, STORE_KIND_TASK_ASSETS, NULL);
+	tenv_sh("rm -rf %s", dir);
+
+	snprintf(G.env[0], sizeof(G.env[0]), "FEDMARKET_DATABASE_URL=%s",
+		 G.db.url);
+	snprintf(G.env[1], sizeof(G.env[1]), "FEDMARKET_STORAGE_URL=%s",
+		 G.store_url);
+	snprintf(G.env[2], sizeof(G.env[2]), "FEDMARKET_ESCROW_ADDRESS=%s",
+		 G.escrow);
+	snprintf(G.env[3], sizeof(G.env[3]), "FEDMARKET_OPERATOR_ADDRESS=%s",
+		 G.operator_addr);
+	snprintf(G.env[4], sizeof(G.env[4]), "FEDMARKET_SWEEP_INTERVAL_S=1");
+	snprintf(G.env[5], sizeof(G.env[5]), "FEDMARKET_LOG_LEVEL=warn");
+	static const char *env[7];
+	for (int i = 0; i < 6; i++)
+		env[i] = G.env[i];
+	env[6] = NULL;
+	envp = env;
+	for (int i = 0; i < NSVC; i++)
+		if (svcfx_start(&G.svc[i], svc_names[i], svcfx_port(i), envp))
+			return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < NSVC; i++)
+		svcfx_stop(&G.svc[i]);
+	mdb_close(&G.db);
+	tenv_sh("rm -rf %s", G.store_dir);
+	return 0;
+}
+
+/* -------------------------------------------------------------- helpers */
+
+static struct httpc *client(int svc, const struct chain_key *key)
+{
+	struct httpc_opts o = HTTPC_OPTS_INIT;
+	struct httpc *c = NULL;
+
+	o.base_url = G.svc[svc].url;
+	o.retries = 0;
+	if (key) {
+		o.sign = reqsig_httpc_sign;
+		o.sign_arg = (void *)key;
+	}
+	assert_int_equal(httpc_new(&c, &o), FM_OK);
+	return c;
+}
+
+/* POSTs body (may be NULL: "{}") and returns the status; *out the JSON. */
+static long post(int svc, const struct chain_key *key, const char *path,
+		 const json_t *body, const char *idem, json_t **out)
+{
+	struct httpc *c = client(svc, key);
+	struct httpc_resp r;
+	json_t *empty = json_object();
+	struct httpc_req q = { "POST", path, body ? body : empty, NULL, 0,
+			       NULL, idem, NULL };
+	long status;
+
+	httpc_resp_init(&r);
+	httpc_send(c, &q, &r);
+	status = r.status;
+	if (out) {
+		*out = r.json;
+		r.json = NULL;
+	}
+	httpc_resp_cleanup(&r);
+	httpc_free(c);
+	json_decref(empty);
+	return status;
+}
+
+static long get(int svc, const char *path, json_t **out)
+{
+	struct httpc *c = client(svc, NULL);
+	struct httpc_resp r;
+	struct httpc_req q = { "GET", path, NULL, NULL, 0, NULL, NULL, NULL };
+	long status;
+
+	httpc_resp_init(&r);
+	httpc_send(c, &q, &r);
+	status = r.status;
+	if (out) {
+		*out = r.json;
+		r.json = NULL;
+	}
+	httpc_resp_cleanup(&r);
+	httpc_free(c);
+	return status;
+}
+
+static const char *err_msg(json_t *o)
+{
+	const char *m = json_string_value(
+		json_object_get(json_object_get(o, "error"), "message"));
+
+	return m ? m : "";
+}
+
+static const char *sv(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* A spec for assets, funded on chain (unless fund is 0); returns the new
+ * reference. */
+static json_t *funded_spec(const char *kind, const char *assets, int slots,
+			   const char *strategy, int fund)
+{
+	json_t *spec = mfx_spec(slots);
+
+	json_object_set_new(spec, "kind", json_string(kind));
+	json_object_set_new(spec, "assets", json_string(assets));
+	json_object_set_new(json_object_get(spec, "validation"), "strategy",
+			    json_string(strategy));
+	if (!strcmp(kind, "data_annotator"))
+		json_object_del(spec, "training");
+	if (fund &&
+	    chainfx_fund(&G.creator, G.escrow, sv(spec, "task_id"),
+			 G.operator_addr, (uint64_t)time(NULL) + 2 * 86400,
+			 sv(spec, "reward_wei"), (uint32_t)slots))
+		fail_msg("fund: %s", fm_error_msg());
+	return spec;
+}
+
+#define path_of(out, n, fmt, id) snprintf((out), (n), fmt, (id))
+
+/* ----------------------------------------------------------------- tests */
+
+static void test_services__model_task_lifecycle(void **state)
+{
+	struct chain_key worker;
+	char dir[256], ref[65], p[256], waddr[CHAIN_ADDR_HEX];
+	json_t *spec, *task = NULL, *a = NULL, *r = NULL, *d = NULL;
+	json_t *list = NULL, *meta;
+
+	(void)state;
+	assert_int_equal(chain_key_generate(&worker), FM_OK);
+	chainfx_addr_hex(waddr, &worker);
+	spec = funded_spec("model_contributor", G.assets_mlp, 3, "manual", 1);
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL,
+			      &task),
+			 201);
+	assert_string_equal(sv(task, "state"), "open");
+	assert_non_null(sv(task, "funding_tx"));
+	assert_string_equal(sv(task, "funded_wei"), "3000000000000000");
+
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", sv(task, "id"));
+	assert_int_equal(post(ASSIGND, &worker, p, NULL, NULL, &a), 201);
+	assert_string_equal(sv(a, "contributor"), waddr);
+
+	/* a result of the task's architecture, trained elsewhere */
+	model_dir(dir, sizeof(dir), mlp_spec, 7, 0);
+	meta = model_meta();
+	push_bundle(ref, dir, STORE_KIND_RESULT, meta);
+	tenv_sh("rm -rf %s", dir);
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
+	json_t *body = json_pack("{s:s, s:i, s:{s:f}}", "bundle", ref,
+				 "num_examples", 600, "metrics", "accuracy",
+				 0.8);
+	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &r), 201);
+	json_decref(body);
+	assert_string_equal(sv(r, "state"), "submitted");
+	assert_string_equal(sv(json_object_get(r, "checks"), "architecture"),
+			    "same as the task's model");
+
+	/* only the validator (the creator here) decides */
+	path_of(p, sizeof(p), "/v1/results/%s/decision", sv(r, "id"));
+	body = json_pack("{s:s}", "decision", "accept");
+	assert_int_equal(post(VALIDATIOND, &worker, p, body, NULL, &d), 403);
+	json_decref(d);
+	assert_int_equal(post(VALIDATIOND, &G.creator, p, body, NULL, &d),
+			 200);
+	assert_string_equal(sv(d, "state"), "accepted");
+	json_decref(d);
+	assert_int_equal(post(VALIDATIOND, &G.creator, p, body, NULL, &d),
+			 409);
+	json_decref(d);
+	json_decref(body);
+
+	path_of(p, sizeof(p), "/v1/payouts?contributor=%s", waddr);
+	assert_int_equal(get(VALIDATIOND, p, &list), 200);
+	assert_int_equal(json_array_size(json_object_get(list, "payouts")), 1);
+	json_decref(list);
+
+	/* version 1 aggregates the accepted result */
+	path_of(p, sizeof(p), "/v1/tasks/%s/models", sv(task, "id"));
+	body = json_pack("{s:s, s:s, s:[s]}", "bundle", ref, "rule", "fedavg",
+			 "results", sv(r, "id"));
+	assert_int_equal(post(VALIDATIOND, &G.creator, p, body, NULL, &d),
+			 201);
+	assert_int_equal(json_integer_value(json_object_get(d, "version")), 1);
+	json_decref(d);
+	json_decref(body);
+	assert_int_equal(get(TASKD, p, &list), 200);
+	assert_int_equal(json_array_size(json_object_get(list, "models")), 2);
+	json_decref(list);
+
+	path_of(p, sizeof(p), "/v1/tasks/%s/results?state=accepted",
+		sv(task, "id"));
+	assert_int_equal(get(RESULTD, p, &list), 200);
+	assert_int_equal(json_array_size(json_object_get(list, "results")), 1);
+	json_decref(list);
+	json_decref(spec);
+	json_decref(task);
+	json_decref(a);
+	json_decref(r);
+}
+
+static void test_services__engineer_and_annotator_tasks(void **state)
+{
+	struct chain_key worker;
+	char dir[256], ref[65], p[256];
+	json_t *spec, *task = NULL, *a = NULL, *r = NULL, *body, *meta;
+
+	(void)state;
+	assert_int_equal(chain_key_generate(&worker), FM_OK);
+	/* model_engineer: another architecture with the same inputs and
+	 * outputs is welcome */
+	spec = funded_spec("model_engineer", G.assets_mlp, 2, "auto", 1);
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL,
+			      &task),
+			 201);
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", sv(task, "id"));
+	assert_int_equal(post(ASSIGND, &worker, p, NULL, NULL, &a), 201);
+	model_dir(dir, sizeof(dir), other_spec, 3, 0);
+	meta = model_meta();
+	push_bundle(ref, dir, STORE_KIND_RESULT, meta);
+	json_decref(meta);
+	tenv_sh("rm -rf %s", dir);
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
+	body = json_pack("{s:s}", "bundle", ref);
+	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &r), 201);
+	json_decref(body);
+	/* the auto strategy accepts it within a sweep */
+	for (int i = 0; i < 60; i++) {
+		json_t *x = NULL;
+
+		path_of(p, sizeof(p), "/v1/results/%s", sv(r, "id"));
+		assert_int_equal(get(RESULTD, p, &x), 200);
+		int done = !strcmp(sv(x, "state"), "accepted");
+		json_decref(x);
+		if (done)
+			break;
+		assert_true(i < 59);
+		usleep(100000);
+	}
+	json_decref(spec);
+	json_decref(task);
+	json_decref(a);
+	json_decref(r);
+
+	/* data_annotator: labels of known items from the task's label set */
+	spec = funded_spec("data_annotator", G.assets_items, 2, "manual", 1);
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL,
+			      &task),
+			 201);
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", sv(task, "id"));
+	assert_int_equal(post(ASSIGND, &worker, p, NULL, NULL, &a), 201);
+	snprintf(dir, sizeof(dir), "/tmp/fm_svc_labels_XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	write_file(dir, "labels.json",
+		   "{\"labels\":{\"i1\":\"cat\",\"i2\":\"horse\"}}");
+	push_bundle(ref, dir, STORE_KIND_RESULT, NULL);
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
+	body = json_pack("{s:s}", "bundle", ref);
+	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &r), 422);
+	assert_non_null(strstr(err_msg(r), "labels.i2: not one of the task's"));
+	json_decref(r);
+	json_decref(body);
+	write_file(dir, "labels.json",
+		   "{\"labels\":{\"i1\":\"cat\",\"i2\":\"dog\"}}");
+	push_bundle(ref, dir, STORE_KIND_RESULT, NULL);
+	tenv_sh("rm -rf %s", dir);
+	body = json_pack("{s:s}", "bundle", ref);
+	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &r), 201);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(r, "checks"), "labels")),
+			 2);
+	json_decref(body);
+	json_decref(spec);
+	json_decref(task);
+	json_decref(a);
+	json_decref(r);
+}
+
+static void test_services__bad_input_gets_the_right_status(void **state)
+{
+	struct chain_key worker;
+	char p[256], dir[256], ref[65];
+	json_t *spec, *o = NULL, *task = NULL, *a = NULL, *body, *meta;
+	struct httpc *c;
+	struct httpc_resp r;
+
+	(void)state;
+	assert_int_equal(chain_key_generate(&worker), FM_OK);
+	/* malformed JSON: 400 with the position */
+	c = client(TASKD, &G.creator);
+	httpc_resp_init(&r);
+	struct httpc_req raw = { "POST", "/v1/tasks", NULL, "{\"title\":", 9,
+				 "application/json", NULL, NULL };
+	httpc_send(c, &raw, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(err_msg(r.json), "line 1"));
+	httpc_resp_cleanup(&r);
+	httpc_free(c);
+
+	/* an invalid spec names the field */
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 0);
+	json_object_set_new(json_object_get(spec, "training"), "batch_size",
+			    json_integer(0));
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL, &o),
+			 400);
+	assert_non_null(strstr(err_msg(o), "task.training.batch_size"));
+	json_decref(o);
+	json_decref(spec);
+
+	/* assets missing from storage: 422 */
+	spec = funded_spec("model_contributor",
+			   "0000000000000000000000000000000000000000000000000"
+			   "000000000000000",
+			   2, "manual", 0);
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL, &o),
+			 422);
+	assert_non_null(strstr(err_msg(o), "task.assets"));
+	json_decref(o);
+	json_decref(spec);
+
+	/* unsigned: 401 */
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 0);
+	assert_int_equal(post(TASKD, NULL, "/v1/tasks", spec, NULL, &o), 401);
+	json_decref(o);
+	/* not funded yet: accepted as a draft, opened once funded */
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL,
+			      &task),
+			 201);
+	assert_string_equal(sv(task, "state"), "draft");
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", sv(task, "id"));
+	assert_int_equal(post(ASSIGND, &worker, p, NULL, NULL, &o), 409);
+	json_decref(o);
+	assert_int_equal(chainfx_fund(&G.creator, G.escrow, sv(spec, "task_id"),
+				      G.operator_addr,
+				      (uint64_t)time(NULL) + 2 * 86400,
+				      sv(spec, "reward_wei"), 2),
+			 FM_OK);
+	path_of(p, sizeof(p), "/v1/tasks/%s", sv(task, "id"));
+	for (int i = 0;; i++) {
+		assert_int_equal(get(TASKD, p, &o), 200);
+		int open = !strcmp(sv(o, "state"), "open");
+		json_decref(o);
+		if (open)
+			break;
+		assert_true(i < 100);
+		usleep(100000);
+	}
+	/* the same task id twice: 409 */
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL, &o),
+			 409);
+	json_decref(o);
+
+	/* the creator cannot take the task: 403; unknown task: 404 */
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", sv(task, "id"));
+	assert_int_equal(post(ASSIGND, &G.creator, p, NULL, NULL, &o), 403);
+	json_decref(o);
+	assert_int_equal(post(ASSIGND, &worker,
+			      "/v1/tasks/0x000000000000000000000000000000000"
+			      "0000000000000000000000000000001/assignments",
+			      NULL, NULL, &o),
+			 404);
+	json_decref(o);
+	assert_int_equal(get(TASKD, "/v1/tasks/0x12", &o), 400);
+	json_decref(o);
+
+	/* a result of another architecture: 422, and the slot stays */
+	assert_int_equal(post(ASSIGND, &worker, p, NULL, NULL, &a), 201);
+	model_dir(dir, sizeof(dir), other_spec, 3, 0);
+	meta = model_meta();
+	push_bundle(ref, dir, STORE_KIND_RESULT, meta);
+	tenv_sh("rm -rf %s", dir);
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
+	body = json_pack("{s:s}", "bundle", ref);
+	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o), 422);
+	assert_non_null(strstr(err_msg(o), "architecture"));
+	json_decref(o);
+	json_decref(body);
+	/* non-finite weights: 422 */
+	model_dir(dir, sizeof(dir), mlp_spec, 3, 1);
+	push_bundle(ref, dir, STORE_KIND_RESULT, meta);
+	tenv_sh("rm -rf %s", dir);
+	body = json_pack("{s:s}", "bundle", ref);
+	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o), 422);
+	json_decref(o);
+	json_decref(body);
+	json_decref(meta);
+	/* someone else's assignment: 403 */
+	body = json_pack("{s:s}", "bundle", ref);
+	assert_int_equal(post(RESULTD, &G.creator, p, body, NULL, &o), 403);
+	json_decref(o);
+	json_decref(body);
+	/* a body over the route's limit: 413 */
+	char *big = malloc(100000);
+	memset(big, 'x', 99999);
+	big[99999] = '\0';
+	body = json_pack("{s:s}", "bundle", big);
+	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o), 413);
+	json_decref(o);
+	json_decref(body);
+	free(big);
+
+	json_decref(spec);
+	json_decref(task);
+	json_decref(a);
+}
+
+/* Sends a request with hand-made signature headers. */
+static long send_signed(int svc, const char *path, const char *body,
+			const struct reqsig_headers *h, json_t **out)
+{
+	char cmd[4096], resp[4096];
+	int rc;
+
+	snprintf(cmd, sizeof(cmd),
+		 "curl -s -o - -w '\\n%%{http_code}' -X POST '%s%s' "
+		 "-H 'Content-Type: application/json' "
+		 "-H '" REQSIG_HDR_ADDRESS ": %s' "
+		 "-H '" REQSIG_HDR_TIMESTAMP ": %s' "
+		 "-H '" REQSIG_HDR_NONCE ": %s' "
+		 "-H '" REQSIG_HDR_SIGNATURE ": %s' --data '%s'",
+		 G.svc[svc].url, path, h->address, h->timestamp, h->nonce,
+		 h->signature, body);
+	rc = tenv_sh_out(resp, sizeof(resp), "%s", cmd);
+	assert_int_equal(rc, 0);
+	char *nl = strrchr(resp, '\n');
+	assert_non_null(nl);
+	*nl = '\0';
+	if (out)
+		*out = json_loads(resp, 0, NULL);
+	return strtol(nl + 1, NULL, 10);
+}
+
+static void test_services__forged_replayed_stale_signatures(void **state)
+{
+	struct chain_key worker, other;
+	struct reqsig_headers h;
+	char p[256], wa[CHAIN_ADDR_HEX];
+	json_t *spec, *task = NULL, *o = NULL;
+
+	(void)state;
+	assert_int_equal(chain_key_generate(&worker), FM_OK);
+	assert_int_equal(chain_key_generate(&other), FM_OK);
+	chainfx_addr_hex(wa, &worker);
+	spec = funded_spec("model_contributor", G.assets_mlp, 5, "manual", 1);
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL,
+			      &task),
+			 201);
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", sv(task, "id"));
+	struct reqsig_msg m = { "POST", p, "{}", 2 };
+
+	/* forged: signed by other, claiming to be worker */
+	assert_int_equal(reqsig_sign(&h, &other, &m, (int64_t)time(NULL)),
+			 FM_OK);
+	memcpy(h.address, wa, sizeof(h.address));
+	assert_int_equal(send_signed(ASSIGND, p, "{}", &h, &o), 401);
+	json_decref(o);
+	/* tampered body */
+	assert_int_equal(reqsig_sign(&h, &worker, &m, (int64_t)time(NULL)),
+			 FM_OK);
+	assert_int_equal(send_signed(ASSIGND, p, "{ }", &h, &o), 401);
+	json_decref(o);
+	/* stale */
+	assert_int_equal(reqsig_sign(&h, &worker, &m,
+				     (int64_t)time(NULL) - 3600),
+			 FM_OK);
+	assert_int_equal(send_signed(ASSIGND, p, "{}", &h, &o), 401);
+	assert_non_null(strstr(err_msg(o), "imestamp"));
+	json_decref(o);
+	/* good once, refused when replayed */
+	assert_int_equal(reqsig_sign(&h, &worker, &m, (int64_t)time(NULL)),
+			 FM_OK);
+	assert_int_equal(send_signed(ASSIGND, p, "{}", &h, &o), 201);
+	json_decref(o);
+	assert_int_equal(send_signed(ASSIGND, p, "{}", &h, &o), 401);
+	assert_non_null(strstr(err_msg(o), "replay"));
+	json_decref(o);
+	json_decref(spec);
+	json_decref(task);
+}
+
+static void test_services__idempotency_key(void **state)
+{
+	json_t *spec, *t1 = NULL, *t2 = NULL, *o = NULL;
+
+	(void)state;
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 1);
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, "key-1",
+			      &t1),
+			 201);
+	/* same key, same request: the same answer, not a 409 duplicate */
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, "key-1",
+			      &t2),
+			 201);
+	assert_true(json_equal(t1, t2));
+	/* same key, another request: 409 */
+	json_object_set_new(spec, "title", json_string("changed"));
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, "key-1",
+			      &o),
+			 409);
+	assert_non_null(strstr(err_msg(o), "different request"));
+	json_decref(o);
+	json_decref(spec);
+	json_decref(t1);
+	json_decref(t2);
+}
+
+struct racer {
+	const char *path;
+	long status;
+	pthread_barrier_t *go;
+};
+
+static void *race_main(void *arg)
+{
+	struct racer *r = arg;
+	struct chain_key k;
+	json_t *o = NULL;
+
+	chain_key_generate(&k);
+	pthread_barrier_wait(r->go);
+	r->status = post(ASSIGND, &k, r->path, NULL, NULL, &o);
+	json_decref(o);
+	return NULL;
+}
+
+static void test_services__fifty_racers_ten_slots_over_http(void **state)
+{
+	enum { RACERS = 50, SLOTS = 10 };
+
+	(void)state;
+	for (int round = 0; round < 3; round++) {
+		struct racer r[RACERS];
+		pthread_t t[RACERS];
+		pthread_barrier_t go;
+		json_t *spec, *task = NULL;
+		char p[256];
+		int ok = 0, full = 0;
+
+		spec = funded_spec("model_contributor", G.assets_mlp, SLOTS,
+				   "manual", 1);
+		assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec,
+				      NULL, &task),
+				 201);
+		path_of(p, sizeof(p), "/v1/tasks/%s/assignments",
+			sv(task, "id"));
+		pthread_barrier_init(&go, NULL, RACERS);
+		for (int i = 0; i < RACERS; i++) {
+			r[i] = (struct racer){ p, 0, &go };
+			pthread_create(&t[i], NULL, race_main, &r[i]);
+		}
+		for (int i = 0; i < RACERS; i++) {
+			pthread_join(t[i], NULL);
+			ok += r[i].status == 201;
+			full += r[i].status == 409;
+		}
+		pthread_barrier_destroy(&go);
+		assert_int_equal(ok, SLOTS);
+		assert_int_equal(full, RACERS - SLOTS);
+		json_decref(spec);
+		json_decref(task);
+	}
+}
+
+static void test_services__serve_again_after_database_restart(void **state)
+{
+	json_t *o = NULL;
+
+	(void)state;
+	assert_int_equal(get(TASKD, "/v1/tasks?limit=1", &o), 200);
+	json_decref(o);
+	assert_int_equal(tenv_sh("%s/deploy/local/stack pg-restart >/dev/null"
+				 " 2>&1",
+				 tenv_require("FM_TOP")),
+			 0);
+	for (int i = 0; i < NSVC; i++) {
+		long st = 0;
+
+		/* the first request may meet the dead connection and retry */
+		for (int k = 0; k < 20 && st != 200; k++) {
+			st = get(i, i == TASKD	      ? "/v1/tasks?limit=1"
+				    : i == VALIDATIOND ? "/v1/payouts"
+						       : "/healthz",
+				 &o);
+			json_decref(o);
+			o = NULL;
+			if (st != 200)
+				usleep(200000);
+		}
+		assert_int_equal(st, 200);
+	}
+}
+
+static void test_services__info_and_metrics(void **state)
+{
+	json_t *o = NULL;
+	char text[256];
+
+	(void)state;
+	assert_int_equal(get(VALIDATIOND, "/v1/info", &o), 200);
+	assert_string_equal(sv(o, "escrow_address"), G.escrow);
+	assert_string_equal(sv(o, "operator_address"), G.operator_addr);
+	assert_int_equal(json_integer_value(json_object_get(o, "chain_id")),
+			 31337);
+	json_decref(o);
+	assert_int_equal(tenv_sh_out(text, sizeof(text),
+				     "curl -s %s/metrics | grep -c '^[a-z]'",
+				     G.svc[TASKD].url),
+			 0);
+	assert_true(atoi(text) > 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_services__model_task_lifecycle),
+		cmocka_unit_test(test_services__engineer_and_annotator_tasks),
+		cmocka_unit_test(test_services__bad_input_gets_the_right_status),
+		cmocka_unit_test(
+			test_services__forged_replayed_stale_signatures),
+		cmocka_unit_test(test_services__idempotency_key),
+		cmocka_unit_test(
+			test_services__fifty_racers_ten_slots_over_http),
+		cmocka_unit_test(test_services__info_and_metrics),
+		cmocka_unit_test(
+			test_services__serve_again_after_database_restart),
+	};
+
+	log_init("services_test", LOG_WARN, 0);
+	return cmocka_run_group_tests_name("services", tests, setup, teardown);
+}
