@@ -200,7 +200,8 @@ CREATE TABLE payouts (
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now(),
 	confirmed_at timestamptz,
-	CHECK (state = 'queued' OR state = 'failed' OR chain_tx_id IS NOT NULL),
+	CHECK (state IN ('queued', 'failed', 'confirmed') OR
+	       chain_tx_id IS NOT NULL),
 	CHECK (state <> 'confirmed' OR tx_hash IS NOT NULL)
 );
 CREATE INDEX payouts_queue ON payouts (next_attempt_at, task_id)

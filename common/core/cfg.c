@@ -47,6 +47,8 @@ static const struct cfg_key keys[] = {
 	  "operator address (derived from the keystore when empty)" },
 	{ "operator_keystore", STR(operator_keystore), "", 0, 0, 0,
 	  "keystore v3 file of the payout key (validationd only)" },
+	{ "operator_password", STR(operator_password), "", 0, 0, 1,
+	  "operator keystore password (prefer operator_password_file)" },
 	{ "operator_password_file", STR(operator_password_file), "", 0, 0, 0,
 	  "file holding the operator keystore password" },
 	{ "password_file", STR(password_file), "", 0, 0, 0,

@@ -22,6 +22,7 @@ struct fm_config {
 	char escrow_address[64];
 	char operator_address[64];
 	char operator_keystore[CFG_STR_MAX];
+	char operator_password[256];
 	char operator_password_file[CFG_STR_MAX];
 	long confirmations;
 	long payout_batch_size;

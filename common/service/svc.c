@@ -132,28 +132,44 @@ void svc_cleanup(struct svc *s)
 	s->db = NULL;
 }
 
+int svc_wait(struct svc *s, long ms)
+{
+	struct timespec until;
+	int stop;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->stop_lock);
+	while (!s->stopping &&
+	       pthread_cond_timedwait(&s->stop_cond, &s->stop_lock, &until) !=
+		       ETIMEDOUT)
+		;
+	stop = s->stopping;
+	pthread_mutex_unlock(&s->stop_lock);
+	return stop;
+}
+
 static void *sweeper_main(void *arg)
 {
 	struct svc *s = arg;
 
-	for (;;) {
-		struct timespec until;
-		int stop;
-
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += s->cfg.sweep_interval_s;
-		pthread_mutex_lock(&s->stop_lock);
-		while (!s->stopping &&
-		       pthread_cond_timedwait(&s->stop_cond, &s->stop_lock,
-					      &until) != ETIMEDOUT)
-			;
-		stop = s->stopping;
-		pthread_mutex_unlock(&s->stop_lock);
-		if (stop)
-			break;
+	while (!svc_wait(s, s->cfg.sweep_interval_s * 1000))
 		if (s->sweep(s))
 			log_warn("periodic work failed: %s", fm_error_msg());
-	}
+	return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+	struct svc *s = arg;
+
+	if (s->background(s))
+		log_error("background work stopped: %s", fm_error_msg());
 	return NULL;
 }
 
@@ -195,6 +211,9 @@ int svc_serve(struct svc *s, const struct http_route *routes, size_t n,
 	if (s->sweep &&
 	    pthread_create(&s->sweeper, NULL, sweeper_main, s) == 0)
 		s->sweeper_started = 1;
+	if (s->background &&
+	    pthread_create(&s->worker, NULL, worker_main, s) == 0)
+		s->worker_started = 1;
 	err = http_server_run(s->http);
 	pthread_mutex_lock(&s->stop_lock);
 	s->stopping = 1;
@@ -202,6 +221,8 @@ int svc_serve(struct svc *s, const struct http_route *routes, size_t n,
 	pthread_mutex_unlock(&s->stop_lock);
 	if (s->sweeper_started)
 		pthread_join(s->sweeper, NULL);
+	if (s->worker_started)
+		pthread_join(s->worker, NULL);
 	log_info("stopped%s", err ? " (some requests were cut)" : "");
 	return 0;
 }
@@ -456,6 +477,13 @@ int svc_main(const struct svc_def *def, int argc, char **argv)
 	if (!svc_init(&s, def->name, argc, argv, NULL, &rc))
 		return rc;
 	s.sweep = def->sweep;
+	s.background = def->background;
+	if (def->init && def->init(&s)) {
+		fprintf(stderr, "fedmarket-%s: %s\n", def->name,
+			fm_error_msg());
+		svc_cleanup(&s);
+		return 1;
+	}
 	rc = svc_serve(&s, def->routes, def->n_routes,
 		       svc_listen(&s, (const char *)&s.cfg +
 					      def->listen_offset));

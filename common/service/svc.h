@@ -25,9 +25,10 @@ struct svc {
 	struct http_server *http;
 	char operator_address[43]; /* lowercase; "" when not configured */
 	svc_sweep_fn sweep;        /* periodic work, or NULL */
+	svc_sweep_fn background;   /* long-running work, or NULL */
 	void *ctx;                 /* the service's own state */
-	pthread_t sweeper;
-	int sweeper_started;
+	pthread_t sweeper, worker;
+	int sweeper_started, worker_started;
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 	int stopping;
@@ -46,6 +47,9 @@ void svc_cleanup(struct svc *s);
  * Returns the exit code. */
 int svc_serve(struct svc *s, const struct http_route *routes, size_t n,
 	      const char *listen);
+/* Sleeps up to ms; returns 1 when the service is stopping. */
+int svc_wait(struct svc *s, long ms);
+
 /* The address to listen on: --listen, else configured. */
 const char *svc_listen(const struct svc *s, const char *configured);
 
@@ -71,7 +75,11 @@ struct svc_def {
 	const char *name;
 	const struct http_route *routes;
 	size_t n_routes;
+	svc_sweep_fn init;    /* after start-up, before serving; NULL: none */
 	svc_sweep_fn sweep;   /* NULL: none */
+	/* runs in its own thread while serving; must return soon after
+	 * svc_wait reports the stop */
+	svc_sweep_fn background;
 	size_t listen_offset; /* offsetof(struct fm_config, x_listen) */
 };
 

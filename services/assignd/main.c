@@ -98,8 +98,8 @@ static const struct http_route routes[] = {
 int main(int argc, char **argv)
 {
 	static const struct svc_def def = {
-		"assignd", routes, sizeof(routes) / sizeof(routes[0]), sweep,
-		offsetof(struct fm_config, assignd_listen)
+		"assignd", routes, sizeof(routes) / sizeof(routes[0]), NULL, sweep,
+		NULL, offsetof(struct fm_config, assignd_listen)
 	};
 
 	return svc_main(&def, argc, argv);

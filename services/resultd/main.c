@@ -112,8 +112,8 @@ static const struct http_route routes[] = {
 int main(int argc, char **argv)
 {
 	static const struct svc_def def = {
-		"resultd", routes, sizeof(routes) / sizeof(routes[0]), NULL,
-		offsetof(struct fm_config, resultd_listen)
+		"resultd", routes, sizeof(routes) / sizeof(routes[0]), NULL, NULL,
+		NULL, offsetof(struct fm_config, resultd_listen)
 	};
 
 	return svc_main(&def, argc, argv);

@@ -147,8 +147,8 @@ static const struct http_route routes[] = {
 int main(int argc, char **argv)
 {
 	static const struct svc_def def = {
-		"taskd", routes, sizeof(routes) / sizeof(routes[0]), sweep,
-		offsetof(struct fm_config, taskd_listen)
+		"taskd", routes, sizeof(routes) / sizeof(routes[0]), NULL, sweep,
+		NULL, offsetof(struct fm_config, taskd_listen)
 	};
 
 	return svc_main(&def, argc, argv);

@@ -6,10 +6,19 @@
 #include "core/log.h"
 #include "http/server.h"
 #include "market/market.h"
+#include "chain/keystore.h"
+#include "chain/sig.h"
+#include "core/buf.h"
+#include "payout/payout.h"
 #include "service/svc.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* The operator key: only this process holds it. */
+static struct chain_key operator_key;
+static int have_key;
 
 static int decide(struct http_req *req, void *arg)
 {
@@ -102,6 +111,123 @@ static int sweep(struct svc *s)
 	return err;
 }
 
+/* Loads the operator keystore; its password comes from a file or the
+ * environment, never from the command line. */
+static int init(struct svc *s)
+{
+	struct buf pw = BUF_INIT(4096);
+	const char *password = s->cfg.operator_password;
+	int err;
+
+	if (!s->cfg.operator_keystore[0]) {
+		log_warn("no operator_keystore: decisions are recorded, "
+			 "payouts wait until a key is configured");
+		return FM_OK;
+	}
+	if (s->cfg.operator_password_file[0]) {
+		err = buf_read_file(&pw, s->cfg.operator_password_file);
+		if (err)
+			return err;
+		while (pw.len && (pw.data[pw.len - 1] == '\n' ||
+				  pw.data[pw.len - 1] == '\r'))
+			pw.data[--pw.len] = '\0';
+		password = pw.data;
+	}
+	err = ks_load(&operator_key, s->cfg.operator_keystore, password);
+	buf_cleanup(&pw);
+	if (err)
+		return fm_error_prefix("operator keystore %s",
+				       s->cfg.operator_keystore);
+	if (!s->cfg.escrow_address[0])
+		return fm_error_set(FM_EINVAL,
+				    "escrow_address is required to pay out");
+	have_key = 1;
+	s->operator_address[0] = '0';
+	s->operator_address[1] = 'x';
+	hex_encode(s->operator_address + 2, operator_key.addr,
+		   CHAIN_ADDR_LEN);
+	return FM_OK;
+}
+
+/* Payout states as gauges, read from the database each round. */
+static void export_states(struct svc *s, struct http_metric *g)
+{
+	struct db_conn *c = NULL;
+	PGresult *r = NULL;
+
+	if (db_acquire(s->db, &c, 2000))
+		return;
+	if (!db_exec(c, &r,
+		     "SELECT s.state, count(p.id) FROM (SELECT unnest($1::text[])"
+		     " AS state) s LEFT JOIN payouts p ON p.state = s.state"
+		     " GROUP BY s.state",
+		     1, (const char *const[]){ "{queued,signed,broadcast,"
+						"confirmed,failed}" })) {
+		for (int i = 0; i < PQntuples(r); i++)
+			http_metric_set(g, PQgetvalue(r, i, 0),
+					strtod(PQgetvalue(r, i, 1), NULL));
+	}
+	PQclear(r);
+	db_release(s->db, c);
+}
+
+static int pay(struct svc *s)
+{
+	struct payout_opts o = {
+		s->cfg.rpc_url, s->cfg.escrow_address, &operator_key,
+		(uint64_t)s->cfg.chain_id, (int)s->cfg.payout_batch_size,
+		(int)s->cfg.confirmations, s->cfg.payout_stuck_timeout_s, 10
+	};
+	struct payout_worker *w = NULL;
+	struct http_metric *g = NULL, *sent = NULL;
+	long pause = s->cfg.payout_poll_ms;
+	int err;
+
+	if (!have_key)
+		return FM_OK;
+	err = payout_worker_new(&w, s->db, &o);
+	if (!err)
+		err = http_metrics_gauge(http_server_metrics(s->http),
+					 "fedmarket_payouts",
+					 "Payouts by state", "state", &g);
+	if (!err)
+		err = http_metrics_counter(http_server_metrics(s->http),
+					   "fedmarket_payout_events_total",
+					   "Payout worker events", "event",
+					   &sent);
+	if (err) {
+		payout_worker_free(w);
+		return err;
+	}
+	while (!svc_wait(s, pause)) {
+		struct payout_stats st = { 0 };
+		int busy = 0;
+
+		err = payout_worker_step(w, &st, &busy);
+		http_metric_add(sent, "broadcast", st.broadcast);
+		http_metric_add(sent, "confirmed", st.confirmed);
+		http_metric_add(sent, "requeued", st.requeued);
+		http_metric_add(sent, "failed", st.failed);
+		http_metric_add(sent, "replaced", st.replaced);
+		http_metric_add(sent, "refund", st.refunds);
+		export_states(s, g);
+		if (st.confirmed || st.failed)
+			log_info("payouts: %d confirmed, %d failed, %d "
+				 "requeued",
+				 st.confirmed, st.failed, st.requeued);
+		if (err) {
+			/* chain or database away: keep the queue, back off */
+			log_warn("payout round: %s", fm_error_msg());
+			pause = pause * 2 > 30000 ? 30000 : pause * 2;
+		} else {
+			pause = s->cfg.payout_poll_ms;
+		}
+	}
+	payout_worker_free(w);
+	chain_key_wipe(&operator_key);
+	return FM_OK;
+}
+
 static const struct http_route routes[] = {
 	{ "GET", "/v1/info", svc_info, 0, 0 },
 	{ "POST", "/v1/results/{id:uuid}/decision", decide_idem, 65536,
@@ -114,8 +240,8 @@ static const struct http_route routes[] = {
 int main(int argc, char **argv)
 {
 	static const struct svc_def def = {
-		"validationd", routes, sizeof(routes) / sizeof(routes[0]), sweep,
-		offsetof(struct fm_config, validationd_listen)
+		"validationd", routes, sizeof(routes) / sizeof(routes[0]), init, sweep,
+		pay, offsetof(struct fm_config, validationd_listen)
 	};
 
 	return svc_main(&def, argc, argv);
