@@ -157,26 +157,29 @@ int escrow_release_batch_tx(struct chain_tx *tx,
 	return finish_call(tx, escrow, &e, NULL);
 }
 
+/* A transaction calling a function whose only argument is a task id. */
+static int task_tx(struct chain_tx *tx, const uint8_t escrow[CHAIN_ADDR_LEN],
+		   const char *signature, const uint8_t task_id[32])
+{
+	struct abi_enc e;
+
+	start_call(&e, signature, 1);
+	abi_put_bytes32(&e, task_id);
+	return finish_call(tx, escrow, &e, NULL);
+}
+
 int escrow_refund_tx(struct chain_tx *tx,
 		     const uint8_t escrow[CHAIN_ADDR_LEN],
 		     const uint8_t task_id[32])
 {
-	struct abi_enc e;
-
-	start_call(&e, "refund(bytes32)", 1);
-	abi_put_bytes32(&e, task_id);
-	return finish_call(tx, escrow, &e, NULL);
+	return task_tx(tx, escrow, "refund(bytes32)", task_id);
 }
 
 int escrow_cancel_tx(struct chain_tx *tx,
 		     const uint8_t escrow[CHAIN_ADDR_LEN],
 		     const uint8_t task_id[32])
 {
-	struct abi_enc e;
-
-	start_call(&e, "cancel(bytes32)", 1);
-	abi_put_bytes32(&e, task_id);
-	return finish_call(tx, escrow, &e, NULL);
+	return task_tx(tx, escrow, "cancel(bytes32)", task_id);
 }
 
 int escrow_withdraw_tx(struct chain_tx *tx,
@@ -199,16 +202,23 @@ const char *escrow_state_name(enum escrow_state s)
 	return "unknown";
 }
 
-int escrow_tasks_calldata(struct buf *out, const uint8_t task_id[32])
+/* Calldata of a function taking one 32-byte word. */
+static int word_call(struct buf *out, const char *signature,
+		     const uint8_t arg[32])
 {
 	struct abi_enc e;
 	int err;
 
-	start_call(&e, "tasks(bytes32)", 1);
-	abi_put_bytes32(&e, task_id);
+	start_call(&e, signature, 1);
+	abi_put_bytes32(&e, arg);
 	err = abi_enc_finish(&e, out);
 	abi_enc_cleanup(&e);
 	return err;
+}
+
+int escrow_tasks_calldata(struct buf *out, const uint8_t task_id[32])
+{
+	return word_call(out, "tasks(bytes32)", task_id);
 }
 
 int escrow_decode_task(struct escrow_task *out, const uint8_t *data,
@@ -287,13 +297,8 @@ static int view_word(struct chain_rpc *r, uint8_t word[32],
 		     const char *signature, const uint8_t arg[32])
 {
 	struct buf call = BUF_INIT(256), ret = BUF_INIT(4096);
-	struct abi_enc e;
-	int err;
+	int err = word_call(&call, signature, arg);
 
-	start_call(&e, signature, 1);
-	abi_put_bytes32(&e, arg);
-	err = abi_enc_finish(&e, &call);
-	abi_enc_cleanup(&e);
 	if (!err)
 		err = chain_rpc_eth_call(r, &ret, NULL, escrow, call.data,
 					 call.len);

@@ -286,8 +286,8 @@ int keys_find(char *path_out, size_t n, const char *dir, const char *which)
 			continue;
 		if (hit != SIZE_MAX) {
 			err = fm_error_set(FM_ECONFLICT, "%s holds several "
-					   "keys%s: pick one with --key ADDRESS "
-					   "or --keystore FILE", dir,
+					   "keys%s: pick one with --key "
+					   "ADDRESS or --keystore FILE", dir,
 					   which ? " for that address" : "");
 			goto done;
 		}

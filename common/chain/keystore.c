@@ -294,9 +294,9 @@ int ks_encrypt(struct buf *out, const struct chain_key *key,
 		uuid4(id);
 		err = buf_appendf(out,
 			"{\"address\":\"%s\",\"crypto\":{\"cipher\":"
-			"\"aes-128-ctr\",\"ciphertext\":\"%s\",\"cipherparams\":"
-			"{\"iv\":\"%s\"},\"kdf\":\"scrypt\",\"kdfparams\":"
-			"{\"dklen\":32,\"n\":%llu,\"p\":%u,\"r\":%u,\"salt\":"
+			"\"aes-128-ctr\",\"ciphertext\":\"%s\","
+			"\"cipherparams\":{\"iv\":\"%s\"},\"kdf\":\"scrypt\","
+			"\"kdfparams\":{\"dklen\":32,\"n\":%llu,\"p\":%u,\"r\":%u,\"salt\":"
 			"\"%s\"},\"mac\":\"%s\"},\"id\":\"%s\",\"version\":3}",
 			addr_hex, ct_hex, iv_hex, (unsigned long long)p->n,
 			p->p, p->r, salt_hex, mac_hex, id);

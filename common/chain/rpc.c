@@ -237,7 +237,8 @@ static int node_error(struct chain_rpc *r, const char *method,
 				    r->reason);
 	}
 	if (contains(msg, "nonce too low") || contains(msg, "underpriced") ||
-	    contains(msg, "already known") || contains(msg, "known transaction"))
+	    contains(msg, "already known") ||
+	    contains(msg, "known transaction"))
 		return fm_error_set(FM_ECONFLICT, "%s: %s", method, msg);
 	if (code == -32601)
 		return fm_error_set(FM_EUNPROCESSABLE, "%s: %s does not "

@@ -192,8 +192,9 @@ int chain_address_parse(uint8_t out[CHAIN_ADDR_LEN], const char *text,
 		chain_address_to_hex(want, a);
 		if (strcmp(want + 2, s) != 0)
 			return fm_error_set(FM_EINVAL,
-					    "%s: %s has a wrong EIP-55 checksum "
-					    "(expected %s)", what, text, want);
+					    "%s: %s has a wrong EIP-55 "
+					    "checksum (expected %s)", what,
+					    text, want);
 	}
 	memcpy(out, a, CHAIN_ADDR_LEN);
 	return FM_OK;

@@ -43,6 +43,37 @@ int chain_tx_set_data(struct chain_tx *tx, const void *p, size_t n)
 	return FM_OK;
 }
 
+/* v * (100 + percent) / 100, rounded up. */
+static int bump(struct chain_u256 *v, unsigned percent)
+{
+	struct chain_u256 r, one = chain_u256_from_u64(1);
+	uint64_t rem;
+
+	if (chain_u256_mul_u64(&r, v, 100u + (uint64_t)percent))
+		return fm_error_set(FM_EINVAL, "transaction: bumped fee "
+				    "overflows 256 bits");
+	chain_u256_div_u64(&r, &rem, &r, 100);
+	if (rem && chain_u256_add(&r, &r, &one))
+		return fm_error_set(FM_EINVAL, "transaction: bumped fee "
+				    "overflows 256 bits");
+	*v = r;
+	return FM_OK;
+}
+
+int chain_tx_bump_fees(struct chain_tx *tx, unsigned percent)
+{
+	struct chain_u256 max_fee = tx->max_fee, prio = tx->max_priority_fee;
+	int err = bump(&max_fee, percent);
+
+	if (!err)
+		err = bump(&prio, percent);
+	if (err)
+		return err;
+	tx->max_fee = max_fee;
+	tx->max_priority_fee = prio;
+	return FM_OK;
+}
+
 static int put_u256(struct buf *b, const struct chain_u256 *v)
 {
 	uint8_t be[32];
@@ -97,8 +128,8 @@ static int check_tx(const struct chain_tx *tx)
 				    "large");
 	if (tx->type == CHAIN_TX_EIP1559 &&
 	    chain_u256_cmp(&tx->max_priority_fee, &tx->max_fee) > 0)
-		return fm_error_set(FM_EINVAL, "transaction: priority fee above "
-				    "the max fee");
+		return fm_error_set(FM_EINVAL, "transaction: priority fee "
+				    "above the max fee");
 	if (tx->data_len > CHAIN_TX_DATA_MAX)
 		return fm_error_set(FM_ETOOLARGE, "transaction data: %zu "
 				    "bytes, limit %u", tx->data_len,
@@ -165,7 +196,8 @@ int chain_tx_sign(struct buf *raw, uint8_t hash_out[32],
 		if (tx->type == CHAIN_TX_EIP1559)
 			err = rlp_put_uint(raw, sig[64]);
 		else
-			err = rlp_put_uint(raw, tx->chain_id * 2 + 35 + sig[64]);
+			err = rlp_put_uint(raw,
+					   tx->chain_id * 2 + 35 + sig[64]);
 	}
 	if (!err)
 		err = rlp_put_be(raw, sig, 32);
@@ -215,8 +247,9 @@ int chain_tx_decode(struct chain_tx *out, uint8_t from[CHAIN_ADDR_LEN],
 				    "limit %u", n, (unsigned)TX_MAX);
 	typed = raw[0] <= 0x7f;
 	if (typed && raw[0] != 0x02)
-		return fm_error_set(FM_EINVAL, "transaction: type 0x%02x is not "
-				    "supported (only 0x02 and legacy)", raw[0]);
+		return fm_error_set(FM_EINVAL, "transaction: type 0x%02x is "
+				    "not supported (only 0x02 and legacy)",
+				    raw[0]);
 	tx.type = typed ? CHAIN_TX_EIP1559 : CHAIN_TX_LEGACY;
 	want = typed ? 12 : 9;
 	err = rlp_decode(&top, raw + typed, n - typed);
@@ -269,8 +302,9 @@ int chain_tx_decode(struct chain_tx *out, uint8_t from[CHAIN_ADDR_LEN],
 					    "%llu", (unsigned long long)v);
 	} else {
 		if (v < 37)
-			return fm_error_set(FM_EINVAL, "transaction: v %llu is "
-					    "not EIP-155", (unsigned long long)v);
+			return fm_error_set(FM_EINVAL, "transaction: v %llu "
+					    "is not EIP-155",
+					    (unsigned long long)v);
 		tx.chain_id = (v - 35) / 2;
 		v = (v - 35) % 2;
 	}

@@ -38,6 +38,11 @@ void chain_tx_cleanup(struct chain_tx *tx);
 /* Copies n bytes of calldata into tx (replacing what it had). */
 int chain_tx_set_data(struct chain_tx *tx, const void *p, size_t n);
 
+/* Raises the max fee and the priority fee by percent, rounded up: a
+ * replacement of a pending transaction (same nonce) must outbid it, by
+ * 10% on both for geth's pool. FM_EINVAL if a fee would overflow. */
+int chain_tx_bump_fees(struct chain_tx *tx, unsigned percent);
+
 /* The digest a signer signs. */
 int chain_tx_signing_hash(uint8_t out[32], const struct chain_tx *tx);
 /* Signs tx and appends the raw transaction to raw; hash_out (may be NULL)

@@ -1,5 +1,6 @@
 #include "chain/u256.h"
 
+#include "core/buf.h"
 #include "core/err.h"
 
 #include <ctype.h>
@@ -123,42 +124,26 @@ void chain_u256_div_u64(struct chain_u256 *out, uint64_t *rem,
 		*rem = (uint64_t)r;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int parse_hex(struct chain_u256 *out, const char *s, const char *what)
 {
-	struct chain_u256 r = { { 0 } };
-	size_t n = strlen(s);
+	char digits[65];
+	uint8_t be[32];
+	size_t n;
 
+	while (s[0] == '0' && s[1]) /* leading zeros do not count */
+		s++;
+	n = strlen(s);
 	if (n == 0)
 		return fm_error_set(FM_EINVAL, "%s: no digits after 0x", what);
-	while (n > 1 && *s == '0') { /* leading zeros do not count */
-		s++;
-		n--;
-	}
 	if (n > 64)
 		return fm_error_set(FM_EINVAL, "%s: more than 256 bits", what);
-	for (; *s; s++) {
-		int v = hexval((unsigned char)*s);
-
-		if (v < 0)
-			return fm_error_set(FM_EINVAL,
-					    "%s: '%c' is not a hex digit",
-					    what, *s);
-		for (int i = 3; i > 0; i--)
-			r.w[i] = (r.w[i] << 4) | (r.w[i - 1] >> 60);
-		r.w[0] = (r.w[0] << 4) | (uint64_t)v;
-	}
-	*out = r;
+	/* left-pad to 64 digits: then it is 32 big-endian bytes */
+	memset(digits, '0', 64 - n);
+	memcpy(digits + 64 - n, s, n + 1);
+	if (hex_decode(be, 32, digits))
+		return fm_error_set(FM_EINVAL, "%s: \"%.70s\" is not hex",
+				    what, s);
+	chain_u256_from_be(out, be);
 	return FM_OK;
 }
 
@@ -189,8 +174,8 @@ int chain_u256_parse(struct chain_u256 *out, const char *text,
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
 		return parse_hex(out, s + 2, what);
 	if (!isdigit((unsigned char)*s))
-		return fm_error_set(FM_EINVAL,
-				    "%s: \"%.40s\" is not a number", what, text);
+		return fm_error_set(FM_EINVAL, "%s: \"%.40s\" is not a number",
+				    what, text);
 	/* the unit decides how many fraction digits are allowed */
 	unit = s + strspn(s, "0123456789.");
 	if (*unit) {

@@ -8,12 +8,13 @@
 #include "chain/sig.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "testenv.h"
+#include "../unit/chain_assert.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 /* Keys of anvil's accounts 0..9 for the mnemonic "test test ... junk". */
 static const char *const anvil_keys[10] = {
@@ -34,52 +35,34 @@ static inline void anvil_key(struct chain_key *out, int i)
 	assert_int_equal(chain_key_from_hex(out, anvil_keys[i]), FM_OK);
 }
 
-static inline const char *env_or_fail(const char *name)
-{
-	const char *v = getenv(name);
-
-	if (!v || !v[0])
-		fail_msg("%s is not set: run through tests/run-all", name);
-	return v;
-}
-
 static inline struct chain_rpc *test_rpc(void)
 {
 	struct chain_rpc *r = NULL;
 
-	assert_int_equal(chain_rpc_new(&r, env_or_fail("FEDMARKET_RPC_URL"),
+	assert_int_equal(chain_rpc_new(&r, tenv_require("FEDMARKET_RPC_URL"),
 				       NULL), FM_OK);
 	return r;
 }
 
-/* Runs "$FM_CAST <args> --rpc-url ..." (the URL only when rpc is set)
- * and returns its trimmed standard output in out; fails the test when
- * cast exits non-zero. */
+/* Runs "$FM_CAST <args>" (with --rpc-url of the stack when rpc is set)
+ * and returns its trimmed output (stdout and stderr) in out; fails the
+ * test when cast exits non-zero. */
 static inline void cast_run(char *out, size_t n, int rpc, const char *fmt,
 			    ...) __attribute__((format(printf, 4, 5)));
 static inline void cast_run(char *out, size_t n, int rpc, const char *fmt,
 			    ...)
 {
-	char args[8192], cmd[9000];
+	char args[8192];
 	va_list ap;
-	FILE *p;
-	size_t len;
 	int st;
 
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "'%s' %s%s%s 2>&1",
-		 env_or_fail("FM_CAST"), args, rpc ? " --rpc-url " : "",
-		 rpc ? env_or_fail("FEDMARKET_RPC_URL") : "");
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	len = fread(out, 1, n - 1, p);
-	out[len] = '\0';
-	st = pclose(p);
-	while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
-		out[--len] = '\0';
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+	st = tenv_sh_out(out, n, "'%s' %s%s%s 2>&1", tenv_require("FM_CAST"),
+			 args, rpc ? " --rpc-url " : "",
+			 rpc ? tenv_require("FEDMARKET_RPC_URL") : "");
+	if (st != 0)
 		fail_msg("cast %s: failed: %s", args, out);
 }
 
@@ -114,12 +97,5 @@ static inline void anvil_call(struct chain_rpc *r, const char *method,
 		fail_msg("%s: %s", method, fm_error_msg());
 	json_decref(res);
 }
-
-#define assert_msg_contains(part) \
-	do { \
-		if (!strstr(fm_error_msg(), (part))) \
-			fail_msg("error \"%s\" lacks \"%s\"", fm_error_msg(), \
-				 (part)); \
-	} while (0)
 
 #endif

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "chain/keystore.h"
+#include "chain_assert.h"
 #include "core/err.h"
 
 #include <dirent.h>
@@ -17,13 +18,6 @@
 #include <unistd.h>
 
 #define VECTOR_KEY "7a28b5ba57c53603b0b07b56bba752f7784bf506fa95edc395f5cf6c7514fe9d"
-
-#define assert_msg_contains(part) \
-	do { \
-		if (!strstr(fm_error_msg(), (part))) \
-			fail_msg("error \"%s\" lacks \"%s\"", fm_error_msg(), \
-				 (part)); \
-	} while (0)
 
 static const struct ks_params light = KS_SCRYPT_LIGHT;
 

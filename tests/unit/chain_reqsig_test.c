@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "chain/reqsig.h"
+#include "chain_assert.h"
 #include "core/err.h"
 
 #include <stdio.h>
@@ -23,13 +24,6 @@ static struct reqsig_msg msg(void)
 				sizeof(body) - 1 };
 	return m;
 }
-
-#define assert_msg_contains(part) \
-	do { \
-		if (!strstr(fm_error_msg(), (part))) \
-			fail_msg("error \"%s\" lacks \"%s\"", fm_error_msg(), \
-				 (part)); \
-	} while (0)
 
 static void test_reqsig__canonical_string(void **state)
 {

@@ -212,6 +212,30 @@ static void test_tx__refuses_bad_fields(void **state)
 	chain_tx_cleanup(&tx);
 }
 
+static void test_tx__bump_fees_rounds_up(void **state)
+{
+	struct chain_tx tx;
+	char dec[CHAIN_U256_DEC_MAX];
+	uint8_t max[32];
+
+	(void)state;
+	transfer(&tx, CHAIN_TX_EIP1559);
+	tx.max_fee = chain_u256_from_u64(1000000001);
+	tx.max_priority_fee = chain_u256_from_u64(7);
+	assert_int_equal(chain_tx_bump_fees(&tx, 10), FM_OK);
+	chain_u256_to_dec(dec, sizeof(dec), &tx.max_fee);
+	assert_string_equal(dec, "1100000002"); /* 1100000001.1 up */
+	chain_u256_to_dec(dec, sizeof(dec), &tx.max_priority_fee);
+	assert_string_equal(dec, "8"); /* 7.7 up */
+	/* zero stays zero; overflow is refused and changes nothing */
+	tx.max_priority_fee = chain_u256_from_u64(0);
+	memset(max, 0xff, sizeof(max));
+	chain_u256_from_be(&tx.max_fee, max);
+	assert_int_equal(chain_tx_bump_fees(&tx, 10), FM_EINVAL);
+	assert_int_equal(tx.max_fee.w[3], UINT64_MAX);
+	chain_tx_cleanup(&tx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +244,7 @@ int main(void)
 		cmocka_unit_test(test_tx__decode_round_trip),
 		cmocka_unit_test(test_tx__decode_refuses_bad_input),
 		cmocka_unit_test(test_tx__refuses_bad_fields),
+		cmocka_unit_test(test_tx__bump_fees_rounds_up),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

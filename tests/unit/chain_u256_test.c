@@ -59,7 +59,7 @@ static void test_u256__parse_refuses_bad_text(void **state)
 	assert_refused("1.2.3 ether", "two decimal points");
 	assert_refused("1. ether", "no digits after");
 	assert_refused("0x", "no digits");
-	assert_refused("0x12g", "not a hex digit");
+	assert_refused("0x12g", "is not hex");
 	assert_refused("0x1" "0000000000000000000000000000000000000000000000000"
 		       "000000000000000", "256 bits");
 	assert_refused("115792089237316195423570985008687907853269984665640564"
