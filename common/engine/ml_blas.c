@@ -18,8 +18,13 @@
  * worse. Larger ones (evaluation batches) use every allowed thread. */
 #define THREAD_MIN_MACS (64.0 * 1024 * 1024)
 
-static atomic_int max_threads; /* 0 until set: online CPUs */
+/* Inference splits samples across threads when each gets at least this
+ * many. */
+#define INFER_MIN_SAMPLES 1024
+
+static atomic_int max_threads; /* 0 until set: OpenBLAS' own count */
 static atomic_int cur_threads;
+static atomic_int parallel;    /* engine-parallel sections running */
 
 /* OpenBLAS kernel sets this code may ask for, weakest first. */
 static const char *const cores[] = { "Haswell", "SkylakeX", "Cooperlake" };
@@ -96,9 +101,9 @@ void ml_blas_threads(int n)
 	openblas_set_num_threads(n);
 }
 
-static void threads_for(double macs)
+static int thread_budget(void)
 {
-	int max = atomic_load(&max_threads), want;
+	int max = atomic_load(&max_threads);
 
 	if (max == 0) {
 		/* what OpenBLAS started with: OPENBLAS_NUM_THREADS or the
@@ -108,9 +113,37 @@ static void threads_for(double macs)
 		atomic_store(&max_threads, max);
 		atomic_store(&cur_threads, max);
 	}
-	want = macs < THREAD_MIN_MACS ? 1 : max;
+	return max;
+}
+
+static void threads_for(double macs)
+{
+	int max = thread_budget();
+	int want = macs < THREAD_MIN_MACS || atomic_load(&parallel) ? 1 : max;
+
 	if (atomic_exchange(&cur_threads, want) != want)
 		openblas_set_num_threads(want);
+}
+
+int ml__infer_threads(size_t n)
+{
+	size_t t = n / INFER_MIN_SAMPLES;
+	int max = thread_budget();
+
+	if (t < 1)
+		t = 1;
+	return t < (size_t)max ? (int)t : max;
+}
+
+void ml__parallel_begin(void)
+{
+	atomic_fetch_add(&parallel, 1);
+	threads_for(0);
+}
+
+void ml__parallel_end(void)
+{
+	atomic_fetch_sub(&parallel, 1);
 }
 
 void ml__sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A,

@@ -102,6 +102,12 @@ size_t ml__mul(size_t a, size_t b, size_t limit);
  * OpenBLAS threads as the product's size is worth. */
 void ml__sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A,
 	       int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* Threads for inference over n samples (1 when n is small or the thread
+ * budget is 1). Between parallel_begin and parallel_end every product
+ * runs on one OpenBLAS thread: the parallelism is the engine's own. */
+int ml__infer_threads(size_t n);
+void ml__parallel_begin(void);
+void ml__parallel_end(void);
 
 /* ml_model.c */
 int ml__model_alloc(struct ml_model **out, int n_layers);
@@ -117,12 +123,17 @@ json_t *ml__init_to_json(const struct ml_init *i);
 
 /* ml_layers.c: kernels. Forward writes outputs; backward accumulates
  * into parameter gradients. Shapes in comments, B = batch. */
-int ml__ws_ensure(struct ml_model *m, size_t batch, int training);
+/* Sizes ws for batch samples of m (grows, never shrinks; training adds
+ * gradients and masks). A model's own ws serves training and the calling
+ * thread; parallel inference gives each extra thread its own. */
+int ml__ws_ensure(const struct ml_model *m, struct ml_workspace *ws,
+		  size_t batch, int training);
 void ml__ws_free(struct ml_workspace *ws);
-/* x [B, in_size] -> returns model output [B, out_size] (in the arena). */
-const float *ml__forward(struct ml_model *m, const float *x, size_t B,
-			 int training);
-/* dout [B, out_size] is in ws.dact[n_layers]; fills m->grads (zeroed
+/* x [B, in_size] -> returns model output [B, out_size] (in ws). Only
+ * reads m in inference mode, so threads with their own ws may share m. */
+const float *ml__forward(struct ml_model *m, struct ml_workspace *ws,
+			 const float *x, size_t B, int training);
+/* dout [B, out_size] is in m->ws.dact[n_layers]; fills m->grads (zeroed
  * first). */
 void ml__backward(struct ml_model *m, size_t B);
 

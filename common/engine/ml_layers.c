@@ -297,9 +297,9 @@ static int grad_alias(const struct ml_layer *l)
 	       l->kind == ML_LAYER_DROPOUT;
 }
 
-int ml__ws_ensure(struct ml_model *m, size_t batch, int training)
+int ml__ws_ensure(const struct ml_model *m, struct ml_workspace *ws,
+		  size_t batch, int training)
 {
-	struct ml_workspace *ws = &m->ws;
 	size_t total = 0, col = 0, n_arg = 0, n_mask = 0;
 	int L = m->n_layers;
 	float *p;
@@ -385,10 +385,9 @@ static void dropout_forward(float *y, float *mask, const float *x,
 	}
 }
 
-const float *ml__forward(struct ml_model *m, const float *x, size_t B,
-			 int training)
+const float *ml__forward(struct ml_model *m, struct ml_workspace *ws,
+			 const float *x, size_t B, int training)
 {
-	struct ml_workspace *ws = &m->ws;
 	size_t arg_off = 0, mask_off = 0;
 
 	FM_ASSERT(ws->arena && B <= ws->batch && (!training || ws->training));

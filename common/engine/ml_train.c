@@ -5,6 +5,7 @@
 #include "core/err.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -184,7 +185,7 @@ int ml_train(struct ml_model *m, const struct ml_dataset *d,
 		err = fm_error_set(FM_ENOMEM, "training: out of memory");
 		goto done;
 	}
-	err = ml__ws_ensure(m, B, 1);
+	err = ml__ws_ensure(m, &m->ws, B, 1);
 	if (err)
 		goto done;
 	if (n_state) {
@@ -215,7 +216,7 @@ int ml_train(struct ml_model *m, const struct ml_dataset *d,
 				       d->y + idx[s + r] * d->y_size,
 				       d->y_size * sizeof(float));
 			}
-			out = ml__forward(m, xb, b, 1);
+			out = ml__forward(m, &m->ws, xb, b, 1);
 			ml__loss(o->loss, o->from_logits, out, yb, b,
 				 m->out_size, d->y_size, m->ws.dact[m->n_layers],
 				 1.0 / (double)b, &loss_sum, &correct);
@@ -239,7 +240,7 @@ int ml_train(struct ml_model *m, const struct ml_dataset *d,
 		if (o->on_epoch && o->on_epoch(o->cb_arg, m, &es))
 			break;
 		/* the callback may have evaluated with a larger batch */
-		err = ml__ws_ensure(m, B, 1);
+		err = ml__ws_ensure(m, &m->ws, B, 1);
 		if (err)
 			goto done;
 	}
@@ -253,6 +254,98 @@ done:
 	return err;
 }
 
+/* ---- inference, split across threads -------------------------------- */
+
+#define MAX_INFER_THREADS 16
+
+struct infer_part {
+	struct ml_model *m;
+	struct ml_workspace *ws;
+	const float *x, *y;       /* this part's first sample */
+	size_t y_size, n, B;
+	enum ml_loss loss;
+	int from_logits;
+	float *out;               /* predictions, or NULL */
+	double loss_sum;
+	size_t correct;
+};
+
+static void *infer_run(void *arg)
+{
+	struct infer_part *p = arg;
+	struct ml_model *m = p->m;
+
+	for (size_t s = 0; s < p->n; s += p->B) {
+		size_t b = p->n - s < p->B ? p->n - s : p->B;
+		const float *o = ml__forward(m, p->ws, p->x + s * m->in_size, b, 0);
+
+		if (p->out)
+			memcpy(p->out + s * m->out_size, o,
+			       b * m->out_size * sizeof(float));
+		if (p->y)
+			ml__loss(p->loss, p->from_logits, o,
+				 p->y + s * p->y_size, b, m->out_size,
+				 p->y_size, NULL, 0, &p->loss_sum, &p->correct);
+	}
+	return NULL;
+}
+
+/* Runs n samples through m in batches of B, contiguous ranges on up to
+ * ml__infer_threads(n) threads, each with its own workspace; sums are
+ * combined in range order, so results do not depend on timing. */
+static int infer(struct ml_model *m, const float *x, const float *y,
+		 size_t y_size, size_t n, size_t B, enum ml_loss loss,
+		 int from_logits, float *out, double *loss_sum,
+		 size_t *correct)
+{
+	struct ml_workspace extra[MAX_INFER_THREADS] = { { 0 } };
+	struct infer_part part[MAX_INFER_THREADS];
+	pthread_t tid[MAX_INFER_THREADS];
+	int started[MAX_INFER_THREADS] = { 0 };
+	int T = ml__infer_threads(n), err = FM_OK;
+	size_t off = 0;
+
+	if (T > MAX_INFER_THREADS)
+		T = MAX_INFER_THREADS;
+	if (B > n)
+		B = n ? n : 1;
+	for (int t = 0; t < T; t++) {
+		size_t cnt = n / (size_t)T + ((size_t)t < n % (size_t)T);
+		struct infer_part *p = &part[t];
+
+		*p = (struct infer_part){ m, t ? &extra[t] : &m->ws,
+			x + off * m->in_size, y ? y + off * y_size : NULL,
+			y_size, cnt, B, loss, from_logits,
+			out ? out + off * m->out_size : NULL, 0, 0 };
+		off += cnt;
+		err = ml__ws_ensure(m, p->ws, B < cnt ? B : (cnt ? cnt : 1), 0);
+		if (err)
+			goto done;
+	}
+	if (T > 1)
+		ml__parallel_begin();
+	for (int t = 1; t < T; t++)
+		started[t] = pthread_create(&tid[t], NULL, infer_run,
+					    &part[t]) == 0;
+	infer_run(&part[0]);
+	for (int t = 1; t < T; t++) {
+		if (started[t])
+			pthread_join(tid[t], NULL);
+		else
+			infer_run(&part[t]); /* no thread: do it here */
+	}
+	if (T > 1)
+		ml__parallel_end();
+	for (int t = 0; t < T; t++) {
+		*loss_sum += part[t].loss_sum;
+		*correct += part[t].correct;
+	}
+done:
+	for (int t = 1; t < T; t++)
+		ml__ws_free(&extra[t]);
+	return err;
+}
+
 int ml_evaluate(struct ml_model *m, const struct ml_dataset *d,
 		enum ml_loss loss, int from_logits, int batch_size,
 		struct ml_eval *out)
@@ -263,20 +356,11 @@ int ml_evaluate(struct ml_model *m, const struct ml_dataset *d,
 	int err;
 
 	err = ml_data_check(m, d, loss);
+	if (!err)
+		err = infer(m, d->x, d->y, d->y_size, d->n, B, loss,
+			    from_logits, NULL, &sum, &correct);
 	if (err)
 		return err;
-	if (B > d->n)
-		B = d->n ? d->n : 1;
-	err = ml__ws_ensure(m, B, 0);
-	if (err)
-		return err;
-	for (size_t s = 0; s < d->n; s += B) {
-		size_t b = d->n - s < B ? d->n - s : B;
-		const float *o = ml__forward(m, d->x + s * d->x_size, b, 0);
-
-		ml__loss(loss, from_logits, o, d->y + s * d->y_size, b,
-			 m->out_size, d->y_size, NULL, 0, &sum, &correct);
-	}
 	out->n = d->n;
 	out->loss = d->n ? sum / (double)d->n : 0;
 	out->accuracy = d->n ? (double)correct / (double)d->n : 0;
@@ -285,16 +369,9 @@ int ml_evaluate(struct ml_model *m, const struct ml_dataset *d,
 
 int ml_predict(struct ml_model *m, const float *x, size_t n, float *out)
 {
-	size_t B = n < EVAL_BATCH ? (n ? n : 1) : EVAL_BATCH;
-	int err = ml__ws_ensure(m, B, 0);
+	double sum = 0;
+	size_t correct = 0;
 
-	if (err)
-		return err;
-	for (size_t s = 0; s < n; s += B) {
-		size_t b = n - s < B ? n - s : B;
-		const float *o = ml__forward(m, x + s * m->in_size, b, 0);
-
-		memcpy(out + s * m->out_size, o, b * m->out_size * sizeof(float));
-	}
-	return FM_OK;
+	return infer(m, x, NULL, 0, n, EVAL_BATCH, ML_LOSS_MSE, 0, out, &sum,
+		     &correct);
 }

@@ -174,7 +174,7 @@ static double batch_loss(struct ml_model *m, const struct case_data *c,
 	const float *out;
 
 	m->rng = *rng; /* the same dropout mask every time */
-	out = ml__forward(m, c->x, c->B, 1);
+	out = ml__forward(m, &m->ws, c->x, c->B, 1);
 	ml__loss(c->loss, c->from_logits, out, c->y, c->B, m->out_size,
 		 c->y_size, grad_out, 1.0 / (double)c->B, &sum, &correct);
 	return sum / (double)c->B;
@@ -213,7 +213,7 @@ static void grad_check(const char *spec, enum ml_loss loss, int from_logits,
 	ml_rng_seed(&rng, 99);
 	m->grads = malloc(m->n_params * sizeof(float));
 	analytic = malloc(m->n_params * sizeof(float));
-	assert_int_equal(ml__ws_ensure(m, c.B, 1), FM_OK);
+	assert_int_equal(ml__ws_ensure(m, &m->ws, c.B, 1), FM_OK);
 	batch_loss(m, &c, &rng, m->ws.dact[m->n_layers]);
 	ml__backward(m, c.B);
 	memcpy(analytic, m->grads, m->n_params * sizeof(float));
@@ -395,6 +395,50 @@ static void test_engine__sgd_momentum_follows_keras(void **state)
 	ml_model_free(m);
 }
 
+/* Inference split across threads gives what one thread gives. */
+static void test_engine__parallel_inference_matches_serial(void **state)
+{
+	struct ml_model *m = from_spec(
+		"{\"input_shape\": [20], \"layers\": [{\"type\": \"dense\", "
+		"\"units\": 16, \"activation\": \"relu\"}, {\"type\": "
+		"\"dense\", \"units\": 4}]}", 2);
+	struct ml_dataset d = { 0 };
+	struct ml_eval one, two;
+	size_t n = 5000;
+	float *y1, *y2;
+
+	(void)state;
+	d.n = n;
+	d.x_size = 20;
+	d.y_size = 1;
+	d.x_shape.rank = 1;
+	d.x_shape.dim[0] = 20;
+	d.x = malloc(n * 20 * sizeof(float));
+	d.y = malloc(n * sizeof(float));
+	fill(d.x, n * 20, 5, -1, 1);
+	for (size_t i = 0; i < n; i++)
+		d.y[i] = (float)(i % 4);
+	y1 = malloc(n * 4 * sizeof(float));
+	y2 = malloc(n * 4 * sizeof(float));
+	ml_blas_threads(1);
+	assert_int_equal(ml_evaluate(m, &d, ML_LOSS_SPARSE_CE, 1, 300, &one),
+			 FM_OK);
+	assert_int_equal(ml_predict(m, d.x, n, y1), FM_OK);
+	ml_blas_threads(4); /* capped at the CPUs; 2 on the project machine */
+	assert_int_equal(ml_evaluate(m, &d, ML_LOSS_SPARSE_CE, 1, 300, &two),
+			 FM_OK);
+	assert_int_equal(ml_predict(m, d.x, n, y2), FM_OK);
+	assert_int_equal(one.n, two.n);
+	assert_true(one.accuracy == two.accuracy);
+	assert_float_equal(one.loss, two.loss, 1e-6);
+	for (size_t i = 0; i < n * 4; i++)
+		assert_float_equal(y1[i], y2[i], 1e-6);
+	free(y1);
+	free(y2);
+	ml_dataset_cleanup(&d);
+	ml_model_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -408,6 +452,7 @@ int main(void)
 		cmocka_unit_test(test_engine__loss_values),
 		cmocka_unit_test(test_engine__adam_follows_keras),
 		cmocka_unit_test(test_engine__sgd_momentum_follows_keras),
+		cmocka_unit_test(test_engine__parallel_inference_matches_serial),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
