@@ -2,7 +2,11 @@
  * foundry's cast wallet and MetaMask): scrypt or PBKDF2-SHA256 derives a
  * key from the password; AES-128-CTR encrypts the private key;
  * keccak256(dk[16..32] || ciphertext) is the MAC that tells a wrong
- * password from a right one. Reads both KDFs, writes scrypt. */
+ * password from a right one. Reads both KDFs, writes scrypt.
+ *
+ * The MAC does not cover the IV: a changed IV decrypts to another valid
+ * key. The address field is what catches that, so ks_encrypt always
+ * writes it and `keys import` adds it to files that lack it (cast's). */
 #ifndef FM_CHAIN_KEYSTORE_H
 #define FM_CHAIN_KEYSTORE_H
 
