@@ -60,6 +60,7 @@ int ml_dp_fedavg(float *out, const float *const *deltas, size_t k, size_t n,
 		 double clip, double noise, double denom, struct ml_rng *r,
 		 size_t *nclipped)
 {
+	struct ml_agg_opts fedavg = ML_AGG_OPTS_INIT;
 	double *w = NULL;
 	size_t clipped = 0;
 	int err = FM_OK;
@@ -73,12 +74,9 @@ int ml_dp_fedavg(float *out, const float *const *deltas, size_t k, size_t n,
 	if (!(denom > 0.0) || !isfinite(denom))
 		return fm_error_set(FM_EINVAL, "dp denominator %g: expected a "
 				    "finite value > 0", denom);
-	if (k == 0)
-		return fm_error_set(FM_EINVAL, "no updates to aggregate");
-	if (k > ML_AGG_MAX_UPDATES)
-		return fm_error_set(FM_ETOOLARGE,
-				    "%zu updates: at most %d per aggregation",
-				    k, ML_AGG_MAX_UPDATES);
+	err = ml_agg_opts_check(&fedavg, k);
+	if (err)
+		return err;
 	w = malloc(k * sizeof(*w));
 	if (!w)
 		return fm_error_set(FM_ENOMEM, "out of memory (%zu weights)",

@@ -34,6 +34,14 @@ DATA=(--train-images "$F/train-images-idx3-ubyte.gz"
 # (one epoch reaches 0.81 at round 5), so engine changes do not flip it.
 FED=(--model "$top/assets/models/fashion-mlp" --from-logits --clients 10
      --rounds 5 --local-epochs 2 --split dirichlet:0.5 --seed 1 --json)
+# Under ASan+UBSan (FM_SAN=1, several times slower) the same runs train on
+# 20000 samples; FedAvg then peaks just above 0.80 (0.8018), so the bar
+# there is 0.78; the attack assertions keep their bars.
+fedavg_bar=0.80
+if [ "${FM_SAN:-}" = 1 ]; then
+  FED+=(--max-train 20000)
+  fedavg_bar=0.78
+fi
 
 sim() { # out-file extra-args...
   local out=$1; shift
@@ -63,8 +71,8 @@ ok "one JSON object per round with round, test_accuracy, test_loss" \
   check fedavg "r.length === 5 && r.every((x, i) => x.round === i + 1 &&
     typeof x.test_accuracy === 'number' && typeof x.test_loss === 'number' &&
     x.participants === 10 && !('epsilon' in x))"
-ok "FedAvg reaches >= 0.80 test accuracy within 5 rounds" \
-  check fedavg "Math.max(...acc) >= 0.80"
+ok "FedAvg reaches >= $fedavg_bar test accuracy within 5 rounds" \
+  check fedavg "Math.max(...acc) >= $fedavg_bar"
 
 ATTACK=(--malicious 2 --attack sign_flip:5)
 sim fedavg_attacked "${ATTACK[@]}"
