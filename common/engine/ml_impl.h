@@ -82,6 +82,7 @@ struct ml_workspace {
 struct ml_model {
 	char name[ML_NAME_MAX];
 	int n_layers;
+	int cap_layers;                 /* allocated (the loader fills up) */
 	struct ml_layer *layers;
 	struct ml_shape in_shape;
 	size_t in_size, out_size;

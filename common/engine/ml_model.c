@@ -107,6 +107,7 @@ int ml__model_alloc(struct ml_model **out, int n_layers)
 		return fm_error_set(FM_ENOMEM, "model: out of memory");
 	}
 	m->n_layers = n_layers;
+	m->cap_layers = n_layers;
 	for (int i = 0; i < n_layers; i++) {
 		m->layers[i].kernel_t = -1;
 		m->layers[i].bias_t = -1;
@@ -122,7 +123,7 @@ void ml_model_free(struct ml_model *m)
 {
 	if (!m)
 		return;
-	for (int i = 0; i < m->n_layers; i++) {
+	for (int i = 0; i < m->cap_layers; i++) {
 		json_decref(m->layers[i].kinit_json);
 		json_decref(m->layers[i].binit_json);
 	}

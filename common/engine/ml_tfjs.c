@@ -701,12 +701,17 @@ static int parse_topology(struct ml_model *m, const json_t *topo)
 
 		if (json_is_string(nm))
 			name = json_string_value(nm);
-		err = fj_arr(cfg, "modelTopology.config", "layers", ML_MAX_LAYERS,
-			     &layers);
+		err = fj_arr(cfg, "modelTopology.config", "layers",
+			     ML_MAX_LAYERS + 1, &layers);
 		if (err)
 			return err;
 	}
 	snprintf(m->name, sizeof(m->name), "%s", name);
+	/* one more than the layer limit: an InputLayer is not a layer here */
+	if (json_array_size(layers) > ML_MAX_LAYERS + 1)
+		return fm_error_set(FM_EINVAL, "modelTopology: %zu layers (at "
+				    "most %d)", json_array_size(layers),
+				    ML_MAX_LAYERS);
 	n = (int)json_array_size(layers);
 	m->n_layers = 0;
 	for (int i = 0; i < n; i++) {
@@ -742,6 +747,9 @@ static int parse_topology(struct ml_model *m, const json_t *topo)
 			have_shape = 1;
 			continue;
 		}
+		if (m->n_layers == m->cap_layers)
+			return fm_error_set(FM_EINVAL, "modelTopology: more than "
+					    "%d layers", ML_MAX_LAYERS);
 		struct ml_layer *l = &m->layers[m->n_layers];
 
 		err = parse_layer(&c, l, json_string_value(lcls), lc);

@@ -322,6 +322,53 @@ static void test_engine__rng_is_deterministic(void **state)
 		assert_int_equal(seen[i], 1);
 }
 
+/* Random CSV text and random IDX headers: loaded or refused with a
+ * message, never a crash (ASan in `make check`). */
+static void test_engine__random_files_never_crash(void **state)
+{
+	const char alphabet[] = "ab,,\"\"\r\n\n0123456789.-e \t";
+	const char *in[] = { "a", "b" }, *out[] = { "y" };
+	char text[300], p[512], q[512];
+	unsigned char idx[40];
+	struct ml_rng r;
+	int refused = 0;
+
+	(void)state;
+	ml_rng_seed(&r, 99);
+	path_of(p, sizeof(p), "rand.csv");
+	path_of(q, sizeof(q), "rand.idx");
+	for (int i = 0; i < 600; i++) {
+		struct ml_dataset d = { 0 };
+		size_t n = 8 + (size_t)ml_rng_below(&r, sizeof(text) - 9);
+
+		memcpy(text, "a,b,y\n", 6);
+		for (size_t k = 6; k < n; k++)
+			text[k] = alphabet[ml_rng_below(&r, sizeof(alphabet) - 1)];
+		write_bytes("rand.csv", text, n, 0);
+		if (ml_dataset_load_csv(&d, p, in, 2, out, 1) == FM_OK) {
+			assert_true(d.n > 0 && d.x && d.y);
+			ml_dataset_cleanup(&d);
+		} else {
+			assert_null(d.x);
+			refused++;
+		}
+		idx[0] = idx[1] = 0;
+		idx[2] = (unsigned char)(0x08 + ml_rng_below(&r, 7));
+		idx[3] = (unsigned char)ml_rng_below(&r, 6);
+		for (size_t k = 4; k < sizeof(idx); k++)
+			idx[k] = (unsigned char)(ml_rng_below(&r, 4) ?
+						 ml_rng_below(&r, 4) :
+						 ml_rng_below(&r, 256));
+		write_bytes("rand.idx", idx, 4 + (size_t)ml_rng_below(&r, 36),
+			    ml_rng_below(&r, 2));
+		if (ml_dataset_load_idx(&d, q, NULL) == FM_OK)
+			ml_dataset_cleanup(&d);
+		else
+			assert_true(fm_error_msg()[0] != '\0');
+	}
+	assert_true(refused > 30);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -349,6 +396,7 @@ int main(void)
 		cmocka_unit_test(test_engine__scale_and_standardize),
 		cmocka_unit_test(test_engine__resize_bilinear),
 		cmocka_unit_test(test_engine__rng_is_deterministic),
+		cmocka_unit_test(test_engine__random_files_never_crash),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -371,6 +371,29 @@ static void test_engine__load_bounds_dimensions(void **state)
 	assert_null(m);
 }
 
+/* An old-style Sequential config (a bare list) with too many layers. */
+static void test_engine__load_bounds_layer_count(void **state)
+{
+	struct buf b = BUF_INIT(1 << 20);
+	struct ml_model *m = NULL;
+
+	(void)state;
+	assert_int_equal(buf_appends(&b, "{\"modelTopology\": {\"class_name\": "
+				     "\"Sequential\", \"config\": ["), FM_OK);
+	for (int i = 0; i < 300; i++)
+		assert_int_equal(buf_appendf(&b, "%s{\"class_name\": \"Dense\", "
+					     "\"config\": {\"units\": 1, \"name\": "
+					     "\"d%d\"%s}}", i ? ", " : "", i,
+					     i ? "" : ", \"batch_input_shape\": "
+					     "[null, 1]"), FM_OK);
+	assert_int_equal(buf_appends(&b, "]}, \"weightsManifest\": []}"), FM_OK);
+	assert_int_equal(ml_model_load_json(&m, b.data, b.len, tmp_root),
+			 FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "300 layers (at most 256)"));
+	assert_null(m);
+	buf_cleanup(&b);
+}
+
 static void test_engine__load_refuses_escaping_paths(void **state)
 {
 	const char *json =
@@ -452,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_engine__load_refuses_bad_weights),
 		cmocka_unit_test(test_engine__load_refuses_unsupported),
 		cmocka_unit_test(test_engine__load_bounds_dimensions),
+		cmocka_unit_test(test_engine__load_bounds_layer_count),
 		cmocka_unit_test(test_engine__load_refuses_escaping_paths),
 		cmocka_unit_test(test_engine__saved_json_is_tfjs_shaped),
 	};

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/fjson.h"
 #include "engine/ml.h"
@@ -165,6 +166,63 @@ static void test_engine__tfjs_initializers_reinit(void **state)
 	ml_model_free(m);
 }
 
+/* Thousands of corrupted copies of a real model.json (bytes flipped,
+ * digits changed, text cut) load or fail with a message; never crash
+ * (run under ASan by `make check`). */
+static void test_engine__mutated_model_json_never_crashes(void **state)
+{
+	char dir[400], path[512];
+	struct buf b = BUF_INIT(1 << 20);
+	struct ml_rng r;
+	int loaded = 0, refused = 0;
+
+	(void)state;
+	fixture_dir(dir, sizeof(dir), "cnn");
+	snprintf(path, sizeof(path), "%s/model.json", dir);
+	assert_int_equal(buf_read_file(&b, path), FM_OK);
+	ml_rng_seed(&r, 1234);
+	for (int i = 0; i < 3000; i++) {
+		char *t = malloc(b.len + 1);
+		size_t len = b.len;
+		struct ml_model *m = NULL;
+
+		memcpy(t, b.data, b.len + 1);
+		for (int k = 0; k < 1 + (int)ml_rng_below(&r, 3); k++) {
+			size_t at = (size_t)ml_rng_below(&r, len);
+			const char *digits = "0123456789-";
+
+			switch (ml_rng_below(&r, 4)) {
+			case 0: /* a digit, as in shapes and sizes */
+				if (t[at] >= '0' && t[at] <= '9')
+					t[at] = digits[ml_rng_below(&r, 11)];
+				break;
+			case 1:
+				t[at] = (char)ml_rng_below(&r, 256);
+				break;
+			case 2:
+				len = at;
+				break;
+			default: /* drop one character */
+				memmove(t + at, t + at + 1, len - at);
+				len--;
+				break;
+			}
+		}
+		if (ml_model_load_json(&m, t, len, dir) == FM_OK) {
+			loaded++;
+			ml_model_free(m);
+		} else {
+			assert_null(m);
+			assert_true(fm_error_msg()[0] != '\0');
+			refused++;
+		}
+		free(t);
+	}
+	assert_true(refused > 1000);
+	assert_true(loaded > 0);
+	buf_cleanup(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -174,6 +232,7 @@ int main(void)
 		cmocka_unit_test(test_engine__tfjs_functional_chain),
 		cmocka_unit_test(test_engine__tfjs_resave_round_trip),
 		cmocka_unit_test(test_engine__tfjs_initializers_reinit),
+		cmocka_unit_test(test_engine__mutated_model_json_never_crashes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
