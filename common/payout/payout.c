@@ -292,9 +292,10 @@ static int settle_payout(struct payout_worker *w, struct payout_stats *st,
 		snprintf(block, sizeof(block), "%llu", (unsigned long long)b);
 		snprintf(gas, sizeof(gas), "%lld", per_gas);
 		err = qp(w, NULL,
-			 "UPDATE payouts SET state = 'confirmed', tx_hash = $2,"
-			 " block_number = $3::bigint, gas_used = CASE WHEN $2 ="
-			 " $5 THEN $4::bigint END, confirmed_at = now(),"
+			 "UPDATE payouts SET state = 'confirmed', tx_hash ="
+			 " $2::text, block_number = $3::bigint, gas_used = CASE"
+			 " WHEN $2::text = $5::text THEN $4::bigint END,"
+			 " confirmed_at = now(),"
 			 " updated_at = now(), last_error = NULL"
 			 " WHERE id = $1::bigint AND state IN"
 			 " ('queued', 'signed', 'broadcast')",

@@ -80,3 +80,38 @@ int chainfx_fund(const struct chain_key *creator, const char *escrow,
 	chain_tx_cleanup(&tx);
 	return err;
 }
+
+int chainfx_transfer(const struct chain_key *key, const char *to,
+		     const char *value_wei)
+{
+	struct chain_tx tx;
+	struct chain_receipt rc;
+	int err;
+
+	memset(&rc, 0, sizeof(rc));
+	chain_tx_init(&tx);
+	tx.has_to = 1;
+	err = chain_address_parse(tx.to, to, "to");
+	if (!err)
+		err = chain_u256_parse(&tx.value, value_wei, "value");
+	if (!err)
+		err = send(&tx, key, &rc);
+	chain_receipt_cleanup(&rc);
+	chain_tx_cleanup(&tx);
+	return err;
+}
+
+int chainfx_rpc(const char *method, json_t *params)
+{
+	struct chain_rpc *r = NULL;
+	json_t *res = NULL;
+	int err = chain_rpc_new(&r, tenv_require("FEDMARKET_RPC_URL"), NULL);
+
+	if (!err)
+		err = chain_rpc_call(r, &res, method, params);
+	else
+		json_decref(params);
+	json_decref(res);
+	chain_rpc_free(r);
+	return err;
+}

@@ -5,6 +5,8 @@
 
 #include "chain/sig.h"
 
+#include <jansson.h>
+
 #include <stdint.h>
 
 /* Accounts 0 and 1 of anvil's default mnemonic (10000 ETH each). */
@@ -21,5 +23,13 @@ int chainfx_deploy_escrow(char out[CHAIN_ADDR_HEX], const struct chain_key *key)
 int chainfx_fund(const struct chain_key *creator, const char *escrow,
 		 const char *task_id, const char *operator_addr,
 		 uint64_t deadline, const char *reward_wei, uint32_t max);
+
+/* Sends value_wei from key to the address to. */
+int chainfx_transfer(const struct chain_key *key, const char *to,
+		     const char *value_wei);
+
+/* A JSON-RPC call on the stack's node (anvil's evm_* methods); params is
+ * consumed. */
+int chainfx_rpc(const char *method, json_t *params);
 
 #endif
