@@ -229,6 +229,9 @@ static int transport_error(struct httpc *c, const struct httpc_req *req,
 	case CURLE_UNSUPPORTED_PROTOCOL:
 		code = FM_EINVAL;
 		break;
+	case CURLE_OUT_OF_MEMORY:
+		code = FM_ENOMEM;
+		break;
 	case CURLE_WRITE_ERROR:
 	case CURLE_FILESIZE_EXCEEDED:
 		if (c->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
@@ -245,7 +248,7 @@ static int transport_error(struct httpc *c, const struct httpc_req *req,
 	}
 	/* unsent requests are safe to repeat; sent ones only if the server
 	 * can recognise the repeat */
-	*retry = code != FM_EINVAL && code != FM_EINTERNAL &&
+	*retry = code != FM_EINVAL && code != FM_EINTERNAL && code != FM_ENOMEM &&
 		 (sent == 0 || is_idempotent(req->method) ||
 		  req->idempotency_key);
 	return fm_error_set(code, "%s %s%s: %s", req->method, c->base,

@@ -5,10 +5,30 @@
  * request, serves /healthz and /metrics, and drains in-flight requests on
  * SIGTERM/SIGINT.
  *
- * Handlers run on the server's threads, one request at a time per thread,
- * and may block (database calls). A handler either responds (http_respond_*)
- * and returns FM_OK, or returns an error code after fm_error_set(), which
- * the server turns into the JSON error with fm_err_http_status(). */
+ * Handlers run on the server's threads and may block (database calls);
+ * while one blocks, the other connections that thread serves wait, so give
+ * the pool as many threads as requests may block at once (e.g. the size of
+ * the database pool). A handler either responds (http_respond_*) and
+ * returns FM_OK, or returns an error code after fm_error_set(), which the
+ * server turns into the JSON error with fm_err_http_status():
+ *
+ *   static int task_get(struct http_req *req, void *arg)
+ *   {
+ *           long long id;
+ *           json_t *task = NULL;
+ *           int err = http_req_param_int(req, "id", 1, INT64_MAX, &id);
+ *           if (!err)
+ *                   err = load_task(arg, id, &task);  // FM_ENOTFOUND -> 404
+ *           if (err)
+ *                   return err;
+ *           return http_respond_json(req, 200, task);
+ *   }
+ *   static const struct http_route routes[] = {
+ *           { "GET", "/v1/tasks/{id:int}", task_get, 0, 0 },
+ *           { "POST", "/v1/tasks", task_create, 1 << 20, HTTP_SIGNED },
+ *   };
+ *
+ * and in main: http_server_new, http_server_start, http_server_run. */
 #ifndef FM_HTTP_SERVER_H
 #define FM_HTTP_SERVER_H
 

@@ -615,7 +615,9 @@ static long signed_call(struct fx *f, const char *addr, const char *path,
 	char tag[65];
 	long st;
 
-	http_test_tag(tag, "POST", path, sign_body, strlen(sign_body), addr);
+	assert_int_equal(http_test_tag(tag, "POST", path, sign_body,
+				       strlen(sign_body), addr),
+			 FM_OK);
 	buf_appendf(&req,
 		    "POST %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
 		    "X-Test-Addr: %s\r\nX-Test-Sig: %s\r\n"

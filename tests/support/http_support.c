@@ -122,16 +122,20 @@ int http_test_raw(unsigned port, const char *raw, struct buf *out)
 	return st;
 }
 
-void http_test_tag(char out[65], const char *method, const char *target,
-		   const void *body, size_t len, const char *addr)
+int http_test_tag(char out[65], const char *method, const char *target,
+		  const void *body, size_t len, const char *addr)
 {
 	struct buf b = BUF_INIT(SIZE_MAX);
+	int err = buf_appendf(&b, "%s\n%s\n", method, target);
 
-	if (buf_appendf(&b, "%s\n%s\n", method, target) ||
-	    buf_append(&b, body, len) || buf_appendf(&b, "\n%s", addr))
-		abort();
-	fm_sha256_hex(out, b.data, b.len);
+	if (!err)
+		err = buf_append(&b, body, len);
+	if (!err)
+		err = buf_appendf(&b, "\n%s", addr);
+	if (!err)
+		fm_sha256_hex(out, b.data, b.len);
 	buf_cleanup(&b);
+	return err;
 }
 
 int http_test_sign(void *addr, const char *method, const char *target,
@@ -140,8 +144,9 @@ int http_test_sign(void *addr, const char *method, const char *target,
 	char tag[65];
 	int err;
 
-	http_test_tag(tag, method, target, body, len, addr);
-	err = httpc_headers_add(h, "X-Test-Addr", addr);
+	err = http_test_tag(tag, method, target, body, len, addr);
+	if (!err)
+		err = httpc_headers_add(h, "X-Test-Addr", addr);
 	return err ? err : httpc_headers_add(h, "X-Test-Sig", tag);
 }
 
@@ -159,8 +164,9 @@ int http_test_verify(void *arg, const struct http_req *req, char *out,
 		return fm_error_set(FM_EAUTH, "missing X-Test-Addr or "
 				    "X-Test-Sig");
 	body = http_req_body(req, &len);
-	http_test_tag(tag, http_req_method(req), http_req_target(req), body,
-		      len, addr);
+	if (http_test_tag(tag, http_req_method(req), http_req_target(req),
+			  body, len, addr))
+		return fm_error_code();
 	if (strcmp(tag, sig) != 0)
 		return fm_error_set(FM_EAUTH, "signature does not match the "
 				    "request");

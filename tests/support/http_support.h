@@ -35,7 +35,7 @@ int http_test_verify(void *arg, const struct http_req *req, char *out,
 		     size_t out_n);
 extern const char http_test_banned[];
 /* The tag as http_test_sign computes it (hex into out, 65 bytes). */
-void http_test_tag(char out[65], const char *method, const char *target,
-		   const void *body, size_t len, const char *addr);
+int http_test_tag(char out[65], const char *method, const char *target,
+		  const void *body, size_t len, const char *addr);
 
 #endif
