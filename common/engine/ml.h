@@ -6,7 +6,12 @@
  * Memory (see shared/STYLE.md, llm.c): a model owns one contiguous
  * parameter arena; gradients, optimizer state and activations are arenas
  * allocated before a loop starts, never inside it. All functions return
- * FM_OK or a negative fm_err with a message (core/err.h) unless void. */
+ * FM_OK or a negative fm_err with a message (core/err.h) unless void.
+ *
+ * Threads: a model belongs to one thread at a time (it holds its
+ * workspace); clone it to use it from several. Different models may be
+ * used concurrently. Evaluation and prediction split large inputs across
+ * the thread budget (ml_blas_threads) by themselves. */
 #ifndef FM_ENGINE_ML_H
 #define FM_ENGINE_ML_H
 
@@ -34,14 +39,19 @@
  * start. When OPENBLAS_CORETYPE is unset and the kernels OpenBLAS chose are
  * slower than the CPU supports (cpuid), sets OPENBLAS_CORETYPE and
  * re-executes the program with the same argv (OpenBLAS reads it only when
- * it loads, so setenv afterwards is too late). Also caps OpenBLAS' thread
- * pool at the number of online CPUs. Returns only when no re-exec
+ * it loads, so setenv afterwards is too late). Also sets the thread
+ * budget at the number of online CPUs (unless OPENBLAS_NUM_THREADS
+ * or OMP_NUM_THREADS is set). Returns only when no re-exec
  * happened (or it failed, which is harmless: the program just runs with
- * the slower kernels). */
+ * the slower kernels). An explicit OPENBLAS_CORETYPE is respected. */
 void ml_blas_setup(int argc, char **argv);
 /* Name of the kernel set OpenBLAS uses, e.g. "Cooperlake". Borrowed. */
 const char *ml_blas_corename(void);
-/* Threads OpenBLAS may use for one product (1..online CPUs). */
+/* The engine's thread budget (clamped to 1..online CPUs; default
+ * OPENBLAS_NUM_THREADS or the CPUs): OpenBLAS threads for products large
+ * enough to gain from them, and inference threads. Small products (a
+ * training batch of 32 or 128) always run on one thread: on two cores
+ * the hand-off costs more than it saves. */
 void ml_blas_threads(int n);
 
 /* ---- random numbers (deterministic under a seed) ---------------------- */

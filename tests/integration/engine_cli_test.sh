@@ -45,6 +45,21 @@ expect 2 "--loss: loss 'hinge' is not supported" "unknown loss" -- \
   "$E" eval --model "$seed" --loss hinge
 expect 0 "--model DIR" "summary --help" -- "$E" summary --help
 
+# ---- OpenBLAS kernels: picked from cpuid when OPENBLAS_CORETYPE is unset ----
+flags=$(grep -m1 '^flags' /proc/cpuinfo)
+want=
+case $flags in
+  *avx512_bf16*) want=Cooperlake ;;
+  *avx512bw*) want=SkylakeX ;;
+  *avx2*) want=Haswell ;;
+esac
+if [ -n "$want" ]; then
+  expect 0 "OpenBLAS $want" "unset OPENBLAS_CORETYPE: the engine re-executes with $want kernels" -- \
+    env -u OPENBLAS_CORETYPE "$E" --version
+fi
+expect 0 "OpenBLAS Haswell" "an explicit OPENBLAS_CORETYPE is respected" -- \
+  env OPENBLAS_CORETYPE=Haswell "$E" --version
+
 # ---- good paths ----
 expect 0 "Total params: 101770" "summary of the seed model" -- "$E" summary --model "$seed"
 expect 0 '"params": 101770' "summary --json" -- "$E" summary --model "$seed" --json
