@@ -5,7 +5,8 @@
  * same run, then FedAvg of 100 updates of the seed MLP (101,770 floats)
  * and of 10 updates of a 10M-parameter model, plus median, trimmed mean,
  * Krum and centered clipping of the same inputs, each in GB/s of update
- * data read (k x n x 4 bytes per call) and as a share of the triad.
+ * data read (k x n x 4 bytes per call) and as a share of the triad;
+ * FedAvg also with 2 threads, next to the 2-thread triad.
  * Best of R repetitions after a warm-up (the machine is a shared VM).
  * Usage: agg_bench [--quick] */
 #include "core/err.h"
@@ -128,7 +129,7 @@ static double rule_gbs(const float *const *upd, const double *w, size_t k,
 }
 
 static void bench_case(const char *name, size_t k, size_t n, int reps,
-		       double triad1, int last)
+		       double triad1, double triad2, int last)
 {
 	const enum ml_agg_rule rules[] = {
 		ML_AGG_FEDAVG, ML_AGG_MEDIAN, ML_AGG_TRIMMED_MEAN, ML_AGG_KRUM,
@@ -163,8 +164,14 @@ static void bench_case(const char *name, size_t k, size_t n, int reps,
 		g = rule_gbs(upd, w, k, n, &o, out,
 			     r == 0 ? reps : reps / 3 + 1);
 		printf(", \"%s_gbs\": %.2f", ml_agg_rule_name(rules[r]), g);
-		if (r == 0)
+		if (r == 0) {
 			printf(", \"fedavg_of_triad_1t\": %.2f", g / triad1);
+			ml_agg_set_threads(2);
+			g = rule_gbs(upd, w, k, n, &o, out, reps);
+			ml_agg_set_threads(1);
+			printf(", \"fedavg_gbs_2t\": %.2f, "
+			       "\"fedavg_2t_of_triad_2t\": %.2f", g, g / triad2);
+		}
 		fflush(stdout);
 	}
 	printf("}%s\n", last ? "" : ",");
@@ -185,8 +192,8 @@ int main(int argc, char **argv)
 	t2 = triad(tn, 2, reps);
 	printf("{\n  \"triad_gbs_1t\": %.2f, \"triad_gbs_2t\": %.2f,\n", t1,
 	       t2);
-	bench_case("mlp_x100", 100, 101770, reps, t1, 0);
-	bench_case("10m_x10", 10, quick ? 1000000 : 10000000, reps, t1, 1);
+	bench_case("mlp_x100", 100, 101770, reps, t1, t2, 0);
+	bench_case("10m_x10", 10, quick ? 1000000 : 10000000, reps, t1, t2, 1);
 	printf("}\n");
 	return 0;
 }

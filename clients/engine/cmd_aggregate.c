@@ -162,7 +162,7 @@ int cmd_aggregate(int argc, char **argv)
 	const float **delta = NULL;
 	float *agg = NULL, *b;
 	double *w = NULL, noise_sd = 0;
-	int *chosen = NULL, rc = CLI_OK, err = FM_OK, use_delta;
+	int *chosen = NULL, rc = CLI_OK, err = FM_OK, use_delta, threads = 1;
 	size_t k = 0, n = 0, clipped = 0;
 	struct ml_rng rng;
 
@@ -174,6 +174,8 @@ int cmd_aggregate(int argc, char **argv)
 		  "aggregate", 0, 0 },
 		{ "--examples", OPT_STR, &examples, "N,N,..", "example count "
 		  "of each update (else UPDATE_DIR/examples)", 0, 0 },
+		{ "--threads", OPT_INT, &threads, "N", "threads of the "
+		  "weighted sums (1)", 1, ML_AGG_MAX_THREADS },
 		OPTS_FED(&ff),
 		{ NULL, 0, NULL, NULL, NULL, 0, 0 },
 	};
@@ -196,6 +198,7 @@ int cmd_aggregate(int argc, char **argv)
 				     "update folder are required");
 		goto done;
 	}
+	ml_agg_set_threads(threads);
 	upd = calloc(k, sizeof(*upd));
 	delta = calloc(k, sizeof(*delta));
 	w = calloc(k, sizeof(*w));

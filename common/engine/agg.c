@@ -3,6 +3,7 @@
 #include "core/err.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,9 +246,45 @@ static int wsum_block(double *acc, float *out, const float *const *upd,
 	return finite;
 }
 
+/* Threads of ml_agg_wsum; see ml_agg_set_threads. */
+static int wsum_threads = 1;
+
+void ml_agg_set_threads(int n)
+{
+	wsum_threads = n < 1 ? 1 : n > ML_AGG_MAX_THREADS ?
+		       ML_AGG_MAX_THREADS : n;
+}
+
+/* One thread's share of a weighted sum: the blocks of [lo, hi). */
+struct wsum_part {
+	float *out;
+	const float *const *upd;
+	const double *w;
+	size_t k, lo, hi;
+	double *acc;
+	int finite;
+};
+
+static void *wsum_run(void *arg)
+{
+	struct wsum_part *t = arg;
+
+	t->finite = 1;
+	for (size_t lo = t->lo; lo < t->hi && t->finite; lo += AGG_BLOCK) {
+		size_t len = t->hi - lo < AGG_BLOCK ? t->hi - lo : AGG_BLOCK;
+
+		t->finite = wsum_block(t->acc, t->out, t->upd, t->w, t->k, lo,
+				       len, NULL, 0.0);
+	}
+	return NULL;
+}
+
 int ml_agg_wsum(float *out, const float *const *upd, const double *w,
 		size_t k, size_t n)
 {
+	struct wsum_part part[ML_AGG_MAX_THREADS];
+	pthread_t th[ML_AGG_MAX_THREADS];
+	size_t blocks = (n + AGG_BLOCK - 1) / AGG_BLOCK, nt, started = 1;
 	double *acc;
 	int err = FM_OK;
 
@@ -256,20 +293,40 @@ int ml_agg_wsum(float *out, const float *const *upd, const double *w,
 			return fm_error_set(FM_EINVAL,
 					    "update %zu: weight is not finite",
 					    i);
-	acc = malloc(AGG_BLOCK * sizeof(*acc));
+	/* a thread gets at least two blocks: fewer do not pay for it */
+	nt = (size_t)wsum_threads < blocks / 2 ? (size_t)wsum_threads :
+	     blocks / 2;
+	nt = nt < 1 ? 1 : nt;
+	acc = malloc(nt * AGG_BLOCK * sizeof(*acc));
 	if (!acc)
 		return fm_error_set(FM_ENOMEM, "out of memory (accumulators)");
-	for (size_t lo = 0; lo < n; lo += AGG_BLOCK) {
-		size_t len = n - lo < AGG_BLOCK ? n - lo : AGG_BLOCK;
+	for (size_t i = 0; i < nt; i++) {
+		struct wsum_part t = { out, upd, w, k, blocks * i / nt *
+				       AGG_BLOCK, blocks * (i + 1) / nt *
+				       AGG_BLOCK, acc + i * AGG_BLOCK, 1 };
 
-		if (!wsum_block(acc, out, upd, w, k, lo, len, NULL, 0.0)) {
-			err = check_finite(upd, k, n);
-			if (!err)
-				err = fm_error_set(FM_EUNPROCESSABLE,
-					"weighted sum exceeds the float range "
-					"near coordinate %zu", lo);
+		t.hi = t.hi < n ? t.hi : n;
+		part[i] = t;
+	}
+	/* the calling thread takes part 0; a thread that cannot start
+	 * leaves its part to the caller */
+	for (size_t i = 1; i < nt; i++)
+		if (pthread_create(&th[i], NULL, wsum_run, &part[i]) == 0)
+			started = i + 1;
+		else
 			break;
-		}
+	wsum_run(&part[0]);
+	for (size_t i = 1; i < started; i++)
+		pthread_join(th[i], NULL);
+	for (size_t i = started; i < nt; i++)
+		wsum_run(&part[i]);
+	for (size_t i = 0; i < nt && !err; i++) {
+		if (part[i].finite)
+			continue;
+		err = check_finite(upd, k, n);
+		if (!err)
+			err = fm_error_set(FM_EUNPROCESSABLE, "weighted sum "
+					   "exceeds the float range");
 	}
 	free(acc);
 	return err;

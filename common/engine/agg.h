@@ -14,6 +14,7 @@
 
 /* Most updates one call combines (Krum keeps a k x k distance table). */
 #define ML_AGG_MAX_UPDATES 2048
+#define ML_AGG_MAX_THREADS 64
 
 enum ml_agg_rule {
 	ML_AGG_FEDAVG = 0,
@@ -65,5 +66,11 @@ int ml_agg_combine(float *out, const float *const *upd, const double *weights,
  * an input is not finite, or when the sum leaves the float range. */
 int ml_agg_wsum(float *out, const float *const *upd, const double *w,
 		size_t k, size_t n);
+
+/* Threads ml_agg_wsum (so FedAvg, Multi-Krum's average and DP-FedAvg)
+ * splits the coordinates over: 1 (the default) to ML_AGG_MAX_THREADS.
+ * Results do not depend on it. Process-wide: set it before aggregating,
+ * not while another thread aggregates. */
+void ml_agg_set_threads(int n);
 
 #endif

@@ -69,6 +69,10 @@ ok "weighted FedAvg is (1 m1 + 3 m2) / 4" \
   w "all((i) => close(m[0][i], (m[1][i] + 3 * m[2][i]) / 4))" \
   "$T/o2" "$T/m1" "$T/m2"
 
+run aggregate --base "$T/m0" --out "$T/o2t" --examples 1,3 --threads 2 \
+  "$T/m1" "$T/m2"
+ok "--threads 2 gives the same bits" cmp "$T/o2t/weights.bin" "$T/o2/weights.bin"
+
 echo 1 >"$T/m1/examples"; echo 3 >"$T/m2/examples"
 run aggregate --base "$T/m0" --out "$T/o3" "$T/m1" "$T/m2"
 ok "example counts come from UPDATE_DIR/examples" \

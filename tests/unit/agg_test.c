@@ -134,6 +134,35 @@ static void test_agg__fedavg_matches_naive_sum(void **state)
 	free(out);
 }
 
+/* Splitting the coordinates over threads changes no bit, and a NaN in a
+ * later thread's share is still found. */
+static void test_agg__threads_give_the_same_sum(void **state)
+{
+	enum { K = 6, N = 5 * 16384 + 333 };
+	const float *upd[K];
+	double w[K] = { 1, 2, 3, 4, 5, 6 };
+	float *m = random_updates(upd, K, N, 17);
+	float *one = malloc(N * sizeof(float)), *many = malloc(N * sizeof(float));
+
+	(void)state;
+	assert_non_null(one);
+	assert_non_null(many);
+	ml_agg_set_threads(1);
+	assert_int_equal(ml_agg_wsum(one, upd, w, K, N), FM_OK);
+	for (int t = 2; t <= 4; t++) {
+		ml_agg_set_threads(t);
+		assert_int_equal(ml_agg_wsum(many, upd, w, K, N), FM_OK);
+		assert_memory_equal(one, many, N * sizeof(float));
+	}
+	m[4 * N + N - 5] = NAN;
+	assert_int_equal(ml_agg_wsum(many, upd, w, K, N), FM_EUNPROCESSABLE);
+	assert_non_null(strstr(fm_error_msg(), "update 4"));
+	ml_agg_set_threads(1);
+	free(m);
+	free(one);
+	free(many);
+}
+
 static void test_agg__wsum_uses_weights_as_given(void **state)
 {
 	float a[2] = { 1, 2 }, b[2] = { 10, 20 }, out[2];
@@ -515,6 +544,7 @@ int main(void)
 			test_agg__fedavg_of_identical_models_is_the_model),
 		cmocka_unit_test(test_agg__fedavg_weighted_exact),
 		cmocka_unit_test(test_agg__fedavg_matches_naive_sum),
+		cmocka_unit_test(test_agg__threads_give_the_same_sum),
 		cmocka_unit_test(test_agg__wsum_uses_weights_as_given),
 		cmocka_unit_test(test_agg__median_odd_and_even),
 		cmocka_unit_test(test_agg__median_matches_full_sort),
