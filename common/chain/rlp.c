@@ -21,6 +21,11 @@ static size_t header(uint8_t out[9], size_t n, uint8_t base)
 	return k + 1;
 }
 
+size_t rlp_list_header(uint8_t out[9], size_t payload_len)
+{
+	return header(out, payload_len, 0xc0);
+}
+
 int rlp_put_bytes(struct buf *b, const void *p, size_t n)
 {
 	const uint8_t *s = p;

@@ -15,6 +15,10 @@ int rlp_put_bytes(struct buf *b, const void *p, size_t n);
 int rlp_put_uint(struct buf *b, uint64_t v);
 int rlp_put_be(struct buf *b, const uint8_t *be, size_t n);
 
+/* The header of a list whose items take payload_len bytes: writes 1 to 9
+ * bytes into out and returns how many. */
+size_t rlp_list_header(uint8_t out[9], size_t payload_len);
+
 /* Lists: remember b->len in *mark, put the items, then close: the header
  * is inserted in front of the items. */
 void rlp_list_begin(const struct buf *b, size_t *mark);

@@ -137,85 +137,118 @@ static int check_tx(const struct chain_tx *tx)
 	return FM_OK;
 }
 
-/* Unsigned payload: type 2 is 0x02 || rlp([fields...]); legacy is
- * rlp([fields..., chain_id, 0, 0]) (EIP-155). */
-static int encode_unsigned(struct buf *b, const struct chain_tx *tx)
+/* The unsigned and the signed forms share the fields; they differ in the
+ * list's tail: EIP-1559 signs [fields] and sends [fields, y, r, s];
+ * legacy signs [fields, chain_id, 0, 0] (EIP-155) and sends
+ * [fields, v, r, s]. Both hashes stream the pieces, so the fields are
+ * encoded once. */
+struct tx_parts {
+	struct buf fields;
+	struct buf tail;
+};
+
+/* Appends [type] || rlp list header || fields || tail to out (when out is
+ * set) and hashes the same bytes into h (when h is set). */
+static int join(struct buf *out, uint8_t h[32], const struct chain_tx *tx,
+		const struct tx_parts *p)
 {
-	size_t mark;
+	uint8_t hdr[10];
+	size_t k = 0;
 	int err = FM_OK;
 
 	if (tx->type == CHAIN_TX_EIP1559)
-		err = buf_append(b, "\x02", 1);
-	if (err)
-		return err;
-	rlp_list_begin(b, &mark);
-	err = put_fields(b, tx);
-	if (!err && tx->type == CHAIN_TX_LEGACY) {
-		err = rlp_put_uint(b, tx->chain_id);
-		if (!err)
-			err = rlp_put_uint(b, 0);
-		if (!err)
-			err = rlp_put_uint(b, 0);
+		hdr[k++] = 0x02;
+	k += rlp_list_header(hdr + k, p->fields.len + p->tail.len);
+	if (h) {
+		struct chain_keccak kc;
+
+		chain_keccak_init(&kc);
+		chain_keccak_update(&kc, hdr, k);
+		chain_keccak_update(&kc, p->fields.data, p->fields.len);
+		chain_keccak_update(&kc, p->tail.data, p->tail.len);
+		chain_keccak_final(&kc, h);
 	}
-	if (!err)
-		err = rlp_list_end(b, mark);
+	if (out)
+		err = buf_append(out, hdr, k);
+	if (out && !err)
+		err = buf_append(out, p->fields.data, p->fields.len);
+	if (out && !err && p->tail.len)
+		err = buf_append(out, p->tail.data, p->tail.len);
 	return err;
+}
+
+/* Encodes the fields and the unsigned tail into p (initialized here). */
+static int parts_unsigned(struct tx_parts *p, const struct chain_tx *tx)
+{
+	int err = check_tx(tx);
+
+	buf_init(&p->fields, TX_MAX);
+	buf_init(&p->tail, 128); /* v, r, s: at most 75 bytes */
+	if (!err)
+		err = put_fields(&p->fields, tx);
+	if (!err && tx->type == CHAIN_TX_LEGACY) {
+		err = rlp_put_uint(&p->tail, tx->chain_id);
+		if (!err)
+			err = rlp_put_uint(&p->tail, 0);
+		if (!err)
+			err = rlp_put_uint(&p->tail, 0);
+	}
+	return err;
+}
+
+static void parts_cleanup(struct tx_parts *p)
+{
+	buf_cleanup(&p->fields);
+	buf_cleanup(&p->tail);
 }
 
 int chain_tx_signing_hash(uint8_t out[32], const struct chain_tx *tx)
 {
-	struct buf b = BUF_INIT(TX_MAX);
-	int err = check_tx(tx);
+	struct tx_parts p;
+	int err = parts_unsigned(&p, tx);
 
 	if (!err)
-		err = encode_unsigned(&b, tx);
-	if (!err)
-		chain_keccak256(out, b.data, b.len);
-	buf_cleanup(&b);
+		err = join(NULL, out, tx, &p);
+	parts_cleanup(&p);
 	return err;
 }
 
 int chain_tx_sign(struct buf *raw, uint8_t hash_out[32],
 		  const struct chain_tx *tx, const uint8_t priv[32])
 {
+	struct tx_parts p;
 	uint8_t h[32], sig[CHAIN_SIG_LEN];
-	size_t start = raw->len, mark;
-	int err;
+	size_t start = raw->len;
+	uint64_t v;
+	int err = parts_unsigned(&p, tx);
 
-	err = chain_tx_signing_hash(h, tx);
+	if (!err)
+		err = join(NULL, h, tx, &p);
 	if (!err)
 		err = chain_sign_hash(sig, priv, h);
 	if (err)
-		return err;
-	if (tx->type == CHAIN_TX_EIP1559)
-		err = buf_append(raw, "\x02", 1);
-	rlp_list_begin(raw, &mark);
+		goto done;
+	/* the signed tail: y parity (EIP-1559) or v (EIP-155), r, s */
+	v = tx->type == CHAIN_TX_EIP1559 ? sig[64] :
+					   tx->chain_id * 2 + 35 + sig[64];
+	buf_reset(&p.tail);
+	err = rlp_put_uint(&p.tail, v);
 	if (!err)
-		err = put_fields(raw, tx);
-	if (!err) {
-		if (tx->type == CHAIN_TX_EIP1559)
-			err = rlp_put_uint(raw, sig[64]);
-		else
-			err = rlp_put_uint(raw,
-					   tx->chain_id * 2 + 35 + sig[64]);
-	}
+		err = rlp_put_be(&p.tail, sig, 32);
 	if (!err)
-		err = rlp_put_be(raw, sig, 32);
+		err = rlp_put_be(&p.tail, sig + 32, 32);
 	if (!err)
-		err = rlp_put_be(raw, sig + 32, 32);
-	if (!err)
-		err = rlp_list_end(raw, mark);
-	if (err) {
-		/* leave raw as it was (buf errors may have freed it) */
-		if (raw->data) {
-			raw->len = start;
-			raw->data[start] = '\0';
-		}
-		return err;
-	}
-	if (hash_out)
+		err = join(raw, NULL, tx, &p);
+	if (!err && hash_out)
 		chain_keccak256(hash_out, raw->data + start, raw->len - start);
-	return FM_OK;
+	if (err && raw->data) {
+		/* leave raw as it was (a buf over its cap is freed) */
+		raw->len = start;
+		raw->data[start] = '\0';
+	}
+done:
+	parts_cleanup(&p);
+	return err;
 }
 
 static int item_u256(struct chain_u256 *out, const struct rlp_item *it,
