@@ -2,7 +2,8 @@
 # Chain signing benchmark: the library's EIP-191 / transaction signing and
 # address recovery next to raw libsecp256k1, same run, 1 and 2 threads
 # (see bench/chain_bench.c). Target: our paths >= 90% of raw.
-# Prints one JSON object. Figures move with the machine's load: run it on
+# Prints one JSON object (with targets_met, and the load average before
+# the run). Figures move with the machine's load: run it on
 # an idle machine and compare medians of several runs.
 # Usage: bench/chain.sh [--quick]   (--quick: 3 windows of 200 ms)
 set -euo pipefail
