@@ -107,6 +107,12 @@ int data_load(const struct data_flags *f, struct ml_dataset *train,
 int split_names(char *buf, size_t bufsize, const char *list,
 		const char **names, size_t max, size_t *n);
 
+/* A warning on stderr when the loss and the model's output disagree
+ * (cross-entropy on a linear output without --from-logits, or logits
+ * asked of a softmax/sigmoid output): Keras would compute it silently. */
+void cli_check_logits(const struct ml_model *m, enum ml_loss loss,
+		      int from_logits);
+
 /* Sets OpenBLAS threads from --threads when given (> 0). */
 void cli_threads(int threads);
 

@@ -48,8 +48,12 @@ int cmd_eval(int argc, char **argv)
 		rc = cli_usage_error("eval", "give test (or training) data");
 		goto done;
 	}
-	if (ml_model_load(&m, dir) ||
-	    ml_evaluate(m, d, loss, from_logits, batch, &ev)) {
+	if (ml_model_load(&m, dir)) {
+		rc = cli_fail();
+		goto done;
+	}
+	cli_check_logits(m, loss, from_logits);
+	if (ml_evaluate(m, d, loss, from_logits, batch, &ev)) {
 		rc = cli_fail();
 		goto done;
 	}

@@ -157,6 +157,7 @@ int cmd_train(int argc, char **argv)
 	cli_threads(threads);
 	if (ml_model_load(&m, dir))
 		return cli_fail();
+	cli_check_logits(m, o.loss, o.from_logits);
 	rc = data_load(&df, &train, &test, 1, 0, "train");
 	if (rc)
 		goto done;

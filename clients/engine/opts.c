@@ -167,6 +167,22 @@ int split_names(char *buf, size_t bufsize, const char *list,
 	return FM_OK;
 }
 
+void cli_check_logits(const struct ml_model *m, enum ml_loss loss,
+		      int from_logits)
+{
+	enum ml_activation a = ml_model_output_activation(m);
+
+	if (loss == ML_LOSS_MSE)
+		return;
+	if (!from_logits && a == ML_ACT_LINEAR)
+		fprintf(stderr, "fedmarket-engine: warning: the model outputs "
+			"logits (linear last layer); did you mean "
+			"--from-logits?\n");
+	else if (from_logits && (a == ML_ACT_SOFTMAX || a == ML_ACT_SIGMOID))
+		fprintf(stderr, "fedmarket-engine: warning: --from-logits with "
+			"a %s output layer\n", ml_activation_name(a));
+}
+
 void cli_threads(int threads)
 {
 	if (threads > 0)

@@ -166,6 +166,9 @@ size_t ml_model_output_size(const struct ml_model *m); /* floats/sample */
 int ml_model_layer_count(const struct ml_model *m);
 enum ml_layer_kind ml_model_layer_kind(const struct ml_model *m, int i);
 const char *ml_model_layer_name(const struct ml_model *m, int i);
+/* The activation that produces the model's output (the last Dense,
+ * Conv2D or Activation layer's): ML_ACT_LINEAR means it outputs logits. */
+enum ml_activation ml_model_output_activation(const struct ml_model *m);
 
 /* {"name", "params", "input_shape": [null, ...], "output_shape",
  *  "layers": [{"name", "class_name", "output_shape", "params"}]}.

@@ -429,6 +429,18 @@ const char *ml_model_layer_name(const struct ml_model *m, int i)
 	return m->layers[i].name;
 }
 
+enum ml_activation ml_model_output_activation(const struct ml_model *m)
+{
+	for (int i = m->n_layers - 1; i >= 0; i--) {
+		const struct ml_layer *l = &m->layers[i];
+
+		if (l->kind == ML_LAYER_DENSE || l->kind == ML_LAYER_CONV2D ||
+		    l->kind == ML_LAYER_ACTIVATION)
+			return l->act;
+	}
+	return ML_ACT_LINEAR;
+}
+
 /* ---- copies and comparison -------------------------------------------- */
 
 int ml_model_clone(struct ml_model **out, const struct ml_model *m)

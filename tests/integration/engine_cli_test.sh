@@ -164,7 +164,7 @@ idx_images "$T/img8.idx" 8
 idx_labels "$T/lab8.idx" '\x01\x02\x03\x04\x05\x06\x07\x00' 8
 for r in a b; do
   "$E" train --model "$T/small" --out "$T/det_$r" --train-images "$T/img8.idx" \
-    --train-labels "$T/lab8.idx" --epochs 3 --batch-size 3 --seed 9 >/dev/null
+    --train-labels "$T/lab8.idx" --epochs 3 --batch-size 3 --seed 9 >/dev/null 2>&1
 done
 expect 0 "" "training is deterministic under --seed" -- cmp "$T/det_a/weights.bin" "$T/det_b/weights.bin"
 expect 0 '"val_accuracy"' "--validation-split reports validation figures" -- \
@@ -173,6 +173,13 @@ expect 0 '"val_accuracy"' "--validation-split reports validation figures" -- \
 expect 2 "--validation-split: '1.5' is not a number in [0, 0.99]" "validation split out of range" -- \
   "$E" train --model "$T/small" --out "$T/val" --train-images "$T/img8.idx" \
   --train-labels "$T/lab8.idx" --validation-split 1.5
+
+expect 0 "did you mean --from-logits?" "a linear output without --from-logits is warned about" -- \
+  "$E" train --model "$T/small" --out "$T/o" --train-images "$T/img8.idx" --train-labels "$T/lab8.idx"
+printf 'a,b,c,d,e,f,y\n1,2,3,4,5,6,0\n2,3,4,5,6,7,2\n' >"$T/six.csv"
+expect 0 "--from-logits with a softmax output layer" "logits asked of a softmax output are warned about" -- \
+  "$E" eval --model "$top/tests/fixtures/tfjs/functional" --test-csv "$T/six.csv" \
+  --inputs a,b,c,d,e,f --outputs y --from-logits
 
 echo "1..$n"
 [ "$fails" -eq 0 ]
