@@ -265,7 +265,8 @@ int keys_find(char *path_out, size_t n, const char *dir, const char *which)
 	char hex[CHAIN_ADDR_HEX];
 	int err;
 
-	if (which && strchr(which, '/')) {
+	/* an address is 0x and 40 digits; anything else names a file */
+	if (which && !(strlen(which) == 42 && !strncmp(which, "0x", 2))) {
 		if (access(which, R_OK) != 0)
 			return fm_error_set(FM_ENOTFOUND, "%s: %s", which,
 					    strerror(errno));

@@ -33,8 +33,8 @@ int keys_getopt(int argc, char **argv, const struct option *longopts);
  * errors on stderr; returns the exit code: 0, 1 (runtime), 2 (usage). */
 int keys_cmd_run(int argc, char **argv, const struct fm_config *cfg);
 
-/* Finds a keystore file: which is a file path, or an address of a key in
- * dir, or NULL for the only key in dir. path_out gets n bytes at most.
+/* Finds a keystore file: which is an address (0x + 40 hex digits) of a
+ * key in dir, or else a file path, or NULL for the only key in dir. path_out gets n bytes at most.
  * FM_ENOTFOUND when nothing matches, FM_ECONFLICT when which is NULL and
  * dir holds several keys. */
 int keys_find(char *path_out, size_t n, const char *dir, const char *which);
