@@ -112,6 +112,9 @@ if [ $rc -eq 2 ]; then ok "a private key is never taken as an argument"; else no
 out=$(printf 'nothex\n' | "$admin" keys import-private-key --password-file "$tmp/pw" --keystore-dir "$tmp/other" 2>&1)
 rc=$?
 if [ $rc -eq 1 ] && [[ $out == *"64 hex digits"* ]]; then ok "a malformed private key is refused"; else not_ok "malformed private key" "rc=$rc $out"; fi
+cp "$new_file" "$tmp/mine.json"
+out=$(cd "$tmp" && "$admin" keys address --keystore mine.json 2>&1)
+if [[ $out == "$new_addr  mine.json" ]]; then ok "keys address --keystore takes a file name without a slash"; else not_ok "keys address --keystore FILE" "$out"; fi
 out=$("$admin" keys frobnicate 2>&1)
 [ $? -eq 2 ] && ok "an unknown keys action is a usage error" || not_ok "unknown action" "$out"
 
