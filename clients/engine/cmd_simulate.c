@@ -30,6 +30,10 @@ static int print_round(void *arg, const struct ml_fed_round *r)
 		       "\"seconds\": %.3f", r->round, r->test_accuracy,
 		       r->test_loss, r->train_loss, r->participants,
 		       r->malicious, r->seconds);
+		if (!isnan(r->client_accuracy))
+			printf(", \"client_accuracy\": %.6f, "
+			       "\"client_loss\": %.6f", r->client_accuracy,
+			       r->client_loss);
 		if (ff->dp_clip > 0)
 			printf(", \"epsilon\": %.6f, \"dp_clipped\": %zu",
 			       r->epsilon, r->dp_clipped);
@@ -40,6 +44,9 @@ static int print_round(void *arg, const struct ml_fed_round *r)
 		       r->participants);
 		if (r->malicious)
 			printf(" (%zu attackers)", r->malicious);
+		if (!isnan(r->client_accuracy))
+			printf(", on the clients' data %.4f",
+			       r->client_accuracy);
 		if (ff->dp_clip > 0)
 			printf(", epsilon %.4f", r->epsilon);
 		printf(", %.2f s\n", r->seconds);
@@ -126,6 +133,9 @@ int cmd_simulate(int argc, char **argv)
 		  "reported epsilon (1e-5)", 1e-300, 0.999999 },
 		{ "--max-train", OPT_INT, &max_train, "N", "use N random "
 		  "training samples (all)", 1, 2147483647 },
+		{ "--fed-eval", OPT_FLAG, &o.fed_eval, NULL, "also evaluate "
+		  "each round on every client's data (federated evaluation)",
+		  0, 0 },
 		{ "--out", OPT_STR, &out, "DIR", "write the final model", 0,
 		  0 },
 		{ "--threads", OPT_INT, &threads, "N", "BLAS threads", 1, 256 },

@@ -695,6 +695,19 @@ int ml_fed_simulate(struct ml_model *global, const struct ml_dataset *train,
 		} else {
 			info.epsilon = NAN;
 		}
+		info.client_loss = info.client_accuracy = NAN;
+		if (o->fed_eval) {
+			err = ml_fed_evaluate(global, client, o->clients,
+					      o->local.loss,
+					      o->local.from_logits, NULL, &ev);
+			if (err) {
+				fm_error_prefix("round %d: client data",
+						round);
+				goto done;
+			}
+			info.client_loss = ev.loss;
+			info.client_accuracy = ev.accuracy;
+		}
 		err = ml_evaluate(global, test, o->local.loss,
 				  o->local.from_logits, 0, &ev);
 		if (err) {

@@ -98,6 +98,10 @@ struct ml_fed_round {
 				 * local epoch */
 	double test_loss;
 	double test_accuracy;
+	/* federated evaluation of the new global model on every client's own
+	 * data, example-weighted (NAN unless fed_eval) */
+	double client_loss;
+	double client_accuracy;
 	double epsilon;         /* after this round; NAN without DP */
 	double seconds;
 };
@@ -111,7 +115,8 @@ struct ml_fed_sim_opts {
 	/* Each round every client takes part with this probability (Poisson
 	 * sampling, what the DP accountant assumes) when DP is on; without
 	 * DP, round(sample_rate * clients) clients (at least 1) are drawn
-	 * without replacement. 1 = all clients every round. */
+	 * without replacement. 1 = all clients every round. A round with
+	 * fewer participants than the rule needs (Krum: 2f + 3) fails. */
 	double sample_rate;
 	struct ml_train_opts local;     /* epochs, batch, optimizer, loss */
 	struct ml_fed_split_spec split;
@@ -122,6 +127,7 @@ struct ml_fed_sim_opts {
 	double dp_clip;                 /* > 0 turns central DP on */
 	double dp_noise;                /* noise multiplier sigma */
 	double dp_delta;                /* for the reported epsilon */
+	int fed_eval;                   /* also evaluate on the clients */
 	uint64_t seed;
 	ml_fed_round_fn on_round;
 	void *cb_arg;

@@ -96,10 +96,13 @@ ok "centered clipping stays >= 0.75 under the same attack" \
 
 # DP on a smaller training set: epsilon grows round by round.
 sim dp --max-train 6000 --rounds 3 --sample-rate 0.5 --dp-clip 1 \
-  --dp-noise 1.0 --out "$T/dp-model"
+  --dp-noise 1.0 --out "$T/dp-model" --fed-eval
 ok "a DP simulation reports epsilon, growing each round" \
   check dp "r.length === 3 && r.every((x, i) => x.epsilon > 0 &&
     (i === 0 || x.epsilon > r[i - 1].epsilon))"
+ok "--fed-eval adds the federated evaluation on the clients' data" \
+  check dp "r.every((x) => x.client_accuracy > 0.1 && x.client_accuracy <= 1
+    && x.client_loss > 0)"
 ok "Poisson sampling leaves some clients out of some rounds" \
   check dp "r.every((x) => x.participants <= 10) &&
     r.some((x) => x.participants < 10)"

@@ -413,6 +413,7 @@ static void test_fedsim__simulation_learns_and_is_deterministic(void **state)
 	blobs(&train, 1600, 4, 1);
 	blobs(&test, 400, 4, 2);
 	sim_setup(&o, &ra);
+	o.fed_eval = 1;
 	assert_int_equal(ml_fed_simulate(a, &train, &test, &o), FM_OK);
 	assert_int_equal(ra.n, 4);
 	for (int i = 0; i < 4; i++) {
@@ -420,11 +421,16 @@ static void test_fedsim__simulation_learns_and_is_deterministic(void **state)
 		assert_int_equal(ra.r[i].participants, 8);
 		assert_true(isnan(ra.r[i].epsilon));
 		assert_true(isfinite(ra.r[i].train_loss));
+		/* blobs: the clients' data is as easy as the test set */
+		assert_near(ra.r[i].client_accuracy, ra.r[i].test_accuracy,
+			    0.1);
 	}
 	assert_true(ra.r[3].test_accuracy > 0.85);
 	assert_true(ra.r[3].test_loss < ra.r[0].test_loss);
 	o.cb_arg = &rb;
+	o.fed_eval = 0;
 	assert_int_equal(ml_fed_simulate(b, &train, &test, &o), FM_OK);
+	assert_true(isnan(rb.r[0].client_accuracy));
 	n = ml_model_param_count(a);
 	assert_memory_equal(ml_model_params(a, NULL), ml_model_params(b, NULL),
 			    n * sizeof(float));
