@@ -856,14 +856,30 @@ int http_req_query_no_unknown(const struct http_req *req,
 int http_req_idempotency_key(const struct http_req *req, const char **out)
 {
 	const char *v = http_req_header(req, "Idempotency-Key");
+	size_t n = v ? strlen(v) : 0;
 
 	*out = NULL;
-	if (v && !token_ok(v, HTTP_IDEMPOTENCY_KEY_MAX))
+	for (size_t i = 0; v && i < n; i++)
+		if (v[i] < 0x21 || v[i] > 0x7e)
+			n = 0;
+	if (v && (n == 0 || n > HTTP_IDEMPOTENCY_KEY_MAX))
 		return fm_error_set(FM_EINVAL, "Idempotency-Key: expected 1 to "
-				    "%d characters of A-Z a-z 0-9 . _ : -",
+				    "%d printable characters without spaces",
 				    HTTP_IDEMPOTENCY_KEY_MAX);
 	*out = v;
 	return FM_OK;
+}
+
+int http_resp_status(const struct http_req *req)
+{
+	return req->status;
+}
+
+const char *http_resp_body(const struct http_req *req, size_t *len)
+{
+	if (len)
+		*len = req->status ? req->resp_len : 0;
+	return req->status ? req->resp : NULL;
 }
 
 int http_req_json(const struct http_req *req, json_t **out)

@@ -96,7 +96,7 @@ struct http_server_opts {
 /* Limits of the request context. */
 #define HTTP_REQ_ID_MAX 64       /* X-Request-Id accepted up to this length */
 #define HTTP_AUTH_MAX 128        /* identity written by the verifier */
-#define HTTP_IDEMPOTENCY_KEY_MAX 128
+#define HTTP_IDEMPOTENCY_KEY_MAX 200
 
 /* Checks the routes (methods, patterns, duplicates, a verifier for signed
  * routes) and sets up the server; nothing listens yet. routes and opts
@@ -176,8 +176,8 @@ int http_req_query_no_unknown(const struct http_req *req,
 			      const char *const *allowed);
 
 /* The Idempotency-Key header: *out is NULL when absent; FM_EINVAL when
- * it is not 1 to HTTP_IDEMPOTENCY_KEY_MAX characters of [A-Za-z0-9._:-]
- * (a UUID fits). */
+ * it is not 1 to HTTP_IDEMPOTENCY_KEY_MAX visible ASCII characters
+ * (0x21..0x7e; a UUID fits). */
 int http_req_idempotency_key(const struct http_req *req, const char **out);
 
 /* Parses the body as JSON into a new reference; an empty or malformed
@@ -197,5 +197,11 @@ int http_respond_error(struct http_req *req, int code);
 /* Adds a response header (copied); at most 8 per response. */
 int http_resp_header(struct http_req *req, const char *name,
 		     const char *value);
+
+/* The response set so far, for code around handlers (e.g. recording an
+ * answer under its Idempotency-Key): the status, 0 when none is set; the
+ * body (borrowed, NUL-terminated), NULL when none is set. */
+int http_resp_status(const struct http_req *req);
+const char *http_resp_body(const struct http_req *req, size_t *len);
 
 #endif

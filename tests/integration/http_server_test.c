@@ -180,15 +180,36 @@ static int h_header(struct http_req *req, void *arg)
 	return err;
 }
 
+static int h_idem_inner(struct http_req *req, const char *key)
+{
+	if (key && strcmp(key, "conflict") == 0)
+		return fm_error_set(FM_ECONFLICT, "already taken");
+	return http_respond_json(req, 200, json_pack("{s:s?}", "key", key));
+}
+
+/* Code around a handler: answers errors itself and reads back what was
+ * answered, as an idempotency record would. */
 static int h_idem(struct http_req *req, void *arg)
 {
-	const char *key;
-	int err = http_req_idempotency_key(req, &key);
+	const char *key, *body;
+	char copy[256];
+	size_t len = 1;
+	int err;
 
 	(void)arg;
-	if (err)
-		return err;
-	return http_respond_json(req, 200, json_pack("{s:s?}", "key", key));
+	assert_int_equal(http_resp_status(req), 0);
+	assert_null(http_resp_body(req, &len));
+	assert_int_equal(len, 0);
+	err = http_req_idempotency_key(req, &key);
+	if (!err)
+		err = h_idem_inner(req, key);
+	if (err && !http_resp_status(req))
+		http_respond_error(req, err);
+	body = http_resp_body(req, &len);
+	assert_non_null(body);
+	assert_int_equal(strlen(body), len);
+	snprintf(copy, sizeof(copy), "%d %s", http_resp_status(req), body);
+	return http_resp_header(req, "X-Recorded", copy);
 }
 
 static const struct http_route routes[] = {
@@ -585,7 +606,7 @@ static void test_http_server__idempotency_key(void **state)
 	struct fx *f = *state;
 	struct httpc_req req = { 0 };
 	struct httpc_resp r;
-	char long_key[200];
+	char long_key[HTTP_IDEMPOTENCY_KEY_MAX + 50];
 
 	httpc_resp_init(&r);
 	req.method = "POST";
@@ -604,7 +625,44 @@ static void test_http_server__idempotency_key(void **state)
 	long_key[sizeof(long_key) - 1] = '\0';
 	req.idempotency_key = long_key;
 	assert_int_equal(httpc_send(f->c, &req, &r), FM_EINVAL);
+	long_key[HTTP_IDEMPOTENCY_KEY_MAX] = '\0';
+	assert_int_equal(httpc_send(f->c, &req, &r), FM_OK);
 	httpc_resp_cleanup(&r);
+}
+
+static void test_http_server__response_readable_around_handler(void **state)
+{
+	struct fx *f = *state;
+	struct buf b = BUF_INIT(1 << 20);
+	char rec[512];
+
+	assert_int_equal(http_test_raw(f->port,
+				       "POST /idem HTTP/1.1\r\nHost: t\r\n"
+				       "Idempotency-Key: a/b\"c\r\n"
+				       "Content-Length: 0\r\n"
+				       "Connection: close\r\n\r\n",
+				       &b),
+			 200);
+	assert_int_equal(http_test_header(b.data, "X-Recorded", rec,
+					  sizeof(rec)),
+			 0);
+	assert_string_equal(rec, "200 {\"key\":\"a/b\\\"c\"}");
+	/* an error answered by the code around the handler is readable too */
+	assert_int_equal(http_test_raw(f->port,
+				       "POST /idem HTTP/1.1\r\nHost: t\r\n"
+				       "Idempotency-Key: conflict\r\n"
+				       "X-Request-Id: rec-1\r\n"
+				       "Content-Length: 0\r\n"
+				       "Connection: close\r\n\r\n",
+				       &b),
+			 409);
+	assert_int_equal(http_test_header(b.data, "X-Recorded", rec,
+					  sizeof(rec)),
+			 0);
+	assert_string_equal(rec, "409 {\"error\":{\"code\":\"conflict\","
+				 "\"message\":\"already taken\","
+				 "\"request_id\":\"rec-1\"}}");
+	buf_cleanup(&b);
 }
 
 static long signed_call(struct fx *f, const char *addr, const char *path,
@@ -1228,6 +1286,7 @@ int main(void)
 		T(test_http_server__request_id),
 		T(test_http_server__handler_errors),
 		T(test_http_server__idempotency_key),
+		T(test_http_server__response_readable_around_handler),
 		T(test_http_server__signed_routes),
 		T(test_http_server__healthz),
 		T(test_http_server__metrics_text_parses),
