@@ -1,0 +1,335 @@
+/* create-task --spec FILE --assets DIR: checks the assets locally, pushes
+ * them as a task-assets bundle, funds the escrow with reward x
+ * max_assignments (signed by the creator's key), posts the spec to taskd
+ * and waits until the task is open. Nothing is funded before every local
+ * check passed; a task whose id is already funded by this creator is not
+ * funded twice, so a failed post can be retried with the same task_id. */
+#include "creator.h"
+
+#include "chain/escrow.h"
+#include "chain/rpc.h"
+#include "cli/work.h"
+#include "core/err.h"
+#include "core/fjson.h"
+#include "market/spec.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPEC_MAX (1u << 20)
+
+/* The assets folder holds what the task kind needs, and the engine loads
+ * the model: checked before anything is spent. A model folder itself
+ * (model.json at its top) is taken as the bundle's model/; *model gets
+ * it then, loaded. */
+static int check_assets(const char *dir, const char *kind,
+			struct ml_model **model)
+{
+	char path[WORK_PATH_MAX];
+	json_t *items = NULL, *arr;
+	struct stat sb;
+	int err;
+
+	if (stat(dir, &sb) || !S_ISDIR(sb.st_mode))
+		return fm_error_set(FM_EINVAL, "assets %s: not a folder", dir);
+	if (!strcmp(kind, "data_annotator")) {
+		snprintf(path, sizeof(path), "%s/items.json", dir);
+		err = fj_load_file(&items, path, 64u << 20);
+		if (!err && (!json_is_array(arr = json_object_get(items,
+								  "items")) ||
+			     !json_array_size(arr)))
+			err = fm_error_set(FM_EINVAL, "%s: expected a non-empty "
+					   "\"items\" array", path);
+		if (!err && !json_is_array(json_object_get(items, "labels")))
+			err = fm_error_set(FM_EINVAL, "%s: expected a "
+					   "\"labels\" array", path);
+		json_decref(items);
+		return err;
+	}
+	snprintf(path, sizeof(path), "%s/model.json", dir);
+	if (access(path, F_OK) == 0)
+		snprintf(path, sizeof(path), "%s", dir);
+	else
+		snprintf(path, sizeof(path), "%s/model", dir);
+	err = ml_model_load(model, path);
+	if (!err)
+		err = ml_model_check_finite(*model);
+	if (err) {
+		ml_model_free(*model);
+		*model = NULL;
+		return fm_error_prefix("assets %s", path);
+	}
+	return FM_OK;
+}
+
+static int push_assets(struct cli *c, struct store_ref *ref, const char *dir,
+		       const struct ml_model *m, const char *title)
+{
+	struct store_bundle_info info = { STORE_KIND_TASK_ASSETS, title, "0",
+					  NULL, NULL, NULL, NULL };
+	char top[WORK_PATH_MAX];
+	struct store *st = NULL;
+	json_t *meta = NULL;
+	int err;
+
+	snprintf(top, sizeof(top), "%s/model.json", dir);
+	if (m && access(top, F_OK) == 0)
+		return work_push_model(c, ref, m, STORE_KIND_TASK_ASSETS, title,
+				       NULL);
+	err = m ? work_model_meta(&meta, m) : FM_OK;
+	info.model = meta;
+	if (!err)
+		err = store_open(&st, NULL, &c->cfg);
+	if (!err)
+		err = store_ensure(st);
+	if (!err)
+		err = store_bundle_push(st, ref, NULL, dir, &info, NULL);
+	store_free(st);
+	json_decref(meta);
+	return err;
+}
+
+/* lifetime_s becomes a fixed expires_at, so the escrow's deadline can be
+ * set from the same instant taskd will record. */
+static int fix_expiry(json_t *spec)
+{
+	json_t *life = json_object_get(spec, "lifetime_s");
+	char when[32];
+	time_t t;
+	struct tm tm;
+
+	if (!life)
+		return FM_OK;
+	if (!json_is_integer(life) || json_integer_value(life) < 60)
+		return fm_error_set(FM_EINVAL, "task.lifetime_s: expected an "
+				    "integer >= 60");
+	t = time(NULL) + (time_t)json_integer_value(life);
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_del(spec, "lifetime_s");
+	json_object_set_new(spec, "expires_at", json_string(when));
+	return FM_OK;
+}
+
+/* Funds the escrow unless this creator already funded this task id;
+ * tx_out gets the funding transaction's hash ("" when already funded). */
+static int fund(struct cli *c, const struct task_spec *s, long long deadline,
+		long timeout_s, char tx_out[67])
+{
+	uint8_t escrow[CHAIN_ADDR_LEN], op[CHAIN_ADDR_LEN], tid[32];
+	char op_hex[CHAIN_ADDR_HEX];
+	struct chain_rpc *r = NULL;
+	struct chain_receipt rc = { 0 };
+	struct escrow_task et;
+	struct chain_u256 reward;
+	struct chain_tx tx;
+	int err;
+
+	tx_out[0] = '\0';
+	chain_tx_init(&tx);
+	err = work_market_chain(c, escrow, op_hex);
+	if (!err)
+		err = chain_address_parse(op, op_hex, "operator");
+	if (!err)
+		err = hex_decode(tid, 32, s->task_id);
+	if (!err)
+		err = chain_u256_parse(&reward, s->reward_wei, "reward_wei");
+	if (!err)
+		err = chain_rpc_new(&r, c->cfg.rpc_url, NULL);
+	if (err)
+		goto done;
+	err = escrow_get_task(r, &et, escrow, tid);
+	if (err == FM_OK) {
+		if (memcmp(et.creator, c->key.addr, CHAIN_ADDR_LEN) ||
+		    et.state != ESCROW_OPEN)
+			err = fm_error_set(FM_ECONFLICT, "task id %s is already "
+					   "used on the escrow (state %s); "
+					   "choose another task_id",
+					   s->task_id,
+					   escrow_state_name(et.state));
+		goto done; /* funded by us before: post without paying again */
+	}
+	if (err != FM_ENOTFOUND)
+		goto done;
+	err = escrow_fund_tx(&tx, escrow, tid, op, (uint64_t)deadline, &reward,
+			     (uint32_t)s->max_assignments);
+	if (!err)
+		err = chain_rpc_send_tx(r, &rc, &tx, &c->key, timeout_s * 1000);
+	if (err)
+		goto done;
+	tx_out[0] = '0';
+	tx_out[1] = 'x';
+	hex_encode(tx_out + 2, rc.tx_hash, 32);
+done:
+	chain_receipt_cleanup(&rc);
+	chain_tx_cleanup(&tx);
+	chain_rpc_free(r);
+	return err;
+}
+
+/* Polls the task until it is open (drafts open when taskd sees the
+ * funding). */
+static int wait_open(struct cli *c, const char *id, long timeout_s,
+		     json_t **task)
+{
+	struct api *a = NULL;
+	time_t end = time(NULL) + timeout_s;
+	int err = cli_api(c, 0, &a);
+
+	while (!err) {
+		const char *st = json_string_value(json_object_get(*task,
+								   "state"));
+
+		if (st && strcmp(st, "draft"))
+			return strcmp(st, "open")
+				       ? fm_error_set(FM_ECONFLICT, "task %s is "
+						      "%s, not open", id, st)
+				       : FM_OK;
+		if (time(NULL) >= end)
+			return fm_error_set(FM_ETIMEOUT, "task %s is still a "
+					    "draft after %ld s: taskd has not "
+					    "seen the escrow funding yet",
+					    id, timeout_s);
+		sleep(1);
+		json_decref(*task);
+		*task = NULL;
+		err = api_task(a, id, task);
+	}
+	return err;
+}
+
+static void print_task(struct cli *c, const json_t *t, const char *tx)
+{
+	char reward[96];
+
+	if (c->json) {
+		cli_print_json(t);
+		return;
+	}
+	cli_format_wei(reward, sizeof(reward),
+		       json_string_value(json_object_get(t, "reward_wei")));
+	printf("%stask %s is %s%s\n  %s\n  reward %s per accepted result, "
+	       "%lld slots\n  assets %s\n  expires %s\n",
+	       cli_c(c, CLI_GREEN),
+	       json_string_value(json_object_get(t, "id")),
+	       json_string_value(json_object_get(t, "state")),
+	       cli_c(c, CLI_RESET),
+	       json_string_value(json_object_get(t, "title")), reward,
+	       (long long)json_integer_value(json_object_get(t,
+							    "max_assignments")),
+	       json_string_value(json_object_get(t, "assets")),
+	       json_string_value(json_object_get(t, "expires_at")));
+	if (tx[0])
+		printf("  escrow funded in transaction %s\n", tx);
+}
+
+int cmd_create_task(struct cli *c, int argc, char **argv)
+{
+	const char *spec_file = NULL, *assets = NULL, *task_id = NULL;
+	const char *validator = NULL;
+	long timeout = 120, grace = 3600;
+	int no_wait = 0, code;
+	const struct cli_opt opts[] = {
+		{ "--spec", CLI_STR, &spec_file, "FILE",
+		  "task spec (schema/task.schema.json; task_id and assets are "
+		  "filled in)", 0, 0 },
+		{ "--assets", CLI_STR, &assets, "DIR",
+		  "a model folder, or a folder with model/ (model tasks) or "
+		  "items.json (data_annotator)", 0, 0 },
+		{ "--task-id", CLI_STR, &task_id, "0x..",
+		  "use this task id (default: the spec's, else random)", 0, 0 },
+		{ "--validator", CLI_STR, &validator, "ADDR",
+		  "who decides on results (default: the spec's, else you)", 0,
+		  0 },
+		{ "--grace", CLI_INT, &grace, "SECONDS",
+		  "escrow deadline after the task's expiry (3600)", 0, 31536000 },
+		{ "--timeout", CLI_INT, &timeout, "SECONDS",
+		  "wait this long for the funding and the task to open (120)",
+		  1, 86400 },
+		{ "--no-wait", CLI_FLAG, &no_wait, NULL,
+		  "do not wait for the task to open", 0, 0 },
+		CLI_OPT_END,
+	};
+	struct task_spec s = { 0 };
+	json_t *spec = NULL, *task = NULL;
+	struct ml_model *model = NULL;
+	struct store_ref ref;
+	struct api *a = NULL;
+	char tid[67], tx[67] = "";
+	const char *kind;
+	uint8_t rnd[32];
+	int err;
+
+	if (!cli_parse(c, opts, argc, argv, "--spec FILE --assets DIR",
+		       NULL, 0, 0, &code))
+		return code;
+	if (!spec_file || !assets)
+		return cli_usage(c, "--spec and --assets are required");
+	err = fj_load_file(&spec, spec_file, SPEC_MAX);
+	if (!err && !json_is_object(spec))
+		err = fm_error_set(FM_EINVAL, "%s: expected a JSON object",
+				   spec_file);
+	if (err)
+		goto done;
+	if (task_id) {
+		err = cli_task_id(tid, task_id);
+		if (err)
+			goto done;
+		json_object_set_new(spec, "task_id", json_string(tid));
+	} else if (!json_object_get(spec, "task_id")) {
+		randombytes_buf(rnd, sizeof(rnd));
+		tid[0] = '0';
+		tid[1] = 'x';
+		hex_encode(tid + 2, rnd, sizeof(rnd));
+		json_object_set_new(spec, "task_id", json_string(tid));
+	}
+	if (validator)
+		json_object_set_new(spec, "validator", json_string(validator));
+	kind = json_string_value(json_object_get(spec, "kind"));
+	err = check_assets(assets, kind ? kind : "", &model);
+	if (!err)
+		err = fix_expiry(spec);
+	/* a placeholder reference lets the spec be checked before the
+	 * upload */
+	if (!err)
+		json_object_set_new(spec, "assets", json_string(
+			"0000000000000000000000000000000000000000000000000000000000000000"));
+	if (!err)
+		err = task_spec_parse(&s, spec, (long long)time(NULL));
+	if (!err)
+		err = cli_identity(c);
+	if (err)
+		goto done;
+	err = push_assets(c, &ref, assets, model, s.title);
+	if (err)
+		goto done;
+	json_object_set_new(spec, "assets", json_string(ref.hex));
+	err = fund(c, &s, s.expires_at + s.assignment_duration_s + grace,
+		   timeout, tx);
+	if (err)
+		goto done;
+	err = cli_api(c, 1, &a);
+	if (!err)
+		err = api_post(a, API_TASKD, "/v1/tasks", spec, &task);
+	if (err) {
+		fm_error_prefix("the escrow holds the funding of task %s but "
+				"posting it failed (run create-task again with "
+				"--task-id %s: it will not fund twice)",
+				s.task_id, s.task_id);
+		goto done;
+	}
+	if (!no_wait)
+		err = wait_open(c, s.task_id, timeout, &task);
+	if (!err)
+		print_task(c, task, tx);
+done:
+	task_spec_cleanup(&s);
+	json_decref(spec);
+	ml_model_free(model);
+	json_decref(task);
+	return err ? cli_fail(c) : CLI_OK;
+}

@@ -1,0 +1,248 @@
+/* Looking at tasks and results, and deciding on them by hand:
+ * list-tasks, status, list-results, evaluate, accept, reject. */
+#include "creator.h"
+
+#include "cli/view.h"
+#include "cli/work.h"
+#include "core/err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int cmd_list_tasks(struct cli *c, int argc, char **argv)
+{
+	struct view_task_query q = { 0 };
+	int mine = 0, code;
+	const struct cli_opt opts[] = {
+		{ "--mine", CLI_FLAG, &mine, NULL, "only tasks you created", 0,
+		  0 },
+		{ "--state", CLI_STR, &q.state, "S",
+		  "draft, open, closed, expired or cancelled", 0, 0 },
+		{ "--kind", CLI_STR, &q.kind, "K",
+		  "model_contributor, model_engineer or data_annotator", 0, 0 },
+		{ "--limit", CLI_INT, &q.limit, "N", "at most N tasks (50)", 1,
+		  200 },
+		CLI_OPT_END,
+	};
+
+	if (!cli_parse(c, opts, argc, argv, "[--mine] [--state S]", NULL, 0, 0,
+		       &code))
+		return code;
+	if (mine) {
+		if (cli_identity(c))
+			return cli_fail(c);
+		q.creator = c->addr;
+	}
+	return view_tasks(c, &q) ? cli_fail(c) : CLI_OK;
+}
+
+/* Parses the one TASK argument of a command. */
+static int one_task(struct cli *c, int argc, char **argv, char tid[67],
+		    const struct cli_opt *opts, int *code)
+{
+	const char *pos[1] = { NULL };
+
+	if (!cli_parse(c, opts, argc, argv, "TASK", pos, 1, 1, code))
+		return 0;
+	if (cli_task_id(tid, pos[0])) {
+		*code = cli_usage(c, "%s", fm_error_msg());
+		return 0;
+	}
+	return 1;
+}
+
+int cmd_status(struct cli *c, int argc, char **argv)
+{
+	const struct cli_opt opts[] = { CLI_OPT_END };
+	char tid[67];
+	int code;
+
+	if (!one_task(c, argc, argv, tid, opts, &code))
+		return code;
+	return view_task(c, tid, 1) ? cli_fail(c) : CLI_OK;
+}
+
+int cmd_list_results(struct cli *c, int argc, char **argv)
+{
+	const char *state = NULL;
+	const struct cli_opt opts[] = {
+		{ "--state", CLI_STR, &state, "S",
+		  "submitted, accepted or rejected", 0, 0 },
+		CLI_OPT_END,
+	};
+	char tid[67];
+	int code;
+
+	if (!one_task(c, argc, argv, tid, opts, &code))
+		return code;
+	if (state && strcmp(state, "submitted") && strcmp(state, "accepted") &&
+	    strcmp(state, "rejected"))
+		return cli_usage(c, "--state: expected submitted, accepted or "
+				 "rejected");
+	return view_results(c, tid, state) ? cli_fail(c) : CLI_OK;
+}
+
+/* The result and its task. */
+static int load_result(struct cli *c, const char *rid, json_t **result,
+		       json_t **task)
+{
+	struct api *a = NULL;
+	int err = cli_api(c, 0, &a);
+
+	if (!err)
+		err = api_result(a, rid, result);
+	if (!err)
+		err = api_task(a, json_string_value(json_object_get(*result,
+								    "task_id")),
+			       task);
+	return err;
+}
+
+int cmd_evaluate(struct cli *c, int argc, char **argv)
+{
+	const char *data = NULL, *pos[1] = { NULL };
+	const struct cli_opt opts[] = {
+		{ "--data", CLI_STR, &data, "PATH",
+		  "test data in the task's format: a folder with *images* and "
+		  "*labels* IDX files, IMAGES,LABELS, or a CSV file", 0, 0 },
+		CLI_OPT_END,
+	};
+	struct ml_dataset d = { 0 };
+	struct ml_model *m = NULL, *cur = NULL;
+	struct ml_eval ev, cev;
+	json_t *r = NULL, *t = NULL, *ver = NULL, *spec;
+	struct api *a = NULL;
+	char rid[37];
+	int code, err;
+
+	if (!cli_parse(c, opts, argc, argv, "RESULT --data PATH", pos, 1, 1,
+		       &code))
+		return code;
+	if (!data)
+		return cli_usage(c, "--data is required");
+	if (cli_uuid(rid, pos[0], "result"))
+		return cli_usage(c, "%s", fm_error_msg());
+	err = load_result(c, rid, &r, &t);
+	spec = json_object_get(t, "spec");
+	if (!err && !strcmp(json_string_value(json_object_get(t, "kind")),
+			    "data_annotator"))
+		err = fm_error_set(FM_EINVAL, "result %s labels data; there is "
+				   "no model to evaluate", rid);
+	if (!err)
+		err = work_load_data(&d, spec, data);
+	if (!err)
+		err = work_load_bundle_model(
+			c, json_string_value(json_object_get(r, "bundle_ref")),
+			&m);
+	if (!err)
+		err = work_evaluate(m, spec, &d, &ev);
+	if (!err)
+		err = cli_api(c, 0, &a);
+	if (!err)
+		err = api_model_version(
+			a, json_string_value(json_object_get(t, "id")), -1,
+			&ver);
+	if (!err)
+		err = work_load_bundle_model(
+			c, json_string_value(json_object_get(ver, "bundle_ref")),
+			&cur);
+	if (!err)
+		err = work_evaluate(cur, spec, &d, &cev);
+	if (err)
+		goto done;
+	if (c->json) {
+		json_t *j = json_pack("{s:s, s:I, s:f, s:f, s:i, s:f, s:f}",
+				      "result", rid, "examples", (json_int_t)d.n,
+				      "accuracy", ev.accuracy, "loss", ev.loss,
+				      "current_version",
+				      (int)json_integer_value(json_object_get(
+					      ver, "version")),
+				      "current_accuracy", cev.accuracy,
+				      "current_loss", cev.loss);
+
+		cli_print_json(j);
+		json_decref(j);
+	} else {
+		printf("result %s on %zu examples: accuracy %.4f, loss %.4f\n"
+		       "model version %lld: accuracy %.4f, loss %.4f "
+		       "(%s%+.4f%s)\n",
+		       rid, d.n, ev.accuracy, ev.loss,
+		       (long long)json_integer_value(json_object_get(ver,
+								    "version")),
+		       cev.accuracy, cev.loss,
+		       cli_c(c, ev.accuracy >= cev.accuracy ? CLI_GREEN
+							    : CLI_RED),
+		       ev.accuracy - cev.accuracy, cli_c(c, CLI_RESET));
+	}
+done:
+	ml_dataset_cleanup(&d);
+	ml_model_free(m);
+	ml_model_free(cur);
+	json_decref(r);
+	json_decref(t);
+	json_decref(ver);
+	return err ? cli_fail(c) : CLI_OK;
+}
+
+static int decide(struct cli *c, const char *rid, int accept,
+		  const char *reason)
+{
+	char path[120];
+	struct api *a = NULL;
+	json_t *body = json_pack("{s:s, s:s?}", "decision",
+				 accept ? "accept" : "reject", "reason", reason);
+	json_t *out = NULL;
+	int err = body ? cli_api(c, 1, &a) : fm_error_set(FM_ENOMEM, "oom");
+
+	snprintf(path, sizeof(path), "/v1/results/%s/decision", rid);
+	if (!err)
+		err = api_post(a, API_VALIDATIOND, path, body, &out);
+	json_decref(body);
+	if (err)
+		return cli_fail(c);
+	if (c->json)
+		cli_print_json(out);
+	else
+		printf("result %s %s%s%s%s\n", rid,
+		       cli_c(c, accept ? CLI_GREEN : CLI_RED),
+		       accept ? "accepted" : "rejected", cli_c(c, CLI_RESET),
+		       accept ? "; its reward is queued for payment on chain"
+			      : "");
+	json_decref(out);
+	return CLI_OK;
+}
+
+int cmd_accept(struct cli *c, int argc, char **argv)
+{
+	const char *pos[1] = { NULL };
+	const struct cli_opt opts[] = { CLI_OPT_END };
+	char rid[37];
+	int code;
+
+	if (!cli_parse(c, opts, argc, argv, "RESULT", pos, 1, 1, &code))
+		return code;
+	if (cli_uuid(rid, pos[0], "result"))
+		return cli_usage(c, "%s", fm_error_msg());
+	return decide(c, rid, 1, NULL);
+}
+
+int cmd_reject(struct cli *c, int argc, char **argv)
+{
+	const char *pos[1] = { NULL }, *reason = NULL;
+	const struct cli_opt opts[] = {
+		{ "--reason", CLI_STR, &reason, "TEXT",
+		  "why (the contributor sees it)", 0, 0 },
+		CLI_OPT_END,
+	};
+	char rid[37];
+	int code;
+
+	if (!cli_parse(c, opts, argc, argv, "RESULT --reason TEXT", pos, 1, 1,
+		       &code))
+		return code;
+	if (!reason || !reason[0])
+		return cli_usage(c, "--reason is required: say why");
+	if (cli_uuid(rid, pos[0], "result"))
+		return cli_usage(c, "%s", fm_error_msg());
+	return decide(c, rid, 0, reason);
+}

@@ -1,0 +1,293 @@
+/* fedmarket-validatord: the validator of one task or of every task that
+ * names this key as its validator with the custom strategy. Each pass
+ * pulls the submitted results, verifies and evaluates them on held-out
+ * data, posts accept/reject decisions with their metrics and reasons, and
+ * publishes the next model version once a round has enough accepted
+ * results. All state lives in the marketplace, so a restart resumes where
+ * it stopped (a decision already recorded is a 409, skipped). SIGTERM
+ * finishes the decision in progress and exits. */
+#include "policy.h"
+
+#include "cli/round.h"
+#include "cli/work.h"
+#include "core/err.h"
+#include "core/fjson.h"
+#include "core/log.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_TASKS 64
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+struct opts {
+	const char *tasks[MAX_TASKS];
+	size_t ntasks;
+	const char *data;
+	const char *gold_file;
+	long interval_s;
+	long round_wait_s;
+	int once;
+};
+
+static const char *str_of(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+/* The tasks to watch: the ones named, else every task whose validator
+ * is this key and whose strategy is custom. */
+static int watched(struct cli *c, const struct opts *o, json_t **out)
+{
+	struct api *a = NULL;
+	json_t *list = json_array(), *page = NULL, *t;
+	size_t i;
+	int err = cli_api(c, 0, &a);
+
+	for (i = 0; !err && i < o->ntasks; i++) {
+		err = api_task(a, o->tasks[i], &t);
+		if (!err)
+			json_array_append_new(list, t);
+	}
+	if (!err && !o->ntasks) {
+		err = api_get(a, API_TASKD, "/v1/tasks?limit=200", &page);
+		json_array_foreach(err ? NULL : json_object_get(page, "tasks"),
+				   i, t)
+			if (!strcmp(str_of(t, "validator"), c->addr) &&
+			    !strcmp(str_of(t, "validation_strategy"),
+				    "custom") &&
+			    strcmp(str_of(t, "state"), "draft"))
+				json_array_append(list, t);
+	}
+	json_decref(page);
+	if (err) {
+		json_decref(list);
+		return err;
+	}
+	*out = list;
+	return FM_OK;
+}
+
+static int post_verdict(struct cli *c, const char *task_id,
+			const struct verdict *v)
+{
+	char path[120];
+	struct api *a = NULL;
+	json_t *body = json_pack("{s:s, s:O}", "decision",
+				 v->accept ? "accept" : "reject", "metrics",
+				 v->metrics);
+	json_t *out = NULL;
+	int err = cli_api(c, 1, &a);
+
+	if (!v->accept)
+		json_object_set_new(body, "reason", json_string(v->reason));
+	snprintf(path, sizeof(path), "/v1/results/%s/decision", v->result_id);
+	if (!err)
+		err = api_post(a, API_VALIDATIOND, path, body, &out);
+	if (err == FM_ECONFLICT) {
+		log_info("task %.12s: result %s was already decided", task_id,
+			 v->result_id);
+		err = FM_OK;
+	} else if (!err && v->accept) {
+		log_info("task %.12s: accepted result %s of %s", task_id,
+			 v->result_id, v->contributor);
+	} else if (!err) {
+		log_info("task %.12s: rejected result %s of %s: %s", task_id,
+			 v->result_id, v->contributor, v->reason);
+	}
+	json_decref(body);
+	json_decref(out);
+	return err;
+}
+
+/* One task: decide what was submitted, then publish a full round. */
+static int serve_task(struct cli *c, const struct opts *o, const json_t *task,
+		      const struct ml_dataset *holdout, const json_t *gold)
+{
+	struct policy_in in = { task, holdout, gold, o->round_wait_s };
+	struct verdict *v = NULL;
+	json_t *ver = NULL;
+	size_t n = 0;
+	int err = policy_judge(c, &in, &v, &n);
+
+	for (size_t i = 0; !err && i < n && !stopping; i++)
+		err = post_verdict(c, str_of(task, "id"), &v[i]);
+	verdicts_free(v, n);
+	if (err || stopping)
+		return err;
+	err = round_publish(c, task, holdout, 0, &ver);
+	if (err == FM_ECONFLICT)
+		return FM_OK; /* the round is not full yet */
+	if (!err) {
+		json_t *m = json_object_get(ver, "metrics");
+
+		log_info("task %.12s: published version %lld (%s of %zu "
+			 "results, held-out accuracy %.4f, was %.4f)",
+			 str_of(task, "id"),
+			 (long long)json_integer_value(json_object_get(
+				 ver, "version")),
+			 str_of(ver, "rule"),
+			 json_array_size(json_object_get(ver, "results")),
+			 json_number_value(json_object_get(m, "accuracy")),
+			 json_number_value(json_object_get(m,
+							   "previous_accuracy")));
+	}
+	json_decref(ver);
+	return err;
+}
+
+/* Loads the held-out data in the first watched model task's format. */
+static int load_holdout(struct cli *c, const struct opts *o,
+			const json_t *tasks, struct ml_dataset *d, int *have)
+{
+	size_t i;
+	json_t *t;
+
+	(void)c;
+	if (*have || !o->data)
+		return FM_OK;
+	json_array_foreach(tasks, i, t) {
+		if (!strcmp(str_of(t, "kind"), "data_annotator"))
+			continue;
+		if (work_load_data(d, json_object_get(t, "spec"), o->data))
+			return fm_error_prefix("--data");
+		*have = 1;
+		log_info("held-out data: %zu examples from %s", d->n, o->data);
+		return FM_OK;
+	}
+	return FM_OK;
+}
+
+static void sleep_s(long s)
+{
+	for (long i = 0; i < s * 10 && !stopping; i++)
+		nanosleep(&(struct timespec){ 0, 100000000L }, NULL);
+}
+
+static int run(struct cli *c, const struct opts *o)
+{
+	struct ml_dataset holdout = { 0 };
+	json_t *gold = NULL, *tasks = NULL, *t;
+	int have = 0, err = FM_OK;
+	size_t i;
+
+	if (o->gold_file) {
+		json_t *doc = NULL;
+
+		err = fj_load_file(&doc, o->gold_file, 64u << 20);
+		if (err)
+			return err;
+		gold = json_incref(json_object_get(doc, "labels")
+					   ? json_object_get(doc, "labels")
+					   : doc);
+		json_decref(doc);
+	}
+	log_info("validator %s watching %s", c->addr,
+		 o->ntasks ? "the given tasks" : "its custom-strategy tasks");
+	while (!stopping) {
+		err = watched(c, o, &tasks);
+		if (!err)
+			err = load_holdout(c, o, tasks, &holdout, &have);
+		if (err && err != FM_EUNAVAIL && err != FM_ETIMEOUT)
+			break; /* bad setup: say so rather than loop */
+		json_array_foreach(err ? NULL : tasks, i, t) {
+			int terr;
+
+			if (stopping)
+				break;
+			log_ctx_set(str_of(t, "id"));
+			terr = serve_task(c, o, t, have ? &holdout : NULL, gold);
+			if (terr)
+				log_warn("task %.12s: %s", str_of(t, "id"),
+					 fm_error_msg());
+			log_ctx_set(NULL);
+		}
+		if (err)
+			log_warn("%s; retrying", fm_error_msg());
+		json_decref(tasks);
+		tasks = NULL;
+		err = FM_OK;
+		if (o->once)
+			break;
+		sleep_s(o->interval_s);
+	}
+	json_decref(tasks);
+	json_decref(gold);
+	ml_dataset_cleanup(&holdout);
+	if (!err)
+		log_info("stopped");
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	static const char synopsis[] =
+		"[TASK]... [--data PATH] [--gold FILE] [--once]";
+	struct opts o = { .interval_s = 2, .round_wait_s = 120 };
+	static char ids[MAX_TASKS][67];
+	const char *pos[MAX_TASKS] = { NULL };
+	const struct cli_opt opts[] = {
+		{ "--data", CLI_STR, &o.data, "PATH",
+		  "held-out data in the tasks' format (IDX folder, "
+		  "IMAGES,LABELS or CSV)", 0, 0 },
+		{ "--gold", CLI_STR, &o.gold_file, "FILE",
+		  "data annotation: {\"labels\": {item id: label}} of gold "
+		  "items", 0, 0 },
+		{ "--interval", CLI_INT, &o.interval_s, "SECONDS",
+		  "pause between passes (2)", 1, 3600 },
+		{ "--round-wait", CLI_INT, &o.round_wait_s, "SECONDS",
+		  "decide a partial round after this long (120)", 0, 86400 },
+		{ "--once", CLI_FLAG, &o.once, NULL, "one pass, then exit", 0,
+		  0 },
+		CLI_OPT_END,
+	};
+	struct sigaction sa;
+	struct cli c;
+	int code, err;
+
+	ml_blas_setup(argc, argv);
+	cli_init(&c, "fedmarket-validatord");
+	c.cmd = "";
+	/* TASK ids are positional: fedmarket-validatord [options] [TASK]... */
+	if (!cli_parse(&c, opts, argc, argv, synopsis, pos, 0, MAX_TASKS,
+		       &code))
+		return code;
+	if (cli_load_config(&c)) {
+		fprintf(stderr, "fedmarket-validatord: %s\n", fm_error_msg());
+		return CLI_ERR;
+	}
+	{
+		int level = log_level_parse(c.cfg.log_level);
+
+		log_init("validatord",
+			 level < 0 ? LOG_INFO : (enum log_level)level,
+			 c.cfg.log_json);
+		log_set_stream(stderr);
+	}
+	for (size_t i = 0; i < MAX_TASKS && pos[i]; i++) {
+		if (cli_task_id(ids[i], pos[i]))
+			return cli_usage(&c, "%s", fm_error_msg());
+		o.tasks[o.ntasks++] = ids[i];
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	err = cli_identity(&c);
+	if (!err)
+		err = run(&c, &o);
+	code = err ? cli_fail(&c) : CLI_OK;
+	cli_cleanup(&c);
+	return code;
+}

@@ -1,0 +1,464 @@
+/* The custom validation policy (task.validation): minimum held-out
+ * accuracy, minimum improvement over the current model version, maximum
+ * loss, and screening of updates far from the round's median update
+ * (in median absolute deviations of the distances); data-annotation
+ * results by gold items and agreement with the majority. */
+#include "policy.h"
+
+#include "cli/round.h"
+#include "cli/work.h"
+#include "core/err.h"
+#include "core/fjson.h"
+#include "core/log.h"
+#include "engine/agg.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Most results judged in one pass (the rest wait for the next). */
+#define POOL_MAX 64
+
+struct thresholds {
+	double min_accuracy, min_improvement, max_loss, max_distance,
+		gold_min;
+};
+
+static const char *str_of(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+static double num_or_nan(const json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static void thresholds_of(struct thresholds *t, const json_t *task)
+{
+	const json_t *v = json_object_get(json_object_get(task, "spec"),
+					  "validation");
+
+	t->min_accuracy = num_or_nan(v, "min_accuracy");
+	t->min_improvement = num_or_nan(v, "min_improvement");
+	t->max_loss = num_or_nan(v, "max_loss");
+	t->max_distance = num_or_nan(v, "max_distance_from_median");
+	t->gold_min = num_or_nan(v, "gold_min_agreement");
+}
+
+static long long age_s(const char *iso)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm))
+		return 0;
+	return (long long)time(NULL) - (long long)timegm(&tm);
+}
+
+void verdicts_free(struct verdict *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		json_decref(v[i].metrics);
+	free(v);
+}
+
+static void add_reason(struct verdict *v, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void add_reason(struct verdict *v, const char *fmt, ...)
+{
+	size_t len = strlen(v->reason);
+	va_list ap;
+
+	if (len && len + 2 < sizeof(v->reason)) {
+		memcpy(v->reason + len, "; ", 3);
+		len += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(v->reason + len, sizeof(v->reason) - len, fmt, ap);
+	va_end(ap);
+	v->accept = 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median_of(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* score[i]: how many median absolute deviations update i's distance to
+ * the coordinate-wise median update lies above the median distance. */
+static int median_scores(double *score, float *const *deltas, size_t k,
+			 size_t n)
+{
+	struct ml_agg_opts o = ML_AGG_OPTS_INIT;
+	float *med = malloc(n * sizeof(float));
+	double *d = calloc(k, sizeof(double)), *tmp = calloc(k, sizeof(double));
+	double md, mad;
+	int err = FM_OK;
+
+	if (!med || !d || !tmp) {
+		err = fm_error_set(FM_ENOMEM, "out of memory");
+		goto done;
+	}
+	o.rule = ML_AGG_MEDIAN;
+	err = ml_agg_combine(med, (const float *const *)deltas, NULL, k, n, &o,
+			     NULL, NULL);
+	if (err)
+		goto done;
+	for (size_t i = 0; i < k; i++) {
+		double s = 0;
+
+		for (size_t j = 0; j < n; j++) {
+			double x = (double)deltas[i][j] - (double)med[j];
+
+			s += x * x;
+		}
+		d[i] = tmp[i] = sqrt(s);
+	}
+	md = median_of(tmp, k);
+	for (size_t i = 0; i < k; i++)
+		tmp[i] = fabs(d[i] - md);
+	mad = median_of(tmp, k);
+	/* identical honest updates would make the MAD 0 */
+	if (mad < 1e-6 * md + 1e-12)
+		mad = 1e-6 * md + 1e-12;
+	for (size_t i = 0; i < k; i++)
+		score[i] = (d[i] - md) / mad;
+done:
+	free(med);
+	free(d);
+	free(tmp);
+	return err;
+}
+
+/* --------------------------------------------------------------- models */
+
+struct entry {
+	const json_t *result;
+	struct ml_model *m;
+	struct ml_eval ev;
+	int evaluated;
+	int arch_ok;
+};
+
+static int judge_models(struct cli *c, const struct policy_in *in,
+			const json_t *submitted, const struct round_state *st,
+			struct verdict *out)
+{
+	const json_t *task = in->task, *spec = json_object_get(task, "spec");
+	int contributor = !strcmp(str_of(task, "kind"), "model_contributor");
+	size_t ns = json_array_size(submitted), np = json_array_size(st->pending);
+	size_t k = 0, i, n = 0;
+	struct entry *e = calloc(ns + np, sizeof(*e));
+	float **deltas = calloc(ns + np, sizeof(*deltas));
+	double *score = calloc(ns + np, sizeof(double));
+	struct ml_model *base = NULL;
+	struct ml_eval bev = { 0 };
+	struct thresholds t;
+	int err, screen;
+
+	if (!e || !deltas || !score) {
+		err = fm_error_set(FM_ENOMEM, "out of memory");
+		goto done;
+	}
+	thresholds_of(&t, task);
+	err = work_load_bundle_model(c, str_of(st->current, "bundle_ref"),
+				     &base);
+	if (!err && in->holdout)
+		err = work_evaluate(base, spec, in->holdout, &bev);
+	for (i = 0; i < ns + np && !err; i++) {
+		struct entry *x = &e[i];
+
+		x->result = i < ns ? json_array_get(submitted, i)
+				   : json_array_get(st->pending, i - ns);
+		err = work_load_bundle_model(c, str_of(x->result, "bundle_ref"),
+					     &x->m);
+		if (err)
+			break;
+		x->arch_ok = !contributor || !ml_model_same_arch(base, x->m);
+		if (in->holdout && x->arch_ok) {
+			err = work_evaluate(x->m, spec, in->holdout, &x->ev);
+			x->evaluated = !err;
+		}
+	}
+	if (err)
+		goto done;
+	/* the pool: every update of this round with the task's architecture */
+	screen = contributor && !isnan(t.max_distance);
+	for (i = 0; screen && i < ns + np; i++) {
+		if (!e[i].arch_ok)
+			continue;
+		deltas[k] = ml_model_params(e[i].m, &n);
+		k++;
+	}
+	if (screen && k >= 3) {
+		size_t bn = 0;
+		const float *b = ml_model_params_const(base, &bn);
+
+		for (i = 0; i < k; i++)
+			for (size_t j = 0; j < n; j++)
+				deltas[i][j] -= b[j];
+		err = median_scores(score, deltas, k, n);
+		if (err)
+			goto done;
+	} else {
+		screen = 0;
+	}
+	for (i = 0, k = 0; i < ns; i++) {
+		struct verdict *v = &out[i];
+		struct entry *x = &e[i];
+		double acc = x->ev.accuracy, s = x->arch_ok ? score[k++] : NAN;
+
+		snprintf(v->result_id, sizeof(v->result_id), "%s",
+			 str_of(x->result, "id"));
+		snprintf(v->contributor, sizeof(v->contributor), "%s",
+			 str_of(x->result, "contributor"));
+		v->accept = 1;
+		v->metrics = json_object();
+		if (!x->arch_ok) {
+			add_reason(v, "not the task's architecture");
+			continue;
+		}
+		if (x->evaluated) {
+			json_object_set_new(v->metrics, "accuracy",
+					    json_real(acc));
+			json_object_set_new(v->metrics, "loss",
+					    json_real(x->ev.loss));
+			json_object_set_new(v->metrics, "improvement",
+					    json_real(acc - bev.accuracy));
+			json_object_set_new(v->metrics, "holdout_examples",
+					    json_integer((json_int_t)x->ev.n));
+		}
+		if (screen)
+			json_object_set_new(v->metrics, "median_distance_score",
+					    json_real(s));
+		if (x->evaluated && !isnan(t.min_accuracy) &&
+		    acc < t.min_accuracy)
+			add_reason(v, "held-out accuracy %.4f is below the "
+				   "task's minimum %.4f", acc, t.min_accuracy);
+		if (x->evaluated && !isnan(t.min_improvement) &&
+		    acc - bev.accuracy < t.min_improvement)
+			add_reason(v, "held-out accuracy %.4f changes version "
+				   "%d's %.4f by %+.4f, the task wants at least "
+				   "%+.4f", acc, st->version, bev.accuracy,
+				   acc - bev.accuracy, t.min_improvement);
+		if (x->evaluated && !isnan(t.max_loss) &&
+		    x->ev.loss > t.max_loss)
+			add_reason(v, "held-out loss %.4f is above the task's "
+				   "maximum %.4f", x->ev.loss, t.max_loss);
+		if (screen && s > t.max_distance)
+			add_reason(v, "update is %.1f median absolute "
+				   "deviations from the round's median update "
+				   "(limit %.1f)", s, t.max_distance);
+	}
+done:
+	for (i = 0; e && i < ns + np; i++)
+		ml_model_free(e[i].m);
+	ml_model_free(base);
+	free(e);
+	free(deltas);
+	free(score);
+	return err;
+}
+
+/* ----------------------------------------------------------- annotations */
+
+static int load_labels(struct cli *c, const json_t *r, json_t **out)
+{
+	char dir[WORK_PATH_MAX], path[WORK_PATH_MAX + 16];
+	json_t *doc = NULL;
+	int err = work_pull(c, dir, sizeof(dir), str_of(r, "bundle_ref"));
+
+	snprintf(path, sizeof(path), "%s/labels.json", dir);
+	if (!err)
+		err = fj_load_file(&doc, path, 64u << 20);
+	if (err)
+		return err;
+	*out = json_incref(json_object_get(doc, "labels"));
+	json_decref(doc);
+	return json_is_object(*out) ? FM_OK
+				    : fm_error_set(FM_EUNPROCESSABLE, "labels."
+						   "json: no labels object");
+}
+
+static int judge_labels(struct cli *c, const struct policy_in *in,
+			const json_t *submitted, const struct round_state *st,
+			struct verdict *out)
+{
+	size_t ns = json_array_size(submitted), np = json_array_size(st->pending);
+	json_t **lab = calloc(ns + np, sizeof(*lab)), *votes = json_object();
+	struct thresholds t;
+	size_t i;
+	int err = FM_OK;
+
+	if (!lab || !votes) {
+		err = fm_error_set(FM_ENOMEM, "out of memory");
+		goto done;
+	}
+	thresholds_of(&t, in->task);
+	for (i = 0; i < ns + np && !err; i++) {
+		const json_t *r = i < ns ? json_array_get(submitted, i)
+					 : json_array_get(st->pending, i - ns);
+		const char *item;
+		json_t *v;
+
+		err = load_labels(c, r, &lab[i]);
+		json_object_foreach(err ? NULL : lab[i], item, v) {
+			json_t *tally = json_object_get(votes, item);
+			char *key = json_dumps(v, JSON_ENCODE_ANY);
+
+			if (!tally) {
+				tally = json_object();
+				json_object_set_new(votes, item, tally);
+			}
+			if (key)
+				json_object_set_new(
+					tally, key,
+					json_integer(json_integer_value(
+						json_object_get(tally, key)) + 1));
+			free(key);
+		}
+	}
+	if (err)
+		goto done;
+	for (i = 0; i < ns; i++) {
+		struct verdict *v = &out[i];
+		const json_t *r = json_array_get(submitted, i);
+		size_t gold_n = 0, gold_ok = 0, agree = 0, total = 0;
+		const char *item;
+		json_t *l;
+		double need = isnan(t.gold_min) ? 0.5 : t.gold_min;
+
+		snprintf(v->result_id, sizeof(v->result_id), "%s",
+			 str_of(r, "id"));
+		snprintf(v->contributor, sizeof(v->contributor), "%s",
+			 str_of(r, "contributor"));
+		v->accept = 1;
+		v->metrics = json_object();
+		json_object_foreach(lab[i], item, l) {
+			json_t *g = in->gold ? json_object_get(in->gold, item)
+					     : NULL;
+			json_t *tally = json_object_get(votes, item), *cnt;
+			char *key = json_dumps(l, JSON_ENCODE_ANY);
+			const char *kk;
+			long long mine = key ? json_integer_value(
+						       json_object_get(tally,
+								       key))
+					     : 0,
+				  top = 0;
+
+			free(key);
+			if (g) {
+				gold_n++;
+				gold_ok += json_equal(g, l);
+			}
+			json_object_foreach(tally, kk, cnt)
+				if (json_integer_value(cnt) > top)
+					top = json_integer_value(cnt);
+			total++;
+			agree += mine == top;
+		}
+		if (gold_n) {
+			double acc = (double)gold_ok / (double)gold_n;
+
+			json_object_set_new(v->metrics, "gold_accuracy",
+					    json_real(acc));
+			if (acc < need)
+				add_reason(v, "%zu of %zu gold items labelled "
+					   "correctly (%.2f, the task wants "
+					   "%.2f)", gold_ok, gold_n, acc, need);
+		}
+		if (ns + np >= 3 && total) {
+			double a = (double)agree / (double)total;
+
+			json_object_set_new(v->metrics, "majority_agreement",
+					    json_real(a));
+			if (a < need)
+				add_reason(v, "agrees with the majority on "
+					   "%zu of %zu items (%.2f, the task "
+					   "wants %.2f)", agree, total, a, need);
+		}
+	}
+done:
+	for (i = 0; lab && i < ns + np; i++)
+		json_decref(lab[i]);
+	free(lab);
+	json_decref(votes);
+	return err;
+}
+
+int policy_judge(struct cli *c, const struct policy_in *in,
+		 struct verdict **out, size_t *n)
+{
+	const char *id = str_of(in->task, "id");
+	struct round_state st = { 0 };
+	struct verdict *v = NULL;
+	struct api *a = NULL;
+	json_t *list = NULL, *sub, *r;
+	long long oldest = 0;
+	char path[160];
+	size_t i, ns;
+	int err;
+
+	*n = 0;
+	err = cli_api(c, 0, &a);
+	snprintf(path, sizeof(path), "/v1/tasks/%s/results?state=submitted", id);
+	if (!err)
+		err = api_get(a, API_RESULTD, path, &list);
+	if (err)
+		return err;
+	sub = json_object_get(list, "results");
+	while (json_array_size(sub) > POOL_MAX)
+		json_array_remove(sub, json_array_size(sub) - 1);
+	ns = json_array_size(sub);
+	if (!ns)
+		goto done;
+	err = round_state_load(c, in->task, &st);
+	if (err)
+		goto done;
+	json_array_foreach(sub, i, r) {
+		long long age = age_s(str_of(r, "submitted_at"));
+
+		oldest = age > oldest ? age : oldest;
+	}
+	/* screening and majorities need the round's results together */
+	if ((long long)(ns + json_array_size(st.pending)) < st.min_results &&
+	    oldest < in->round_wait_s) {
+		log_debug("task %.12s: %zu submitted, waiting for %lld", id, ns,
+			  st.min_results);
+		goto done;
+	}
+	v = calloc(ns, sizeof(*v));
+	if (!v) {
+		err = fm_error_set(FM_ENOMEM, "out of memory");
+		goto done;
+	}
+	if (!strcmp(str_of(in->task, "kind"), "data_annotator"))
+		err = judge_labels(c, in, sub, &st, v);
+	else
+		err = judge_models(c, in, sub, &st, v);
+	if (err) {
+		verdicts_free(v, ns);
+		goto done;
+	}
+	*out = v;
+	*n = ns;
+done:
+	round_state_cleanup(&st);
+	json_decref(list);
+	return err;
+}

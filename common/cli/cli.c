@@ -1,0 +1,549 @@
+/* The CLIs' shared frame. Unlike the rest of common/, this module talks
+ * to the terminal: it is the user interface of the client binaries. */
+#include "cli/cli.h"
+
+#include "chain/keys_cmd.h"
+#include "chain/u256.h"
+#include "core/err.h"
+#include "core/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const struct cli_opt common_opts[] = {
+	{ "--json", CLI_FLAG, NULL, NULL, "machine-readable output", 0, 0 },
+	{ "--key", CLI_STR, NULL, "ADDR|FILE",
+	  "signing key: an address in keystore_dir or a keystore file", 0, 0 },
+	{ "--password-file", CLI_STR, NULL, "FILE",
+	  "keystore password (default: password_file, else asked)", 0, 0 },
+	{ "--config", CLI_STR, NULL, "FILE",
+	  "configuration file (default: ~/.config/fedmarket/config)", 0, 0 },
+	CLI_OPT_END,
+};
+
+void cli_init(struct cli *c, const char *prog)
+{
+	const char *nc = getenv("NO_COLOR");
+
+	memset(c, 0, sizeof(*c));
+	c->prog = prog;
+	c->color = isatty(STDOUT_FILENO) && !(nc && nc[0]);
+	c->progress = isatty(STDERR_FILENO);
+}
+
+int cli_load_config(struct cli *c)
+{
+	int level, err = cfg_load(&c->cfg, c->config_file);
+
+	if (err)
+		return err;
+	/* a CLI's own messages are its output; the library's info lines
+	 * would only clutter the terminal */
+	level = log_level_parse(c->cfg.log_level);
+	if (level < LOG_WARN)
+		level = getenv("FEDMARKET_LOG_LEVEL") ? level : LOG_WARN;
+	log_init(c->prog, level < 0 ? LOG_WARN : (enum log_level)level,
+		 c->cfg.log_json);
+	log_set_stream(stderr);
+	return FM_OK;
+}
+
+void cli_cleanup(struct cli *c)
+{
+	api_free(c->api);
+	c->api = NULL;
+	chain_key_wipe(&c->key);
+	c->have_key = 0;
+}
+
+/* ---------------------------------------------------------------- options */
+
+static void usage_rows(FILE *f, const struct cli_opt *opts)
+{
+	for (const struct cli_opt *o = opts; o && o->name; o++) {
+		char left[64];
+
+		snprintf(left, sizeof(left), "%s%s%s", o->name,
+			 o->arg ? " " : "", o->arg ? o->arg : "");
+		fprintf(f, "  %-26s %s\n", left, o->help);
+	}
+}
+
+static void usage(FILE *f, const struct cli *c, const struct cli_opt *opts,
+		  const char *synopsis)
+{
+	fprintf(f, "usage: %s %s %s\n", c->prog, c->cmd, synopsis);
+	if (opts && opts->name) {
+		fprintf(f, "\noptions:\n");
+		usage_rows(f, opts);
+	}
+	fprintf(f, "\ncommon options:\n");
+	usage_rows(f, common_opts);
+}
+
+int cli_usage(struct cli *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s %s: ", c->prog, c->cmd ? c->cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nRun '%s %s --help' for its options.\n", c->prog,
+		c->cmd ? c->cmd : "");
+	return CLI_USAGE;
+}
+
+static int set_value(struct cli *c, const struct cli_opt *o, const char *v)
+{
+	int ranged = o->min != 0 || o->max != 0;
+	char *end;
+
+	errno = 0;
+	switch (o->type) {
+	case CLI_STR:
+		*(const char **)o->dst = v;
+		return 0;
+	case CLI_INT: {
+		long x = strtol(v, &end, 10);
+
+		if (errno || end == v || *end ||
+		    (ranged && (x < o->min || x > o->max)))
+			return cli_usage(c, "%s: \"%s\" is not an integer in "
+					 "[%.0f, %.0f]", o->name, v, o->min,
+					 o->max);
+		*(long *)o->dst = x;
+		return 0;
+	}
+	case CLI_NUM: {
+		double x = strtod(v, &end);
+
+		if (errno || end == v || *end || !isfinite(x) ||
+		    (ranged && (x < o->min || x > o->max)))
+			return cli_usage(c, "%s: \"%s\" is not a number in "
+					 "[%g, %g]", o->name, v, o->min,
+					 o->max);
+		*(double *)o->dst = x;
+		return 0;
+	}
+	case CLI_FLAG:
+		break;
+	}
+	return 0;
+}
+
+static const struct cli_opt *find_opt(const struct cli_opt *opts,
+				      const char *a, size_t len)
+{
+	for (const struct cli_opt *o = opts; o && o->name; o++)
+		if (strlen(o->name) == len && !strncmp(o->name, a, len))
+			return o;
+	return NULL;
+}
+
+/* The common options write into c; their table rows have no dst. */
+static void *common_dst(struct cli *c, const struct cli_opt *o)
+{
+	if (!strcmp(o->name, "--json"))
+		return &c->json;
+	if (!strcmp(o->name, "--key"))
+		return &c->key_which;
+	if (!strcmp(o->name, "--password-file"))
+		return &c->password_file;
+	return &c->config_file;
+}
+
+int cli_parse(struct cli *c, const struct cli_opt *opts, int argc,
+	      char **argv, const char *synopsis, const char **pos,
+	      int min_pos, int max_pos, int *code)
+{
+	int npos = 0, only_pos = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *eq, *val = NULL;
+		const struct cli_opt *o;
+		struct cli_opt tmp;
+		size_t len;
+
+		if (only_pos || a[0] != '-' || !a[1]) {
+			if (npos == max_pos) {
+				*code = cli_usage(c, "unexpected argument "
+						  "\"%s\"", a);
+				return 0;
+			}
+			pos[npos++] = a;
+			continue;
+		}
+		if (!strcmp(a, "--")) {
+			only_pos = 1;
+			continue;
+		}
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout, c, opts, synopsis);
+			*code = CLI_OK;
+			return 0;
+		}
+		eq = strchr(a, '=');
+		len = eq ? (size_t)(eq - a) : strlen(a);
+		o = find_opt(opts, a, len);
+		if (!o && (o = find_opt(common_opts, a, len))) {
+			tmp = *o;
+			tmp.dst = common_dst(c, o);
+			o = &tmp;
+		}
+		if (!o) {
+			*code = cli_usage(c, "unknown option \"%.*s\"",
+					  (int)len, a);
+			return 0;
+		}
+		if (o->type == CLI_FLAG) {
+			if (eq) {
+				*code = cli_usage(c, "%s takes no value",
+						  o->name);
+				return 0;
+			}
+			*(int *)o->dst = 1;
+			continue;
+		}
+		if (eq)
+			val = eq + 1;
+		else if (i + 1 < argc)
+			val = argv[++i];
+		else {
+			*code = cli_usage(c, "%s needs a value (%s)", o->name,
+					  o->arg);
+			return 0;
+		}
+		*code = set_value(c, o, val);
+		if (*code)
+			return 0;
+	}
+	if (npos < min_pos) {
+		*code = cli_usage(c, "missing argument: %s %s %s", c->prog,
+				  c->cmd, synopsis);
+		return 0;
+	}
+	if (c->json)
+		c->progress = 0;
+	return 1;
+}
+
+/* ----------------------------------------------------------------- errors */
+
+static const char *hint_for(const struct cli *c, int code)
+{
+	const char *msg = fm_error_msg();
+
+	switch (code) {
+	case FM_EUNAVAIL:
+		if (strstr(msg, "rpc") || strstr(msg, "RPC") ||
+		    strstr(msg, "chain"))
+			return "is the chain node up? check rpc_url "
+			       "(FEDMARKET_RPC_URL)";
+		return "is the marketplace up? check taskd_url, assignd_url, "
+		       "resultd_url, validationd_url and storage_url "
+		       "(FEDMARKET_* variables or ~/.config/fedmarket/config)";
+	case FM_EAUTH:
+		if (strstr(msg, "password") || strstr(msg, "MAC"))
+			return "wrong keystore password: check --password-file"
+			       " (or password_file)";
+		return "the service refused the signature: check the clock "
+		       "and the key (keys address)";
+	case FM_ENOTFOUND:
+		if (strstr(msg, "key"))
+			return "create a key with 'keys new' or import one "
+			       "with 'keys import'";
+		return c->prog && strstr(c->prog, "creator")
+			       ? "list your tasks with 'list-tasks --mine'"
+			       : "list tasks with 'list-tasks'";
+	case FM_EFORBIDDEN:
+		return "the signing key is not allowed to do this: check "
+		       "--key";
+	case FM_ETIMEOUT:
+		return "the service or chain did not answer in time; try "
+		       "again";
+	case FM_ECONFLICT:
+		if (strstr(msg, "several"))
+			return "choose one with --key ADDR";
+		return NULL;
+	default:
+		return NULL;
+	}
+}
+
+static int report(struct cli *c, const char *hint)
+{
+	int code = fm_error_code();
+
+	if (!hint)
+		hint = hint_for(c, code);
+	if (c->json) {
+		json_t *j = json_pack("{s:{s:s, s:s, s:s?}}", "error", "code",
+				      fm_err_name(code), "message",
+				      fm_error_msg(), "hint", hint);
+
+		if (j)
+			json_dumpf(j, stderr, JSON_COMPACT);
+		fputc('\n', stderr);
+		json_decref(j);
+		return CLI_ERR;
+	}
+	fprintf(stderr, "%s %s: %s\n", c->prog, c->cmd ? c->cmd : "",
+		fm_error_msg()[0] ? fm_error_msg() : "failed");
+	if (hint)
+		fprintf(stderr, "hint: %s\n", hint);
+	return CLI_ERR;
+}
+
+int cli_fail(struct cli *c)
+{
+	return report(c, NULL);
+}
+
+int cli_fail_hint(struct cli *c, const char *fmt, ...)
+{
+	char hint[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(hint, sizeof(hint), fmt, ap);
+	va_end(ap);
+	return report(c, hint);
+}
+
+/* -------------------------------------------------------------- identity */
+
+int cli_identity(struct cli *c)
+{
+	int err;
+
+	if (c->have_key)
+		return FM_OK;
+	err = keys_load_identity(&c->key, &c->cfg, c->key_which,
+				 c->password_file);
+	if (err)
+		return err;
+	c->have_key = 1;
+	c->addr[0] = '0';
+	c->addr[1] = 'x';
+	hex_encode(c->addr + 2, c->key.addr, CHAIN_ADDR_LEN);
+	return FM_OK;
+}
+
+int cli_api(struct cli *c, int sign, struct api **out)
+{
+	int err;
+
+	if (sign && !c->api_signed) {
+		err = cli_identity(c);
+		if (err)
+			return err;
+		api_free(c->api);
+		c->api = NULL;
+	}
+	if (!c->api) {
+		err = api_new(&c->api, &c->cfg, sign ? &c->key : NULL);
+		if (err)
+			return err;
+		c->api_signed = sign;
+	}
+	*out = c->api;
+	return FM_OK;
+}
+
+/* ----------------------------------------------------------------- output */
+
+void cli_print_json(const json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+}
+
+const char *cli_c(const struct cli *c, enum cli_color k)
+{
+	static const char *const seq[] = { "\033[0m", "\033[1m", "\033[2m",
+					   "\033[31m", "\033[32m", "\033[33m",
+					   "\033[36m" };
+
+	return c->color ? seq[k] : "";
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void cli_bar_init(struct cli_bar *b, const struct cli *c, const char *label)
+{
+	b->on = c->progress;
+	b->last = 0;
+	snprintf(b->label, sizeof(b->label), "%s", label);
+}
+
+void cli_bar_update(struct cli_bar *b, uint64_t done, uint64_t total)
+{
+	static const char fill[] = "##############################";
+	double t;
+	int w;
+
+	if (!b->on)
+		return;
+	t = now_s();
+	if (done < total && t - b->last < 0.1)
+		return;
+	b->last = t;
+	w = total ? (int)(30.0 * (double)done / (double)total) : 0;
+	if (w > 30)
+		w = 30;
+	fprintf(stderr, "\r%s [%.*s%*s] %llu/%llu", b->label, w, fill, 30 - w,
+		"", (unsigned long long)done, (unsigned long long)total);
+	fflush(stderr);
+}
+
+void cli_bar_done(struct cli_bar *b)
+{
+	if (!b->on)
+		return;
+	fprintf(stderr, "\r\033[K");
+	fflush(stderr);
+}
+
+void cli_format_wei(char *out, size_t n, const char *wei)
+{
+	static const uint64_t e18 = 1000000000000000000ull;
+	struct chain_u256 v, whole;
+	char w[CHAIN_U256_DEC_MAX], frac[20];
+	uint64_t rem;
+	size_t len;
+
+	if (!wei || chain_u256_parse(&v, wei, "amount")) {
+		snprintf(out, n, "%s wei", wei ? wei : "?");
+		return;
+	}
+	chain_u256_div_u64(&whole, &rem, &v, e18);
+	chain_u256_to_dec(w, sizeof(w), &whole);
+	snprintf(frac, sizeof(frac), "%018llu", (unsigned long long)rem);
+	len = strlen(frac);
+	while (len > 0 && frac[len - 1] == '0')
+		frac[--len] = '\0';
+	snprintf(out, n, "%s%s%s ETH", w, len ? "." : "", frac);
+}
+
+int cli_task_id(char out[67], const char *text)
+{
+	size_t i;
+
+	if (!text || strlen(text) != 66 || text[0] != '0' ||
+	    (text[1] != 'x' && text[1] != 'X'))
+		return fm_error_set(FM_EINVAL, "task id \"%s\": expected 0x "
+				    "and 64 hex digits",
+				    text ? text : "");
+	for (i = 0; i < 66; i++) {
+		if (i >= 2 && !isxdigit((unsigned char)text[i]))
+			return fm_error_set(FM_EINVAL, "task id \"%s\": "
+					    "\"%c\" at %zu is not a hex digit",
+					    text, text[i], i);
+		out[i] = (char)tolower((unsigned char)text[i]);
+	}
+	out[66] = '\0';
+	return FM_OK;
+}
+
+int cli_uuid(char out[37], const char *text, const char *what)
+{
+	size_t i;
+
+	if (!text || strlen(text) != 36)
+		goto bad;
+	for (i = 0; i < 36; i++) {
+		int dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? text[i] != '-' : !isxdigit((unsigned char)text[i]))
+			goto bad;
+		out[i] = (char)tolower((unsigned char)text[i]);
+	}
+	out[36] = '\0';
+	return FM_OK;
+bad:
+	return fm_error_set(FM_EINVAL, "%s \"%s\": expected a UUID like "
+			    "123e4567-e89b-12d3-a456-426614174000",
+			    what, text ? text : "");
+}
+
+/* ------------------------------------------------------------------- main */
+
+static void main_usage(FILE *f, const char *prog, const char *about,
+		       const struct cli_cmd *cmds, size_t n)
+{
+	fprintf(f, "%s — %s\n\nusage: %s [--config FILE] COMMAND [ARGS]\n\n"
+		   "commands:\n", prog, about, prog);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "  %-16s %s\n", cmds[i].name, cmds[i].help);
+	fprintf(f, "  %-16s %s\n", "keys",
+		"create, import and list signing keys (keystore v3)");
+	fprintf(f, "\nRun '%s COMMAND --help' for a command's options.\n"
+		   "Settings come from FEDMARKET_* variables and "
+		   "~/.config/fedmarket/config.\n", prog);
+}
+
+int cli_main(const char *prog, const char *about, const struct cli_cmd *cmds,
+	     size_t n, int argc, char **argv)
+{
+	static char help_flag[] = "--help";
+	char *hv[2] = { NULL, help_flag };
+	struct cli c;
+	int i = 1, rc;
+
+	cli_init(&c, prog);
+	if (i + 1 < argc && !strcmp(argv[i], "--config")) {
+		c.config_file = argv[i + 1];
+		i += 2;
+	}
+	if (i >= argc) {
+		main_usage(stderr, prog, about, cmds, n);
+		return CLI_USAGE;
+	}
+	if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h") ||
+	    (!strcmp(argv[i], "help") && i + 1 >= argc)) {
+		main_usage(stdout, prog, about, cmds, n);
+		return CLI_OK;
+	}
+	if (!strcmp(argv[i], "help")) {
+		/* help CMD is CMD --help */
+		hv[0] = argv[i + 1];
+		argv = hv;
+		argc = 2;
+		i = 0;
+	}
+	c.cmd = argv[i];
+	if (cli_load_config(&c)) {
+		fprintf(stderr, "%s: %s\n", prog, fm_error_msg());
+		return CLI_ERR;
+	}
+	if (!strcmp(argv[i], "keys")) {
+		rc = keys_cmd_run(argc - i, argv + i, &c.cfg);
+		cli_cleanup(&c);
+		return rc;
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (strcmp(argv[i], cmds[k].name))
+			continue;
+		rc = cmds[k].run(&c, argc - i, argv + i);
+		cli_cleanup(&c);
+		return rc;
+	}
+	fprintf(stderr, "%s: unknown command \"%s\"\n\n", prog, argv[i]);
+	main_usage(stderr, prog, about, cmds, n);
+	cli_cleanup(&c);
+	return CLI_USAGE;
+}

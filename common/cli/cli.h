@@ -1,0 +1,136 @@
+/* What the fedmarket CLIs (creator, contributor, validator daemon) share:
+ * one declarative option table per command with --help, the common
+ * options (--config, --json, --key, --password-file), configuration
+ * loading, the signing identity from the keystore, the marketplace
+ * client, colours (only on a terminal, never under NO_COLOR), progress
+ * bars (only on a terminal) and exit codes: 0 ok, 1 runtime error,
+ * 2 usage error. Nothing here exits; main returns the code. */
+#ifndef FM_CLI_CLI_H
+#define FM_CLI_CLI_H
+
+#include "chain/sig.h"
+#include "client/api.h"
+#include "core/cfg.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CLI_OK 0
+#define CLI_ERR 1
+#define CLI_USAGE 2
+
+enum cli_opt_type {
+	CLI_STR,  /* const char * */
+	CLI_INT,  /* long, in [min, max] */
+	CLI_NUM,  /* double, in [min, max] */
+	CLI_FLAG, /* int set to 1 */
+};
+
+struct cli_opt {
+	const char *name; /* "--data" */
+	enum cli_opt_type type;
+	void *dst;
+	const char *arg;  /* placeholder shown in usage ("DIR"); NULL: flag */
+	const char *help;
+	double min, max;  /* CLI_INT, CLI_NUM; both 0: no range */
+};
+
+#define CLI_OPT_END { NULL, CLI_FLAG, NULL, NULL, NULL, 0, 0 }
+
+/* One run of a CLI: configuration and what commands load lazily. */
+struct cli {
+	const char *prog;          /* "fedmarket-creator" */
+	const char *cmd;           /* the command running, for messages */
+	const char *config_file;   /* --config, or NULL */
+	struct fm_config cfg;
+	int json;                  /* --json: machine-readable stdout */
+	int color;                 /* stdout is a terminal, NO_COLOR unset */
+	int progress;              /* stderr is a terminal and not --json */
+	const char *key_which;     /* --key ADDR|FILE, or NULL */
+	const char *password_file; /* --password-file, or NULL */
+	struct chain_key key;
+	int have_key;
+	char addr[CHAIN_ADDR_HEX]; /* lowercase address of key */
+	struct api *api;
+	int api_signed;
+};
+
+struct cli_cmd {
+	const char *name;
+	int (*run)(struct cli *c, int argc, char **argv);
+	const char *help; /* one line */
+};
+
+/* The whole main of a CLI with subcommands (cmds sorted by name): global
+ * options, configuration, `keys` (shared with every CLI), `help CMD`,
+ * dispatch. Returns the exit code. */
+int cli_main(const char *prog, const char *about, const struct cli_cmd *cmds,
+	     size_t n, int argc, char **argv);
+
+/* Sets up c for prog (used by cli_main, and by daemons without
+ * subcommands): terminal detection and NO_COLOR. */
+void cli_init(struct cli *c, const char *prog);
+/* Loads the configuration (c->config_file or the default file, then
+ * FEDMARKET_* variables) and starts logging on stderr. */
+int cli_load_config(struct cli *c);
+void cli_cleanup(struct cli *c);
+
+/* Parses argv[1..] (argv[0] is the command) against opts plus the common
+ * options. Positional arguments go to pos (at most max_pos of them; fewer
+ * than min_pos is a usage error). Returns 1 to go on; 0 when the command
+ * should return *code at once (0 after --help, 2 after a usage error,
+ * already reported). synopsis follows the command name in usage. */
+int cli_parse(struct cli *c, const struct cli_opt *opts, int argc,
+	      char **argv, const char *synopsis, const char **pos,
+	      int min_pos, int max_pos, int *code);
+
+/* Prints "prog cmd: <message>" (and "usage: ...") on stderr; returns
+ * CLI_USAGE. */
+int cli_usage(struct cli *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Reports fm_error_msg() on stderr with a hint on what to do next chosen
+ * from the error code (or the given hint, which wins); in --json mode as
+ * {"error": {"code", "message", "hint"}}. Returns CLI_ERR. */
+int cli_fail(struct cli *c);
+int cli_fail_hint(struct cli *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Loads the signing key once (--key, --password-file, keystore_dir,
+ * password_file; else asks on the terminal). */
+int cli_identity(struct cli *c);
+/* The marketplace client: signed (loads the identity) or read-only.
+ * Borrowed; lives as long as c. */
+int cli_api(struct cli *c, int sign, struct api **out);
+
+/* Prints j on stdout as indented JSON (borrowed). */
+void cli_print_json(const json_t *j);
+
+enum cli_color { CLI_RESET = 0, CLI_BOLD, CLI_DIM, CLI_RED, CLI_GREEN,
+		 CLI_YELLOW, CLI_CYAN };
+/* The escape sequence for k, or "" when colours are off. */
+const char *cli_c(const struct cli *c, enum cli_color k);
+
+/* A progress bar on stderr, drawn only when c->progress is set, at most
+ * ten times a second. */
+struct cli_bar {
+	int on;
+	double last;
+	char label[48];
+};
+void cli_bar_init(struct cli_bar *b, const struct cli *c, const char *label);
+void cli_bar_update(struct cli_bar *b, uint64_t done, uint64_t total);
+/* Clears the bar's line. */
+void cli_bar_done(struct cli_bar *b);
+
+/* A decimal wei amount as ether, "0.25 ETH" (out >= 96 bytes). */
+void cli_format_wei(char *out, size_t n, const char *wei);
+
+/* Checks a task id ("0x" + 64 hex, case-insensitive) and writes its
+ * lowercase form into out (67 bytes); FM_EINVAL naming the input. */
+int cli_task_id(char out[67], const char *text);
+/* Checks a UUID (result or assignment id) and lowercases it into out
+ * (37 bytes); what names it in errors. */
+int cli_uuid(char out[37], const char *text, const char *what);
+
+#endif

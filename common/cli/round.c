@@ -1,0 +1,433 @@
+#include "cli/round.h"
+
+#include "cli/work.h"
+#include "core/err.h"
+#include "core/fjson.h"
+#include "engine/agg.h"
+#include "engine/dp.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *str_of(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+static int in_array(const json_t *arr, const char *s)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(arr, i, v)
+		if (json_is_string(v) && !strcmp(json_string_value(v), s))
+			return 1;
+	return 0;
+}
+
+void round_state_cleanup(struct round_state *s)
+{
+	json_decref(s->current);
+	json_decref(s->pending);
+	memset(s, 0, sizeof(*s));
+}
+
+int round_state_load(struct cli *c, const json_t *task,
+		     struct round_state *out)
+{
+	const char *id = str_of(task, "id");
+	json_t *models = NULL, *results = NULL, *done = json_array(), *m, *r;
+	struct round_state s = { 0 };
+	struct api *a = NULL;
+	char path[160];
+	size_t i;
+	int err;
+
+	s.pending = json_array();
+	if (!done || !s.pending) {
+		json_decref(done);
+		json_decref(s.pending);
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	}
+	err = cli_api(c, 0, &a);
+	if (!err) {
+		snprintf(path, sizeof(path), "/v1/tasks/%s/models", id);
+		err = api_get(a, API_TASKD, path, &models);
+	}
+	if (!err) {
+		snprintf(path, sizeof(path), "/v1/tasks/%s/results?state="
+			 "accepted", id);
+		err = api_get(a, API_RESULTD, path, &results);
+	}
+	if (err)
+		goto done;
+	s.version = -1;
+	json_array_foreach(json_object_get(models, "models"), i, m) {
+		int v = (int)json_integer_value(json_object_get(m, "version"));
+		size_t k;
+		json_t *rid;
+
+		if (v > s.version) {
+			s.version = v;
+			json_decref(s.current);
+			s.current = json_incref(m);
+		}
+		json_array_foreach(json_object_get(m, "results"), k, rid)
+			json_array_append(done, rid);
+	}
+	if (!s.current) {
+		err = fm_error_set(FM_ENOTFOUND, "task %s has no model version",
+				   id);
+		goto done;
+	}
+	json_array_foreach(json_object_get(results, "results"), i, r)
+		if (!in_array(done, str_of(r, "id")))
+			json_array_append(s.pending, r);
+	s.min_results = json_integer_value(json_object_get(
+		json_object_get(json_object_get(task, "spec"), "aggregation"),
+		"min_results_per_round"));
+	if (s.min_results < 1)
+		s.min_results = 1;
+done:
+	json_decref(models);
+	json_decref(results);
+	json_decref(done);
+	if (err) {
+		round_state_cleanup(&s);
+		return err;
+	}
+	*out = s;
+	return FM_OK;
+}
+
+/* ------------------------------------------------------------ model rules */
+
+struct agg_cfg {
+	struct ml_agg_opts agg;
+	double dp_clip, dp_noise;
+	const char *rule;
+};
+
+static int agg_cfg(struct agg_cfg *out, const json_t *spec)
+{
+	const json_t *a = json_object_get(spec, "aggregation"), *dp;
+	struct ml_agg_opts def = ML_AGG_OPTS_INIT;
+	const char *rule = NULL;
+	long long f = 0;
+	int err;
+
+	out->agg = def;
+	out->dp_clip = out->dp_noise = 0;
+	err = fj_str_opt(a, "task.aggregation", "rule", 32, "fedavg", &rule);
+	if (!err)
+		err = ml_agg_rule_parse(&out->agg.rule, rule);
+	if (!err)
+		err = fj_num_opt(a, "task.aggregation", "trim_fraction", 0, 0.49,
+				 0.1, &out->agg.trim);
+	if (!err)
+		err = fj_int_opt(a, "task.aggregation", "krum_f", 0, 1000, 0, &f);
+	if (!err)
+		err = fj_num_opt(a, "task.aggregation", "clip_radius", 1e-30,
+				 1e30, 1.0, &out->agg.clip_tau);
+	if (err)
+		return err;
+	out->agg.krum_f = (int)f;
+	out->rule = rule;
+	dp = json_object_get(a, "dp");
+	if (json_is_object(dp)) {
+		err = fj_num(dp, "task.aggregation.dp", "clip", 1e-30, 1e30,
+			     &out->dp_clip);
+		if (!err)
+			err = fj_num(dp, "task.aggregation.dp", "noise", 0, 1e6,
+				     &out->dp_noise);
+	}
+	return err;
+}
+
+/* Combines the deltas of the k results from base into base (in place). */
+static int combine(struct ml_model *base, struct ml_model **ms,
+		   const double *weights, size_t k, const struct agg_cfg *cfg)
+{
+	size_t n = 0, i, j;
+	float *bp = ml_model_params(base, &n), *out = NULL;
+	float **deltas = calloc(k, sizeof(*deltas));
+	struct ml_rng rng;
+	uint64_t seed = 0;
+	int err = FM_OK;
+
+	out = malloc(n * sizeof(float));
+	if (!deltas || !out) {
+		err = fm_error_set(FM_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < k && !err; i++) {
+		size_t mn;
+
+		deltas[i] = ml_model_params(ms[i], &mn);
+		for (j = 0; j < n; j++)
+			deltas[i][j] -= bp[j];
+	}
+	if (cfg->dp_clip > 0) {
+		err = ml_dp_random_seed(&seed);
+		if (!err) {
+			ml_rng_seed(&rng, seed);
+			err = ml_dp_fedavg(out, (const float *const *)deltas, k,
+					   n, cfg->dp_clip, cfg->dp_noise,
+					   (double)k, &rng, NULL);
+		}
+	} else {
+		err = ml_agg_opts_check(&cfg->agg, k);
+		if (!err)
+			err = ml_agg_combine(out, (const float *const *)deltas,
+					     weights, k, n, &cfg->agg, NULL,
+					     NULL);
+	}
+	if (!err)
+		for (j = 0; j < n; j++)
+			bp[j] += out[j];
+done:
+	free(out);
+	free(deltas);
+	return err;
+}
+
+static void eval_into(json_t *metrics, const char *prefix, struct ml_model *m,
+		      const json_t *spec, const struct ml_dataset *holdout)
+{
+	struct ml_eval ev;
+	char key[64];
+
+	if (!holdout || work_evaluate(m, spec, holdout, &ev))
+		return;
+	snprintf(key, sizeof(key), "%saccuracy", prefix);
+	json_object_set_new(metrics, key, json_real(ev.accuracy));
+	snprintf(key, sizeof(key), "%sloss", prefix);
+	json_object_set_new(metrics, key, json_real(ev.loss));
+}
+
+/* The new model of a model task: combined deltas, or for model_engineer
+ * the accepted model that scores best (held-out accuracy, else what the
+ * validator measured). */
+static int model_round(struct cli *c, const json_t *task,
+		       const struct round_state *st,
+		       const struct ml_dataset *holdout, json_t *metrics,
+		       struct ml_model **out, const char **rule)
+{
+	const json_t *spec = json_object_get(task, "spec");
+	int engineer = !strcmp(str_of(task, "kind"), "model_engineer");
+	size_t k = json_array_size(st->pending), i;
+	struct ml_model *base = NULL, **ms = calloc(k, sizeof(*ms));
+	double *w = calloc(k, sizeof(*w)), best = -1;
+	struct agg_cfg cfg;
+	size_t pick = 0;
+	json_t *r;
+	int err;
+
+	if (!ms || !w) {
+		err = fm_error_set(FM_ENOMEM, "out of memory");
+		goto done;
+	}
+	err = engineer ? FM_OK : agg_cfg(&cfg, spec);
+	if (!err)
+		err = work_load_bundle_model(c, str_of(st->current,
+						       "bundle_ref"),
+					     &base);
+	json_array_foreach(st->pending, i, r) {
+		long long ne = json_integer_value(json_object_get(
+			r, "num_examples"));
+
+		if (err)
+			break;
+		err = work_load_bundle_model(c, str_of(r, "bundle_ref"), &ms[i]);
+		if (!err && !engineer)
+			err = ml_model_same_arch(base, ms[i]);
+		if (err)
+			fm_error_prefix("result %s", str_of(r, "id"));
+		w[i] = ne > 0 ? (double)ne : 1.0;
+	}
+	if (err)
+		goto done;
+	eval_into(metrics, "previous_", base, spec, holdout);
+	if (engineer) {
+		json_array_foreach(st->pending, i, r) {
+			struct ml_eval ev;
+			double score = json_number_value(json_object_get(
+				json_object_get(json_object_get(r, "decision"),
+						"metrics"),
+				"accuracy"));
+
+			if (holdout && !work_evaluate(ms[i], spec, holdout, &ev))
+				score = ev.accuracy;
+			if (score > best) {
+				best = score;
+				pick = i;
+			}
+		}
+		*out = ms[pick];
+		ms[pick] = NULL;
+		*rule = "best";
+	} else {
+		err = combine(base, ms, w, k, &cfg);
+		if (err)
+			goto done;
+		*out = base;
+		base = NULL;
+		*rule = cfg.dp_clip > 0 ? "dp_fedavg" : cfg.rule;
+	}
+	eval_into(metrics, "", *out, spec, holdout);
+done:
+	for (i = 0; ms && i < k; i++)
+		ml_model_free(ms[i]);
+	free(ms);
+	free(w);
+	ml_model_free(base);
+	return err;
+}
+
+/* ------------------------------------------------------- annotation rule */
+
+/* The majority label of each item over the pending results' labels. */
+static int label_round(struct cli *c, const struct round_state *st,
+		       json_t **out)
+{
+	json_t *votes = json_object(), *labels = json_object(), *r;
+	size_t i;
+	int err = FM_OK;
+
+	if (!votes || !labels) {
+		err = fm_error_set(FM_ENOMEM, "out of memory");
+		goto done;
+	}
+	json_array_foreach(st->pending, i, r) {
+		char dir[WORK_PATH_MAX], path[WORK_PATH_MAX + 16];
+		json_t *doc = NULL, *v;
+		const char *item;
+
+		err = work_pull(c, dir, sizeof(dir), str_of(r, "bundle_ref"));
+		snprintf(path, sizeof(path), "%s/labels.json", dir);
+		if (!err)
+			err = fj_load_file(&doc, path, 64u << 20);
+		if (err)
+			goto done;
+		json_object_foreach(json_object_get(doc, "labels"), item, v) {
+			json_t *tally = json_object_get(votes, item);
+			char key[256];
+
+			if (!tally) {
+				tally = json_object();
+				json_object_set_new(votes, item, tally);
+			}
+			if (json_is_string(v))
+				snprintf(key, sizeof(key), "%s",
+					 json_string_value(v));
+			else if (json_is_integer(v))
+				snprintf(key, sizeof(key), "%lld",
+					 (long long)json_integer_value(v));
+			else
+				continue;
+			json_object_set_new(tally, key,
+					    json_integer(json_integer_value(
+						    json_object_get(tally, key)) +
+							 1));
+		}
+		json_decref(doc);
+	}
+	{
+		const char *item, *lab;
+		json_t *tally, *n;
+
+		json_object_foreach(votes, item, tally) {
+			const char *best = NULL;
+			long long bn = 0;
+
+			json_object_foreach(tally, lab, n)
+				if (json_integer_value(n) > bn) {
+					bn = json_integer_value(n);
+					best = lab;
+				}
+			if (best)
+				json_object_set_new(labels, item,
+						    json_string(best));
+		}
+	}
+	*out = json_pack("{s:O}", "labels", labels);
+done:
+	json_decref(votes);
+	json_decref(labels);
+	return err;
+}
+
+/* ------------------------------------------------------------------ round */
+
+int round_publish(struct cli *c, const json_t *task,
+		  const struct ml_dataset *holdout, int force, json_t **out)
+{
+	const char *id = str_of(task, "id");
+	struct round_state st = { 0 };
+	struct ml_model *next = NULL;
+	json_t *metrics = json_object(), *body = NULL, *ids = json_array();
+	json_t *doc = NULL, *r, *published = NULL;
+	const char *rule = "majority";
+	struct store_ref ref;
+	struct api *a = NULL;
+	char path[160], name[64];
+	size_t i;
+	int err;
+
+	if (!metrics || !ids) {
+		err = fm_error_set(FM_ENOMEM, "out of memory");
+		goto done;
+	}
+	err = round_state_load(c, task, &st);
+	if (err)
+		goto done;
+	if (json_array_size(st.pending) == 0 ||
+	    (!force && (long long)json_array_size(st.pending) < st.min_results)) {
+		err = fm_error_set(FM_ECONFLICT,
+				   "%zu accepted result(s) wait for "
+				   "aggregation; the task aggregates %lld per "
+				   "round",
+				   json_array_size(st.pending), st.min_results);
+		goto done;
+	}
+	json_array_foreach(st.pending, i, r)
+		json_array_append_new(ids, json_string(str_of(r, "id")));
+	snprintf(name, sizeof(name), "task-%.10s-v%d", id + 2, st.version + 1);
+	if (!strcmp(str_of(task, "kind"), "data_annotator")) {
+		err = label_round(c, &st, &doc);
+		if (!err)
+			err = work_push_json(c, &ref, doc, "labels.json",
+					     STORE_KIND_DATASET, name);
+	} else {
+		err = model_round(c, task, &st, holdout, metrics, &next, &rule);
+		if (!err)
+			err = work_push_model(c, &ref, next, STORE_KIND_MODEL,
+					      name, NULL);
+	}
+	if (err)
+		goto done;
+	json_object_set_new(metrics, "results", json_integer((json_int_t)
+							     json_array_size(ids)));
+	body = json_pack("{s:s, s:s, s:O, s:O}", "bundle", ref.hex, "rule",
+			 rule, "metrics", metrics, "results", ids);
+	err = cli_api(c, 1, &a);
+	if (!err) {
+		snprintf(path, sizeof(path), "/v1/tasks/%s/models", id);
+		err = api_post(a, API_VALIDATIOND, path, body, &published);
+	}
+	if (!err && out)
+		*out = json_incref(published);
+done:
+	round_state_cleanup(&st);
+	ml_model_free(next);
+	json_decref(metrics);
+	json_decref(body);
+	json_decref(ids);
+	json_decref(doc);
+	json_decref(published);
+	return err;
+}

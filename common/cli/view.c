@@ -1,0 +1,309 @@
+#include "cli/view.h"
+
+#include "chain/escrow.h"
+#include "chain/rpc.h"
+#include "chain/u256.h"
+#include "cli/work.h"
+#include "core/err.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *str_of(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "-";
+}
+
+static long long int_of(const json_t *o, const char *k)
+{
+	return (long long)json_integer_value(json_object_get(o, k));
+}
+
+static enum cli_color state_color(const char *s)
+{
+	if (!strcmp(s, "open") || !strcmp(s, "accepted") ||
+	    !strcmp(s, "confirmed"))
+		return CLI_GREEN;
+	if (!strcmp(s, "rejected") || !strcmp(s, "failed") ||
+	    !strcmp(s, "cancelled") || !strcmp(s, "expired"))
+		return CLI_RED;
+	return CLI_YELLOW;
+}
+
+/* Appends "&key=value" (value URL-encoded) to q. */
+static int add_query(char *q, size_t n, const char *key, const char *value)
+{
+	char *enc;
+	size_t len = strlen(q);
+
+	if (!value)
+		return FM_OK;
+	enc = curl_easy_escape(NULL, value, 0);
+	if (!enc)
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	if ((size_t)snprintf(q + len, n - len, "%s%s=%s", len ? "&" : "?", key,
+			     enc) >= n - len) {
+		curl_free(enc);
+		return fm_error_set(FM_EINVAL, "%s: too long", key);
+	}
+	curl_free(enc);
+	return FM_OK;
+}
+
+int view_tasks(struct cli *c, const struct view_task_query *q)
+{
+	char query[1024] = "", path[1100], wei[CHAIN_U256_DEC_MAX], limit[24];
+	struct chain_u256 min;
+	struct api *a = NULL;
+	json_t *page = NULL, *t;
+	size_t i;
+	int err = FM_OK;
+
+	if (q->min_reward) {
+		err = chain_u256_parse(&min, q->min_reward, "--min-reward");
+		chain_u256_to_dec(wei, sizeof(wei), &min);
+	}
+	snprintf(limit, sizeof(limit), "%ld", q->limit ? q->limit : 50);
+	if (!err)
+		err = add_query(query, sizeof(query), "state", q->state);
+	if (!err)
+		err = add_query(query, sizeof(query), "kind", q->kind);
+	if (!err)
+		err = add_query(query, sizeof(query), "creator", q->creator);
+	if (!err && q->min_reward)
+		err = add_query(query, sizeof(query), "min_reward", wei);
+	if (!err)
+		err = add_query(query, sizeof(query), "limit", limit);
+	if (!err)
+		err = cli_api(c, 0, &a);
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "/v1/tasks%s", query);
+	err = api_get(a, API_TASKD, path, &page);
+	if (err)
+		return err;
+	if (c->json) {
+		cli_print_json(json_object_get(page, "tasks"));
+		json_decref(page);
+		return FM_OK;
+	}
+	if (!json_array_size(json_object_get(page, "tasks")))
+		printf("no tasks match\n");
+	json_array_foreach(json_object_get(page, "tasks"), i, t) {
+		char reward[96];
+
+		cli_format_wei(reward, sizeof(reward), str_of(t, "reward_wei"));
+		printf("%s%s%s  %s%-9s%s %-17s %s, %lld/%lld slots free, v%lld\n"
+		       "    %s\n",
+		       cli_c(c, CLI_BOLD), str_of(t, "id"), cli_c(c, CLI_RESET),
+		       cli_c(c, state_color(str_of(t, "state"))),
+		       str_of(t, "state"), cli_c(c, CLI_RESET), str_of(t, "kind"),
+		       reward, int_of(t, "slots_free"),
+		       int_of(t, "max_assignments"),
+		       int_of(t, "current_version"), str_of(t, "title"));
+	}
+	json_decref(page);
+	return FM_OK;
+}
+
+static void print_metric(const json_t *m, const char *k)
+{
+	json_t *v = json_object_get(m, k);
+
+	if (json_is_number(v))
+		printf(" %s %.4f", k, json_number_value(v));
+}
+
+static void print_result_line(struct cli *c, const json_t *r)
+{
+	const json_t *d = json_object_get(r, "decision");
+
+	printf("  %s  %s%-9s%s %s, %lld examples", str_of(r, "id"),
+	       cli_c(c, state_color(str_of(r, "state"))), str_of(r, "state"),
+	       cli_c(c, CLI_RESET), str_of(r, "contributor"),
+	       int_of(r, "num_examples"));
+	print_metric(json_object_get(d, "metrics"), "accuracy");
+	if (json_is_string(json_object_get(d, "reason")))
+		printf("\n      reason: %s", str_of(d, "reason"));
+	printf("\n");
+}
+
+int view_results(struct cli *c, const char *task_id, const char *state)
+{
+	char path[200];
+	struct api *a = NULL;
+	json_t *list = NULL, *r;
+	size_t i;
+	int err = cli_api(c, 0, &a);
+
+	snprintf(path, sizeof(path), "/v1/tasks/%s/results%s%s", task_id,
+		 state ? "?state=" : "", state ? state : "");
+	if (!err)
+		err = api_get(a, API_RESULTD, path, &list);
+	if (err)
+		return err;
+	if (c->json)
+		cli_print_json(json_object_get(list, "results"));
+	else if (!json_array_size(json_object_get(list, "results")))
+		printf("no results%s%s\n", state ? " in state " : "",
+		       state ? state : "");
+	else
+		json_array_foreach(json_object_get(list, "results"), i, r)
+			print_result_line(c, r);
+	json_decref(list);
+	return FM_OK;
+}
+
+int view_payouts(struct cli *c, const char *query, char *total_wei)
+{
+	char path[300];
+	struct api *a = NULL;
+	json_t *list = NULL, *p;
+	struct chain_u256 sum = chain_u256_from_u64(0), v;
+	size_t i;
+	int err = cli_api(c, 0, &a);
+
+	snprintf(path, sizeof(path), "/v1/payouts%s", query);
+	if (!err)
+		err = api_get(a, API_VALIDATIOND, path, &list);
+	if (err)
+		return err;
+	json_array_foreach(json_object_get(list, "payouts"), i, p) {
+		char amount[96];
+
+		if (!strcmp(str_of(p, "state"), "confirmed") &&
+		    !chain_u256_parse(&v, str_of(p, "amount_wei"), "amount"))
+			chain_u256_add(&sum, &sum, &v);
+		if (c->json)
+			continue;
+		cli_format_wei(amount, sizeof(amount), str_of(p, "amount_wei"));
+		printf("  %s %s%-9s%s to %s for result %s\n      tx %s\n",
+		       amount, cli_c(c, state_color(str_of(p, "state"))),
+		       str_of(p, "state"), cli_c(c, CLI_RESET),
+		       str_of(p, "contributor"), str_of(p, "result_id"),
+		       str_of(p, "tx_hash"));
+	}
+	if (c->json && !total_wei)
+		cli_print_json(json_object_get(list, "payouts"));
+	if (total_wei)
+		chain_u256_to_dec(total_wei, 80, &sum);
+	json_decref(list);
+	return FM_OK;
+}
+
+/* The escrow's view of the task, into j (JSON) or printed. */
+static int escrow_view(struct cli *c, const char *task_id, json_t *j)
+{
+	uint8_t escrow[CHAIN_ADDR_LEN], tid[32];
+	char op[CHAIN_ADDR_HEX], bal[CHAIN_U256_DEC_MAX], text[96];
+	struct chain_rpc *r = NULL;
+	struct escrow_task t;
+	int err = work_market_chain(c, escrow, op);
+
+	if (!err)
+		err = hex_decode(tid, 32, task_id);
+	if (!err)
+		err = chain_rpc_new(&r, c->cfg.rpc_url, NULL);
+	if (!err)
+		err = escrow_get_task(r, &t, escrow, tid);
+	chain_rpc_free(r);
+	if (err)
+		return err;
+	chain_u256_to_dec(bal, sizeof(bal), &t.balance);
+	if (j) {
+		json_object_set_new(j, "escrow",
+				    json_pack("{s:s, s:s, s:i, s:i, s:I}",
+					      "state",
+					      escrow_state_name(t.state),
+					      "balance_wei", bal, "paid_count",
+					      (int)t.paid_count, "max_payouts",
+					      (int)t.max_payouts, "deadline",
+					      (json_int_t)t.deadline));
+		return FM_OK;
+	}
+	cli_format_wei(text, sizeof(text), bal);
+	printf("escrow: %s, holds %s, %u of %u payouts made\n",
+	       escrow_state_name(t.state), text, t.paid_count, t.max_payouts);
+	return FM_OK;
+}
+
+int view_task(struct cli *c, const char *task_id, int full)
+{
+	char path[200], reward[96], q[120];
+	struct api *a = NULL;
+	json_t *t = NULL, *models = NULL, *results = NULL, *pays = NULL, *m, *r;
+	size_t i;
+	int err = cli_api(c, 0, &a);
+
+	if (!err)
+		err = api_task(a, task_id, &t);
+	if (!err && full) {
+		snprintf(path, sizeof(path), "/v1/tasks/%s/models", task_id);
+		err = api_get(a, API_TASKD, path, &models);
+	}
+	if (!err && full) {
+		snprintf(path, sizeof(path), "/v1/tasks/%s/results", task_id);
+		err = api_get(a, API_RESULTD, path, &results);
+	}
+	if (!err && full && c->json) {
+		snprintf(path, sizeof(path), "/v1/payouts?task=%s", task_id);
+		err = api_get(a, API_VALIDATIOND, path, &pays);
+	}
+	if (err)
+		goto done;
+	if (c->json) {
+		if (full) {
+			json_object_set(t, "payouts",
+					json_object_get(pays, "payouts"));
+			json_object_set(t, "models",
+					json_object_get(models, "models"));
+			json_object_set(t, "results",
+					json_object_get(results, "results"));
+			escrow_view(c, task_id, t); /* best effort */
+		}
+		cli_print_json(t);
+		goto done;
+	}
+	cli_format_wei(reward, sizeof(reward), str_of(t, "reward_wei"));
+	printf("%s%s%s\n  %s%s%s  %s, reward %s, %lld/%lld slots free\n"
+	       "  creator %s, validator %s (%s)\n  expires %s\n",
+	       cli_c(c, CLI_BOLD), str_of(t, "title"), cli_c(c, CLI_RESET),
+	       cli_c(c, state_color(str_of(t, "state"))), str_of(t, "state"),
+	       cli_c(c, CLI_RESET), str_of(t, "kind"), reward,
+	       int_of(t, "slots_free"), int_of(t, "max_assignments"),
+	       str_of(t, "creator"), str_of(t, "validator"),
+	       str_of(t, "validation_strategy"), str_of(t, "expires_at"));
+	if (json_string_length(json_object_get(t, "description")))
+		printf("  %s\n", str_of(t, "description"));
+	if (!full)
+		goto done;
+	printf("model versions:\n");
+	json_array_foreach(json_object_get(models, "models"), i, m) {
+		printf("  v%lld  %s", int_of(m, "version"),
+		       str_of(m, "bundle_ref"));
+		if (json_is_string(json_object_get(m, "rule")))
+			printf("  %s of %zu results", str_of(m, "rule"),
+			       json_array_size(json_object_get(m, "results")));
+		print_metric(json_object_get(m, "metrics"), "accuracy");
+		printf("\n");
+	}
+	printf("results:\n");
+	if (!json_array_size(json_object_get(results, "results")))
+		printf("  none yet\n");
+	json_array_foreach(json_object_get(results, "results"), i, r)
+		print_result_line(c, r);
+	printf("payouts:\n");
+	snprintf(q, sizeof(q), "?task=%s", task_id);
+	err = view_payouts(c, q, NULL);
+	if (!err && escrow_view(c, task_id, NULL))
+		printf("escrow: not readable (%s)\n", fm_error_msg());
+done:
+	json_decref(t);
+	json_decref(models);
+	json_decref(results);
+	json_decref(pays);
+	return err;
+}
