@@ -116,9 +116,30 @@ static int load_counts(double *w, const char *list, const char **dirs,
 	return err;
 }
 
+/* epsilon after rounds of the sampled Gaussian mechanism. */
+static int round_epsilon(double *eps, double q, double sigma, int rounds,
+			 double delta)
+{
+	struct ml_dp_acct acct;
+	int err;
+
+	ml_dp_acct_init(&acct);
+	err = ml_dp_acct_add(&acct, q, sigma, rounds);
+	if (!err)
+		err = ml_dp_acct_epsilon(&acct, delta, eps, NULL);
+	return err;
+}
+
+/* What the DP step did, for the report. */
+struct dp_report {
+	size_t clipped;
+	double noise_sd;
+	double epsilon; /* NAN unless --dp-rounds */
+};
+
 static void print_result(const struct fed_flags *ff, const char *out,
 			 size_t k, size_t n, const int *chosen,
-			 size_t clipped, double noise_sd)
+			 const struct dp_report *dp)
 {
 	if (ff->json) {
 		printf("{\"rule\": \"%s\", \"updates\": %zu, \"params\": %zu, "
@@ -134,7 +155,11 @@ static void print_result(const struct fed_flags *ff, const char *out,
 		if (ff->dp_clip > 0)
 			printf(", \"dp_clip\": %g, \"dp_noise\": %g, "
 			       "\"dp_clipped\": %zu, \"noise_stddev\": %g",
-			       ff->dp_clip, ff->dp_noise, clipped, noise_sd);
+			       ff->dp_clip, ff->dp_noise, dp->clipped,
+			       dp->noise_sd);
+		if (!isnan(dp->epsilon))
+			printf(", \"epsilon\": %.6f, \"delta\": %g",
+			       dp->epsilon, ff->dp_delta);
 		printf("}\n");
 		return;
 	}
@@ -148,8 +173,10 @@ static void print_result(const struct fed_flags *ff, const char *out,
 		printf(")");
 	}
 	if (ff->dp_clip > 0)
-		printf(", DP: %zu clipped, noise stddev %g", clipped,
-		       noise_sd);
+		printf(", DP: %zu clipped, noise stddev %g", dp->clipped,
+		       dp->noise_sd);
+	if (!isnan(dp->epsilon))
+		printf(", (%.4f, %g)-DP so far", dp->epsilon, ff->dp_delta);
 	printf(" into %s\n", out);
 }
 
@@ -161,9 +188,11 @@ int cmd_aggregate(int argc, char **argv)
 	struct ml_model *base = NULL, **upd = NULL;
 	const float **delta = NULL;
 	float *agg = NULL, *b;
-	double *w = NULL, noise_sd = 0;
+	double *w = NULL, sample_rate = 1.0;
+	struct dp_report dp = { 0, 0.0, NAN };
 	int *chosen = NULL, rc = CLI_OK, err = FM_OK, use_delta, threads = 1;
-	size_t k = 0, n = 0, clipped = 0;
+	int dp_rounds = 0;
+	size_t k = 0, n = 0;
 	struct ml_rng rng;
 
 	fed_flags_init(&ff);
@@ -176,6 +205,10 @@ int cmd_aggregate(int argc, char **argv)
 		  "of each update (else UPDATE_DIR/examples)", 0, 0 },
 		{ "--threads", OPT_INT, &threads, "N", "threads of the "
 		  "weighted sums (1)", 1, ML_AGG_MAX_THREADS },
+		{ "--dp-rounds", OPT_INT, &dp_rounds, "R", "DP: report epsilon "
+		  "after R rounds like this one", 1, 100000000 },
+		{ "--sample-rate", OPT_NUM, &sample_rate, "Q", "DP: the "
+		  "chance each client had to take part (1)", 1e-9, 1 },
 		OPTS_FED(&ff),
 		{ NULL, 0, NULL, NULL, NULL, 0, 0 },
 	};
@@ -196,6 +229,10 @@ int cmd_aggregate(int argc, char **argv)
 	if (!base_dir || !out_dir || k == 0) {
 		rc = cli_usage_error(CMD, "--base, --out and at least one "
 				     "update folder are required");
+		goto done;
+	}
+	if (dp_rounds && ff.dp_clip == 0) {
+		rc = cli_usage_error(CMD, "--dp-rounds needs --dp-clip");
 		goto done;
 	}
 	ml_agg_set_threads(threads);
@@ -258,8 +295,12 @@ int cmd_aggregate(int argc, char **argv)
 			goto done;
 		ml_rng_seed(&rng, ff.seed);
 		err = ml_dp_fedavg(agg, delta, k, n, ff.dp_clip, ff.dp_noise,
-				   (double)k, &rng, &clipped);
-		noise_sd = ff.dp_noise * ff.dp_clip / (double)k;
+				   (double)k, &rng, &dp.clipped);
+		dp.noise_sd = ff.dp_noise * ff.dp_clip / (double)k;
+		if (!err && dp_rounds > 0)
+			err = round_epsilon(&dp.epsilon, sample_rate,
+					    ff.dp_noise, dp_rounds,
+					    ff.dp_delta);
 		for (size_t i = 0; i < k; i++)
 			chosen[i] = 1;
 	} else {
@@ -280,7 +321,7 @@ int cmd_aggregate(int argc, char **argv)
 		fm_error_prefix("%s", out_dir);
 		goto done;
 	}
-	print_result(&ff, out_dir, k, n, chosen, clipped, noise_sd);
+	print_result(&ff, out_dir, k, n, chosen, &dp);
 done:
 	if (err)
 		rc = cli_fail();

@@ -129,8 +129,6 @@ int cmd_simulate(int argc, char **argv)
 		  "(0)", 0, ML_AGG_MAX_UPDATES },
 		{ "--attack", OPT_STR, &attack, "A", "sign_flip[:K] (default), "
 		  "scale:K or noise[:S]", 0, 0 },
-		{ "--dp-delta", OPT_NUM, &o.dp_delta, "D", "DP: delta of the "
-		  "reported epsilon (1e-5)", 1e-300, 0.999999 },
 		{ "--max-train", OPT_INT, &max_train, "N", "use N random "
 		  "training samples (all)", 1, 2147483647 },
 		{ "--fed-eval", OPT_FLAG, &o.fed_eval, NULL, "also evaluate "
@@ -168,6 +166,7 @@ int cmd_simulate(int argc, char **argv)
 	o.agg = ff.agg;
 	o.dp_clip = ff.dp_clip;
 	o.dp_noise = ff.dp_clip > 0 ? ff.dp_noise : 0;
+	o.dp_delta = ff.dp_delta;
 	o.seed = ff.seed;
 	o.local.seed = ff.seed;
 	o.on_round = print_round;

@@ -15,6 +15,7 @@ void fed_flags_init(struct fed_flags *f)
 	f->rule = "fedavg";
 	f->agg = agg;
 	f->dp_noise = -1; /* not given */
+	f->dp_delta = 1e-5;
 }
 
 int fed_flags_finish(struct fed_flags *f, const char *cmd)

@@ -11,6 +11,7 @@ struct fed_flags {
 	struct ml_agg_opts agg;    /* rule options */
 	double dp_clip;            /* 0 = no DP */
 	double dp_noise;
+	double dp_delta;           /* of the reported epsilon */
 	const char *seed_text;     /* --seed, parsed by fed_flags_finish */
 	uint64_t seed;
 	int seed_set;
@@ -38,6 +39,8 @@ struct fed_flags {
 	  "DP: clip each update to L2 norm C (turns DP on)", 1e-30, 1e30 }, \
 	{ "--dp-noise", OPT_NUM, &(f)->dp_noise, "SIGMA", \
 	  "DP: noise multiplier (stddev SIGMA * C on the sum)", 0, 1e6 }, \
+	{ "--dp-delta", OPT_NUM, &(f)->dp_delta, "D", \
+	  "DP: delta of the reported epsilon (1e-5)", 1e-300, 0.999999 }, \
 	{ "--seed", OPT_STR, &(f)->seed_text, "N", "random seed (noise, " \
 	  "sampling, splits)", 0, 0 }, \
 	{ "--json", OPT_FLAG, &(f)->json, NULL, "JSON output", 0, 0 }

@@ -150,6 +150,16 @@ run aggregate --base "$T/m0" --out "$T/o16" --dp-clip 0.1 --dp-noise 1 \
 ok "DP noise without a seed is not the seeded one" \
   bash -c "! cmp -s '$T/o14/weights.bin' '$T/o16/weights.bin'"
 
+# epsilon after 2250 rounds at q = 0.04, sigma = 1.5, delta = 1e-5: the
+# reference value of Opacus' RDP accountant test (opacus/tests/
+# accountants_test.py, test_rdp_accountant): 7.32911117143.
+run aggregate --base "$T/m0" --out "$T/o16b" --dp-clip 1 --dp-noise 1.5 \
+  --dp-rounds 2250 --sample-rate 0.04 --json "$T/m1" "$T/m2"
+ok "--dp-rounds reports the accountant's epsilon (Opacus reference)" \
+  node -e "const r = JSON.parse(require('fs').readFileSync('$T/out', 'utf8'));
+    process.exit(Math.abs(r.epsilon - 7.32911117143) < 1e-6 && r.delta === 1e-5 ? 0 : 1)"
+run aggregate --base "$T/m0" --out "$T/o17" --dp-rounds 3 "$T/m1"
+ok "--dp-rounds without --dp-clip is a usage error (2)" test "$rc" -eq 2
 run aggregate --base "$T/m0" --out "$T/o17" --dp-noise 1 "$T/m1"
 ok "--dp-noise without --dp-clip is a usage error (2)" test "$rc" -eq 2
 run aggregate --base "$T/m0" --out "$T/o17" --rule median --dp-clip 1 \
