@@ -2,9 +2,10 @@
 # Chain signing benchmark: the library's EIP-191 / transaction signing and
 # address recovery next to raw libsecp256k1, same run, 1 and 2 threads
 # (see bench/chain_bench.c). Target: our paths >= 90% of raw.
-# Prints one JSON object (with targets_met, and the load average before
-# the run). Figures move with the machine's load: run it on
-# an idle machine and compare medians of several runs.
+# Prints one JSON object: per operation, operations per wall second and
+# per CPU second of the benchmark's own threads, the ratios ours/raw (on
+# CPU time, which other processes on the machine disturb far less), the
+# load average, and targets_met. Wall figures need an idle machine.
 # Usage: bench/chain.sh [--quick]   (--quick: 3 windows of 200 ms)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
