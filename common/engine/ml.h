@@ -111,8 +111,9 @@ struct ml_tensor_info {
 /* Loads dir/model.json and the weight files its manifest names. Every
  * field is checked; an unsupported layer or option is FM_EINVAL naming
  * the layer and the field; sizes are bounded before allocation; weight
- * files must hold exactly the manifest's bytes; NaN/Inf weights are
- * refused. */
+ * files must hold exactly the manifest's bytes and stay inside dir; a
+ * NaN or Inf weight is FM_EUNPROCESSABLE naming the tensor; a missing
+ * model.json is FM_ENOTFOUND. */
 int ml_model_load(struct ml_model **out, const char *dir);
 /* Same, from model.json text already in memory (weights read from dir). */
 int ml_model_load_json(struct ml_model **out, const char *json, size_t len,

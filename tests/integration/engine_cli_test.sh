@@ -97,6 +97,10 @@ expect 1 "layers[1] (dense): activation: 'selu' is not supported" \
   "unsupported activation named" -- "$E" summary --model "$T/act"
 bad_model json; printf '{"modelTopology": ' >"$T/json/model.json"
 expect 1 "invalid JSON" "malformed model.json" -- "$E" summary --model "$T/json"
+bad_model orth; sed -i '0,/"VarianceScaling"/s//"Orthogonal"/' "$T/orth/model.json"
+expect 0 "Total params: 101770" "an unknown initializer does not stop loading" -- "$E" summary --model "$T/orth"
+expect 1 "dense/kernel: initializer 'Orthogonal' is not supported" \
+  "fresh weights from an unknown initializer are refused" -- "$E" init --model "$T/orth" --out "$T/orth2"
 expect 1 "No such file or directory" "missing model folder" -- "$E" summary --model "$T/nowhere"
 
 # ---- data ----
