@@ -446,6 +446,80 @@ static void test_engine__saved_json_is_tfjs_shaped(void **state)
 	ml_model_free(m);
 }
 
+/* What tensorflowjs_converter writes for Keras 2 (a model_config wrapper,
+ * an InputLayer, Keras class names, scoped weight names) and for Keras 3
+ * (a Functional chain with keras_history nodes, DTypePolicy objects,
+ * batch_shape). Both hold Dense 3 -> 2 with weights 1..8. */
+static void test_engine__load_converter_formats(void **state)
+{
+	const char *keras2 =
+		"{\"format\": \"layers-model\", \"generatedBy\": \"keras v2.15.0\","
+		" \"convertedBy\": \"TensorFlow.js Converter v4.22.0\","
+		" \"modelTopology\": {\"keras_version\": \"2.15.0\", \"backend\":"
+		" \"tensorflow\", \"model_config\": {\"class_name\": \"Sequential\","
+		" \"config\": {\"name\": \"sequential\", \"layers\": ["
+		"{\"class_name\": \"InputLayer\", \"config\": {\"batch_input_shape\":"
+		" [null, 3], \"dtype\": \"float32\", \"sparse\": false, \"ragged\":"
+		" false, \"name\": \"dense_input\"}},"
+		"{\"class_name\": \"Dense\", \"config\": {\"name\": \"dense\","
+		" \"trainable\": true, \"dtype\": \"float32\", \"units\": 2,"
+		" \"activation\": \"linear\", \"use_bias\": true,"
+		" \"kernel_initializer\": {\"class_name\": \"GlorotUniform\","
+		" \"config\": {\"seed\": null}}, \"bias_initializer\":"
+		" {\"class_name\": \"Zeros\", \"config\": {}},"
+		" \"kernel_regularizer\": null, \"bias_regularizer\": null,"
+		" \"activity_regularizer\": null, \"kernel_constraint\": null,"
+		" \"bias_constraint\": null}}]}}, \"training_config\": {\"loss\":"
+		" \"mse\"}}, \"weightsManifest\": [{\"paths\": [\"w.bin\"],"
+		" \"weights\": [{\"name\": \"sequential/dense/kernel\", \"shape\":"
+		" [3, 2], \"dtype\": \"float32\"}, {\"name\": \"sequential/dense/bias\","
+		" \"shape\": [2], \"dtype\": \"float32\"}]}]}";
+	const char *keras3 =
+		"{\"format\": \"layers-model\", \"modelTopology\": {"
+		"\"class_name\": \"Functional\", \"config\": {\"name\": \"f\","
+		" \"layers\": [{\"module\": \"keras.layers\", \"class_name\":"
+		" \"InputLayer\", \"config\": {\"batch_shape\": [null, 3],"
+		" \"dtype\": \"float32\", \"sparse\": false, \"name\": \"input_layer\"},"
+		" \"registered_name\": null, \"name\": \"input_layer\","
+		" \"inbound_nodes\": []}, {\"module\": \"keras.layers\","
+		" \"class_name\": \"Dense\", \"config\": {\"name\": \"dense\","
+		" \"trainable\": true, \"dtype\": {\"module\": \"keras\","
+		" \"class_name\": \"DTypePolicy\", \"config\": {\"name\":"
+		" \"float32\"}, \"registered_name\": null}, \"units\": 2,"
+		" \"activation\": \"linear\", \"use_bias\": true,"
+		" \"kernel_initializer\": {\"module\": \"keras.initializers\","
+		" \"class_name\": \"GlorotUniform\", \"config\": {\"seed\": null},"
+		" \"registered_name\": null}, \"kernel_regularizer\": null,"
+		" \"lora_rank\": null}, \"registered_name\": null, \"build_config\":"
+		" {\"input_shape\": [null, 3]}, \"name\": \"dense\", \"inbound_nodes\":"
+		" [{\"args\": [{\"class_name\": \"__keras_tensor__\", \"config\":"
+		" {\"shape\": [null, 3], \"dtype\": \"float32\", \"keras_history\":"
+		" [\"input_layer\", 0, 0]}}], \"kwargs\": {}}]}],"
+		" \"input_layers\": [[\"input_layer\", 0, 0]], \"output_layers\":"
+		" [[\"dense\", 0, 0]]}}, \"weightsManifest\": [{\"paths\":"
+		" [\"w.bin\"], \"weights\": [{\"name\": \"dense/kernel\", \"shape\":"
+		" [3, 2], \"dtype\": \"float32\"}, {\"name\": \"dense/bias\","
+		" \"shape\": [2], \"dtype\": \"float32\"}]}]}";
+	const char *const texts[] = { keras2, keras3 };
+	float x[3] = { 1, 2, 3 }, y[2];
+	char dir[256];
+
+	(void)state;
+	subdir(dir, sizeof(dir), "conv");
+	tiny_model(dir, "", "", 8); /* for its w.bin */
+	for (int i = 0; i < 2; i++) {
+		struct ml_model *m = NULL;
+
+		if (ml_model_load_json(&m, texts[i], strlen(texts[i]), dir))
+			fail_msg("format %d: %s", i, fm_error_msg());
+		assert_int_equal(ml_model_layer_count(m), 1);
+		assert_int_equal(ml_predict(m, x, 1, y), FM_OK);
+		assert_true(y[0] == 1 + 2 * 3 + 3 * 5 + 7);
+		assert_true(y[1] == 2 + 2 * 4 + 3 * 6 + 8);
+		ml_model_free(m);
+	}
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -478,6 +552,7 @@ int main(void)
 		cmocka_unit_test(test_engine__load_bounds_layer_count),
 		cmocka_unit_test(test_engine__load_refuses_escaping_paths),
 		cmocka_unit_test(test_engine__saved_json_is_tfjs_shaped),
+		cmocka_unit_test(test_engine__load_converter_formats),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
