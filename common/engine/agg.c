@@ -360,14 +360,6 @@ done:
 
 /* ---------------------------------------------------------- selection */
 
-static void swapf(float *a, float *b)
-{
-	float t = *a;
-
-	*a = *b;
-	*b = t;
-}
-
 static int cmp_float(const void *a, const void *b)
 {
 	float x = *(const float *)a, y = *(const float *)b;
@@ -375,62 +367,78 @@ static int cmp_float(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* The middle one of three values. */
+static float median3(float a, float b, float c)
+{
+	if (a > b) {
+		float t = a;
+
+		a = b;
+		b = t;
+	}
+	return c < a ? a : c > b ? b : c;
+}
+
 /* Rearranges a[0..len) so that a[t] holds the value a sorted array would
  * have there, nothing before it is greater and nothing after it smaller.
- * Quickselect with a median-of-three pivot; after 2 log2(len) rounds
- * without finishing (inputs crafted against the pivot rule) it sorts
- * what is left, so the worst case stays O(len log len). */
+ * Quickselect with a median-of-three pivot and branch-free Lomuto passes
+ * (a compare decides where the write pointer moves, not a jump: update
+ * values are noise to a branch predictor). When a pass moves nothing
+ * below the pivot, a second pass gathers the values equal to it, so runs
+ * of equal values (unchanged weights) end the search at once. After
+ * 2 log2(len) rounds without finishing it sorts what is left, so crafted
+ * inputs cannot make it quadratic. */
 static void select_nth(float *a, size_t len, size_t t)
 {
-	ptrdiff_t lo = 0, hi = (ptrdiff_t)len - 1, tt = (ptrdiff_t)t;
+	size_t lo = 0, hi = len;
 	int budget = 2;
 
 	for (size_t m = len; m > 1; m >>= 1)
 		budget += 2;
-	while (hi - lo >= 8) {
-		ptrdiff_t mid = lo + (hi - lo) / 2, i = lo, j = hi;
-		float pivot;
+	while (hi - lo > 16) {
+		size_t i = lo;
+		float p;
 
 		if (budget-- == 0) {
-			qsort(a + lo, (size_t)(hi - lo + 1), sizeof(*a),
-			      cmp_float);
+			qsort(a + lo, hi - lo, sizeof(*a), cmp_float);
 			return;
 		}
-		if (a[mid] < a[lo])
-			swapf(&a[mid], &a[lo]);
-		if (a[hi] < a[lo])
-			swapf(&a[hi], &a[lo]);
-		if (a[hi] < a[mid])
-			swapf(&a[hi], &a[mid]);
-		pivot = a[mid];
-		while (i <= j) {
-			while (a[i] < pivot)
-				i++;
-			while (a[j] > pivot)
-				j--;
-			if (i <= j) {
-				swapf(&a[i], &a[j]);
-				i++;
-				j--;
-			}
-		}
-		/* [lo, j] <= pivot, (j, i) == pivot, [i, hi] >= pivot */
-		if (tt <= j)
-			hi = j;
-		else if (tt >= i)
-			lo = i;
-		else
-			return;
-	}
-	for (ptrdiff_t i = lo + 1; i <= hi; i++) {
-		float v = a[i];
-		ptrdiff_t j = i - 1;
+		p = median3(a[lo], a[lo + (hi - lo) / 2], a[hi - 1]);
+		for (size_t j = lo; j < hi; j++) {
+			float v = a[j];
 
-		while (j >= lo && a[j] > v) {
-			a[j + 1] = a[j];
+			a[j] = a[i];
+			a[i] = v;
+			i += v < p;
+		}
+		/* [lo, i) < p <= [i, hi) */
+		if (t < i) {
+			hi = i;
+			continue;
+		}
+		if (i == lo) {
+			for (size_t j = lo; j < hi; j++) {
+				float v = a[j];
+
+				a[j] = a[i];
+				a[i] = v;
+				i += !(v > p);
+			}
+			/* [lo, i) == p < [i, hi); p is in the range */
+			if (t < i)
+				return;
+		}
+		lo = i;
+	}
+	for (size_t i = lo + 1; i < hi; i++) {
+		float v = a[i];
+		size_t j = i;
+
+		while (j > lo && a[j - 1] > v) {
+			a[j] = a[j - 1];
 			j--;
 		}
-		a[j + 1] = v;
+		a[j] = v;
 	}
 }
 

@@ -118,7 +118,8 @@ struct ml_fed_sim_opts {
 	 * without replacement. 1 = all clients every round. A round with
 	 * fewer participants than the rule needs (Krum: 2f + 3) fails. */
 	double sample_rate;
-	struct ml_train_opts local;     /* epochs, batch, optimizer, loss */
+	struct ml_train_opts local;     /* epochs, batch, optimizer, loss;
+					 * its callbacks are not called */
 	struct ml_fed_split_spec split;
 	int classes;                    /* labels in [0, classes) */
 	struct ml_agg_opts agg;

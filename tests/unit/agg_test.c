@@ -246,6 +246,45 @@ static void test_agg__median_matches_full_sort(void **state)
 	free(out);
 }
 
+/* Many updates with columns built against pivot rules (equal values,
+ * two values, sorted, reversed, organ pipe, median-of-three killer): the
+ * median still matches a full sort. */
+static void test_agg__median_of_crafted_columns(void **state)
+{
+	enum { K = 1001, N = 8 };
+	const float *upd[K];
+	float *m = malloc(K * N * sizeof(float)), out[N], col[K];
+	struct ml_agg_opts o = opts(ML_AGG_MEDIAN);
+
+	(void)state;
+	assert_non_null(m);
+	for (size_t i = 0; i < K; i++) {
+		float *row = m + i * N;
+
+		upd[i] = row;
+		row[0] = 0.5f;
+		row[1] = (float)(i % 2);
+		row[2] = (float)i;
+		row[3] = (float)(K - i);
+		row[4] = (float)(i < K / 2 ? i : K - i);
+		/* first, middle and last of every range are small */
+		row[5] = (float)(i % 2 ? i : K + i);
+		row[6] = i % 7 == 0 ? -1.0f : (float)(i % 3);
+		row[7] = (float)((i * 7919) % K);
+	}
+	assert_int_equal(ml_agg_combine(out, upd, NULL, K, N, &o, NULL, NULL),
+			 FM_OK);
+	for (size_t j = 0; j < N; j++) {
+		for (size_t i = 0; i < K; i++)
+			col[i] = upd[i][j];
+		qsort(col, K, sizeof(float), cmp_f);
+		if (out[j] != col[K / 2])
+			fail_msg("column %zu: got %g want %g", j, out[j],
+				 col[K / 2]);
+	}
+	free(m);
+}
+
 /* ------------------------------------------------------- trimmed mean */
 
 static void test_agg__trimmed_mean_cuts_both_ends(void **state)
@@ -548,6 +587,7 @@ int main(void)
 		cmocka_unit_test(test_agg__wsum_uses_weights_as_given),
 		cmocka_unit_test(test_agg__median_odd_and_even),
 		cmocka_unit_test(test_agg__median_matches_full_sort),
+		cmocka_unit_test(test_agg__median_of_crafted_columns),
 		cmocka_unit_test(test_agg__trimmed_mean_cuts_both_ends),
 		cmocka_unit_test(test_agg__trimmed_mean_matches_full_sort),
 		cmocka_unit_test(test_agg__krum_picks_the_most_central),
