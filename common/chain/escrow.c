@@ -431,3 +431,42 @@ int escrow_decode_log(struct escrow_event *out, const struct chain_log *log)
 	*out = ev;
 	return FM_OK;
 }
+
+int escrow_find_event(struct chain_rpc *r, uint8_t tx_out[32],
+		      uint64_t *block_out,
+		      const uint8_t escrow[CHAIN_ADDR_LEN],
+		      enum escrow_event_kind kind, const uint8_t *t1,
+		      const uint8_t *t2)
+{
+	struct chain_log_filter f = { 0 };
+	struct chain_log *logs = NULL;
+	uint8_t topic[32];
+	size_t n = 0;
+	int err;
+
+	escrow_event_topic(topic, kind);
+	f.address = escrow;
+	f.to_block = UINT64_MAX;
+	f.topics[0] = topic;
+	f.topics[1] = t1;
+	f.topics[2] = t2;
+	f.ntopics = t2 ? 3 : 2;
+	f.max_logs = 64;
+	err = chain_rpc_get_logs(r, &logs, &n, &f);
+	if (err)
+		return err;
+	err = fm_error_set(FM_ENOTFOUND, "no %s event found",
+			   kind == ESCROW_EV_FUNDED ? "Funded" : "escrow");
+	for (size_t i = n; i-- > 0;) {
+		if (logs[i].removed)
+			continue;
+		memcpy(tx_out, logs[i].tx_hash, 32);
+		if (block_out)
+			*block_out = logs[i].block_number;
+		fm_error_clear();
+		err = FM_OK;
+		break;
+	}
+	chain_logs_free(logs, n);
+	return err;
+}

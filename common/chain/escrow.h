@@ -123,6 +123,14 @@ struct escrow_event {
 
 /* topic 0 of each event, for log filters. */
 void escrow_event_topic(uint8_t out[32], enum escrow_event_kind kind);
+/* The newest event of kind whose first two indexed topics match t1 and t2
+ * (NULL matches anything): its transaction hash and block. FM_ENOTFOUND
+ * when there is none. */
+int escrow_find_event(struct chain_rpc *r, uint8_t tx_out[32],
+		      uint64_t *block_out,
+		      const uint8_t escrow[CHAIN_ADDR_LEN],
+		      enum escrow_event_kind kind, const uint8_t *t1,
+		      const uint8_t *t2);
 /* FM_ENOTFOUND when the log is not one of the escrow's events; FM_EINVAL
  * when it claims to be but is malformed. */
 int escrow_decode_log(struct escrow_event *out, const struct chain_log *log);

@@ -243,6 +243,20 @@ int fj_obj(const json_t *obj, const char *path, const char *key,
 	return FM_OK;
 }
 
+int fj_obj_opt(const json_t *obj, const char *path, const char *key,
+	       json_t **out)
+{
+	json_t *v;
+	int err = member(obj, path, key, &v, 0);
+
+	if (err)
+		return err;
+	if (v && !json_is_object(v))
+		return type_error(path, key, "an object");
+	*out = v;
+	return FM_OK;
+}
+
 int fj_arr(const json_t *obj, const char *path, const char *key,
 	   size_t max_items, json_t **out)
 {

@@ -39,6 +39,9 @@ int fj_str_opt(const json_t *obj, const char *path, const char *key,
 	       size_t max_len, const char *def, const char **out);
 int fj_bool_opt(const json_t *obj, const char *path, const char *key,
 		int def, int *out);
+/* An object member, or *out = NULL when absent or null. */
+int fj_obj_opt(const json_t *obj, const char *path, const char *key,
+	       json_t **out);
 int fj_enum_opt(const json_t *obj, const char *path, const char *key,
 		const char *const *choices, int def, int *out);
 

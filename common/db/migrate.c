@@ -260,6 +260,20 @@ static int verify_applied(PGconn *pg, const struct migration_set *s)
 	return FM_OK;
 }
 
+/* Reads the folder, connects under the lock and refuses changed files:
+ * what both run and status start with. */
+static int open_checked(struct migration_set *s, PGconn **pg,
+			const char *conninfo, const char *dir)
+{
+	int err = load_dir(s, dir);
+
+	if (!err)
+		err = connect_locked(pg, conninfo);
+	if (!err)
+		err = verify_applied(*pg, s);
+	return err;
+}
+
 int migrate_run(const char *conninfo, const char *dir,
 		struct migrate_report *out, FILE *log)
 {
@@ -268,13 +282,7 @@ int migrate_run(const char *conninfo, const char *dir,
 	PGconn *pg = NULL;
 	int err;
 
-	err = load_dir(&s, dir);
-	if (err)
-		goto done;
-	err = connect_locked(&pg, conninfo);
-	if (err)
-		goto done;
-	err = verify_applied(pg, &s);
+	err = open_checked(&s, &pg, conninfo, dir);
 	if (err)
 		goto done;
 	for (size_t i = 0; i < s.n; i++) {
@@ -311,13 +319,7 @@ int migrate_status(const char *conninfo, const char *dir, FILE *out)
 	PGconn *pg = NULL;
 	int err;
 
-	err = load_dir(&s, dir);
-	if (err)
-		goto done;
-	err = connect_locked(&pg, conninfo);
-	if (err)
-		goto done;
-	err = verify_applied(pg, &s);
+	err = open_checked(&s, &pg, conninfo, dir);
 	if (err)
 		goto done;
 	for (size_t i = 0; i < s.n; i++) {

@@ -1,5 +1,6 @@
 #include "market/spec.h"
 
+#include "chain/u256.h"
 #include "core/err.h"
 #include "core/fjson.h"
 
@@ -97,33 +98,21 @@ bad:
 
 int spec_wei_mul(char *out, const char *wei, long long n)
 {
-	int digits[160] = { 0 };
-	size_t len = strlen(wei), top = 0;
-	long long carry;
+	struct chain_u256 a, p;
+	int err;
 
-	if (n < 0 || len > 78)
+	if (n < 0)
 		return fm_error_set(FM_EINVAL, "amount out of range");
-	/* schoolbook multiplication, least significant digit first */
-	for (size_t i = 0; i < len; i++)
-		digits[i] = wei[len - 1 - i] - '0';
-	carry = 0;
-	for (size_t i = 0; i < 150; i++) {
-		long long v = (long long)digits[i] * n + carry;
-
-		digits[i] = (int)(v % 10);
-		carry = v / 10;
-		if (digits[i])
-			top = i;
-	}
-	if (carry)
-		return fm_error_set(FM_EINVAL, "amount overflows");
-	for (size_t i = 0; i <= top; i++)
-		out[i] = (char)('0' + digits[top - i]);
-	out[top + 1] = '\0';
-	if (dec_cmp(out, uint256_max) > 0)
+	err = spec_wei(wei, "amount");
+	if (!err)
+		err = chain_u256_parse(&a, wei, "amount");
+	if (!err)
+		err = chain_u256_mul_u64(&p, &a, (uint64_t)n);
+	if (err)
 		return fm_error_set(FM_EINVAL,
 				    "reward_wei x max_assignments exceeds "
 				    "uint256");
+	chain_u256_to_dec(out, 80, &p);
 	return FM_OK;
 }
 

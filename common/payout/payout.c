@@ -237,34 +237,16 @@ static int broadcast_signed(struct payout_worker *w, struct payout_stats *st)
 static int released_event(struct payout_worker *w, const uint8_t rid[32],
 			  char tx_out[67], uint64_t *block_out)
 {
-	struct chain_log_filter f = { 0 };
-	struct chain_log *logs = NULL;
-	uint8_t topic[32];
-	size_t n = 0;
-	int err;
+	uint8_t h[32];
+	int err = escrow_find_event(w->rpc, h, block_out, w->escrow,
+				    ESCROW_EV_RELEASED, NULL, rid);
 
-	escrow_event_topic(topic, ESCROW_EV_RELEASED);
-	f.address = w->escrow;
-	f.to_block = UINT64_MAX;
-	f.topics[0] = topic;
-	f.topics[2] = rid;
-	f.ntopics = 3;
-	f.max_logs = 8;
-	err = chain_rpc_get_logs(w->rpc, &logs, &n, &f);
-	if (err)
-		return err;
-	for (size_t i = 0; i < n; i++) {
-		if (logs[i].removed)
-			continue;
+	if (!err) {
 		tx_out[0] = '0';
 		tx_out[1] = 'x';
-		hex_encode(tx_out + 2, logs[i].tx_hash, 32);
-		*block_out = logs[i].block_number;
-		chain_logs_free(logs, n);
-		return FM_OK;
+		hex_encode(tx_out + 2, h, 32);
 	}
-	chain_logs_free(logs, n);
-	return fm_error_set(FM_ENOTFOUND, "no Released event");
+	return err;
 }
 
 /* Settles one payout from the chain's own record: confirmed when the
@@ -365,7 +347,8 @@ static int settle_nonce(struct payout_worker *w, struct payout_stats *st,
 	PGresult *r = NULL;
 	struct mined m;
 	struct buf ids = BUF_INIT(1 << 20);
-	char block[24], gas[24], per[24];
+	char block[24], gas[24];
+	long long per_gas = 0;
 	int err, n;
 
 	memset(&m, 0, sizeof(m));
@@ -415,6 +398,49 @@ static int settle_nonce(struct payout_worker *w, struct payout_stats *st,
 		*wait = 1;
 		goto done;
 	}
+	/* what the transactions paid first, their own state last: a crash
+	 * in between leaves the nonce to be settled again, which is
+	 * harmless */
+	if (m.found && !strcmp(m.kind, "cancel")) {
+		err = qp(w, NULL,
+			 "UPDATE tasks SET refund_state = $2, refund_tx = $3,"
+			 " updated_at = now() WHERE id = $1",
+			 m.task_id, m.rc.status ? "confirmed" : "failed",
+			 m.hash);
+		goto mark;
+	}
+	/* a refund that never made it is tried again */
+	err = qp(w, NULL,
+		 "UPDATE tasks SET refund_state = 'queued', updated_at = now()"
+		 " WHERE refund_state = 'broadcast' AND id IN (SELECT task_id"
+		 " FROM chain_txs WHERE id = ANY($1::bigint[]) AND kind ="
+		 " 'cancel') AND $2 = 'no'",
+		 ids.data, m.found ? "yes" : "no");
+	if (err)
+		goto done;
+	if (m.found) {
+		/* a batch's gas, shared by the payouts it carried */
+		PGresult *c = NULL;
+
+		err = qp(w, &c,
+			 "SELECT greatest(count(*), 1) FROM payouts"
+			 " WHERE chain_tx_id = $1::bigint",
+			 m.id);
+		if (err)
+			goto done;
+		per_gas = (long long)m.rc.gas_used /
+			  strtoll(PQgetvalue(c, 0, 0), NULL, 10);
+		PQclear(c);
+	}
+	err = reconcile_payouts(w, st, ids.data, m.found ? m.hash : NULL,
+				per_gas,
+				!m.found ? "transaction was not mined"
+				: m.rc.status ? "the release did not pay this "
+						"result"
+					      : "transaction reverted on chain");
+mark:
+	if (err)
+		goto done;
 	if (m.found) {
 		snprintf(block, sizeof(block), "%llu",
 			 (unsigned long long)m.rc.block_number);
@@ -434,48 +460,6 @@ static int settle_nonce(struct payout_worker *w, struct payout_stats *st,
 			 " now() WHERE id = ANY($1::bigint[])",
 			 ids.data);
 	}
-	if (err)
-		goto done;
-	if (m.found && !strcmp(m.kind, "cancel")) {
-		err = qp(w, NULL,
-			 "UPDATE tasks SET refund_state = $2, refund_tx = $3,"
-			 " updated_at = now() WHERE id = $1",
-			 m.task_id, m.rc.status ? "confirmed" : "failed",
-			 m.hash);
-		goto done;
-	}
-	/* a refund that never made it is tried again */
-	err = qp(w, NULL,
-		 "UPDATE tasks SET refund_state = 'queued', updated_at = now()"
-		 " WHERE refund_state = 'broadcast' AND id IN (SELECT task_id"
-		 " FROM chain_txs WHERE id = ANY($1::bigint[]) AND kind ="
-		 " 'cancel') AND $2 = 'no'",
-		 ids.data, m.found ? "yes" : "no");
-	if (err)
-		goto done;
-	{
-		PGresult *c = NULL;
-		long long k = 1;
-
-		if (m.found) {
-			err = qp(w, &c,
-				 "SELECT greatest(count(*), 1) FROM payouts"
-				 " WHERE chain_tx_id = $1::bigint",
-				 m.id);
-			if (err)
-				goto done;
-			k = strtoll(PQgetvalue(c, 0, 0), NULL, 10);
-			PQclear(c);
-		}
-		snprintf(per, sizeof(per), "%lld",
-			 m.found ? (long long)m.rc.gas_used / k : 0);
-	}
-	err = reconcile_payouts(w, st, ids.data, m.found ? m.hash : NULL,
-				strtoll(per, NULL, 10),
-				!m.found ? "transaction was not mined"
-				: m.rc.status ? "the release did not pay this "
-						"result"
-					      : "transaction reverted on chain");
 done:
 	chain_receipt_cleanup(&m.rc);
 	buf_cleanup(&ids);
@@ -653,23 +637,6 @@ static int set_fees(struct payout_worker *w, struct chain_tx *tx,
 	return FM_OK;
 }
 
-/* old + old/8 + 1: what nodes require of a replacement. */
-static int bump(struct chain_u256 *out, const char *dec)
-{
-	struct chain_u256 v, eighth, one;
-	uint64_t rem;
-	int err = chain_u256_parse(&v, dec, "fee");
-
-	if (err)
-		return err;
-	chain_u256_div_u64(&eighth, &rem, &v, 8);
-	chain_u256_parse(&one, "1", "one");
-	err = chain_u256_add(out, &v, &eighth);
-	if (!err)
-		err = chain_u256_add(out, out, &one);
-	return err;
-}
-
 static int replace_stuck(struct payout_worker *w, struct payout_stats *st)
 {
 	PGresult *r = NULL;
@@ -684,8 +651,7 @@ static int replace_stuck(struct payout_worker *w, struct payout_stats *st)
 	snprintf(timeout, sizeof(timeout), "%ld", w->o.stuck_timeout_s);
 	err = qp(w, &r,
 		 "SELECT id, kind, coalesce(task_id, '') AS task_id,"
-		 " encode(raw_tx, 'hex') AS raw, max_fee_per_gas::text AS mf,"
-		 " max_priority_fee_per_gas::text AS mp FROM chain_txs"
+		 " encode(raw_tx, 'hex') AS raw FROM chain_txs"
 		 " WHERE from_address = $1 AND state = 'broadcast' AND nonce"
 		 " >= $2::bigint AND broadcast_at < now() - make_interval(secs"
 		 " => $3::int) ORDER BY nonce LIMIT 16",
@@ -708,10 +674,12 @@ static int replace_stuck(struct payout_worker *w, struct payout_stats *st)
 		if (!err)
 			err = chain_tx_decode(&tx, from, raw, n);
 		free(raw);
+		/* outbid the pending one (nodes want 10% on both fees),
+		 * and pay what the market asks now if that is more */
 		if (!err)
-			err = bump(&fmax, db_str(r, i, "mf", "0"));
-		if (!err)
-			err = bump(&fprio, db_str(r, i, "mp", "0"));
+			err = chain_tx_bump_fees(&tx, 13);
+		fmax = tx.max_fee;
+		fprio = tx.max_priority_fee;
 		if (!err)
 			err = set_fees(w, &tx, &fmax, &fprio);
 		if (!err)

@@ -322,30 +322,15 @@ static int funding_tx_hash(struct chain_rpc *r, char out[67],
 			   const uint8_t escrow[CHAIN_ADDR_LEN],
 			   const uint8_t task_id[32])
 {
-	struct chain_log_filter f = { 0 };
-	struct chain_log *logs = NULL;
-	uint8_t topic[32];
-	size_t n = 0;
-	int err;
+	uint8_t h[32];
+	int err = escrow_find_event(r, h, NULL, escrow, ESCROW_EV_FUNDED,
+				    task_id, NULL);
 
-	escrow_event_topic(topic, ESCROW_EV_FUNDED);
-	f.address = escrow;
-	f.to_block = UINT64_MAX;
-	f.topics[0] = topic;
-	f.topics[1] = task_id;
-	f.ntopics = 2;
-	f.max_logs = 16;
-	err = chain_rpc_get_logs(r, &logs, &n, &f);
-	if (err)
-		return err;
-	if (n == 0)
-		err = fm_error_set(FM_ENOTFOUND, "no Funded event for the task");
-	else {
+	if (!err) {
 		out[0] = '0';
 		out[1] = 'x';
-		hex_encode(out + 2, logs[n - 1].tx_hash, 32);
+		hex_encode(out + 2, h, 32);
 	}
-	chain_logs_free(logs, n);
 	return err;
 }
 

@@ -1,5 +1,6 @@
 #include "service/svc.h"
 
+#include "chain/keystore.h"
 #include "chain/reqsig.h"
 #include "core/buf.h"
 #include "core/err.h"
@@ -16,7 +17,6 @@
 #include <time.h>
 
 #define API_VERSION "1"
-#define IDEM_KEY_MAX 200
 
 /* The Idempotency-Key of the request this thread is answering. */
 struct idem_ctx {
@@ -43,20 +43,15 @@ static void usage(FILE *f, const char *name, const char *extra)
 /* The address field of a keystore v3 file needs no password. */
 static int keystore_address(char out[43], const char *path)
 {
-	json_t *ks = NULL;
-	const char *a = NULL;
-	char full[64];
-	int err = fj_load_file(&ks, path, 1 << 16);
+	uint8_t a[CHAIN_ADDR_LEN];
+	int err = ks_peek_address(a, path);
 
-	if (!err)
-		err = fj_str(ks, path, "address", 42, &a);
-	if (!err) {
-		snprintf(full, sizeof(full), "%s%s",
-			 strncmp(a, "0x", 2) ? "0x" : "", a);
-		err = spec_address(out, full, "keystore address");
-	}
-	json_decref(ks);
-	return err;
+	if (err)
+		return err;
+	out[0] = '0';
+	out[1] = 'x';
+	hex_encode(out + 2, a, CHAIN_ADDR_LEN);
+	return FM_OK;
 }
 
 int svc_init(struct svc *s, const char *name, int argc, char **argv,
@@ -246,18 +241,6 @@ int svc_info(struct http_req *req, void *arg)
 
 /* ------------------------------------------------------------ idempotency */
 
-static int key_ok(const char *k)
-{
-	size_t n = strlen(k);
-
-	if (n == 0 || n > IDEM_KEY_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (k[i] < 0x21 || k[i] > 0x7e)
-			return 0;
-	return 1;
-}
-
 static void request_hash(char out[65], struct http_req *req)
 {
 	struct buf b = BUF_INIT((size_t)1 << 31);
@@ -368,20 +351,18 @@ static json_t *error_body(struct http_req *req, int code)
 
 int svc_idempotent(struct http_req *req, struct svc *s, http_handler_fn inner)
 {
-	const char *key = http_req_header(req, "Idempotency-Key");
+	const char *key = NULL;
 	const char *address = http_req_auth(req);
 	struct idem_claim claim = { 0 };
 	struct idem_ctx ctx = { s, address, key, 0 };
 	char hash[65];
 	int err;
 
+	err = http_req_idempotency_key(req, &key);
+	if (err)
+		return err;
 	if (!key || !address)
 		return inner(req, s);
-	if (!key_ok(key))
-		return fm_error_set(FM_EINVAL,
-				    "Idempotency-Key: expected 1 to %d "
-				    "printable characters",
-				    IDEM_KEY_MAX);
 	request_hash(hash, req);
 	claim.address = address;
 	claim.key = key;

@@ -19,7 +19,7 @@ static int submit(struct http_req *req, void *arg)
 	struct svc *s = arg;
 	struct market_result_in in = { 0 };
 	json_t *body = NULL, *assignment = NULL, *task = NULL, *checks = NULL;
-	json_t *out = NULL;
+	json_t *out = NULL, *metrics = NULL;
 	const char *bundle = NULL;
 	int err;
 
@@ -31,9 +31,8 @@ static int submit(struct http_req *req, void *arg)
 	if (!err)
 		err = fj_int_opt(body, "", "num_examples", 0, 1LL << 40, 0,
 				 &in.num_examples);
-	if (!err && json_object_get(body, "metrics") &&
-	    !json_is_object(json_object_get(body, "metrics")))
-		err = fm_error_set(FM_EINVAL, "metrics: expected an object");
+	if (!err)
+		err = fj_obj_opt(body, "", "metrics", &metrics);
 	/* cheap state checks first: no download for a request that cannot
 	 * succeed */
 	if (!err)
@@ -61,7 +60,7 @@ static int submit(struct http_req *req, void *arg)
 		in.assignment_id = http_req_param(req, "id");
 		in.contributor = http_req_auth(req);
 		in.bundle_ref = bundle;
-		in.reported_metrics = json_object_get(body, "metrics");
+		in.reported_metrics = metrics;
 		in.checks = checks;
 		err = market_result_submit(s->db, &out, &in);
 	}

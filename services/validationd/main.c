@@ -27,7 +27,7 @@ static int decide(struct http_req *req, void *arg)
 	static const char *const verdicts[] = { "accept", "reject", NULL };
 	struct svc *s = arg;
 	struct market_decision_in in = { 0 };
-	json_t *body = NULL, *out = NULL;
+	json_t *body = NULL, *out = NULL, *metrics = NULL;
 	int verdict, err;
 
 	err = http_req_json(req, &body);
@@ -37,14 +37,13 @@ static int decide(struct http_req *req, void *arg)
 		err = fj_enum(body, "", "decision", verdicts, &verdict);
 	if (!err)
 		err = fj_str_opt(body, "", "reason", 2000, NULL, &in.reason);
-	if (!err && json_object_get(body, "metrics") &&
-	    !json_is_object(json_object_get(body, "metrics")))
-		err = fm_error_set(FM_EINVAL, "metrics: expected an object");
+	if (!err)
+		err = fj_obj_opt(body, "", "metrics", &metrics);
 	if (!err) {
 		in.result_id = http_req_param(req, "id");
 		in.validator = http_req_auth(req);
 		in.accept = verdict == 0;
-		in.metrics = json_object_get(body, "metrics");
+		in.metrics = metrics;
 		err = market_decide(s->db, &out, &in);
 	}
 	json_decref(body);
@@ -57,7 +56,7 @@ static int publish(struct http_req *req, void *arg)
 	static const char *const keys[] = { "bundle", "rule", "metrics",
 					    "results", NULL };
 	struct svc *s = arg;
-	json_t *body = NULL, *results = NULL, *out = NULL;
+	json_t *body = NULL, *results = NULL, *out = NULL, *metrics = NULL;
 	const char *bundle = NULL, *rule = NULL;
 	int err;
 
@@ -70,14 +69,13 @@ static int publish(struct http_req *req, void *arg)
 		err = fj_str_opt(body, "", "rule", 64, NULL, &rule);
 	if (!err)
 		err = fj_arr(body, "", "results", 100000, &results);
-	if (!err && json_object_get(body, "metrics") &&
-	    !json_is_object(json_object_get(body, "metrics")))
-		err = fm_error_set(FM_EINVAL, "metrics: expected an object");
+	if (!err)
+		err = fj_obj_opt(body, "", "metrics", &metrics);
 	if (!err)
 		err = market_model_publish(s->db, &out,
 					   http_req_param(req, "id"),
 					   http_req_auth(req), bundle, rule,
-					   json_object_get(body, "metrics"),
+					   metrics,
 					   results);
 	json_decref(body);
 	return err ? err : svc_reply(req, 201, out);

@@ -144,6 +144,35 @@ static long long scalar(struct fx *f, const char *sql)
 	return v;
 }
 
+/* Prints what the database holds, to explain a failure. */
+static void dump_state(struct fx *f)
+{
+	static const char *const sql[] = {
+		"SELECT 'payout ' || state || ' attempts=' || attempts || ' tx=' ||"
+		" coalesce(chain_tx_id::text, '-') || ' next_in=' ||"
+		" extract(epoch FROM next_attempt_at - now())::int || ' ' ||"
+		" coalesce(last_error, '') FROM payouts WHERE state <>"
+		" 'confirmed' ORDER BY id",
+		"SELECT 'tx ' || id || ' nonce=' || nonce || ' ' || state || ' '"
+		" || coalesce(error, '') FROM chain_txs WHERE state <>"
+		" 'confirmed' ORDER BY nonce, id",
+		"SELECT 'next nonce ' || next_nonce FROM chain_nonces",
+	};
+
+	for (size_t k = 0; k < sizeof(sql) / sizeof(sql[0]); k++) {
+		struct db_conn *c = NULL;
+		PGresult *r = NULL;
+
+		if (db_acquire(f->db.pool, &c, 5000))
+			return;
+		if (!db_exec(c, &r, sql[k], 0, NULL))
+			for (int i = 0; i < PQntuples(r) && i < 40; i++)
+				printf("# %s\n", PQgetvalue(r, i, 0));
+		PQclear(r);
+		db_release(f->db.pool, c);
+	}
+}
+
 static struct payout_opts opts(struct fx *f, int batch, long stuck_s)
 {
 	struct payout_opts o = { tenv_require("FEDMARKET_RPC_URL"), f->escrow,
@@ -298,6 +327,8 @@ static void test_payout__survives_sigkill_of_validationd(void **state)
 		usleep(100000);
 	}
 	assert_int_equal(svcfx_stop(&v), 0);
+	if (scalar(f, "SELECT count(*) FROM payouts WHERE state <> 'confirmed'"))
+		dump_state(f);
 	printf("# validationd was killed %d times while paying\n", kills);
 	assert_true(kills >= 10);
 	assert_int_equal(scalar(f, "SELECT count(*) FROM payouts WHERE state"
