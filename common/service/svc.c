@@ -363,6 +363,7 @@ int svc_idempotent(struct http_req *req, struct svc *s, http_handler_fn inner)
 		return err;
 	if (!key || !address)
 		return inner(req, s);
+	ctx.key = key;
 	request_hash(hash, req);
 	claim.address = address;
 	claim.key = key;
