@@ -578,6 +578,13 @@ int ml_fed_simulate(struct ml_model *global, const struct ml_dataset *train,
 		return fm_error_set(FM_ETOOLARGE, "%zu clients x %zu "
 				    "parameters do not fit in memory",
 				    o->clients, n);
+	/* data that does not fit the model fails here, not in round 1 */
+	err = ml_data_check(global, train, o->local.loss);
+	if (err)
+		return fm_error_prefix("training data");
+	err = ml_data_check(global, test, o->local.loss);
+	if (err)
+		return fm_error_prefix("test data");
 	err = ml_fed_split_make(&split, &o->split, train, o->classes,
 				o->clients, o->seed);
 	if (err)

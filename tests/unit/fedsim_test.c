@@ -540,6 +540,12 @@ static void test_fedsim__simulation_rejects_bad_options(void **state)
 	sim_setup(&o, &rs);
 	o.classes = 3; /* labels go up to 3 */
 	assert_int_equal(ml_fed_simulate(m, &train, &test, &o), FM_EINVAL);
+	/* a test label the model cannot output */
+	sim_setup(&o, &rs);
+	test.y[5] = 4;
+	assert_int_equal(ml_fed_simulate(m, &train, &test, &o), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "test data"));
+	test.y[5] = 1;
 	assert_int_equal(rs.n, 0);
 	ml_model_free(m);
 	ml_dataset_cleanup(&train);
