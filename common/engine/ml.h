@@ -115,6 +115,11 @@ struct ml_tensor_info {
  * NaN or Inf weight is FM_EUNPROCESSABLE naming the tensor; a missing
  * model.json is FM_ENOTFOUND. */
 int ml_model_load(struct ml_model **out, const char *dir);
+/* Same, refusing a model of more than max_params parameters with
+ * FM_ETOOLARGE before its weights are allocated or read (for untrusted
+ * uploads; 0 means the engine's own limit). */
+int ml_model_load_max(struct ml_model **out, const char *dir,
+		      size_t max_params);
 /* Same, from model.json text already in memory (weights read from dir). */
 int ml_model_load_json(struct ml_model **out, const char *json, size_t len,
 		       const char *dir);

@@ -87,6 +87,7 @@ struct ml_model {
 	struct ml_shape in_shape;
 	size_t in_size, out_size;
 	size_t n_params;
+	size_t max_params;               /* build refuses more; 0: the limit */
 	float *params;                  /* the one parameter arena */
 	size_t n_tensors;
 	struct ml_tensor_info *tensors;

@@ -323,6 +323,9 @@ int ml__model_build(struct ml_model *m)
 		nt += (ks[i] > 0) + (bs[i] > 0);
 	}
 	m->out_size = m->layers[m->n_layers - 1].out_size;
+	if (m->max_params && total > m->max_params)
+		return fm_error_set(FM_ETOOLARGE, "model: %zu parameters, the "
+				    "limit is %zu", total, m->max_params);
 	if (!m->tensor_names) {
 		m->tensor_names = calloc(nt ? nt : 1, sizeof(*m->tensor_names));
 		if (!m->tensor_names)

@@ -1001,8 +1001,8 @@ static int load_weights(struct ml_model *m, const json_t *manifest,
 	return err;
 }
 
-int ml_model_load_json(struct ml_model **out, const char *text, size_t len,
-		       const char *dir)
+static int load_json(struct ml_model **out, const char *text, size_t len,
+		     const char *dir, size_t max_params)
 {
 	struct ml_model *m = NULL;
 	json_t *root = NULL, *topo, *manifest;
@@ -1028,8 +1028,10 @@ int ml_model_load_json(struct ml_model **out, const char *text, size_t len,
 	}
 	if (!err)
 		err = ml__model_alloc(&m, ML_MAX_LAYERS);
-	if (!err)
+	if (!err) {
+		m->max_params = max_params;
 		err = parse_topology(m, topo);
+	}
 	if (!err)
 		err = ml__model_build(m);
 	if (!err)
@@ -1045,7 +1047,14 @@ int ml_model_load_json(struct ml_model **out, const char *text, size_t len,
 	return FM_OK;
 }
 
-int ml_model_load(struct ml_model **out, const char *dir)
+int ml_model_load_json(struct ml_model **out, const char *text, size_t len,
+		       const char *dir)
+{
+	return load_json(out, text, len, dir, 0);
+}
+
+int ml_model_load_max(struct ml_model **out, const char *dir,
+		      size_t max_params)
 {
 	struct buf b = BUF_INIT(ML_MAX_MODEL_JSON);
 	char path[4096];
@@ -1054,11 +1063,16 @@ int ml_model_load(struct ml_model **out, const char *dir)
 	snprintf(path, sizeof(path), "%s/model.json", dir);
 	err = buf_read_file(&b, path);
 	if (!err)
-		err = ml_model_load_json(out, b.data, b.len, dir);
+		err = load_json(out, b.data, b.len, dir, max_params);
 	if (err && strncmp(fm_error_msg(), path, strlen(path)) != 0)
 		fm_error_prefix("%s", path);
 	buf_cleanup(&b);
 	return err;
+}
+
+int ml_model_load(struct ml_model **out, const char *dir)
+{
+	return ml_model_load_max(out, dir, 0);
 }
 
 /* ---- saving ----------------------------------------------------------- */

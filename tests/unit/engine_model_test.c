@@ -172,6 +172,12 @@ static void test_engine__save_load_round_trip(void **state)
 	assert_memory_equal(ml_model_params(m, NULL), ml_model_params(back, NULL),
 			    n * sizeof(float));
 	assert_string_equal(ml_model_name(back), "cnn");
+	ml_model_free(back);
+	back = NULL;
+	assert_int_equal(ml_model_load_max(&back, dir, n - 1), FM_ETOOLARGE);
+	assert_non_null(strstr(fm_error_msg(), "parameters, the limit is"));
+	assert_null(back);
+	assert_int_equal(ml_model_load_max(&back, dir, n), FM_OK);
 	assert_int_equal(ml_model_layer_count(back), 6);
 	assert_int_equal(ml_model_layer_kind(back, 3), ML_LAYER_DROPOUT);
 	ml_model_free(back);
