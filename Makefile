@@ -1,5 +1,6 @@
 # fedmarket: one Makefile for the library, services, clients and tests.
 #   make          build libfedmarket.a and every binary into bin/
+#   make progs    only the binaries (what deploy/Dockerfile builds)
 #   make test     install what is missing, build, start the local stack,
 #                 run every suite, stop the stack
 #   make check    the same suites built with ASan+UBSan
@@ -52,11 +53,12 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 
 FUZZ_SRC := $(wildcard tests/fuzz/*_fuzz.c)
 
-.PHONY: all lib tests test check demo bench clean fuzz stack-up stack-down \
-	contracts
+.PHONY: all lib progs tests test check demo bench clean fuzz stack-up \
+	stack-down contracts
 all: $(LIB) $(PROGS) tests
 
 lib: $(LIB)
+progs: $(PROGS)
 tests: $(TESTS)
 
 $(BUILD)/obj/%.o: %.c

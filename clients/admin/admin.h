@@ -6,6 +6,7 @@
 
 /* Each command gets argv[0] = its name; returns the exit code:
  * 0 ok, 1 runtime error, 2 usage error. */
+int cmd_config(int argc, char **argv, struct fm_config *cfg);
 int cmd_deploy_escrow(int argc, char **argv, struct fm_config *cfg);
 int cmd_escrow_task(int argc, char **argv, struct fm_config *cfg);
 

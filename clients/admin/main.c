@@ -1,4 +1,5 @@
-/* fedmarket-admin: deploys the escrow, inspects it, manages keys. */
+/* fedmarket-admin: deploys the escrow, inspects it, manages keys, shows
+ * the configuration. */
 #include "admin.h"
 
 #include "chain/keys_cmd.h"
@@ -20,6 +21,8 @@ static const struct {
 	int (*run)(int argc, char **argv, struct fm_config *cfg);
 	const char *help;
 } commands[] = {
+	{ "config", cmd_config,
+	  "print the settings in effect, or every setting (--keys)" },
 	{ "deploy-escrow", cmd_deploy_escrow,
 	  "deploy the escrow contract and print its address" },
 	{ "escrow-task", cmd_escrow_task,
