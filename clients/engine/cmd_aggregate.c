@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CMD "aggregate"
 #define MAX_EXAMPLES 1e15 /* per update */
@@ -114,6 +115,14 @@ static int load_counts(double *w, const char *list, const char **dirs,
 	}
 	buf_cleanup(&b);
 	return err;
+}
+
+/* Physical memory in bytes (a huge value when unknown). */
+static double phys_bytes(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+
+	return pages > 0 && size > 0 ? (double)pages * (double)size : 1e300;
 }
 
 /* epsilon after rounds of the sampled Gaussian mechanism. */
@@ -259,6 +268,14 @@ int cmd_aggregate(int argc, char **argv)
 		goto done;
 	}
 	b = ml_model_params(base, &n);
+	/* all updates are held at once: refuse early what cannot fit */
+	if ((double)k * (double)n * sizeof(float) > phys_bytes()) {
+		err = fm_error_set(FM_ETOOLARGE, "%zu updates of %zu "
+				   "parameters need %.1f GB, more than this "
+				   "machine's memory", k, n,
+				   (double)k * (double)n * 4e-9);
+		goto done;
+	}
 	use_delta = ff.dp_clip > 0 || ff.agg.rule == ML_AGG_CENTERED_CLIP;
 	for (size_t i = 0; i < k; i++) {
 		float *p;

@@ -5,20 +5,8 @@
 set -uo pipefail
 top=${FM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${FM_BIN:-$top/bin}/fedmarket-engine
-T=$(mktemp -d /tmp/fed_aggregate.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-n=0
-
-ok() { # description command...
-  local d=$1; shift
-  n=$((n + 1))
-  if "$@" >"$T/check.log" 2>&1; then
-    echo "ok $n - $d"
-  else
-    echo "not ok $n - $d"
-    sed 's/^/# /' "$T/check.log" | tail -10
-  fi
-}
+# shellcheck source=fed_tap.sh
+. "$(dirname "$0")/fed_tap.sh"
 
 run() { # runs the engine, keeping stdout, stderr and the exit code
   "$bin" "$@" >"$T/out" 2>"$T/err"

@@ -11,20 +11,8 @@ set -uo pipefail
 top=${FM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${FM_BIN:-$top/bin}/fedmarket-engine
 F=/usr/share/datasets/fashion-mnist
-T=$(mktemp -d /tmp/fed_simulate.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-n=0
-
-ok() { # description command...
-  local d=$1; shift
-  n=$((n + 1))
-  if "$@" >"$T/check.log" 2>&1; then
-    echo "ok $n - $d"
-  else
-    echo "not ok $n - $d"
-    sed 's/^/# /' "$T/check.log" | tail -10
-  fi
-}
+# shellcheck source=fed_tap.sh
+. "$(dirname "$0")/fed_tap.sh"
 
 DATA=(--train-images "$F/train-images-idx3-ubyte.gz"
       --train-labels "$F/train-labels-idx1-ubyte.gz"

@@ -214,6 +214,25 @@ static size_t *check_partition(const struct ml_fed_split *s,
 	return hist;
 }
 
+/* Over a 10-class split: each client's share of its most common label,
+ * averaged over the clients (checking the partition on the way). */
+static double mean_top_share(const struct ml_fed_split *s,
+			     const struct ml_dataset *d)
+{
+	size_t *hist = check_partition(s, d, 10);
+	double mean = 0;
+
+	for (size_t k = 0; k < s->clients; k++) {
+		size_t top = 0, sz = s->off[k + 1] - s->off[k];
+
+		for (int j = 0; j < 10; j++)
+			top = hist[k * 10 + j] > top ? hist[k * 10 + j] : top;
+		mean += (double)top / (double)sz / (double)s->clients;
+	}
+	free(hist);
+	return mean;
+}
+
 static void test_fedsim__split_iid_is_balanced(void **state)
 {
 	struct ml_fed_split_spec spec = { ML_FED_SPLIT_IID, 0, 0 };
@@ -243,8 +262,7 @@ static void test_fedsim__split_dirichlet_skews_labels(void **state)
 	struct ml_fed_split_spec spec = { ML_FED_SPLIT_DIRICHLET, 0.1, 0 };
 	struct ml_fed_split a, b, c;
 	struct ml_dataset d;
-	size_t *hist;
-	double top_low = 0, top_high = 0;
+	double top_low, top_high;
 
 	(void)state;
 	blobs(&d, 5000, 10, 3);
@@ -252,27 +270,10 @@ static void test_fedsim__split_dirichlet_skews_labels(void **state)
 	assert_int_equal(ml_fed_split_make(&b, &spec, &d, 10, 10, 42), FM_OK);
 	assert_memory_equal(a.off, b.off, 11 * sizeof(size_t));
 	assert_memory_equal(a.idx, b.idx, 5000 * sizeof(size_t));
-	hist = check_partition(&a, &d, 10);
-	/* share of each client's most common label, averaged */
-	for (size_t k = 0; k < 10; k++) {
-		size_t top = 0, sz = a.off[k + 1] - a.off[k];
-
-		for (int j = 0; j < 10; j++)
-			top = hist[k * 10 + j] > top ? hist[k * 10 + j] : top;
-		top_low += (double)top / (double)sz / 10;
-	}
-	free(hist);
+	top_low = mean_top_share(&a, &d);
 	spec.alpha = 100;
 	assert_int_equal(ml_fed_split_make(&c, &spec, &d, 10, 10, 42), FM_OK);
-	hist = check_partition(&c, &d, 10);
-	for (size_t k = 0; k < 10; k++) {
-		size_t top = 0, sz = c.off[k + 1] - c.off[k];
-
-		for (int j = 0; j < 10; j++)
-			top = hist[k * 10 + j] > top ? hist[k * 10 + j] : top;
-		top_high += (double)top / (double)sz / 10;
-	}
-	free(hist);
+	top_high = mean_top_share(&c, &d);
 	assert_true(top_low > 0.5);
 	assert_true(top_high < 0.2);
 	ml_fed_split_cleanup(&a);
