@@ -261,6 +261,20 @@ int escrow_decode_task(struct escrow_task *out, const uint8_t *data,
 	return err;
 }
 
+/* eth_call of a view; empty return data means no contract is there. */
+static int view_call(struct chain_rpc *r, struct buf *ret,
+		     const uint8_t escrow[CHAIN_ADDR_LEN],
+		     const struct buf *call)
+{
+	int err = chain_rpc_eth_call(r, ret, NULL, escrow, call->data,
+				     call->len);
+
+	if (!err && ret->len == 0)
+		err = fm_error_set(FM_EUNPROCESSABLE, "escrow: no contract "
+				   "answers at that address");
+	return err;
+}
+
 int escrow_get_task(struct chain_rpc *r, struct escrow_task *out,
 		    const uint8_t escrow[CHAIN_ADDR_LEN],
 		    const uint8_t task_id[32])
@@ -272,11 +286,7 @@ int escrow_get_task(struct chain_rpc *r, struct escrow_task *out,
 
 	err = escrow_tasks_calldata(&call, task_id);
 	if (!err)
-		err = chain_rpc_eth_call(r, &ret, NULL, escrow, call.data,
-					 call.len);
-	if (!err && ret.len == 0)
-		err = fm_error_set(FM_EUNPROCESSABLE, "escrow: no contract "
-				   "answers at that address");
+		err = view_call(r, &ret, escrow, &call);
 	if (!err)
 		err = escrow_decode_task(&t, (uint8_t *)ret.data, ret.len);
 	if (!err && t.state == ESCROW_NONE) {
@@ -300,11 +310,7 @@ static int view_word(struct chain_rpc *r, uint8_t word[32],
 	int err = word_call(&call, signature, arg);
 
 	if (!err)
-		err = chain_rpc_eth_call(r, &ret, NULL, escrow, call.data,
-					 call.len);
-	if (!err && ret.len == 0)
-		err = fm_error_set(FM_EUNPROCESSABLE, "escrow: no contract "
-				   "answers at that address");
+		err = view_call(r, &ret, escrow, &call);
 	if (!err)
 		err = abi_get_word(word, (uint8_t *)ret.data, ret.len, 0,
 				   signature);

@@ -8,6 +8,7 @@
 
 #include "chain/abi.h"
 #include "chain/sig.h"
+#include "chain_assert.h"
 #include "core/err.h"
 
 #include <stdlib.h>
@@ -15,16 +16,6 @@
 
 #define W(x) x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x
 #define ZEROS24 "000000000000000000000000"
-
-static void assert_hex(const struct buf *b, const char *want)
-{
-	char *h = malloc(2 * b->len + 1);
-
-	assert_non_null(h);
-	hex_encode(h, (const uint8_t *)b->data, b->len);
-	assert_string_equal(h, want);
-	free(h);
-}
 
 static void addr(uint8_t out[20], const char *text)
 {
@@ -51,7 +42,7 @@ static void test_abi__static_call_matches_cast(void **state)
 	abi_put_u64(&e, 5);
 	assert_int_equal(abi_enc_finish(&e, &out), FM_OK);
 	abi_enc_cleanup(&e);
-	assert_hex(&out, "0e62b1e7" W("11")
+	assert_buf_hex(&out, "0e62b1e7" W("11")
 		   ZEROS24 "70997970c51812dc3a010c7d01b50e0d17dc79c8"
 		   "000000000000000000000000000000000000000000000000000000006553f100"
 		   "0000000000000000000000000000000000000000000000000de0b6b3a7640000"
@@ -78,7 +69,7 @@ static void test_abi__dynamic_arrays_match_cast(void **state)
 	abi_put_address_array(&e, (const uint8_t(*)[20])to, 2);
 	assert_int_equal(abi_enc_finish(&e, &out), FM_OK);
 	abi_enc_cleanup(&e);
-	assert_hex(&out, "95ec6818" W("11")
+	assert_buf_hex(&out, "95ec6818" W("11")
 		   "0000000000000000000000000000000000000000000000000000000000000060"
 		   "00000000000000000000000000000000000000000000000000000000000000c0"
 		   "0000000000000000000000000000000000000000000000000000000000000002"
@@ -103,7 +94,7 @@ static void test_abi__bytes_and_string_padding(void **state)
 	abi_put_bool(&e, 1);
 	assert_int_equal(abi_enc_finish(&e, &out), FM_OK);
 	abi_enc_cleanup(&e);
-	assert_hex(&out, "babecfb0"
+	assert_buf_hex(&out, "babecfb0"
 		   "0000000000000000000000000000000000000000000000000000000000000060"
 		   "00000000000000000000000000000000000000000000000000000000000000a0"
 		   "0000000000000000000000000000000000000000000000000000000000000001"

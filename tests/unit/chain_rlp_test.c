@@ -7,27 +7,11 @@
 #include <cmocka.h>
 
 #include "chain/rlp.h"
+#include "chain_assert.h"
 #include "core/err.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static char *hex_of(const struct buf *b)
-{
-	char *h = malloc(2 * b->len + 1);
-
-	assert_non_null(h);
-	hex_encode(h, (const uint8_t *)b->data, b->len);
-	return h;
-}
-
-static void assert_buf_hex(const struct buf *b, const char *want)
-{
-	char *h = hex_of(b);
-
-	assert_string_equal(h, want);
-	free(h);
-}
 
 static void test_rlp__encodes_strings_and_integers(void **state)
 {
@@ -143,8 +127,7 @@ static void assert_decode_refused(const char *bytes, size_t n,
 
 	assert_int_equal(rlp_decode(&it, (const uint8_t *)bytes, n),
 			 FM_EINVAL);
-	if (!strstr(fm_error_msg(), msg_part))
-		fail_msg("\"%s\" lacks \"%s\"", fm_error_msg(), msg_part);
+	assert_msg_contains(msg_part);
 }
 
 static void test_rlp__decode_refuses_bad_input(void **state)
