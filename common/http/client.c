@@ -349,7 +349,9 @@ static int attempt(struct httpc *c, const struct httpc_req *req,
 				 (curl_off_t)body_len);
 		curl_easy_setopt(k, CURLOPT_POSTFIELDS, body);
 	}
-	if (strcmp(req->method, "GET") != 0 || body)
+	if (strcmp(req->method, "HEAD") == 0)
+		curl_easy_setopt(k, CURLOPT_NOBODY, 1L); /* no body will come */
+	else if (strcmp(req->method, "GET") != 0 || body)
 		curl_easy_setopt(k, CURLOPT_CUSTOMREQUEST, req->method);
 
 	rc = curl_easy_perform(k);
@@ -374,6 +376,9 @@ static int attempt(struct httpc *c, const struct httpc_req *req,
 	}
 	*retry = resp->status == 503;
 done:
+	/* the handle outlives this frame: leave it no pointer into it */
+	curl_easy_setopt(k, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(k, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(h.list);
 	c->resp = NULL;
 	return err;

@@ -259,7 +259,7 @@ static void test_http_server__allocation_failures(void **state)
 					 sizeof(routes) / sizeof(routes[0]),
 					 NULL),
 			 FM_OK);
-	assert_int_equal(http_server_start(s), FM_OK);
+	assert_int_equal(http_test_start(s), FM_OK);
 
 	for (size_t k = 0; k < sizeof(requests) / sizeof(requests[0]); k++) {
 		int expect, covered = 0;
@@ -347,7 +347,7 @@ static void test_httpc__allocation_failures(void **state)
 					 sizeof(routes) / sizeof(routes[0]),
 					 NULL),
 			 FM_OK);
-	assert_int_equal(http_server_start(s), FM_OK);
+	assert_int_equal(http_test_start(s), FM_OK);
 	/* curl's global state is made once, on the first client */
 	assert_int_equal(httpc_new(&c, &co), FM_OK);
 	assert_int_equal(httpc_post(c, "/signed", body, "k", &out), FM_OK);

@@ -60,8 +60,7 @@ static int h_echo(struct http_req *req, void *arg)
 	int err;
 
 	remember(arg, req);
-	if (strcmp(http_req_method(req), "DELETE") == 0 ||
-	    strcmp(http_req_method(req), "GET") == 0)
+	if (strcmp(http_req_method(req), "POST") != 0)
 		return http_respond_json(
 			req, 200,
 			json_pack("{s:s, s:s}", "method", http_req_method(req),
@@ -195,7 +194,7 @@ static int setup(void **state)
 	o.drain_ms = 2000;
 	if (http_server_new(&f->s, &o, routes,
 			    sizeof(routes) / sizeof(routes[0]), &f->svc) ||
-	    http_server_start(f->s) || new_client(f, &f->c, 3, 5000, 1 << 20, 0)) {
+	    http_test_start(f->s) || new_client(f, &f->c, 3, 5000, 1 << 20, 0)) {
 		fprintf(stderr, "setup: %s\n", fm_error_msg());
 		return -1;
 	}
@@ -230,6 +229,15 @@ static void test_http_client__json_round_trip(void **state)
 	assert_string_equal(f->svc.last_key, "");
 	json_decref(out);
 	out = NULL;
+	/* HEAD: the answer's headers only */
+	struct httpc_req head = { .method = "HEAD", .path = "/echo" };
+	struct httpc_resp hr;
+	httpc_resp_init(&hr);
+	assert_int_equal(httpc_send(f->c, &head, &hr), FM_OK);
+	assert_int_equal(hr.status, 200);
+	assert_int_equal(hr.body.len, 0);
+	assert_true(hr.request_id[0] != '\0');
+	httpc_resp_cleanup(&hr);
 	assert_int_equal(httpc_delete(f->c, "/echo/5", &out), FM_OK);
 	assert_string_equal(json_string_value(json_object_get(out, "method")),
 			    "DELETE");

@@ -262,7 +262,7 @@ static int fx_start(struct fx *f, unsigned port_k, unsigned threads)
 					   "testd_hits_total", "Header hits.",
 					   "kind", &f->svc.custom);
 	if (!err)
-		err = http_server_start(f->s);
+		err = http_test_start(f->s);
 	co.base_url = base;
 	co.retries = 0;
 	if (!err)

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 const char http_test_banned[] = "0x00000000000000000000000000000000000000bb";
@@ -22,6 +23,20 @@ unsigned http_test_port(unsigned k)
 	unsigned base = b && *b ? (unsigned)atoi(b) : 55380;
 
 	return base + 10 + k;
+}
+
+int http_test_start(struct http_server *s)
+{
+	struct timespec nap = { 0, 100 * 1000000L };
+	int err = http_server_start(s);
+
+	for (int i = 0; i < 50 && err == FM_EUNAVAIL &&
+			strstr(fm_error_msg(), "in use");
+	     i++) {
+		nanosleep(&nap, NULL);
+		err = http_server_start(s);
+	}
+	return err;
 }
 
 int http_test_connect(unsigned port)

@@ -13,6 +13,11 @@
 /* $FM_PORT_BASE (55380 if unset) + 10 + k; k < 40. */
 unsigned http_test_port(unsigned k);
 
+/* http_server_start, retried for up to 5 s while the port is taken: the
+ * test ports lie in the kernel's ephemeral range, so an outgoing
+ * connection (anyone's) can hold one for a moment. */
+int http_test_start(struct http_server *s);
+
 /* Connects to 127.0.0.1:port; -1 on failure. Receive timeout 10 s. */
 int http_test_connect(unsigned port);
 /* Sends all of s. 0 or -1. */
