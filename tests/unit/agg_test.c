@@ -51,6 +51,13 @@ static int cmp_f(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
 /* ---------------------------------------------------------------- fedavg */
 
 static void test_agg__fedavg_of_identical_models_is_the_model(void **state)
@@ -479,6 +486,123 @@ static void test_agg__centered_clip_large_radius_is_the_mean(void **state)
 	free(out);
 }
 
+/* ------------------------------------------ random cross-checks */
+
+/* Krum as its definition reads, O(k^2 n) with a full sort per update. */
+static void naive_krum(double *out, const float *const *u, size_t k,
+		       size_t n, int f, int m)
+{
+	double score[64], d[64];
+	size_t order[64];
+
+	for (size_t i = 0; i < k; i++) {
+		size_t r = 0;
+
+		for (size_t j = 0; j < k; j++) {
+			double s = 0;
+
+			if (j == i)
+				continue;
+			for (size_t c = 0; c < n; c++)
+				s += ((double)u[i][c] - u[j][c]) *
+				     ((double)u[i][c] - u[j][c]);
+			d[r++] = s;
+		}
+		qsort(d, r, sizeof(double), cmp_d);
+		score[i] = 0;
+		for (size_t j = 0; j < k - (size_t)f - 2; j++)
+			score[i] += d[j];
+		order[i] = i;
+	}
+	/* stable selection of the m lowest scores */
+	for (size_t a = 0; a < k; a++)
+		for (size_t b = a + 1; b < k; b++)
+			if (score[order[b]] < score[order[a]] ||
+			    (score[order[b]] == score[order[a]] &&
+			     order[b] < order[a])) {
+				size_t t = order[a];
+
+				order[a] = order[b];
+				order[b] = t;
+			}
+	for (size_t c = 0; c < n; c++) {
+		out[c] = 0;
+		for (int j = 0; j < m; j++)
+			out[c] += u[order[j]][c] / (double)m;
+	}
+}
+
+/* Centered clipping as the paper writes it, in double. */
+static void naive_cclip(double *v, const float *const *u, size_t k,
+			size_t n, double tau, int iters)
+{
+	double step[4096];
+
+	for (size_t c = 0; c < n; c++)
+		v[c] = 0;
+	for (int it = 0; it < iters; it++) {
+		for (size_t c = 0; c < n; c++)
+			step[c] = 0;
+		for (size_t i = 0; i < k; i++) {
+			double norm = 0, scale;
+
+			for (size_t c = 0; c < n; c++)
+				norm += (u[i][c] - v[c]) * (u[i][c] - v[c]);
+			norm = sqrt(norm);
+			scale = norm > tau ? tau / norm : 1;
+			for (size_t c = 0; c < n; c++)
+				step[c] += (u[i][c] - v[c]) * scale / k;
+		}
+		for (size_t c = 0; c < n; c++)
+			v[c] = (float)(v[c] + step[c]);
+	}
+}
+
+static void test_agg__random_cases_match_naive_rules(void **state)
+{
+	enum { KMAX = 40, NMAX = 4096 };
+	const float *upd[KMAX];
+	float *m = random_updates(upd, KMAX, NMAX, 31), out[NMAX];
+	double want[NMAX];
+	struct ml_rng r;
+
+	(void)state;
+	ml_rng_seed(&r, 77);
+	for (int t = 0; t < 60; t++) {
+		size_t k = 3 + ml_rng_below(&r, KMAX - 2);
+		size_t n = 1 + ml_rng_below(&r, NMAX);
+		struct ml_agg_opts o = opts(t % 2 ? ML_AGG_KRUM :
+					    ML_AGG_CENTERED_CLIP);
+
+		/* some updates far away, as attackers would be (a power of
+		 * two, undone exactly after the case) */
+		for (size_t i = 0; i < k; i += 5)
+			for (size_t c = 0; c < n; c += 7)
+				m[i * NMAX + c] *= 32.0f;
+		if (o.rule == ML_AGG_KRUM) {
+			o.krum_f = (int)ml_rng_below(&r, (k - 3) / 2 + 1);
+			o.krum_m = 1 + (int)ml_rng_below(&r, k);
+			naive_krum(want, upd, k, n, o.krum_f, o.krum_m);
+		} else {
+			o.clip_tau = 0.5 + 10 * ml_rng_uniform(&r);
+			o.clip_iters = 1 + (int)ml_rng_below(&r, 4);
+			naive_cclip(want, upd, k, n, o.clip_tau, o.clip_iters);
+		}
+		assert_int_equal(ml_agg_combine(out, upd, NULL, k, n, &o, NULL,
+						NULL), FM_OK);
+		for (size_t c = 0; c < n; c++)
+			if (fabs(out[c] - want[c]) > 1e-4 * (1 + fabs(want[c])))
+				fail_msg("case %d (%s, k %zu, n %zu) coordinate "
+					 "%zu: got %g want %g", t,
+					 ml_agg_rule_name(o.rule), k, n, c,
+					 out[c], want[c]);
+		for (size_t i = 0; i < k; i += 5)
+			for (size_t c = 0; c < n; c += 7)
+				m[i * NMAX + c] /= 32.0f;
+	}
+	free(m);
+}
+
 /* ---------------------------------------------------------- rejections */
 
 static void test_agg__rejects_non_finite_naming_update(void **state)
@@ -598,6 +722,7 @@ int main(void)
 			test_agg__centered_clip_uses_l2_norm_and_center),
 		cmocka_unit_test(
 			test_agg__centered_clip_large_radius_is_the_mean),
+		cmocka_unit_test(test_agg__random_cases_match_naive_rules),
 		cmocka_unit_test(test_agg__rejects_non_finite_naming_update),
 		cmocka_unit_test(test_agg__rejects_bad_weights_and_options),
 		cmocka_unit_test(test_agg__rule_names_round_trip),
