@@ -66,6 +66,12 @@
 	"   WHERE v.task_id = m.task_id AND v.version = m.version)," \
 	"   '[]'::json))"
 
+/* JSON text of an optional object: "{}" when absent. Free with free(). */
+static char *dump_or_empty(const json_t *o)
+{
+	return o ? json_dumps(o, JSON_COMPACT) : strdup("{}");
+}
+
 /* Runs sql and parses column 0 of row 0 as JSON into *out; a query with
  * no row is FM_ENOTFOUND naming what. */
 static int row_json(struct db_conn *c, json_t **out, const char *what,
@@ -683,11 +689,8 @@ int market_result_submit(struct db_pool *p, json_t **out,
 	if (in->num_examples < 0)
 		return fm_error_set(FM_EINVAL,
 				    "num_examples: expected integer >= 0");
-	metrics = json_dumps(in->reported_metrics ? in->reported_metrics
-						  : json_object(),
-			     JSON_COMPACT);
-	checks = json_dumps(in->checks ? in->checks : json_object(),
-			    JSON_COMPACT);
+	metrics = dump_or_empty(in->reported_metrics);
+	checks = dump_or_empty(in->checks);
 	a.metrics = metrics;
 	a.checks = checks;
 	if (!metrics || !checks)
@@ -847,8 +850,7 @@ int market_decide(struct db_pool *p, json_t **out,
 	if (in->reason && strlen(in->reason) > 2000)
 		return fm_error_set(FM_EINVAL,
 				    "reason: expected at most 2000 bytes");
-	metrics = json_dumps(in->metrics ? in->metrics : json_object(),
-			     JSON_COMPACT);
+	metrics = dump_or_empty(in->metrics);
 	if (!metrics)
 		return fm_error_set(FM_ENOMEM, "out of memory");
 	a.metrics = metrics;
@@ -963,7 +965,7 @@ int market_model_publish(struct db_pool *p, json_t **out, const char *task_id,
 		return fm_error_set(FM_EINVAL,
 				    "results: expected a non-empty array of "
 				    "result ids");
-	m = json_dumps(metrics ? metrics : json_object(), JSON_COMPACT);
+	m = dump_or_empty(metrics);
 	if (!m)
 		return fm_error_set(FM_ENOMEM, "out of memory");
 	a.metrics = m;

@@ -12,6 +12,7 @@
 #include "payout/payout.h"
 #include "service/svc.h"
 
+#include <sodium.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,7 +114,7 @@ static int sweep(struct svc *s)
  * environment, never from the command line. */
 static int init(struct svc *s)
 {
-	struct buf pw = BUF_INIT(4096);
+	char pw[KS_PASSWORD_MAX];
 	const char *password = s->cfg.operator_password;
 	int err;
 
@@ -123,16 +124,13 @@ static int init(struct svc *s)
 		return FM_OK;
 	}
 	if (s->cfg.operator_password_file[0]) {
-		err = buf_read_file(&pw, s->cfg.operator_password_file);
+		err = ks_password_from_file(pw, s->cfg.operator_password_file);
 		if (err)
 			return err;
-		while (pw.len && (pw.data[pw.len - 1] == '\n' ||
-				  pw.data[pw.len - 1] == '\r'))
-			pw.data[--pw.len] = '\0';
-		password = pw.data;
+		password = pw;
 	}
 	err = ks_load(&operator_key, s->cfg.operator_keystore, password);
-	buf_cleanup(&pw);
+	sodium_memzero(pw, sizeof(pw));
 	if (err)
 		return fm_error_prefix("operator keystore %s",
 				       s->cfg.operator_keystore);

@@ -330,6 +330,7 @@ static void test_services__model_task_lifecycle(void **state)
 	model_dir(dir, sizeof(dir), mlp_spec, 7, 0);
 	meta = model_meta();
 	push_bundle(ref, dir, STORE_KIND_RESULT, meta);
+	json_decref(meta);
 	tenv_sh("rm -rf %s", dir);
 	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
 	json_t *body = json_pack("{s:s, s:i, s:{s:f}}", "bundle", ref,

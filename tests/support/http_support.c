@@ -20,7 +20,7 @@ const char http_test_banned[] = "0x00000000000000000000000000000000000000bb";
 unsigned http_test_port(unsigned k)
 {
 	const char *b = getenv("FM_PORT_BASE");
-	unsigned base = b && *b ? (unsigned)atoi(b) : 55380;
+	unsigned base = b && *b ? (unsigned)atoi(b) : 25380;
 
 	return base + 10 + k;
 }

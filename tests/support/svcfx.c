@@ -19,7 +19,7 @@ int svcfx_port(int offset)
 {
 	const char *b = getenv("FM_PORT_BASE");
 
-	return (b ? atoi(b) : 55380) + 10 + offset;
+	return (b ? atoi(b) : 25380) + 10 + offset;
 }
 
 /* 1 when GET /healthz answers 200. */
