@@ -54,6 +54,17 @@ static json_t *key_json(const struct cfg_key *k)
 	return j;
 }
 
+/* Prints j on one line unless err is set; takes j. Returns err, or the
+ * write's failure. */
+static int print_json(json_t *j, int err)
+{
+	if (!err && (json_dumpf(j, stdout, JSON_COMPACT) ||
+		     fputc('\n', stdout) == EOF))
+		err = fm_error_set(FM_EIO, "cannot write to stdout");
+	json_decref(j);
+	return err;
+}
+
 static int print_keys(int json)
 {
 	size_t n = 0;
@@ -76,12 +87,7 @@ static int print_keys(int json)
 		       keys[i].secret ? " (secret)" : "",
 		       keys[i].def[0] ? keys[i].def : "(empty)");
 	}
-	if (!err && json && json_dumpf(arr, stdout, JSON_COMPACT))
-		err = fm_error_set(FM_EIO, "cannot write to stdout");
-	if (!err && json)
-		fputc('\n', stdout);
-	json_decref(arr);
-	return err;
+	return json ? print_json(arr, err) : err;
 }
 
 static int print_values(int json, const struct fm_config *cfg)
@@ -104,12 +110,7 @@ static int print_values(int json, const struct fm_config *cfg)
 					     json_string(v)))
 			err = fm_error_set(FM_ENOMEM, "out of memory");
 	}
-	if (!err && json && json_dumpf(obj, stdout, JSON_COMPACT))
-		err = fm_error_set(FM_EIO, "cannot write to stdout");
-	if (!err && json)
-		fputc('\n', stdout);
-	json_decref(obj);
-	return err;
+	return json ? print_json(obj, err) : err;
 }
 
 int cmd_config(int argc, char **argv, struct fm_config *cfg)
@@ -147,5 +148,8 @@ int cmd_config(int argc, char **argv, struct fm_config *cfg)
 		return admin_usage(cmd, usage_text, "unexpected argument %s",
 				   argv[optind]);
 	err = keys ? print_keys(json) : print_values(json, cfg);
+	/* a full disk or closed pipe must not pass for a printed table */
+	if (!err && (fflush(stdout) == EOF || ferror(stdout)))
+		err = fm_error_set(FM_EIO, "cannot write to stdout");
 	return err ? admin_fail(cmd) : 0;
 }

@@ -382,6 +382,13 @@ def check_ports(st):
         if word == "EXPOSE":
             expose.update(int(x.split("/")[0]) for x in rest.split())
     readme = {r["container"]: r for r in (required_table() or [])}
+    with open(README) as f:
+        readme_text = f.read()
+    for name in sorted(st.svcs):
+        for port in sorted(st.published(name)):
+            if not re.search(r"\b%d\b" % port, readme_text):
+                bad.append("%s publishes port %d, which deploy/README.md "
+                           "does not mention" % (name, port))
     for name in sorted(st.svcs):
         if not st.ours(name):
             continue
@@ -711,7 +718,8 @@ CHECKS = [
     ("every program the compose file runs is built (bin/) or copied into "
      "the image; every service has a container", check_programs),
     ("each service listens on 0.0.0.0 at the code's default port, "
-     "published, exposed, health-checked and documented", check_ports),
+     "published, exposed, health-checked; every published port is "
+     "documented", check_ports),
     ("URLs between containers name the right container, port and "
      "credentials", check_links),
     ("each container sets every setting its program requires "

@@ -88,6 +88,12 @@ if [ $rc -eq 0 ] && [[ $out == *"confirmations = 12"* && $out == *"s3_secret_key
 else
   not_ok "config shows values, secrets masked" "rc=$rc $out" "$json"
 fi
+out=$("$admin" config --keys --json 2>&1 >/dev/full); rc=$?
+if [ $rc -eq 1 ] && [[ $out == *"cannot write to stdout"* ]]; then
+  ok "config reports a failed write (a full disk) instead of exiting 0"
+else
+  not_ok "config reports a failed write" "rc=$rc $out"
+fi
 out=$("$admin" config --bogus 2>&1); rc=$?
 out2=$("$admin" config extra 2>&1); rc2=$?
 if [ $rc -eq 2 ] && [ $rc2 -eq 2 ] && [[ $out == *usage:* ]]; then
@@ -158,6 +164,9 @@ mutate "a missing password file" "each container sets every setting" \
 mutate "a service on another port" "each service listens" \
   "taskd: port 54399 is not the code's default" \
   's["taskd"]["environment"]["FEDMARKET_TASKD_LISTEN"] = "0.0.0.0:54399"'
+mutate "an undocumented port" "each service listens" \
+  "anvil publishes port 8546, which deploy/README.md does not mention" \
+  's["anvil"]["ports"] = ["127.0.0.1:8546:8546"]'
 mutate "a binary that is not built" "every program the compose file runs" \
   "fedmarket-taskdd: not in" \
   's["taskd"]["command"] = ["fedmarket-taskdd"]'
