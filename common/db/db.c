@@ -276,10 +276,11 @@ int db_tx(struct db_pool *p, enum db_isolation iso, db_tx_fn fn, void *arg)
 			/* the server may be restarting: keep trying */
 			continue;
 		}
-		err = db_exec(c, NULL, begin_sql[iso], 0, NULL);
+		if (iso != DB_AUTOCOMMIT)
+			err = db_exec(c, NULL, begin_sql[iso], 0, NULL);
 		if (!err)
 			err = fn(c, arg);
-		if (!err) {
+		if (!err && iso != DB_AUTOCOMMIT) {
 			committing = 1;
 			err = db_exec(c, NULL, "COMMIT", 0, NULL);
 		}

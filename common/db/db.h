@@ -46,15 +46,19 @@ const char *db_conn_sqlstate(const struct db_conn *c);
 /* Whether the last failure may succeed when the transaction is retried. */
 int db_conn_retryable(const struct db_conn *c);
 
-enum db_isolation { DB_READ_COMMITTED, DB_REPEATABLE_READ, DB_SERIALIZABLE };
+/* DB_AUTOCOMMIT runs fn without BEGIN/COMMIT, so each statement is its own
+ * transaction: for fn that is one read (or otherwise safe to repeat),
+ * two round trips fewer. */
+enum db_isolation { DB_READ_COMMITTED, DB_REPEATABLE_READ, DB_SERIALIZABLE,
+		    DB_AUTOCOMMIT };
 
 typedef int (*db_tx_fn)(struct db_conn *c, void *arg);
 
-/* Runs fn inside BEGIN ... COMMIT on a pooled connection. fn returning an
- * error rolls back and passes the error on. Serialization failures,
- * deadlocks and connection loss before COMMIT are retried (up to 8 times,
- * with jittered backoff); fn must therefore have no effects outside the
- * database. */
+/* Runs fn inside BEGIN ... COMMIT (none for DB_AUTOCOMMIT) on a pooled
+ * connection. fn returning an error rolls back and passes the error on.
+ * Serialization failures, deadlocks and connection loss before COMMIT are
+ * retried (up to 8 times, with jittered backoff); fn must therefore have
+ * no effects outside the database. */
 int db_tx(struct db_pool *p, enum db_isolation iso, db_tx_fn fn, void *arg);
 
 /* Column value helpers over a result row: NULL -> def. */

@@ -114,12 +114,13 @@ static int read_fn(struct db_conn *c, void *arg)
 	return row_json(c, a->out, a->what, a->sql, a->n, a->params);
 }
 
+/* One statement is its own snapshot: no BEGIN/COMMIT round trips. */
 static int read_json(struct db_pool *p, json_t **out, const char *what,
 		     const char *sql, int n, const char *const *params)
 {
 	struct read_arg a = { out, what, sql, n, params };
 
-	return db_tx(p, DB_READ_COMMITTED, read_fn, &a);
+	return db_tx(p, DB_AUTOCOMMIT, read_fn, &a);
 }
 
 #define read_jsonp(p, out, what, sql, ...) \
