@@ -93,7 +93,7 @@ check:
 	FM_SAN=1 ./tests/run-all
 
 demo:
-	./deploy/local/demo
+	./deploy/local/demo $(ARGS)
 
 bench:
 	./bench/run

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# The demo's whole flow with assertions (TAP): accuracy improves, the
+# poisoned result is rejected with a reason, every accepted result is
+# paid exactly once (Released events and balances read with cast, an
+# independent client), the escrow holds funding minus payouts; then the
+# CLIs' bad input: unknown task, wrong password, assets that fail
+# verification, an expired assignment, usage errors.
+#
+# The demo runs on its own ports (FM_PORT_BASE + 20 .. + 33) and folder,
+# beside the test stack; it is stopped at the end.
+set -uo pipefail
+: "${FM_TOP:?}" "${FM_BIN:?}" "${FM_CAST:?}" "${FM_PORT_BASE:?}"
+top=$FM_TOP
+cast=$FM_CAST
+work=$(mktemp -d /tmp/fm_e2e_XXXXXX)
+n=0 fails=0
+
+ok() { # condition-status description
+  n=$((n + 1))
+  if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi
+}
+check() { # description command...
+  local d=$1; shift
+  "$@" >/dev/null 2>&1; ok $? "$d"
+}
+# expect_fail description code pattern command...: exit code and message
+expect_fail() {
+  local d=$1 want=$2 pat=$3; shift 3
+  local out rc
+  out=$("$@" 2>&1 >/dev/null); rc=$?
+  if [ "$rc" -eq "$want" ] && grep -qiE "$pat" <<<"$out"; then
+    ok 0 "$d"
+  else
+    ok 1 "$d"
+    echo "#   exit $rc (want $want), stderr: $out"
+  fi
+}
+j() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+export FM_DEMO_PORT_BASE=$((FM_PORT_BASE + 20))
+export FM_DEMO_VAR=$work/demo
+export FM_DEMO_SUMMARY=$work/summary.env
+export FM_DEMO_BIN=$FM_BIN
+cleanup() {
+  "$top/deploy/local/demo" stop >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "# running the demo on ports $FM_DEMO_PORT_BASE.. (this takes a minute or two)"
+"$top/deploy/local/demo" --no-build --keep >"$work/demo.out" 2>&1
+rc=$?
+ok $rc "the demo runs to its end"
+if [ $rc -ne 0 ]; then
+  sed 's/^/#   /' "$work/demo.out" | tail -30
+  echo "1..$n"
+  exit 1
+fi
+sed 's/^/#   /' "$work/demo.out" | tail -24
+# shellcheck disable=SC1090
+. "$FM_DEMO_SUMMARY"
+set -a
+# shellcheck disable=SC1091
+. "$VAR/env"
+set +a
+rpc=$FEDMARKET_RPC_URL
+as() { local who=$1; shift; FEDMARKET_KEYSTORE_DIR=$VAR/keys/$who FEDMARKET_WORK_DIR=$VAR/work/$who "$@"; }
+creator() { as creator "$FM_BIN/fedmarket-creator" "$@"; }
+contributor() { local who=$1; shift; as "$who" "$FM_BIN/fedmarket-contributor" "$@"; }
+
+# An expired assignment needs a minute to pass: start it first.
+cat >"$work/short.json" <<'EOF'
+{ "title": "e2e: a task whose assignments expire fast", "kind": "model_contributor",
+  "reward_wei": "1000", "max_assignments": 2, "assignment_duration_s": 60,
+  "lifetime_s": 3600, "validation": { "strategy": "manual" },
+  "training": { "epochs": 1, "batch_size": 32, "learning_rate": 0.001,
+    "optimizer": "adam", "loss": "sparse_categorical_crossentropy", "from_logits": true,
+    "data": { "kind": "image", "format": "idx", "preprocessing": { "scale": 255 } } } }
+EOF
+short=$(creator create-task --json --spec "$work/short.json" --assets "$top/assets/models/fashion-mlp" | j 'd["id"]')
+ok $? "a second task is posted and funded"
+expiring=$(contributor alice assign "$short" --json | j 'd["id"]')
+ok $? "alice takes a slot of it (60 s to submit)"
+contributor alice train "$expiring" --data "$VAR/data/contributor-1" >/dev/null 2>&1
+ok $? "alice trains for it"
+t_assigned=$(date +%s)
+
+# ---------------------------------------------------------------- the round
+status=$(creator status "$TASK" --json)
+python3 - "$ACC0" "$ACC1" <<'EOF'
+import sys
+a0, a1 = float(sys.argv[1]), float(sys.argv[2])
+sys.exit(0 if a1 > a0 + 0.2 else 1)
+EOF
+ok $? "version 1 is more accurate than version 0 on the creator's test data ($ACC0 -> $ACC1)"
+
+verdict() { # address -> state|reason
+  printf '%s' "$status" | j "
+[(r['state'] + '|' + ((r.get('decision') or {}).get('reason') or '')) for r in d['results'] if r['contributor'] == '$1'][0]"
+}
+v=$(verdict "$ADDR_mallory")
+[[ $v == rejected\|*median* ]]; ok $? "the poisoned result is rejected, with the reason (${v#*|})"
+for who in alice bob carol dave; do
+  var=ADDR_$who
+  [ "$(verdict "${!var}")" = "accepted|" ]; ok $? "$who's result is accepted"
+done
+printf '%s' "$status" | j '[m for m in d["models"] if m["version"] == 1][0]["results"].__len__()' | grep -qx 4
+ok $? "version 1 aggregates exactly the 4 accepted results"
+
+# ------------------------------------------------------- on chain, with cast
+logs=$("$cast" logs --json --rpc-url "$rpc" --from-block 0 --address "$ESCROW" \
+  "Released(bytes32 indexed,bytes32 indexed,address indexed,uint256)" "$TASK" 2>/dev/null)
+ok $? "cast reads the escrow's Released events"
+printf '%s' "$logs" | j 'len(d)' | grep -qx 4
+ok $? "exactly 4 Released events for the task"
+reward=100000000000000000
+for who in alice bob carol dave mallory; do
+  var=ADDR_$who
+  addr=${!var}
+  rid=$(printf '%s' "$status" | j "[r['id'] for r in d['results'] if r['contributor'] == '$addr'][0]")
+  rid32=0x00000000000000000000000000000000${rid//-/}
+  count=$(printf '%s' "$logs" | j "sum(1 for l in d if l['topics'][2].lower() == '$rid32')")
+  bal=$("$cast" balance --rpc-url "$rpc" "$addr" 2>/dev/null)
+  if [ "$who" = mallory ]; then
+    [ "$count" = 0 ] && [ "$bal" = 0 ]; ok $? "mallory is paid nothing (events $count, balance $bal)"
+  else
+    [ "$count" = 1 ] && [ "$bal" = "$reward" ]
+    ok $? "$who is paid once: one Released event for result $rid, balance $bal wei"
+    paid=$("$cast" call --rpc-url "$rpc" "$ESCROW" "paid(bytes32)(bool)" "$rid32" 2>/dev/null)
+    [ "$paid" = true ]; ok $? "the escrow marks $who's result paid"
+  fi
+done
+task_balance=$("$cast" call --rpc-url "$rpc" "$ESCROW" \
+  "tasks(bytes32)(address,uint64,uint32,address,uint32,uint8,uint256,uint256)" "$TASK" 2>/dev/null | tail -1 | cut -d' ' -f1)
+[ "$task_balance" = $((5 * reward - 4 * reward)) ]
+ok $? "the task's escrow balance is funding minus payouts (5 x reward - 4 x reward = $task_balance)"
+paid_count=$("$cast" call --rpc-url "$rpc" "$ESCROW" \
+  "tasks(bytes32)(address,uint64,uint32,address,uint32,uint8,uint256,uint256)" "$TASK" 2>/dev/null | sed -n 5p)
+[ "$paid_count" = 4 ]; ok $? "the escrow counts 4 payouts"
+pays=$(printf '%s' "$status" | j 'sorted(set(p["tx_hash"] for p in d["payouts"]))[0]')
+receipt=$("$cast" receipt --json --rpc-url "$rpc" "$pays" 2>/dev/null | j 'd["status"]')
+[ "$receipt" = 0x1 ]; ok $? "the payout transaction the marketplace reports succeeded on chain ($receipt)"
+
+earn=$(contributor alice earnings --json)
+printf '%s' "$earn" | j 'int(d["confirmed_wei"] == d["balance_wei"] == "'$reward'")' | grep -qx 1
+ok $? "alice's earnings agree with the chain"
+
+# ------------------------------------------------------------------ bad input
+unknown=0x$(printf '%064d' 7)
+expect_fail "show of an unknown task: exit 1, says not found" 1 "not found" \
+  contributor bob show "$unknown"
+expect_fail "assign to an unknown task: exit 1" 1 "not found|no such" \
+  contributor bob assign "$unknown"
+expect_fail "status of a malformed task id: usage error, exit 2" 2 "64 hex" \
+  creator status 0x1234
+printf 'not-the-password\n' >"$work/wrong"
+expect_fail "wrong keystore password: exit 1, says password" 1 "password" \
+  contributor bob status --password-file "$work/wrong"
+
+mkdir -p "$work/bad"
+cp "$top/assets/models/fashion-mlp/model.json" "$work/bad/"
+head -c 1000 "$top/assets/models/fashion-mlp/weights.bin" >"$work/bad/weights.bin"
+nonce_before=$("$cast" nonce --rpc-url "$rpc" "$CREATOR")
+expect_fail "create-task with truncated weights: exit 1, names the weights" 1 "weights|bytes" \
+  creator create-task --spec "$top/assets/tasks/fashion-mnist.json" --assets "$work/bad"
+[ "$("$cast" nonce --rpc-url "$rpc" "$CREATOR")" = "$nonce_before" ]
+ok $? "nothing was funded for the refused assets"
+mkdir -p "$work/noitems"
+echo '{"labels": ["a"], "items": []}' >"$work/noitems/items.json"
+expect_fail "annotation assets without items: exit 1" 1 "items" \
+  creator create-task --spec "$top/assets/tasks/annotate-reviews.json" --assets "$work/noitems"
+expect_fail "send-result of a model with truncated weights: exit 1" 1 "weights|bytes" \
+  contributor carol send-result "$expiring" --model "$work/bad"
+expect_fail "create-task without --assets: usage error, exit 2" 2 "required" \
+  creator create-task --spec "$top/assets/tasks/fashion-mnist.json"
+
+# The assignment taken before has had its minute (plus the sweeper's).
+left=$(( t_assigned + 70 - $(date +%s) ))
+[ "$left" -gt 0 ] && sleep "$left"
+for ((i = 0; i < 30; i++)); do
+  st=$(contributor alice status --json | j "[a['state'] for a in d if a['id'] == '$expiring'][0]")
+  [ "$st" = expired ] && break
+  sleep 1
+done
+[ "$st" = expired ]; ok $? "the assignment expires after its 60 s"
+expect_fail "send-result on the expired assignment: exit 1, says expired" 1 "expired" \
+  contributor alice send-result "$expiring"
+
+"$top/deploy/local/demo" stop >/dev/null 2>&1
+ok $? "the demo stops"
+echo "1..$n"
+[ "$fails" -eq 0 ]

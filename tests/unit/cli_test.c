@@ -1,0 +1,220 @@
+/* common/cli: option tables (values, ranges, flags, positionals, common
+ * options, usage errors), ids, wei formatting, task training options and
+ * data loading by a task's spec. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "cli/cli.h"
+#include "cli/work.h"
+#include "core/err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int parse(struct cli *c, const struct cli_opt *opts, const char **pos,
+		 int min_pos, int max_pos, int *code, int argc, ...)
+{
+	char *argv[16];
+	va_list ap;
+
+	va_start(ap, argc);
+	for (int i = 0; i < argc; i++)
+		argv[i] = va_arg(ap, char *);
+	va_end(ap);
+	return cli_parse(c, opts, argc, argv, "ARGS", pos, min_pos, max_pos,
+			 code);
+}
+
+static void test_cli__parses_values_flags_and_positionals(void **state)
+{
+	const char *s = NULL, *pos[2] = { NULL, NULL };
+	long n = 5;
+	double x = 0;
+	int f = 0, code = -1;
+	const struct cli_opt opts[] = {
+		{ "--name", CLI_STR, &s, "S", "a string", 0, 0 },
+		{ "--count", CLI_INT, &n, "N", "an int", 1, 10 },
+		{ "--rate", CLI_NUM, &x, "X", "a number", 0, 1 },
+		{ "--flag", CLI_FLAG, &f, NULL, "a flag", 0, 0 },
+		CLI_OPT_END,
+	};
+	struct cli c;
+
+	(void)state;
+	cli_init(&c, "test");
+	c.cmd = "cmd";
+	assert_int_equal(parse(&c, opts, pos, 1, 2, &code, 9, "cmd", "first",
+			       "--name", "abc", "--count=7", "--rate", "0.5",
+			       "--flag", "--json"),
+			 1);
+	assert_string_equal(s, "abc");
+	assert_int_equal(n, 7);
+	assert_true(x == 0.5);
+	assert_int_equal(f, 1);
+	assert_int_equal(c.json, 1);
+	assert_int_equal(c.progress, 0); /* --json turns bars off */
+	assert_string_equal(pos[0], "first");
+	assert_null(pos[1]);
+}
+
+static void test_cli__usage_errors_exit_2(void **state)
+{
+	long n = 5;
+	int f = 0, code = -1;
+	const char *pos[1] = { NULL };
+	const struct cli_opt opts[] = {
+		{ "--count", CLI_INT, &n, "N", "an int", 1, 10 },
+		{ "--flag", CLI_FLAG, &f, NULL, "a flag", 0, 0 },
+		CLI_OPT_END,
+	};
+	struct cli c;
+
+	(void)state;
+	cli_init(&c, "test");
+	c.cmd = "cmd";
+	assert_int_equal(parse(&c, opts, pos, 0, 1, &code, 3, "cmd", "--count",
+			       "11"), 0);
+	assert_int_equal(code, CLI_USAGE);
+	assert_int_equal(n, 5); /* unchanged */
+	assert_int_equal(parse(&c, opts, pos, 0, 1, &code, 2, "cmd", "--nope"),
+			 0);
+	assert_int_equal(code, CLI_USAGE);
+	assert_int_equal(parse(&c, opts, pos, 0, 1, &code, 2, "cmd", "--count"),
+			 0);
+	assert_int_equal(code, CLI_USAGE);
+	assert_int_equal(parse(&c, opts, pos, 0, 1, &code, 2, "cmd",
+			       "--flag=1"), 0);
+	assert_int_equal(code, CLI_USAGE);
+	assert_int_equal(parse(&c, opts, pos, 0, 1, &code, 3, "cmd", "a", "b"),
+			 0);
+	assert_int_equal(code, CLI_USAGE);
+	assert_int_equal(parse(&c, opts, pos, 1, 1, &code, 1, "cmd"), 0);
+	assert_int_equal(code, CLI_USAGE);
+	assert_int_equal(parse(&c, opts, pos, 0, 1, &code, 2, "cmd", "--help"),
+			 0);
+	assert_int_equal(code, CLI_OK);
+}
+
+static void test_cli__ids_are_checked_and_lowercased(void **state)
+{
+	char tid[67], uuid[37];
+
+	(void)state;
+	assert_int_equal(cli_task_id(tid, "0xABCDEF0000000000000000000000000000"
+					  "000000000000000000000000000001"),
+			 FM_OK);
+	assert_string_equal(tid, "0xabcdef00000000000000000000000000000000000"
+				 "00000000000000000000001");
+	assert_int_equal(cli_task_id(tid, "0x12"), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "64 hex"));
+	assert_int_equal(cli_task_id(tid, "0xg000000000000000000000000000000000"
+					  "000000000000000000000000000001"),
+			 FM_EINVAL);
+	assert_int_equal(cli_uuid(uuid, "123E4567-E89B-12D3-A456-426614174000",
+				  "result"), FM_OK);
+	assert_string_equal(uuid, "123e4567-e89b-12d3-a456-426614174000");
+	assert_int_equal(cli_uuid(uuid, "123e4567e89b12d3a456426614174000",
+				  "result"), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "result"));
+}
+
+static void test_cli__formats_wei_as_ether(void **state)
+{
+	char out[96];
+
+	(void)state;
+	cli_format_wei(out, sizeof(out), "100000000000000000");
+	assert_string_equal(out, "0.1 ETH");
+	cli_format_wei(out, sizeof(out), "2500000000000000000");
+	assert_string_equal(out, "2.5 ETH");
+	cli_format_wei(out, sizeof(out), "1");
+	assert_string_equal(out, "0.000000000000000001 ETH");
+	cli_format_wei(out, sizeof(out), "0");
+	assert_string_equal(out, "0 ETH");
+	cli_format_wei(out, sizeof(out), "x");
+	assert_string_equal(out, "x wei");
+}
+
+static const char spec_text[] =
+	"{\"training\": {\"epochs\": 2, \"batch_size\": 16, \"learning_rate\":"
+	" 0.01, \"optimizer\": \"sgd\", \"momentum\": 0.9, \"loss\":"
+	" \"sparse_categorical_crossentropy\", \"from_logits\": true,"
+	" \"seed\": 3, \"data\": {\"kind\": \"tabular\", \"format\": \"csv\","
+	" \"inputs\": [\"a\", \"b\"], \"label_column\": \"y\","
+	" \"preprocessing\": {\"scale\": 2}}}}";
+
+static void test_cli__training_options_come_from_the_spec(void **state)
+{
+	json_t *spec = json_loads(spec_text, 0, NULL), *bad;
+	struct ml_train_opts o;
+
+	(void)state;
+	assert_non_null(spec);
+	assert_int_equal(work_train_opts(&o, spec), FM_OK);
+	assert_int_equal(o.epochs, 2);
+	assert_int_equal(o.batch_size, 16);
+	assert_int_equal(o.optimizer, ML_OPT_SGD);
+	assert_true(o.momentum == 0.9);
+	assert_int_equal(o.from_logits, 1);
+	assert_int_equal((int)o.seed, 3);
+	bad = json_deep_copy(spec);
+	json_object_set_new(json_object_get(bad, "training"), "optimizer",
+			    json_string("rmsprop"));
+	assert_int_not_equal(work_train_opts(&o, bad), FM_OK);
+	assert_non_null(strstr(fm_error_msg(), "optimizer"));
+	json_object_del(bad, "training");
+	assert_int_equal(work_train_opts(&o, bad), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "task.training"));
+	json_decref(bad);
+	json_decref(spec);
+}
+
+static void test_cli__data_is_read_as_the_spec_says(void **state)
+{
+	json_t *spec = json_loads(spec_text, 0, NULL);
+	char path[] = "/tmp/fm_cli_test_XXXXXX";
+	struct ml_dataset d = { 0 };
+	int fd = mkstemp(path);
+	FILE *f;
+
+	(void)state;
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs("b,y,a\n4,1,2\n8,0,6\n", f);
+	fclose(f);
+	assert_int_equal(work_load_data(&d, spec, path), FM_OK);
+	assert_int_equal(d.n, 2);
+	assert_int_equal(d.x_size, 2);
+	/* columns in the spec's order (a, b), divided by the scale 2 */
+	assert_true(d.x[0] == 1.0f && d.x[1] == 2.0f);
+	assert_true(d.y[0] == 1.0f && d.y[1] == 0.0f);
+	ml_dataset_cleanup(&d);
+	assert_int_not_equal(work_load_data(&d, spec, "/nonexistent.csv"),
+			     FM_OK);
+	json_object_set_new(json_object_get(json_object_get(spec, "training"),
+					    "data"),
+			    "format", json_string("idx"));
+	assert_int_equal(work_load_data(&d, spec, path), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "*images*"));
+	unlink(path);
+	json_decref(spec);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cli__parses_values_flags_and_positionals),
+		cmocka_unit_test(test_cli__usage_errors_exit_2),
+		cmocka_unit_test(test_cli__ids_are_checked_and_lowercased),
+		cmocka_unit_test(test_cli__formats_wei_as_ether),
+		cmocka_unit_test(test_cli__training_options_come_from_the_spec),
+		cmocka_unit_test(test_cli__data_is_read_as_the_spec_says),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
