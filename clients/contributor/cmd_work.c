@@ -283,12 +283,22 @@ static int send_result(struct cli *c, const char *aid, const char *model_dir,
 	char dir[WORK_PATH_MAX], path[WORK_PATH_MAX + 16], name[64];
 	int err;
 
+	/* a model given by path is checked before anything is asked */
+	if (model_dir) {
+		err = ml_model_load(&m, model_dir);
+		if (!err)
+			err = ml_model_check_finite(m);
+		if (err) {
+			fm_error_prefix("model %s", model_dir);
+			goto done;
+		}
+	}
 	err = active_assignment(c, aid, &as, &task);
 	if (!err)
 		err = local_dir(c, dir, sizeof(dir), aid);
 	if (err)
 		goto done;
-	if (!model_dir) {
+	if (!m) {
 		snprintf(path, sizeof(path), "%s/result.json", dir);
 		err = fj_load_file(&res, path, 1u << 20);
 		if (err) {
@@ -299,14 +309,13 @@ static int send_result(struct cli *c, const char *aid, const char *model_dir,
 			goto done;
 		}
 		snprintf(path, sizeof(path), "%s/model", dir);
-		model_dir = path;
-	}
-	err = ml_model_load(&m, model_dir);
-	if (!err)
-		err = ml_model_check_finite(m);
-	if (err) {
-		fm_error_prefix("model %s", model_dir);
-		goto done;
+		err = ml_model_load(&m, path);
+		if (!err)
+			err = ml_model_check_finite(m);
+		if (err) {
+			fm_error_prefix("model %s", path);
+			goto done;
+		}
 	}
 	snprintf(name, sizeof(name), "result-%.8s", aid);
 	err = work_push_model(c, &ref, m, STORE_KIND_RESULT, name, NULL);

@@ -84,6 +84,11 @@ ok $? "alice takes a slot of it (60 s to submit)"
 contributor alice train "$expiring" --data "$VAR/data/contributor-1" >/dev/null 2>&1
 ok $? "alice trains for it"
 t_assigned=$(date +%s)
+mkdir -p "$work/bad"
+cp "$top/assets/models/fashion-mlp/model.json" "$work/bad/"
+head -c 1000 "$top/assets/models/fashion-mlp/weights.bin" >"$work/bad/weights.bin"
+expect_fail "send-result of a model with truncated weights: exit 1" 1 "weights|bytes" \
+  contributor alice send-result "$expiring" --model "$work/bad"
 
 # ---------------------------------------------------------------- the round
 status=$(creator status "$TASK" --json)
@@ -157,9 +162,6 @@ printf 'not-the-password\n' >"$work/wrong"
 expect_fail "wrong keystore password: exit 1, says password" 1 "password" \
   contributor bob status --password-file "$work/wrong"
 
-mkdir -p "$work/bad"
-cp "$top/assets/models/fashion-mlp/model.json" "$work/bad/"
-head -c 1000 "$top/assets/models/fashion-mlp/weights.bin" >"$work/bad/weights.bin"
 nonce_before=$("$cast" nonce --rpc-url "$rpc" "$CREATOR")
 expect_fail "create-task with truncated weights: exit 1, names the weights" 1 "weights|bytes" \
   creator create-task --spec "$top/assets/tasks/fashion-mnist.json" --assets "$work/bad"
@@ -169,8 +171,6 @@ mkdir -p "$work/noitems"
 echo '{"labels": ["a"], "items": []}' >"$work/noitems/items.json"
 expect_fail "annotation assets without items: exit 1" 1 "items" \
   creator create-task --spec "$top/assets/tasks/annotate-reviews.json" --assets "$work/noitems"
-expect_fail "send-result of a model with truncated weights: exit 1" 1 "weights|bytes" \
-  contributor carol send-result "$expiring" --model "$work/bad"
 expect_fail "create-task without --assets: usage error, exit 2" 2 "required" \
   creator create-task --spec "$top/assets/tasks/fashion-mnist.json"
 
