@@ -551,6 +551,9 @@ static void req_free(struct http_req *r)
 	free(r);
 }
 
+static int health_handler(struct http_req *req, void *arg);
+static int metrics_handler(struct http_req *req, void *arg);
+
 static void access_log(struct http_req *r, double ms,
 		       enum MHD_RequestTerminationCode toe)
 {
@@ -572,7 +575,14 @@ static void access_log(struct http_req *r, double ms,
 					   ->sin6_addr,
 				  addr, sizeof(addr));
 	}
-	log_info("%s %s %d %zuB %.1fms %s%s%s%s",
+	/* probes and scrapes come every few seconds: keep them out of the
+	 * info log unless they fail */
+	enum log_level level = LOG_INFO;
+	if (r->route && (r->route->def.handler == health_handler ||
+			 r->route->def.handler == metrics_handler) &&
+	    r->status == 200)
+		level = LOG_DEBUG;
+	log_at(level, "%s %s %d %zuB %.1fms %s%s%s%s",
 		 r->method[0] ? r->method : "-", r->target,
 		 r->queued ? r->status : 0, r->queued ? r->resp_len : 0, ms, addr, r->authed ? " auth=" : "",
 		 r->authed ? r->auth : "",

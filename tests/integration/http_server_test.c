@@ -738,6 +738,51 @@ static void test_http_server__healthz(void **state)
 	httpc_resp_cleanup(&r);
 }
 
+static void test_http_server__access_log(void **state)
+{
+	struct fx *f = *state;
+	struct buf b = BUF_INIT(1 << 20);
+	char text[8192];
+	FILE *log = tmpfile();
+	size_t n;
+
+	assert_non_null(log);
+	log_set_stream(log);
+	assert_int_equal(http_test_raw(f->port,
+				       "GET /items/7?x=1 HTTP/1.1\r\nHost: t\r\n"
+				       "X-Request-Id: acc-1\r\n"
+				       "Connection: close\r\n\r\n",
+				       &b),
+			 200);
+	assert_int_equal(http_test_raw(f->port,
+				       "GET /healthz HTTP/1.1\r\nHost: t\r\n"
+				       "X-Request-Id: acc-2\r\n"
+				       "Connection: close\r\n\r\n",
+				       &b),
+			 200);
+	atomic_store(&f->svc.health_err, 1);
+	assert_int_equal(http_test_raw(f->port,
+				       "GET /healthz HTTP/1.1\r\nHost: t\r\n"
+				       "X-Request-Id: acc-3\r\n"
+				       "Connection: close\r\n\r\n",
+				       &b),
+			 503);
+	atomic_store(&f->svc.health_err, 0);
+	/* the line is written when the answer is complete */
+	http_server_stop(f->s, 2000);
+	log_set_stream(NULL);
+	rewind(log);
+	n = fread(text, 1, sizeof(text) - 1, log);
+	text[n] = '\0';
+	fclose(log);
+	assert_non_null(strstr(text, "[acc-1] GET /items/7?x=1 200 8B "));
+	assert_non_null(strstr(text, " 127.0.0.1\n"));
+	/* a passing probe stays out of the info log, a failing one does not */
+	assert_null(strstr(text, "[acc-2]"));
+	assert_non_null(strstr(text, "[acc-3] GET /healthz 503 "));
+	buf_cleanup(&b);
+}
+
 /* The value of the sample named exactly line_prefix ("name{labels}"). */
 static double sample(const char *text, const char *series)
 {
@@ -1289,6 +1334,7 @@ int main(void)
 		T(test_http_server__response_readable_around_handler),
 		T(test_http_server__signed_routes),
 		T(test_http_server__healthz),
+		T(test_http_server__access_log),
 		T(test_http_server__metrics_text_parses),
 		T(test_http_server__malformed_http),
 		T(test_http_server__survives_garbled_requests),
