@@ -155,12 +155,14 @@ static void bench_case(const char *name, size_t k, size_t n, int reps,
 	ml_agg_set_threads(1);
 	printf("  \"%s\": {\"updates\": %zu, \"params\": %zu, "
 	       "\"bytes_read\": %.0f", name, k, n, bytes);
-	for (int t = 0; t < 2; t++)
+	for (int t = 0; t < 2; t++) {
+		double tg = triad_gbs(tr, best[t][0]);
+		double fg = bytes / best[t][1] / 1e9;
+
 		printf(", \"triad_gbs_%dt\": %.2f, \"fedavg_gbs_%dt\": %.2f, "
-		       "\"fedavg_of_triad_%dt\": %.2f", t + 1,
-		       triad_gbs(tr, best[t][0]), t + 1, bytes / best[t][1] / 1e9,
-		       t + 1, (bytes / best[t][1] / 1e9) /
-		       triad_gbs(tr, best[t][0]));
+		       "\"fedavg_of_triad_%dt\": %.2f", t + 1, tg, t + 1, fg,
+		       t + 1, fg / tg);
+	}
 	fflush(stdout);
 	for (size_t i = 0; i < sizeof(robust) / sizeof(robust[0]); i++) {
 		struct ml_agg_opts o = ML_AGG_OPTS_INIT;

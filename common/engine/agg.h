@@ -27,10 +27,11 @@ enum ml_agg_rule {
 struct ml_agg_opts {
 	enum ml_agg_rule rule;
 	int uniform;       /* fedavg: equal weights instead of the given ones */
-	double trim;       /* trimmed_mean: fraction cut at each end, [0, 0.5) */
+	double trim;       /* trimmed_mean: fraction cut at each end,
+			    * [0, 0.5) */
 	int krum_f;        /* krum: attackers assumed; needs k >= 2f + 3 */
-	int krum_m;        /* krum: best updates averaged: 1 Krum, > 1 Multi-Krum,
-			    * 0 = k - f */
+	int krum_m;        /* krum: best-scored updates averaged, 1..k: 1 is
+			    * Krum, more is Multi-Krum (k - f is usual) */
 	double clip_tau;   /* centered_clip: clipping radius, > 0 */
 	int clip_iters;    /* centered_clip: iterations, >= 1 */
 };

@@ -1,9 +1,9 @@
-/* Differential privacy for federated updates: L2 clipping, Gaussian noise
- * (seeded, from engine/ml.h's generator), DP-FedAvg (central DP: the server adds the
- * noise to the sum of clipped client deltas), and the Renyi DP accountant
- * of the sampled Gaussian mechanism (Mironov, Talwar, Zhang 2019,
- * arXiv:1908.10530) with the (eps, delta) conversion of Balle et al. 2020
- * (arXiv:1905.09982, Theorem 21). */
+/* Differential privacy for federated updates: L2 clipping, Gaussian
+ * noise (seeded, from engine/ml.h's generator), DP-FedAvg (central DP:
+ * the server adds the noise to the sum of clipped client deltas), and the
+ * Renyi DP accountant of the sampled Gaussian mechanism (Mironov, Talwar,
+ * Zhang 2019, arXiv:1908.10530) with the (eps, delta) conversion of Balle
+ * et al. 2020 (arXiv:1905.09982, Theorem 21). */
 #ifndef FM_ENGINE_DP_H
 #define FM_ENGINE_DP_H
 
@@ -38,7 +38,8 @@ int ml_dp_fedavg(float *out, const float *const *deltas, size_t k, size_t n,
 
 /* RDP of one step of the sampled Gaussian mechanism at order alpha > 1:
  * each client takes part with probability q in [0, 1], noise multiplier
- * sigma >= 0. May be INFINITY (sigma 0, alpha infinite). */
+ * sigma >= 0. May be INFINITY (sigma 0, alpha infinite); NAN for
+ * arguments out of range. */
 double ml_dp_rdp_sgm(double q, double sigma, double alpha);
 
 /* The smallest eps over the orders such that RDP values rdp[i] at

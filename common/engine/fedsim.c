@@ -160,8 +160,9 @@ int ml_fed_split_parse(struct ml_fed_split_spec *out, const char *text)
 		if (err)
 			return err;
 		if (v != floor(v))
-			return fm_error_set(FM_EINVAL, "shards per client '%s': "
-					    "expected an integer", text + 7);
+			return fm_error_set(FM_EINVAL, "shards per client "
+					    "'%s': expected an integer",
+					    text + 7);
 		s.kind = ML_FED_SPLIT_SHARDS;
 		s.shards = (int)v;
 		*out = s;
@@ -284,9 +285,9 @@ int ml_fed_split_make(struct ml_fed_split *out,
 				    "over %zu clients", d->n, clients);
 	if (spec->kind != ML_FED_SPLIT_IID) {
 		if (d->y_size != 1)
-			return fm_error_set(FM_EINVAL, "a label split needs one "
-					    "class label per sample, the data "
-					    "has %zu values", d->y_size);
+			return fm_error_set(FM_EINVAL, "a label split needs "
+					    "one class label per sample, the "
+					    "data has %zu values", d->y_size);
 		if (classes < 1 || classes > 100000)
 			return fm_error_set(FM_EINVAL, "classes %d: expected "
 					    "1..100000", classes);

@@ -65,7 +65,8 @@ static void test_agg__fedavg_of_identical_models_is_the_model(void **state)
 	enum { K = 7, N = 20000 };
 	const float *upd[K];
 	const double w[K] = { 3, 7, 11, 1, 600, 0.5, 13 };
-	float *one = malloc(N * sizeof(float)), *out = malloc(N * sizeof(float));
+	float *one = malloc(N * sizeof(float));
+	float *out = malloc(N * sizeof(float));
 	const float *ref[1];
 	struct ml_agg_opts o = opts(ML_AGG_FEDAVG);
 	float *m;
@@ -149,7 +150,8 @@ static void test_agg__threads_give_the_same_sum(void **state)
 	const float *upd[K];
 	double w[K] = { 1, 2, 3, 4, 5, 6 };
 	float *m = random_updates(upd, K, N, 17);
-	float *one = malloc(N * sizeof(float)), *many = malloc(N * sizeof(float));
+	float *one = malloc(N * sizeof(float));
+	float *many = malloc(N * sizeof(float));
 
 	(void)state;
 	assert_non_null(one);
@@ -592,8 +594,8 @@ static void test_agg__random_cases_match_naive_rules(void **state)
 						NULL), FM_OK);
 		for (size_t c = 0; c < n; c++)
 			if (fabs(out[c] - want[c]) > 1e-4 * (1 + fabs(want[c])))
-				fail_msg("case %d (%s, k %zu, n %zu) coordinate "
-					 "%zu: got %g want %g", t,
+				fail_msg("case %d (%s, k %zu, n %zu) "
+					 "coordinate %zu: got %g want %g", t,
 					 ml_agg_rule_name(o.rule), k, n, c,
 					 out[c], want[c]);
 		for (size_t i = 0; i < k; i += 5)
