@@ -218,7 +218,7 @@ export FM_N_DB="postgresql://postgres@127.0.0.1:$FM_PG_PORT/$db"
 export FM_N_RPC=$FEDMARKET_RPC_URL FM_N_S3=$FEDMARKET_S3_ENDPOINT
 export FM_N_S3_KEY=$FEDMARKET_S3_ACCESS_KEY FM_N_S3_SECRET=$FEDMARKET_S3_SECRET_KEY
 export FM_N_ROOT=$tmp/run FM_N_KEYS=$tmp/keys.json
-export FM_N_PORT_BASE=$(( ${FM_PORT_BASE:-55380} + 20 ))
+export FM_N_PORT_BASE=$(( ${FM_PORT_BASE:-25380} + 20 ))
 run() { python3 "$check" exec "$tmp/rendered.yml" "$@"; }
 logs=$tmp/logs
 mkdir -p "$logs"
