@@ -4,16 +4,18 @@
 # anvil and FM_BENCH_TASKS (1000) funded open tasks; then GET /v1/tasks
 # (and the other FM_BENCH_READS paths) and signed
 # POST /v1/tasks/{id}/assignments, each with FM_BENCH_CONNS (64)
-# connections (bench/services_bench.c). Next to them, in the same run on
-# the same cluster: pgbench select-only (-S) and simple-update (-N) on a
-# database of their own (pgbench -i -s 10), FM_BENCH_PGBENCH_CLIENTS (8)
-# clients, 2 threads.
+# connections (bench/services_bench.c). Next to them, on the same cluster:
+# pgbench select-only (-S) and simple-update (-N) on a database of their
+# own (pgbench -i -s 10), FM_BENCH_PGBENCH_CLIENTS (8) clients, 2 threads.
+# FM_BENCH_ROUNDS (3) rounds of pgbench -S, reads, pgbench -N,
+# assignments, FM_BENCH_SECONDS (10) each: every service figure is paired
+# with a pgbench figure taken just before it, and the medians are shown.
 # Targets: reads >= 40% of pgbench -S, assignments >= 50% of pgbench -N,
 # p99 < 20 ms. Prints the figures, the ratios and one JSON object last.
-# Exit 0 when everything ran without an error answer (missed targets
-# are reported in the JSON, "targets_met"), 1 otherwise.
+# Exit 0 when everything ran without an unexpected answer (missed
+# targets are reported in the JSON, "targets_met"), 1 otherwise.
 #
-# Usage: bench/services.sh [--quick]    (--quick: 3 s runs, 200 tasks)
+# Usage: bench/services.sh [--quick]  (--quick: 1 round of 3 s, 200 tasks)
 # Uses the stack of the environment (deploy/local/stack env) when it is
 # up, else starts one on FM_PORT_BASE (61400) under FM_VAR (var/bench)
 # and stops it at the end. Services listen on FM_PORT_BASE + 10 and + 11.
@@ -23,8 +25,9 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 dur=${FM_BENCH_SECONDS:-10} tasks=${FM_BENCH_TASKS:-1000}
+rounds=${FM_BENCH_ROUNDS:-3}
 if [ "${1:-}" = "--quick" ]; then
-	dur=3 tasks=200
+	dur=3 tasks=200 rounds=1
 elif [ $# -gt 0 ]; then
 	echo "usage: bench/services.sh [--quick]" >&2
 	exit 2
@@ -60,7 +63,8 @@ eval "$(./deploy/local/stack env)"
 make -s -j2 bin/fedmarket-taskd bin/fedmarket-assignd bin/fedmarket-migrate \
 	bin/fedmarket-store
 mkdir -p build/bench
-cc -std=c11 -D_GNU_SOURCE -O2 -pthread -Wall -Wextra -Werror -Icommon \
+cc -std=c11 -D_GNU_SOURCE -O2 -pthread -Wall -Wextra -Werror -Wshadow \
+	-Wstrict-prototypes -Wmissing-prototypes -Icommon \
 	-I/usr/include/x86_64-linux-gnu -o build/bench/services_bench \
 	bench/services_bench.c build/libfedmarket.a \
 	$(pkg-config --libs libpq libcurl jansson libsecp256k1 libsodium openblas \
@@ -111,76 +115,121 @@ start() { # name port
 start taskd "$taskd_port"
 start assignd "$assignd_port"
 
-# pgbench first, on its own database, while the services are idle.
 pgb=("$FM_PGBIN/pgbench" -h 127.0.0.1 -p "$FM_PG_PORT" -U postgres)
 "${pgb[@]}" -i -s 10 -q fm_bench_pgbench >"$work/pgbench-init.log" 2>&1 ||
 	{ cat "$work/pgbench-init.log" >&2; exit 1; }
-pgbench_run() { # name flag
-	echo "services: pgbench $2 -c $pgclients -j 2 -T $dur" >&2
-	"${pgb[@]}" -n "$2" -c "$pgclients" -j 2 -T "$dur" fm_bench_pgbench \
-		>"$work/pgbench-$1.log" 2>&1 || { cat "$work/pgbench-$1.log" >&2; exit 1; }
-}
-pgbench_run select -S
-pgbench_run update -N
+build/bench/services_bench setup --taskd "http://127.0.0.1:$taskd_port" \
+	--escrow "$escrow" --assets "$assets" --tasks "$tasks" --ids "$work/ids" \
+	--slots $((conns * (rounds + 1)))
 
-read_args=()
-for r in $reads; do read_args+=(--read "$r"); done
+# Rounds of: pgbench -S, the reads, pgbench -N, the assignments. Each
+# service figure sits next to a pgbench figure taken seconds before, so
+# a change in the machine's load moves both; medians over the rounds.
 rc=0
-build/bench/services_bench run --taskd "http://127.0.0.1:$taskd_port" \
-	--assignd "http://127.0.0.1:$assignd_port" --escrow "$escrow" \
-	--assets "$assets" --tasks "$tasks" --conns "$conns" --seconds "$dur" \
-	"${read_args[@]}" >"$work/load.json" || rc=$?
+pgbench_run() { # out flag
+	echo "services: round $round: pgbench $2 -c $pgclients -j 2 -T $dur" >&2
+	"${pgb[@]}" -n "$2" -c "$pgclients" -j 2 -T "$dur" fm_bench_pgbench \
+		>"$1" 2>&1 || { cat "$1" >&2; exit 1; }
+}
+load() { # out args...
+	local out=$1; shift
+	echo "services: round $round: $*" >&2
+	build/bench/services_bench load --ids "$work/ids" --conns "$conns" \
+		--seconds "$dur" "$@" >"$out" || rc=1
+}
+for ((round = 1; round <= rounds; round++)); do
+	pgbench_run "$work/r$round-pgbench-select.log" -S
+	i=0
+	for r in $reads; do
+		load "$work/r$round-read$i.json" --read "http://127.0.0.1:$taskd_port" "$r"
+		i=$((i + 1))
+	done
+	pgbench_run "$work/r$round-pgbench-update.log" -N
+	load "$work/r$round-assign.json" --assign "http://127.0.0.1:$assignd_port"
+done
 cleanup
-[ -s "$work/load.json" ] || { echo "services: the load client failed (exit $rc)" >&2; exit 1; }
 
-"$py" - "$work" "$pgclients" "$settings" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
-import json, re, sys
-work, pgclients, settings, cores, load = sys.argv[1:6]
-res = json.load(open(f"{work}/load.json"))
+"$py" - "$work" "$rounds" "$pgclients" "$settings" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" $reads <<'PY'
+import json, re, statistics as st, sys
+work, rounds, pgclients, settings, cores, load = sys.argv[1:7]
+paths, rounds = sys.argv[7:], int(rounds)
 
-def tps(name):
-    t = open(f"{work}/pgbench-{name}.log").read()
-    m = re.search(r"tps = ([\d.]+) \(without initial connection time\)", t)
-    lat = re.search(r"latency average = ([\d.]+) ms", t)
-    return {"tps": float(m.group(1)), "latency_avg_ms": float(lat.group(1)) if lat else None}
+def tps(f):
+    t = open(f).read()
+    return float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", t).group(1))
 
-pg = {"clients": int(pgclients), "threads": 2, "scale": 10,
-      "select_only": tps("select"), "simple_update": tps("update"),
-      "settings": dict(kv.split("=", 1) for kv in settings.split())}
-res["pgbench"] = pg
-res["cores"], res["loadavg_at_end"] = int(cores), load.split()
-read, assign = res["reads"][0], res["assignments"]
-ratios = {"reads_of_pgbench_select": read["req_per_s"] / pg["select_only"]["tps"],
-          "assignments_of_pgbench_update": assign["req_per_s"] / pg["simple_update"]["tps"]}
-targets = {"reads_of_pgbench_select": 0.40, "assignments_of_pgbench_update": 0.50,
-           "p99_ms": 20.0}
-met = {"reads": ratios["reads_of_pgbench_select"] >= 0.40,
-       "assignments": ratios["assignments_of_pgbench_update"] >= 0.50,
-       "reads_p99": read["p99_ms"] < 20.0, "assignments_p99": assign["p99_ms"] < 20.0}
-res["ratios"] = {k: round(v, 3) for k, v in ratios.items()}
-res["targets"], res["met"] = targets, met
-res["targets_met"] = all(met.values())
+def phase(f):
+    try:
+        return json.load(open(f))
+    except (OSError, ValueError):
+        return None  # the client failed: reported below
 
-print(f"services under load: {res['connections']} connections, {res['duration_s']:.0f} s each, "
-      f"{res['tasks']} open tasks; PostgreSQL {pg['settings']}")
-print(f"  {'':44}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
-for r in res["reads"]:
-    print(f"  {r['method'] + ' ' + r['path']:<44}{r['req_per_s']:>10,.0f}{r['p50_ms']:>9.2f}"
-          f"{r['p99_ms']:>9.2f}{r['errors']:>8}")
-print(f"  {'POST ' + assign['path']:<44}{assign['req_per_s']:>10,.0f}{assign['p50_ms']:>9.2f}"
-      f"{assign['p99_ms']:>9.2f}{assign['errors']:>8}")
-for k, name in (("select_only", "-S"), ("simple_update", "-N")):
-    print(f"  {'pgbench ' + name + ' -c ' + pgclients + ' -j 2 (TPS)':<44}{pg[k]['tps']:>10,.0f}"
-          f"{pg[k]['latency_avg_ms']:>9.2f}{'(avg)':>9}")
-print(f"  GET {read['path']} / pgbench -S      {ratios['reads_of_pgbench_select']:6.2f}"
-      f"  target >= 0.40  {'met' if met['reads'] else 'MISSED'}")
-print(f"  assignments / pgbench -N        {ratios['assignments_of_pgbench_update']:6.2f}"
-      f"  target >= 0.50  {'met' if met['assignments'] else 'MISSED'}")
-print(f"  p99 < 20 ms: reads {read['p99_ms']:.2f} ({'met' if met['reads_p99'] else 'MISSED'}), "
-      f"assignments {assign['p99_ms']:.2f} ({'met' if met['assignments_p99'] else 'MISSED'})")
-for r in res["reads"] + [assign]:
+R = range(1, rounds + 1)
+sel = [tps(f"{work}/r{r}-pgbench-select.log") for r in R]
+upd = [tps(f"{work}/r{r}-pgbench-update.log") for r in R]
+reads = [[phase(f"{work}/r{r}-read{i}.json") for r in R] for i in range(len(paths))]
+assign = [phase(f"{work}/r{r}-assign.json") for r in R]
+
+def summary(runs, base, name):
+    ok = [x for x in runs if x]
+    out = {"method": ok[0]["method"] if ok else "?", "path": ok[0]["path"] if ok else name,
+           "rounds": len(ok), "errors": sum(x["errors"] for x in ok) + len(runs) - len(ok)}
+    if ok:
+        for k in ("req_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms"):
+            out[k] = st.median(x[k] for x in ok)
+        out["of_pgbench"] = st.median(x["req_per_s"] / b for x, b in zip(runs, base) if x)
+        out["per_round"] = [{"req_per_s": x["req_per_s"], "p99_ms": x["p99_ms"], "pgbench_tps": b}
+                            for x, b in zip(runs, base) if x]
+        firsts = [x["first_error"] for x in ok if x.get("first_error")]
+        if firsts:
+            out["first_error"] = firsts[0]
+    return out
+
+res = {"bench": "services", "connections": None, "duration_s": None, "rounds": rounds,
+       "cores": int(cores), "loadavg_at_end": load.split()}
+first = next((x for x in assign if x), None)
+if first:
+    res["connections"], res["duration_s"], res["tasks"] = first["connections"], first["duration_s"], first["tasks"]
+res["reads"] = [summary(runs, sel, p) for runs, p in zip(reads, paths)]
+res["assignments"] = summary(assign, upd, "/v1/tasks/{id}/assignments")
+res["pgbench"] = {"clients": int(pgclients), "threads": 2, "scale": 10,
+                  "select_only_tps": st.median(sel), "simple_update_tps": st.median(upd),
+                  "select_only_per_round": sel, "simple_update_per_round": upd,
+                  "settings": dict(kv.split("=", 1) for kv in settings.split())}
+res["errors"] = sum(r["errors"] for r in res["reads"]) + res["assignments"]["errors"]
+read, asg = res["reads"][0], res["assignments"]
+single = next((r for r in res["reads"] if "{id}" in r["path"]), None)
+res["ratios"] = {"reads_of_pgbench_select": round(read.get("of_pgbench", 0), 3),
+                 "assignments_of_pgbench_update": round(asg.get("of_pgbench", 0), 3)}
+if single:
+    res["ratios"]["single_task_reads_of_pgbench_select"] = round(single.get("of_pgbench", 0), 3)
+res["targets"] = {"reads_of_pgbench_select": 0.40, "assignments_of_pgbench_update": 0.50, "p99_ms": 20.0}
+met = {"reads": read.get("of_pgbench", 0) >= 0.40, "assignments": asg.get("of_pgbench", 0) >= 0.50,
+       "reads_p99": read.get("p99_ms", 1e9) < 20.0, "assignments_p99": asg.get("p99_ms", 1e9) < 20.0}
+res["met"], res["targets_met"] = met, all(met.values())
+
+yes = lambda b: "met" if b else "MISSED"
+print(f"services under load: {res['connections']} connections, {res['duration_s']:.0f} s per run, "
+      f"{res.get('tasks')} open tasks, median of {rounds} round(s); PostgreSQL {res['pgbench']['settings']}")
+print(f"  {'':40}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'of pgbench':>12}{'errors':>8}")
+for r in res["reads"] + [asg]:
+    if r["rounds"]:
+        print(f"  {r['method'] + ' ' + r['path']:<40}{r['req_per_s']:>9,.0f}{r['p50_ms']:>9.2f}"
+              f"{r['p99_ms']:>9.2f}{r['of_pgbench']:>12.3f}{r['errors']:>8}")
+    else:
+        print(f"  {r['path']:<40}  failed in every round")
+print(f"  {'pgbench -S -c ' + pgclients + ' -j 2 (TPS)':<40}{res['pgbench']['select_only_tps']:>9,.0f}"
+      f"   rounds: {', '.join(f'{x:,.0f}' for x in sel)}")
+print(f"  {'pgbench -N -c ' + pgclients + ' -j 2 (TPS)':<40}{res['pgbench']['simple_update_tps']:>9,.0f}"
+      f"   rounds: {', '.join(f'{x:,.0f}' for x in upd)}")
+print(f"  GET {read['path']} / pgbench -S: {res['ratios']['reads_of_pgbench_select']:.3f} "
+      f"(target >= 0.40, {yes(met['reads'])}); assignments / pgbench -N: "
+      f"{res['ratios']['assignments_of_pgbench_update']:.3f} (target >= 0.50, {yes(met['assignments'])})")
+print(f"  p99 < 20 ms: reads {read.get('p99_ms', 0):.2f} ({yes(met['reads_p99'])}), "
+      f"assignments {asg.get('p99_ms', 0):.2f} ({yes(met['assignments_p99'])})")
+for r in res["reads"] + [asg]:
     if r.get("first_error"):
-        print(f"  first error on {r['path']}: {r['first_error']}")
+        print(f"  first unexpected answer on {r['path']}: {r['first_error']}")
 print(json.dumps(res))
 PY
 exit "$rc"

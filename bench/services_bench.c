@@ -5,24 +5,26 @@
  *   services_bench deploy
  *       deploys the escrow with anvil's account 0 (the operator) and
  *       prints "escrow=0x... operator=0x..." for the shell.
- *   services_bench run --taskd URL --assignd URL --escrow ADDR
- *                      --assets REF [--tasks N] [--conns C]
- *                      [--seconds S] [--warmup S] [--read PATH]...
- *       funds N tasks on chain (account 1 is the creator; transactions
- *       are pipelined), creates them through POST /v1/tasks, then drives
- *       each read PATH (default /v1/tasks; "{id}" in it stands for one
- *       task id after the other) on taskd and
- *       POST /v1/tasks/{id}/assignments on assignd, each with C keep-alive
- *       connections for S seconds after S warm-up seconds. Prints one
- *       JSON object.
+ *   services_bench setup --taskd URL --escrow ADDR --assets REF --ids FILE
+ *                        [--tasks N] [--slots N]
+ *       funds N tasks of N slots each on chain (account 1 is the
+ *       creator; the transactions are pipelined), creates them through
+ *       POST /v1/tasks, checks that each is open, writes their ids to
+ *       FILE.
+ *   services_bench load --ids FILE (--read URL PATH | --assign URL)
+ *                       [--conns C] [--seconds S] [--warmup S]
+ *       drives GET PATH ("{id}" in it stands for one task id after the
+ *       other) or signed POST /v1/tasks/{id}/assignments with C
+ *       keep-alive connections for S seconds after S warm-up seconds,
+ *       and prints one JSON object: req/s, latency percentiles, answers
+ *       by status class, the first unexpected answer.
  *
  * Each connection is one thread doing one request at a time, as wrk's
  * connections do. Assignments are signed (EIP-191, chain/reqsig.h): each
- * connection has its own contributor key and walks the tasks from its
+ * connection has its own new contributor key and walks the tasks from its
  * own offset, so a contributor never takes a task twice and connections
- * seldom meet on one task row. Tasks get max_assignments = C, so no
- * slot runs out. Any answer other than the expected status counts as an
- * error and is reported with its first body. */
+ * seldom meet on one task row. Any answer other than the expected status
+ * counts as an error. */
 #include "chain/escrow.h"
 #include "chain/reqsig.h"
 #include "chain/rpc.h"
@@ -58,15 +60,14 @@
 
 #define CONNS_MAX 1024
 #define TASKS_MAX 100000
-#define READS_MAX 8
 #define RESP_MAX (64u << 20)
 #define SAMPLES_MAX (16u << 20) /* per connection */
 
 struct opts {
-	const char *taskd, *assignd, *escrow, *assets;
-	const char *reads[READS_MAX];
-	int nreads;
-	int tasks, conns;
+	const char *taskd, *escrow, *assets, *ids_file;
+	const char *url;       /* load: the service driven */
+	const char *read_path; /* load: the GET path; NULL: assignments */
+	int tasks, slots, conns;
 	double seconds, warmup;
 };
 
@@ -242,7 +243,7 @@ static void *create_tasks(void *arg)
 		return NULL;
 	}
 	for (int i = j->from; i < j->to && !j->failed; i++) {
-		json_t *spec = task_spec(j->ids[i], j->o->assets, j->o->conns);
+		json_t *spec = task_spec(j->ids[i], j->o->assets, j->o->slots);
 		struct httpc_resp r;
 		struct httpc_req q = { "POST", "/v1/tasks", spec, NULL, 0,
 				       NULL, NULL, NULL };
@@ -595,7 +596,7 @@ static json_t *run_phase(const struct opts *o, enum phase ph,
 			c->left = o->tasks;
 		}
 		err = url_addr(&c->addr, c->host, sizeof(c->host),
-			       ph == PH_READ ? o->taskd : o->assignd);
+			       o->url);
 		if (err)
 			break;
 	}
@@ -675,23 +676,29 @@ done:
 	return out;
 }
 
-/* ---------------------------------------------------------------- run */
+/* ---------------------------------------------------------- commands */
 
 static int usage(void)
 {
 	fprintf(stderr,
 		"usage: services_bench deploy\n"
-		"       services_bench run --taskd URL --assignd URL "
-		"--escrow ADDR --assets REF\n"
-		"                          [--tasks N] [--conns C] "
-		"[--seconds S] [--warmup S] [--read PATH]...\n");
+		"       services_bench setup --taskd URL --escrow ADDR "
+		"--assets REF --ids FILE\n"
+		"                            [--tasks N] [--slots N]\n"
+		"       services_bench load --ids FILE (--read URL PATH | "
+		"--assign URL)\n"
+		"                           [--conns C] [--seconds S] "
+		"[--warmup S]\n");
 	return 2;
 }
 
+/* Parses argv[2..]; 2 (usage) for an unknown, repeated or missing
+ * option. */
 static int parse_opts(struct opts *o, int argc, char **argv)
 {
 	memset(o, 0, sizeof(*o));
 	o->tasks = 1000;
+	o->slots = 256;
 	o->conns = 64;
 	o->seconds = 10;
 	o->warmup = 1;
@@ -703,59 +710,58 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		i++;
 		if (!strcmp(k, "--taskd"))
 			o->taskd = v;
-		else if (!strcmp(k, "--assignd"))
-			o->assignd = v;
 		else if (!strcmp(k, "--escrow"))
 			o->escrow = v;
 		else if (!strcmp(k, "--assets"))
 			o->assets = v;
+		else if (!strcmp(k, "--ids"))
+			o->ids_file = v;
 		else if (!strcmp(k, "--tasks"))
 			o->tasks = atoi(v);
+		else if (!strcmp(k, "--slots"))
+			o->slots = atoi(v);
 		else if (!strcmp(k, "--conns"))
 			o->conns = atoi(v);
 		else if (!strcmp(k, "--seconds"))
 			o->seconds = atof(v);
 		else if (!strcmp(k, "--warmup"))
 			o->warmup = atof(v);
-		else if (!strcmp(k, "--read") && o->nreads < READS_MAX &&
-			 v[0] == '/')
-			o->reads[o->nreads++] = v;
-		else
+		else if (!strcmp(k, "--assign"))
+			o->url = v;
+		else if (!strcmp(k, "--read") && i + 1 < argc &&
+			 argv[i + 1][0] == '/') {
+			o->url = v;
+			o->read_path = argv[++i];
+		} else
 			return usage();
 	}
-	if (!o->taskd || !o->assignd || !o->escrow || !o->assets ||
-	    o->tasks < 1 || o->tasks > TASKS_MAX || o->conns < 1 ||
+	if (!o->ids_file || o->tasks < 1 || o->tasks > TASKS_MAX ||
+	    o->slots < 1 || o->slots > 100000 || o->conns < 1 ||
 	    o->conns > CONNS_MAX || !(o->seconds > 0) || o->warmup < 0)
 		return usage();
-	if (o->nreads == 0)
-		o->reads[o->nreads++] = "/v1/tasks";
 	return 0;
 }
 
-static int cmd_run(int argc, char **argv)
+/* Funds and creates o->tasks open tasks; writes their ids, one a line,
+ * to o->ids_file. */
+static int cmd_setup(int argc, char **argv)
 {
 	struct opts o;
-	struct chain_key creator, *keys = NULL;
+	struct chain_key creator;
 	char(*ids)[67] = NULL;
 	struct creator_job jobs[4];
-	json_t *res = NULL, *reads = NULL, *ph;
+	FILE *f = NULL;
 	double t;
-	int rc = parse_opts(&o, argc, argv), errors = 0, err, njobs = 4;
+	int rc = parse_opts(&o, argc, argv), njobs = 4;
 
+	if (!rc && (!o.taskd || !o.escrow || !o.assets))
+		rc = usage();
 	if (rc)
 		return rc;
 	ids = calloc((size_t)o.tasks, sizeof(*ids));
-	keys = calloc((size_t)o.conns, sizeof(*keys));
-	if (!ids || !keys) {
+	if (!ids || chain_key_from_hex(&creator, KEY_CREATOR)) {
 		fprintf(stderr, "services_bench: out of memory\n");
 		rc = 1;
-		goto done;
-	}
-	err = chain_key_from_hex(&creator, KEY_CREATOR);
-	for (int i = 0; !err && i < o.conns; i++)
-		err = chain_key_generate(&keys[i]);
-	if (err) {
-		rc = fail("keys");
 		goto done;
 	}
 	for (int i = 0; i < o.tasks; i++) {
@@ -766,9 +772,8 @@ static int cmd_run(int argc, char **argv)
 		ids[i][1] = 'x';
 		hex_encode(ids[i] + 2, b, sizeof(b));
 	}
-
 	t = now_s();
-	if (fund_tasks(ids, o.tasks, &creator, o.escrow, o.conns,
+	if (fund_tasks(ids, o.tasks, &creator, o.escrow, o.slots,
 		       (uint64_t)time(NULL) + 3 * 86400)) {
 		rc = fail("funding the tasks");
 		goto done;
@@ -798,46 +803,97 @@ static int cmd_run(int argc, char **argv)
 		goto done;
 	fprintf(stderr, "services_bench: created %d open tasks in %.1f s\n",
 		o.tasks, now_s() - t);
-
-	res = json_pack("{s:s, s:i, s:i, s:f, s:f}", "bench", "services",
-			"tasks", o.tasks, "connections", o.conns,
-			"duration_s", o.seconds, "warmup_s", o.warmup);
-	reads = json_array();
-	if (!res || !reads) {
+	f = fopen(o.ids_file, "w");
+	for (int i = 0; f && i < o.tasks; i++)
+		fprintf(f, "%s\n", ids[i]);
+	if (!f || fclose(f)) {
+		fprintf(stderr, "services_bench: %s: %s\n", o.ids_file,
+			strerror(errno));
 		rc = 1;
-		goto done;
 	}
-	json_object_set(res, "reads", reads);
-	for (int i = 0; i < o.nreads; i++) {
-		int e = 0;
+done:
+	chain_key_wipe(&creator);
+	free(ids);
+	return rc;
+}
 
-		fprintf(stderr, "services_bench: GET %s, %d connections, "
-				"%.0f s\n",
-			o.reads[i], o.conns, o.seconds);
-		ph = run_phase(&o, PH_READ, o.reads[i], ids, keys, &e);
-		if (!ph) {
-			rc = fail("read phase");
-			goto done;
-		}
-		errors += e;
-		json_array_append_new(reads, ph);
+/* Task ids from o->ids_file into *out (o->tasks is set to their count). */
+static int read_ids(struct opts *o, char (**out)[67])
+{
+	FILE *f = fopen(o->ids_file, "r");
+	char line[128];
+	char(*ids)[67] = calloc(TASKS_MAX, sizeof(*ids));
+	int n = 0, err = FM_OK;
+
+	if (!f || !ids) {
+		free(ids);
+		if (f)
+			fclose(f);
+		return fm_error_set(FM_EIO, "%s: %s", o->ids_file,
+				    f ? "out of memory" : strerror(errno));
 	}
-	fprintf(stderr, "services_bench: POST assignments, %d connections, "
-			"%.0f s\n",
-		o.conns, o.seconds);
-	ph = run_phase(&o, PH_ASSIGN, NULL, ids, keys, &errors);
-	if (!ph) {
-		rc = fail("assignment phase");
+	while (!err && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (n == TASKS_MAX || strlen(line) != 66 ||
+		    strncmp(line, "0x", 2) ||
+		    strspn(line + 2, "0123456789abcdef") != 64)
+			err = fm_error_set(FM_EINVAL,
+					   "%s: line %d: not a task id",
+					   o->ids_file, n + 1);
+		else
+			memcpy(ids[n++], line, 67);
+	}
+	fclose(f);
+	if (!err && n == 0)
+		err = fm_error_set(FM_EINVAL, "%s: no task ids", o->ids_file);
+	if (err) {
+		free(ids);
+		return err;
+	}
+	o->tasks = n;
+	*out = ids;
+	return FM_OK;
+}
+
+/* One phase on the tasks of --ids; prints its JSON figures. Exit 1 when
+ * any answer was not the expected one. */
+static int cmd_load(int argc, char **argv)
+{
+	struct opts o;
+	struct chain_key *keys = NULL;
+	char(*ids)[67] = NULL;
+	json_t *ph = NULL;
+	int rc = parse_opts(&o, argc, argv), errors = 0, err = FM_OK;
+	enum phase which;
+
+	if (!rc && !o.url)
+		rc = usage();
+	if (rc)
+		return rc;
+	which = o.read_path ? PH_READ : PH_ASSIGN;
+	keys = calloc((size_t)o.conns, sizeof(*keys));
+	if (!keys)
+		err = fm_error_set(FM_ENOMEM, "out of memory");
+	if (!err)
+		err = read_ids(&o, &ids);
+	/* new contributors every run: none has taken a task yet */
+	for (int i = 0; !err && which == PH_ASSIGN && i < o.conns; i++)
+		err = chain_key_generate(&keys[i]);
+	if (!err) {
+		ph = run_phase(&o, which, o.read_path, ids, keys, &errors);
+		if (!ph)
+			err = FM_EINTERNAL;
+	}
+	if (err) {
+		rc = fail("load");
 		goto done;
 	}
-	json_object_set_new(res, "assignments", ph);
-	json_object_set_new(res, "errors", json_integer(errors));
-	json_dumpf(res, stdout, JSON_COMPACT);
+	json_object_set_new(ph, "tasks", json_integer(o.tasks));
+	json_dumpf(ph, stdout, JSON_COMPACT);
 	putchar('\n');
 	rc = errors ? 1 : 0;
 done:
-	json_decref(reads);
-	json_decref(res);
+	json_decref(ph);
 	if (keys)
 		for (int i = 0; i < o.conns; i++)
 			chain_key_wipe(&keys[i]);
@@ -852,9 +908,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "services_bench: libsodium did not start\n");
 		return 1;
 	}
-	if (argc >= 2 && !strcmp(argv[1], "deploy") && argc == 2)
+	if (argc == 2 && !strcmp(argv[1], "deploy"))
 		return cmd_deploy();
-	if (argc >= 2 && !strcmp(argv[1], "run"))
-		return cmd_run(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "setup"))
+		return cmd_setup(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "load"))
+		return cmd_load(argc, argv);
 	return usage();
 }
