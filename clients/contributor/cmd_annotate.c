@@ -13,13 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *str_of(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "";
-}
-
 static int allowed(const json_t *labels, const json_t *v)
 {
 	size_t i;
@@ -37,7 +30,7 @@ static const json_t *find_item(const json_t *items, const char *id)
 	json_t *it;
 
 	json_array_foreach(items, i, it)
-		if (!strcmp(str_of(it, "id"), id))
+		if (!strcmp(cli_str(it, "id"), id))
 			return it;
 	return NULL;
 }
@@ -82,7 +75,7 @@ static int ask(json_t *out, const json_t *doc)
 		long pick = 0;
 
 		printf("\nitem %zu/%zu (%s)\n", i + 1, json_array_size(items),
-		       str_of(it, "id"));
+		       cli_str(it, "id"));
 		json_object_foreach(it, key, v) {
 			char *text;
 
@@ -108,7 +101,7 @@ static int ask(json_t *out, const json_t *doc)
 			pick = strtol(line, NULL, 10);
 		}
 		if (pick >= 1 && pick <= (long)n)
-			json_object_set(out, str_of(it, "id"),
+			json_object_set(out, cli_str(it, "id"),
 					json_array_get(labels, (size_t)pick - 1));
 	}
 	return FM_OK;
@@ -138,19 +131,19 @@ int cmd_annotate(struct cli *c, int argc, char **argv)
 	err = cli_api(c, 0, &a);
 	if (!err)
 		err = api_assignment(a, aid, &as);
-	if (!err && strcmp(str_of(as, "state"), "active"))
+	if (!err && strcmp(cli_str(as, "state"), "active"))
 		err = fm_error_set(FM_ECONFLICT, "assignment %s is %s, not "
 				   "active: take a new slot with 'assign %s'",
-				   aid, str_of(as, "state"),
-				   str_of(as, "task_id"));
+				   aid, cli_str(as, "state"),
+				   cli_str(as, "task_id"));
 	if (!err)
-		err = api_task(a, str_of(as, "task_id"), &task);
-	if (!err && strcmp(str_of(task, "kind"), "data_annotator"))
+		err = api_task(a, cli_str(as, "task_id"), &task);
+	if (!err && strcmp(cli_str(task, "kind"), "data_annotator"))
 		err = fm_error_set(FM_EINVAL, "task %s is not a data-annotation"
 				   " task: use 'train %s --data PATH'",
-				   str_of(task, "id"), aid);
+				   cli_str(task, "id"), aid);
 	if (!err)
-		err = work_pull(c, dir, sizeof(dir), str_of(task, "assets"));
+		err = work_pull(c, dir, sizeof(dir), cli_str(task, "assets"));
 	snprintf(path, sizeof(path), "%s/items.json", dir);
 	if (!err)
 		err = fj_load_file(&doc, path, 64u << 20);
@@ -188,8 +181,8 @@ int cmd_annotate(struct cli *c, int argc, char **argv)
 		cli_print_json(r);
 	else
 		printf("%s\n%zu labels submitted as result %s\n",
-		       str_of(r, "id"), json_object_size(labels),
-		       str_of(r, "id"));
+		       cli_str(r, "id"), json_object_size(labels),
+		       cli_str(r, "id"));
 done:
 	json_decref(as);
 	json_decref(task);

@@ -12,13 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *str_of(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "";
-}
-
 /* Takes a slot of task tid; aid gets the assignment id. */
 static int assign(struct cli *c, const char *tid, char aid[37], json_t **out)
 {
@@ -31,7 +24,7 @@ static int assign(struct cli *c, const char *tid, char aid[37], json_t **out)
 	if (!err)
 		err = api_post(a, API_ASSIGND, path, NULL, &as);
 	if (!err)
-		err = cli_uuid(aid, str_of(as, "id"), "assignment id");
+		err = cli_uuid(aid, cli_str(as, "id"), "assignment id");
 	if (!err && out)
 		*out = json_incref(as);
 	json_decref(as);
@@ -56,7 +49,7 @@ int cmd_assign(struct cli *c, int argc, char **argv)
 		cli_print_json(as);
 	else
 		printf("%s\nassignment %s of task %s: submit before %s\n", aid,
-		       aid, tid, str_of(as, "deadline_at"));
+		       aid, tid, cli_str(as, "deadline_at"));
 	json_decref(as);
 	return CLI_OK;
 }
@@ -73,12 +66,12 @@ static int active_assignment(struct cli *c, const char *aid, json_t **as,
 		err = api_assignment(a, aid, as);
 	if (err)
 		return err;
-	if (strcmp(str_of(*as, "state"), "active"))
+	if (strcmp(cli_str(*as, "state"), "active"))
 		return fm_error_set(FM_ECONFLICT, "assignment %s is %s, not "
 				    "active: take a new slot with 'assign %s'",
-				    aid, str_of(*as, "state"),
-				    str_of(*as, "task_id"));
-	return api_task(a, str_of(*as, "task_id"), task);
+				    aid, cli_str(*as, "state"),
+				    cli_str(*as, "task_id"));
+	return api_task(a, cli_str(*as, "task_id"), task);
 }
 
 static int local_dir(struct cli *c, char *out, size_t n, const char *aid)
@@ -154,19 +147,19 @@ static int train(struct cli *c, const char *aid, const char *data,
 	int err;
 
 	err = active_assignment(c, aid, &as, &task);
-	if (!err && !strcmp(str_of(task, "kind"), "data_annotator"))
+	if (!err && !strcmp(cli_str(task, "kind"), "data_annotator"))
 		err = fm_error_set(FM_EINVAL, "task %s is a data-annotation "
 				   "task: use 'annotate %s'",
-				   str_of(task, "id"), aid);
+				   cli_str(task, "id"), aid);
 	spec = json_object_get(task, "spec");
 	if (!err)
 		err = work_train_opts(&o, spec);
 	if (!err)
 		err = cli_api(c, 0, &a);
 	if (!err)
-		err = api_model_version(a, str_of(task, "id"), -1, &ver);
+		err = api_model_version(a, cli_str(task, "id"), -1, &ver);
 	if (!err)
-		err = work_load_bundle_model(c, str_of(ver, "bundle_ref"), &m);
+		err = work_load_bundle_model(c, cli_str(ver, "bundle_ref"), &m);
 	if (!err)
 		err = work_load_data(&d, spec, data);
 	if (!err)
@@ -348,7 +341,7 @@ static void print_sent(struct cli *c, const json_t *r)
 	}
 	printf("%s\nresult %s submitted for task %s; the validator decides "
 	       "next (see 'status' and 'earnings')\n",
-	       str_of(r, "id"), str_of(r, "id"), str_of(r, "task_id"));
+	       cli_str(r, "id"), cli_str(r, "id"), cli_str(r, "task_id"));
 }
 
 int cmd_send_result(struct cli *c, int argc, char **argv)

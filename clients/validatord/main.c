@@ -39,13 +39,6 @@ struct opts {
 	int once;
 };
 
-static const char *str_of(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "";
-}
-
 /* The tasks to watch: the ones named, else every task whose validator
  * is this key and whose strategy is custom. */
 static int watched(struct cli *c, const struct opts *o, json_t **out)
@@ -64,10 +57,10 @@ static int watched(struct cli *c, const struct opts *o, json_t **out)
 		err = api_get(a, API_TASKD, "/v1/tasks?limit=200", &page);
 		json_array_foreach(err ? NULL : json_object_get(page, "tasks"),
 				   i, t)
-			if (!strcmp(str_of(t, "validator"), c->addr) &&
-			    !strcmp(str_of(t, "validation_strategy"),
+			if (!strcmp(cli_str(t, "validator"), c->addr) &&
+			    !strcmp(cli_str(t, "validation_strategy"),
 				    "custom") &&
-			    strcmp(str_of(t, "state"), "draft"))
+			    strcmp(cli_str(t, "state"), "draft"))
 				json_array_append(list, t);
 	}
 	json_decref(page);
@@ -122,7 +115,7 @@ static int serve_task(struct cli *c, const struct opts *o, const json_t *task,
 	int err = policy_judge(c, &in, &v, &n);
 
 	for (size_t i = 0; !err && i < n && !stopping; i++)
-		err = post_verdict(c, str_of(task, "id"), &v[i]);
+		err = post_verdict(c, cli_str(task, "id"), &v[i]);
 	verdicts_free(v, n);
 	if (err || stopping)
 		return err;
@@ -134,10 +127,10 @@ static int serve_task(struct cli *c, const struct opts *o, const json_t *task,
 
 		log_info("task %.12s: published version %lld (%s of %zu "
 			 "results, held-out accuracy %.4f, was %.4f)",
-			 str_of(task, "id"),
+			 cli_str(task, "id"),
 			 (long long)json_integer_value(json_object_get(
 				 ver, "version")),
-			 str_of(ver, "rule"),
+			 cli_str(ver, "rule"),
 			 json_array_size(json_object_get(ver, "results")),
 			 json_number_value(json_object_get(m, "accuracy")),
 			 json_number_value(json_object_get(m,
@@ -158,7 +151,7 @@ static int load_holdout(struct cli *c, const struct opts *o,
 	if (*have || !o->data)
 		return FM_OK;
 	json_array_foreach(tasks, i, t) {
-		if (!strcmp(str_of(t, "kind"), "data_annotator"))
+		if (!strcmp(cli_str(t, "kind"), "data_annotator"))
 			continue;
 		if (work_load_data(d, json_object_get(t, "spec"), o->data))
 			return fm_error_prefix("--data");
@@ -206,10 +199,10 @@ static int run(struct cli *c, const struct opts *o)
 
 			if (stopping)
 				break;
-			log_ctx_set(str_of(t, "id"));
+			log_ctx_set(cli_str(t, "id"));
 			terr = serve_task(c, o, t, have ? &holdout : NULL, gold);
 			if (terr)
-				log_warn("task %.12s: %s", str_of(t, "id"),
+				log_warn("task %.12s: %s", cli_str(t, "id"),
 					 fm_error_msg());
 			log_ctx_set(NULL);
 		}

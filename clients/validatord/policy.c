@@ -26,13 +26,6 @@ struct thresholds {
 		gold_min;
 };
 
-static const char *str_of(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "";
-}
-
 static double num_or_nan(const json_t *o, const char *k)
 {
 	json_t *v = json_object_get(o, k);
@@ -160,7 +153,7 @@ static int judge_models(struct cli *c, const struct policy_in *in,
 			struct verdict *out)
 {
 	const json_t *task = in->task, *spec = json_object_get(task, "spec");
-	int contributor = !strcmp(str_of(task, "kind"), "model_contributor");
+	int contributor = !strcmp(cli_str(task, "kind"), "model_contributor");
 	size_t ns = json_array_size(submitted), np = json_array_size(st->pending);
 	size_t k = 0, i, n = 0;
 	struct entry *e = calloc(ns + np, sizeof(*e));
@@ -176,7 +169,15 @@ static int judge_models(struct cli *c, const struct policy_in *in,
 		goto done;
 	}
 	thresholds_of(&t, task);
-	err = work_load_bundle_model(c, str_of(st->current, "bundle_ref"),
+	/* never accept blindly what the task wants measured */
+	if (!in->holdout && (!isnan(t.min_accuracy) ||
+			     !isnan(t.min_improvement) || !isnan(t.max_loss))) {
+		err = fm_error_set(FM_EINVAL, "the task sets held-out "
+				   "thresholds but the daemon has no held-out "
+				   "data (--data): no decision taken");
+		goto done;
+	}
+	err = work_load_bundle_model(c, cli_str(st->current, "bundle_ref"),
 				     &base);
 	if (!err && in->holdout)
 		err = work_evaluate(base, spec, in->holdout, &bev);
@@ -185,7 +186,7 @@ static int judge_models(struct cli *c, const struct policy_in *in,
 
 		x->result = i < ns ? json_array_get(submitted, i)
 				   : json_array_get(st->pending, i - ns);
-		err = work_load_bundle_model(c, str_of(x->result, "bundle_ref"),
+		err = work_load_bundle_model(c, cli_str(x->result, "bundle_ref"),
 					     &x->m);
 		if (err)
 			break;
@@ -224,9 +225,9 @@ static int judge_models(struct cli *c, const struct policy_in *in,
 		double acc = x->ev.accuracy, s = x->arch_ok ? score[k++] : NAN;
 
 		snprintf(v->result_id, sizeof(v->result_id), "%s",
-			 str_of(x->result, "id"));
+			 cli_str(x->result, "id"));
 		snprintf(v->contributor, sizeof(v->contributor), "%s",
-			 str_of(x->result, "contributor"));
+			 cli_str(x->result, "contributor"));
 		v->accept = 1;
 		v->metrics = json_object();
 		if (!x->arch_ok) {
@@ -281,7 +282,7 @@ static int load_labels(struct cli *c, const json_t *r, json_t **out)
 {
 	char dir[WORK_PATH_MAX], path[WORK_PATH_MAX + 16];
 	json_t *doc = NULL;
-	int err = work_pull(c, dir, sizeof(dir), str_of(r, "bundle_ref"));
+	int err = work_pull(c, dir, sizeof(dir), cli_str(r, "bundle_ref"));
 
 	snprintf(path, sizeof(path), "%s/labels.json", dir);
 	if (!err)
@@ -344,9 +345,9 @@ static int judge_labels(struct cli *c, const struct policy_in *in,
 		double need = isnan(t.gold_min) ? 0.5 : t.gold_min;
 
 		snprintf(v->result_id, sizeof(v->result_id), "%s",
-			 str_of(r, "id"));
+			 cli_str(r, "id"));
 		snprintf(v->contributor, sizeof(v->contributor), "%s",
-			 str_of(r, "contributor"));
+			 cli_str(r, "contributor"));
 		v->accept = 1;
 		v->metrics = json_object();
 		json_object_foreach(lab[i], item, l) {
@@ -404,7 +405,7 @@ done:
 int policy_judge(struct cli *c, const struct policy_in *in,
 		 struct verdict **out, size_t *n)
 {
-	const char *id = str_of(in->task, "id");
+	const char *id = cli_str(in->task, "id");
 	struct round_state st = { 0 };
 	struct verdict *v = NULL;
 	struct api *a = NULL;
@@ -431,7 +432,7 @@ int policy_judge(struct cli *c, const struct policy_in *in,
 	if (err)
 		goto done;
 	json_array_foreach(sub, i, r) {
-		long long age = age_s(str_of(r, "submitted_at"));
+		long long age = age_s(cli_str(r, "submitted_at"));
 
 		oldest = age > oldest ? age : oldest;
 	}
@@ -447,7 +448,7 @@ int policy_judge(struct cli *c, const struct policy_in *in,
 		err = fm_error_set(FM_ENOMEM, "out of memory");
 		goto done;
 	}
-	if (!strcmp(str_of(in->task, "kind"), "data_annotator"))
+	if (!strcmp(cli_str(in->task, "kind"), "data_annotator"))
 		err = judge_labels(c, in, sub, &st, v);
 	else
 		err = judge_models(c, in, sub, &st, v);

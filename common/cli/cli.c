@@ -360,6 +360,20 @@ int cli_api(struct cli *c, int sign, struct api **out)
 
 /* ----------------------------------------------------------------- output */
 
+const char *cli_str(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+const char *cli_show(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "-";
+}
+
 void cli_print_json(const json_t *j)
 {
 	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

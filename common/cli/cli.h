@@ -103,6 +103,11 @@ int cli_identity(struct cli *c);
  * Borrowed; lives as long as c. */
 int cli_api(struct cli *c, int sign, struct api **out);
 
+/* The string member k of o, or "" (cli_str) / "-" (cli_show, for
+ * display) when it is absent or not a string. Borrowed from o. */
+const char *cli_str(const json_t *o, const char *k);
+const char *cli_show(const json_t *o, const char *k);
+
 /* Prints j on stdout as indented JSON (borrowed). */
 void cli_print_json(const json_t *j);
 

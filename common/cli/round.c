@@ -11,13 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *str_of(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "";
-}
-
 static int in_array(const json_t *arr, const char *s)
 {
 	size_t i;
@@ -39,7 +32,7 @@ void round_state_cleanup(struct round_state *s)
 int round_state_load(struct cli *c, const json_t *task,
 		     struct round_state *out)
 {
-	const char *id = str_of(task, "id");
+	const char *id = cli_str(task, "id");
 	json_t *models = NULL, *results = NULL, *done = json_array(), *m, *r;
 	struct round_state s = { 0 };
 	struct api *a = NULL;
@@ -85,7 +78,7 @@ int round_state_load(struct cli *c, const json_t *task,
 		goto done;
 	}
 	json_array_foreach(json_object_get(results, "results"), i, r)
-		if (!in_array(done, str_of(r, "id")))
+		if (!in_array(done, cli_str(r, "id")))
 			json_array_append(s.pending, r);
 	s.min_results = json_integer_value(json_object_get(
 		json_object_get(json_object_get(task, "spec"), "aggregation"),
@@ -218,7 +211,7 @@ static int model_round(struct cli *c, const json_t *task,
 		       struct ml_model **out, const char **rule)
 {
 	const json_t *spec = json_object_get(task, "spec");
-	int engineer = !strcmp(str_of(task, "kind"), "model_engineer");
+	int engineer = !strcmp(cli_str(task, "kind"), "model_engineer");
 	size_t k = json_array_size(st->pending), i;
 	struct ml_model *base = NULL, **ms = calloc(k, sizeof(*ms));
 	double *w = calloc(k, sizeof(*w)), best = -1;
@@ -233,7 +226,7 @@ static int model_round(struct cli *c, const json_t *task,
 	}
 	err = engineer ? FM_OK : agg_cfg(&cfg, spec);
 	if (!err)
-		err = work_load_bundle_model(c, str_of(st->current,
+		err = work_load_bundle_model(c, cli_str(st->current,
 						       "bundle_ref"),
 					     &base);
 	json_array_foreach(st->pending, i, r) {
@@ -242,11 +235,11 @@ static int model_round(struct cli *c, const json_t *task,
 
 		if (err)
 			break;
-		err = work_load_bundle_model(c, str_of(r, "bundle_ref"), &ms[i]);
+		err = work_load_bundle_model(c, cli_str(r, "bundle_ref"), &ms[i]);
 		if (!err && !engineer)
 			err = ml_model_same_arch(base, ms[i]);
 		if (err)
-			fm_error_prefix("result %s", str_of(r, "id"));
+			fm_error_prefix("result %s", cli_str(r, "id"));
 		w[i] = ne > 0 ? (double)ne : 1.0;
 	}
 	if (err)
@@ -307,7 +300,7 @@ static int label_round(struct cli *c, const struct round_state *st,
 		json_t *doc = NULL, *v;
 		const char *item;
 
-		err = work_pull(c, dir, sizeof(dir), str_of(r, "bundle_ref"));
+		err = work_pull(c, dir, sizeof(dir), cli_str(r, "bundle_ref"));
 		snprintf(path, sizeof(path), "%s/labels.json", dir);
 		if (!err)
 			err = fj_load_file(&doc, path, 64u << 20);
@@ -366,7 +359,7 @@ done:
 int round_publish(struct cli *c, const json_t *task,
 		  const struct ml_dataset *holdout, int force, json_t **out)
 {
-	const char *id = str_of(task, "id");
+	const char *id = cli_str(task, "id");
 	struct round_state st = { 0 };
 	struct ml_model *next = NULL;
 	json_t *metrics = json_object(), *body = NULL, *ids = json_array();
@@ -395,9 +388,9 @@ int round_publish(struct cli *c, const json_t *task,
 		goto done;
 	}
 	json_array_foreach(st.pending, i, r)
-		json_array_append_new(ids, json_string(str_of(r, "id")));
+		json_array_append_new(ids, json_string(cli_str(r, "id")));
 	snprintf(name, sizeof(name), "task-%.10s-v%d", id + 2, st.version + 1);
-	if (!strcmp(str_of(task, "kind"), "data_annotator")) {
+	if (!strcmp(cli_str(task, "kind"), "data_annotator")) {
 		err = label_round(c, &st, &doc);
 		if (!err)
 			err = work_push_json(c, &ref, doc, "labels.json",

@@ -10,13 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *str_of(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s ? s : "-";
-}
-
 static long long int_of(const json_t *o, const char *k)
 {
 	return (long long)json_integer_value(json_object_get(o, k));
@@ -95,15 +88,15 @@ int view_tasks(struct cli *c, const struct view_task_query *q)
 	json_array_foreach(json_object_get(page, "tasks"), i, t) {
 		char reward[96];
 
-		cli_format_wei(reward, sizeof(reward), str_of(t, "reward_wei"));
+		cli_format_wei(reward, sizeof(reward), cli_show(t, "reward_wei"));
 		printf("%s%s%s  %s%-9s%s %-17s %s, %lld/%lld slots free, v%lld\n"
 		       "    %s\n",
-		       cli_c(c, CLI_BOLD), str_of(t, "id"), cli_c(c, CLI_RESET),
-		       cli_c(c, state_color(str_of(t, "state"))),
-		       str_of(t, "state"), cli_c(c, CLI_RESET), str_of(t, "kind"),
+		       cli_c(c, CLI_BOLD), cli_show(t, "id"), cli_c(c, CLI_RESET),
+		       cli_c(c, state_color(cli_show(t, "state"))),
+		       cli_show(t, "state"), cli_c(c, CLI_RESET), cli_show(t, "kind"),
 		       reward, int_of(t, "slots_free"),
 		       int_of(t, "max_assignments"),
-		       int_of(t, "current_version"), str_of(t, "title"));
+		       int_of(t, "current_version"), cli_show(t, "title"));
 	}
 	json_decref(page);
 	return FM_OK;
@@ -121,13 +114,13 @@ static void print_result_line(struct cli *c, const json_t *r)
 {
 	const json_t *d = json_object_get(r, "decision");
 
-	printf("  %s  %s%-9s%s %s, %lld examples", str_of(r, "id"),
-	       cli_c(c, state_color(str_of(r, "state"))), str_of(r, "state"),
-	       cli_c(c, CLI_RESET), str_of(r, "contributor"),
+	printf("  %s  %s%-9s%s %s, %lld examples", cli_show(r, "id"),
+	       cli_c(c, state_color(cli_show(r, "state"))), cli_show(r, "state"),
+	       cli_c(c, CLI_RESET), cli_show(r, "contributor"),
 	       int_of(r, "num_examples"));
 	print_metric(json_object_get(d, "metrics"), "accuracy");
 	if (json_is_string(json_object_get(d, "reason")))
-		printf("\n      reason: %s", str_of(d, "reason"));
+		printf("\n      reason: %s", cli_show(d, "reason"));
 	printf("\n");
 }
 
@@ -174,17 +167,17 @@ int view_payouts(struct cli *c, const char *query, char *total_wei)
 	json_array_foreach(json_object_get(list, "payouts"), i, p) {
 		char amount[96];
 
-		if (!strcmp(str_of(p, "state"), "confirmed") &&
-		    !chain_u256_parse(&v, str_of(p, "amount_wei"), "amount"))
+		if (!strcmp(cli_show(p, "state"), "confirmed") &&
+		    !chain_u256_parse(&v, cli_show(p, "amount_wei"), "amount"))
 			chain_u256_add(&sum, &sum, &v);
 		if (c->json)
 			continue;
-		cli_format_wei(amount, sizeof(amount), str_of(p, "amount_wei"));
+		cli_format_wei(amount, sizeof(amount), cli_show(p, "amount_wei"));
 		printf("  %s %s%-9s%s to %s for result %s\n      tx %s\n",
-		       amount, cli_c(c, state_color(str_of(p, "state"))),
-		       str_of(p, "state"), cli_c(c, CLI_RESET),
-		       str_of(p, "contributor"), str_of(p, "result_id"),
-		       str_of(p, "tx_hash"));
+		       amount, cli_c(c, state_color(cli_show(p, "state"))),
+		       cli_show(p, "state"), cli_c(c, CLI_RESET),
+		       cli_show(p, "contributor"), cli_show(p, "result_id"),
+		       cli_show(p, "tx_hash"));
 	}
 	if (c->json && !total_wei)
 		cli_print_json(json_object_get(list, "payouts"));
@@ -267,25 +260,25 @@ int view_task(struct cli *c, const char *task_id, int full)
 		cli_print_json(t);
 		goto done;
 	}
-	cli_format_wei(reward, sizeof(reward), str_of(t, "reward_wei"));
+	cli_format_wei(reward, sizeof(reward), cli_show(t, "reward_wei"));
 	printf("%s%s%s\n  %s%s%s  %s, reward %s, %lld/%lld slots free\n"
 	       "  creator %s, validator %s (%s)\n  expires %s\n",
-	       cli_c(c, CLI_BOLD), str_of(t, "title"), cli_c(c, CLI_RESET),
-	       cli_c(c, state_color(str_of(t, "state"))), str_of(t, "state"),
-	       cli_c(c, CLI_RESET), str_of(t, "kind"), reward,
+	       cli_c(c, CLI_BOLD), cli_show(t, "title"), cli_c(c, CLI_RESET),
+	       cli_c(c, state_color(cli_show(t, "state"))), cli_show(t, "state"),
+	       cli_c(c, CLI_RESET), cli_show(t, "kind"), reward,
 	       int_of(t, "slots_free"), int_of(t, "max_assignments"),
-	       str_of(t, "creator"), str_of(t, "validator"),
-	       str_of(t, "validation_strategy"), str_of(t, "expires_at"));
+	       cli_show(t, "creator"), cli_show(t, "validator"),
+	       cli_show(t, "validation_strategy"), cli_show(t, "expires_at"));
 	if (json_string_length(json_object_get(t, "description")))
-		printf("  %s\n", str_of(t, "description"));
+		printf("  %s\n", cli_show(t, "description"));
 	if (!full)
 		goto done;
 	printf("model versions:\n");
 	json_array_foreach(json_object_get(models, "models"), i, m) {
 		printf("  v%lld  %s", int_of(m, "version"),
-		       str_of(m, "bundle_ref"));
+		       cli_show(m, "bundle_ref"));
 		if (json_is_string(json_object_get(m, "rule")))
-			printf("  %s of %zu results", str_of(m, "rule"),
+			printf("  %s of %zu results", cli_show(m, "rule"),
 			       json_array_size(json_object_get(m, "results")));
 		print_metric(json_object_get(m, "metrics"), "accuracy");
 		printf("\n");

@@ -150,6 +150,74 @@ earn=$(contributor alice earnings --json)
 printf '%s' "$earn" | j 'int(d["confirmed_wei"] == d["balance_wei"] == "'$reward'")' | grep -qx 1
 ok $? "alice's earnings agree with the chain"
 
+# ------------------------------------------- a data-annotation round (gold-free)
+python3 - "$top/assets/tasks/annotate-reviews.json" >"$work/annotate.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["validation"]["gold_min_agreement"] = 0.6
+print(json.dumps(d))
+PY
+ann=$(creator create-task --json --spec "$work/annotate.json" --assets "$top/assets/tasks/annotate-reviews" \
+  --validator "$VALIDATOR" | j 'd["id"]')
+ok $? "the creator posts the annotation task"
+python3 - "$work" <<'PY'
+import json, sys
+truth = dict(zip(["r%02d" % i for i in range(1, 13)],
+                 ["positive", "negative", "neutral"] * 4))
+json.dump({"labels": truth}, open(sys.argv[1] + "/honest.json", "w"))
+json.dump({"labels": {k: "positive" for k in truth}}, open(sys.argv[1] + "/lazy.json", "w"))
+json.dump({"labels": {"r01": "amazing"}}, open(sys.argv[1] + "/badlabel.json", "w"))
+PY
+declare -A ann_as
+for who in bob carol dave; do
+  ann_as[$who]=$(contributor "$who" assign "$ann" --json | j 'd["id"]')
+done
+expect_fail "annotate with a label the task does not have: exit 1, names the item" 1 "r01" \
+  contributor bob annotate "${ann_as[bob]}" --labels "$work/badlabel.json"
+expect_fail "train on an annotation task: exit 1, points to annotate" 1 "annotate" \
+  contributor bob train "${ann_as[bob]}" --data "$VAR/data/contributor-1"
+check "bob sends honest labels" contributor bob annotate "${ann_as[bob]}" --labels "$work/honest.json"
+check "carol sends honest labels" contributor carol annotate "${ann_as[carol]}" --labels "$work/honest.json"
+check "dave labels everything positive" contributor dave annotate "${ann_as[dave]}" --labels "$work/lazy.json"
+for ((i = 0; i < 60; i++)); do
+  astat=$(creator status "$ann" --json)
+  [ "$(printf '%s' "$astat" | j 'sum(1 for r in d["results"] if r["state"] != "submitted")')" = 3 ] && break
+  sleep 1
+done
+astate() { printf '%s' "$astat" | j "[r['state'] for r in d['results'] if r['contributor'] == '$1'][0]"; }
+[ "$(astate "$ADDR_bob")" = accepted ] && [ "$(astate "$ADDR_carol")" = accepted ]
+ok $? "the validator accepts the labels that agree with the majority"
+[ "$(astate "$ADDR_dave")" = rejected ] && printf '%s' "$astat" | grep -q "agrees with the majority"
+ok $? "the validator rejects the lazy labels, saying they disagree with the majority"
+out=$(creator aggregate "$ann" --json 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q "per round" <<<"$out"
+ok $? "aggregate refuses a round smaller than min_results_per_round (exit 1)"
+creator aggregate "$ann" --force --json >"$work/annv1.json" 2>/dev/null
+ok $? "creator aggregate --force publishes the majority labels"
+rm -rf "$work/annv1"
+creator pull-model "$ann" --version 1 --out "$work/annv1" >/dev/null 2>&1 &&
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(d["labels"]["r02"] != "negative" or len(d["labels"]) != 12)' \
+    "$work/annv1/labels.json"
+ok $? "version 1 of the annotation task holds the 12 majority labels"
+
+# ------------------------------------------ a manual review by the creator
+bob_as=$(contributor bob assign "$short" --json | j 'd["id"]')
+check "bob trains for the manual task" contributor bob train "$bob_as" --data "$VAR/data/contributor-2"
+bob_rid=$(contributor bob send-result "$bob_as" --json | j 'd["id"]')
+ok $? "bob submits"
+creator list-results "$short" --state submitted --json | grep -q "$bob_rid"
+ok $? "the creator lists bob's submitted result"
+creator evaluate "$bob_rid" --data "$VAR/data/validator" --json |
+  j 'int(0 < d["accuracy"] <= 1 and d["examples"] == 5000)' | grep -qx 1
+ok $? "the creator evaluates it on held-out data"
+expect_fail "reject without a reason: usage error, exit 2" 2 "reason" creator reject "$bob_rid"
+check "the creator rejects it with a reason" creator reject "$bob_rid" --reason "not enough data for this task"
+expect_fail "deciding twice: exit 1" 1 "decided|state|already" creator accept "$bob_rid"
+[ "$(contributor bob status --json | j "[a['state'] for a in d if a['id'] == '$bob_as'][0]")" = rejected ]
+ok $? "bob sees his assignment rejected"
+expect_fail "refund before the escrow's deadline: exit 1, says cancel instead" 1 "deadline" \
+  creator refund "$short"
+
 # ------------------------------------------------------------------ bad input
 unknown=0x$(printf '%064d' 7)
 expect_fail "show of an unknown task: exit 1, says not found" 1 "not found" \
@@ -185,6 +253,8 @@ done
 [ "$st" = expired ]; ok $? "the assignment expires after its 60 s"
 expect_fail "send-result on the expired assignment: exit 1, says expired" 1 "expired" \
   contributor alice send-result "$expiring"
+creator cancel "$short" --json | j 'd["state"]' | grep -qx cancelled
+ok $? "the creator cancels the manual task"
 
 "$top/deploy/local/demo" stop >/dev/null 2>&1
 ok $? "the demo stops"
