@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -257,92 +258,112 @@ done:
 /* ---- inference, split across threads -------------------------------- */
 
 #define MAX_INFER_THREADS 16
+/* Chunks per thread: threads take chunks as they finish, so one thread
+ * the OS delays does not hold the others up. */
+#define CHUNKS_PER_THREAD 8
+#define MIN_CHUNK 64
 
-struct infer_part {
+struct infer_job {
 	struct ml_model *m;
-	struct ml_workspace *ws;
-	const float *x, *y;       /* this part's first sample */
-	size_t y_size, n, B;
+	const float *x, *y;
+	size_t y_size, n, chunk;
 	enum ml_loss loss;
 	int from_logits;
 	float *out;               /* predictions, or NULL */
-	double loss_sum;
-	size_t correct;
+	atomic_size_t next;       /* next chunk to take */
+	double *loss_sum;         /* per chunk, summed in order at the end */
+	size_t *correct;          /* per chunk */
+};
+
+struct infer_worker {
+	struct infer_job *job;
+	struct ml_workspace *ws;
 };
 
 static void *infer_run(void *arg)
 {
-	struct infer_part *p = arg;
-	struct ml_model *m = p->m;
+	struct infer_worker *w = arg;
+	struct infer_job *j = w->job;
+	struct ml_model *m = j->m;
+	size_t i;
 
-	for (size_t s = 0; s < p->n; s += p->B) {
-		size_t b = p->n - s < p->B ? p->n - s : p->B;
-		const float *o = ml__forward(m, p->ws, p->x + s * m->in_size, b, 0);
+	while ((i = atomic_fetch_add(&j->next, 1)) * j->chunk < j->n) {
+		size_t s = i * j->chunk;
+		size_t b = j->n - s < j->chunk ? j->n - s : j->chunk;
+		const float *o = ml__forward(m, w->ws, j->x + s * m->in_size, b,
+					     0);
 
-		if (p->out)
-			memcpy(p->out + s * m->out_size, o,
+		if (j->out)
+			memcpy(j->out + s * m->out_size, o,
 			       b * m->out_size * sizeof(float));
-		if (p->y)
-			ml__loss(p->loss, p->from_logits, o,
-				 p->y + s * p->y_size, b, m->out_size,
-				 p->y_size, NULL, 0, &p->loss_sum, &p->correct);
+		if (j->y)
+			ml__loss(j->loss, j->from_logits, o,
+				 j->y + s * j->y_size, b, m->out_size,
+				 j->y_size, NULL, 0, &j->loss_sum[i],
+				 &j->correct[i]);
 	}
 	return NULL;
 }
 
-/* Runs n samples through m in batches of B, contiguous ranges on up to
- * ml__infer_threads(n) threads, each with its own workspace; sums are
- * combined in range order, so results do not depend on timing. */
+/* Runs n samples through m in chunks of at most B, on up to
+ * ml__infer_threads(n) threads with a workspace each. Per-chunk sums are
+ * added in chunk order, so results do not depend on timing. */
 static int infer(struct ml_model *m, const float *x, const float *y,
 		 size_t y_size, size_t n, size_t B, enum ml_loss loss,
 		 int from_logits, float *out, double *loss_sum,
 		 size_t *correct)
 {
 	struct ml_workspace extra[MAX_INFER_THREADS] = { { 0 } };
-	struct infer_part part[MAX_INFER_THREADS];
+	struct infer_worker w[MAX_INFER_THREADS];
 	pthread_t tid[MAX_INFER_THREADS];
 	int started[MAX_INFER_THREADS] = { 0 };
 	int T = ml__infer_threads(n), err = FM_OK;
-	size_t off = 0;
+	struct infer_job j = { m, x, y, y_size, n, B, loss, from_logits, out,
+			       0, NULL, NULL };
+	size_t chunks;
 
 	if (T > MAX_INFER_THREADS)
 		T = MAX_INFER_THREADS;
-	if (B > n)
-		B = n ? n : 1;
+	if (T > 1 && n / ((size_t)T * CHUNKS_PER_THREAD) < j.chunk)
+		j.chunk = n / ((size_t)T * CHUNKS_PER_THREAD);
+	if (j.chunk < MIN_CHUNK)
+		j.chunk = B < MIN_CHUNK ? B : MIN_CHUNK;
+	if (j.chunk > n)
+		j.chunk = n ? n : 1;
+	chunks = (n + j.chunk - 1) / j.chunk;
+	atomic_init(&j.next, 0);
+	j.loss_sum = calloc(chunks + 1, sizeof(double));
+	j.correct = calloc(chunks + 1, sizeof(size_t));
+	if (!j.loss_sum || !j.correct) {
+		err = fm_error_set(FM_ENOMEM, "inference: out of memory");
+		goto done;
+	}
 	for (int t = 0; t < T; t++) {
-		size_t cnt = n / (size_t)T + ((size_t)t < n % (size_t)T);
-		struct infer_part *p = &part[t];
-
-		*p = (struct infer_part){ m, t ? &extra[t] : &m->ws,
-			x + off * m->in_size, y ? y + off * y_size : NULL,
-			y_size, cnt, B, loss, from_logits,
-			out ? out + off * m->out_size : NULL, 0, 0 };
-		off += cnt;
-		err = ml__ws_ensure(m, p->ws, B < cnt ? B : (cnt ? cnt : 1), 0);
+		w[t].job = &j;
+		w[t].ws = t ? &extra[t] : &m->ws;
+		err = ml__ws_ensure(m, w[t].ws, j.chunk, 0);
 		if (err)
 			goto done;
 	}
 	if (T > 1)
 		ml__parallel_begin();
 	for (int t = 1; t < T; t++)
-		started[t] = pthread_create(&tid[t], NULL, infer_run,
-					    &part[t]) == 0;
-	infer_run(&part[0]);
-	for (int t = 1; t < T; t++) {
+		started[t] = pthread_create(&tid[t], NULL, infer_run, &w[t]) == 0;
+	infer_run(&w[0]);
+	for (int t = 1; t < T; t++)
 		if (started[t])
 			pthread_join(tid[t], NULL);
-		else
-			infer_run(&part[t]); /* no thread: do it here */
-	}
 	if (T > 1)
 		ml__parallel_end();
-	for (int t = 0; t < T; t++) {
-		*loss_sum += part[t].loss_sum;
-		*correct += part[t].correct;
+	for (size_t i = 0; i < chunks; i++) {
+		*loss_sum += j.loss_sum[i];
+		*correct += j.correct[i];
 	}
 done:
 	for (int t = 1; t < T; t++)
 		ml__ws_free(&extra[t]);
+	free(j.loss_sum);
+	free(j.correct);
 	return err;
 }
 
