@@ -18,15 +18,6 @@
 
 #define API_VERSION "1"
 
-/* The Idempotency-Key of the request this thread is answering. */
-struct idem_ctx {
-	struct svc *s;
-	const char *address;
-	const char *key;
-	int recorded;
-};
-static _Thread_local struct idem_ctx *idem_current;
-
 static void usage(FILE *f, const char *name, const char *extra)
 {
 	fprintf(f,
@@ -298,55 +289,32 @@ static int claim_fn(struct db_conn *c, void *arg)
 	return FM_OK;
 }
 
-static void idem_store(struct idem_ctx *ctx, int status, const char *body)
+/* Records the answer given under (address, key); a 5xx is forgotten so
+ * that a retry can run. */
+static void idem_store(struct svc *s, const char *address, const char *key,
+		       int status, const char *body)
 {
 	struct db_conn *c = NULL;
 	char st[16];
 	int err;
 
 	snprintf(st, sizeof(st), "%d", status);
-	err = db_acquire(ctx->s->db, &c, 5000);
+	err = db_acquire(s->db, &c, 5000);
 	if (!err && status >= 500)
 		/* forget it: a retry must be able to run */
 		err = db_execp(c, NULL,
 			       "DELETE FROM idempotency_keys WHERE address = $1"
 			       " AND key = $2",
-			       ctx->address, ctx->key);
+			       address, key);
 	else if (!err)
 		err = db_execp(c, NULL,
 			       "UPDATE idempotency_keys SET status = $3::int,"
 			       " response = $4 WHERE address = $1 AND key = $2",
-			       ctx->address, ctx->key, st, body);
-	db_release(ctx->s->db, c);
+			       address, key, st, body);
+	db_release(s->db, c);
 	if (err)
-		log_warn("idempotency key %s not recorded: %s", ctx->key,
+		log_warn("idempotency key %s not recorded: %s", key,
 			 fm_error_msg());
-	ctx->recorded = 1;
-}
-
-int svc_reply(struct http_req *req, int status, json_t *body)
-{
-	struct idem_ctx *ctx = idem_current;
-
-	if (ctx && body && !ctx->recorded) {
-		char *text = json_dumps(body, JSON_COMPACT);
-
-		if (text)
-			idem_store(ctx, status, text);
-		free(text);
-	}
-	return http_respond_json(req, status, body);
-}
-
-static json_t *error_body(struct http_req *req, int code)
-{
-	int status = fm_err_http_status(code);
-
-	return json_pack("{s:{s:s, s:s, s:s}}", "error", "code",
-			 fm_err_name(code), "message",
-			 status >= 500 && status != 503 ? "internal error"
-							: fm_error_msg(),
-			 "request_id", http_req_id(req));
 }
 
 int svc_idempotent(struct http_req *req, struct svc *s, http_handler_fn inner)
@@ -354,7 +322,6 @@ int svc_idempotent(struct http_req *req, struct svc *s, http_handler_fn inner)
 	const char *key = NULL;
 	const char *address = http_req_auth(req);
 	struct idem_claim claim = { 0 };
-	struct idem_ctx ctx = { s, address, key, 0 };
 	char hash[65];
 	int err;
 
@@ -363,7 +330,6 @@ int svc_idempotent(struct http_req *req, struct svc *s, http_handler_fn inner)
 		return err;
 	if (!key || !address)
 		return inner(req, s);
-	ctx.key = key;
 	request_hash(hash, req);
 	claim.address = address;
 	claim.key = key;
@@ -399,22 +365,15 @@ int svc_idempotent(struct http_req *req, struct svc *s, http_handler_fn inner)
 		}
 		goto done;
 	}
-	idem_current = &ctx;
 	err = inner(req, s);
-	idem_current = NULL;
-	if (err && !ctx.recorded) {
-		/* record the error answer too: the same request gets it
+	if (err) {
+		/* the error answer is recorded too: the same request gets it
 		 * again */
-		json_t *body = error_body(req, err);
-		char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-
-		if (text)
-			idem_store(&ctx, fm_err_http_status(err), text);
-		free(text);
-		json_decref(body);
-	} else if (!ctx.recorded) {
-		idem_store(&ctx, 500, "");
+		http_respond_error(req, err);
+		err = FM_OK;
 	}
+	idem_store(s, address, key, http_resp_status(req),
+		   http_resp_body(req, NULL) ? http_resp_body(req, NULL) : "");
 done:
 	free(claim.response);
 	return err;

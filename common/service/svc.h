@@ -63,12 +63,9 @@ int svc_info(struct http_req *req, void *arg);
 /* Runs inner with Idempotency-Key semantics when the request carries the
  * header: the same key and request get the first answer again; the same
  * key with another request is 409; a 5xx answer is forgotten so the
- * client can retry. inner must answer with svc_reply. */
+ * client can retry. */
 int svc_idempotent(struct http_req *req, struct svc *s,
 		   http_handler_fn inner);
-/* Answers with a JSON body (ownership taken), recording it for the
- * request's Idempotency-Key if any. */
-int svc_reply(struct http_req *req, int status, json_t *body);
 
 /* A service: its routes, periodic work and where it listens. */
 struct svc_def {

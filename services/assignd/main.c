@@ -16,7 +16,7 @@ static int take(struct http_req *req, void *arg)
 	int err = market_assign(s->db, &a, http_req_param(req, "id"),
 				http_req_auth(req));
 
-	return err ? err : svc_reply(req, 201, a);
+	return err ? err : http_respond_json(req, 201, a);
 }
 SVC_IDEMPOTENT(take)
 
@@ -58,7 +58,7 @@ static int heartbeat(struct http_req *req, void *arg)
 	int err = market_heartbeat(s->db, &a, http_req_param(req, "id"),
 				   http_req_auth(req));
 
-	return err ? err : svc_reply(req, 200, a);
+	return err ? err : http_respond_json(req, 200, a);
 }
 SVC_IDEMPOTENT(heartbeat)
 
@@ -69,7 +69,7 @@ static int abandon(struct http_req *req, void *arg)
 	int err = market_abandon(s->db, &a, http_req_param(req, "id"),
 				 http_req_auth(req));
 
-	return err ? err : svc_reply(req, 200, a);
+	return err ? err : http_respond_json(req, 200, a);
 }
 SVC_IDEMPOTENT(abandon)
 

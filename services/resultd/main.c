@@ -68,7 +68,7 @@ static int submit(struct http_req *req, void *arg)
 	json_decref(assignment);
 	json_decref(task);
 	json_decref(checks);
-	return err ? err : svc_reply(req, 201, out);
+	return err ? err : http_respond_json(req, 201, out);
 }
 SVC_IDEMPOTENT(submit)
 

@@ -49,7 +49,7 @@ static int create(struct http_req *req, void *arg)
 	}
 	task_spec_cleanup(&spec);
 	json_decref(body);
-	return err ? err : svc_reply(req, 201, task);
+	return err ? err : http_respond_json(req, 201, task);
 }
 SVC_IDEMPOTENT(create)
 
@@ -116,7 +116,7 @@ static int cancel(struct http_req *req, void *arg)
 	int err = market_task_cancel(s->db, &out, http_req_param(req, "id"),
 				     http_req_auth(req));
 
-	return err ? err : svc_reply(req, 200, out);
+	return err ? err : http_respond_json(req, 200, out);
 }
 SVC_IDEMPOTENT(cancel)
 

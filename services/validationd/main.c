@@ -48,7 +48,7 @@ static int decide(struct http_req *req, void *arg)
 		err = market_decide(s->db, &out, &in);
 	}
 	json_decref(body);
-	return err ? err : svc_reply(req, 200, out);
+	return err ? err : http_respond_json(req, 200, out);
 }
 SVC_IDEMPOTENT(decide)
 
@@ -79,7 +79,7 @@ static int publish(struct http_req *req, void *arg)
 					   metrics,
 					   results);
 	json_decref(body);
-	return err ? err : svc_reply(req, 201, out);
+	return err ? err : http_respond_json(req, 201, out);
 }
 SVC_IDEMPOTENT(publish)
 
