@@ -298,7 +298,9 @@ int ml_data_check(const struct ml_model *m, const struct ml_dataset *d,
 
 /* Trains m on d. Checks first that d's samples fit the model's input and
  * its labels fit the loss and output (FM_EINVAL naming the first bad
- * one); then nothing is allocated until it returns. */
+ * one, m unchanged); then nothing is allocated until it returns. A loss
+ * that becomes NaN or infinite stops training with FM_EUNPROCESSABLE; m
+ * then holds the diverged weights (reload or keep a clone to undo). */
 int ml_train(struct ml_model *m, const struct ml_dataset *d,
 	     const struct ml_train_opts *o);
 
