@@ -200,6 +200,47 @@ creator pull-model "$ann" --version 1 --out "$work/annv1" >/dev/null 2>&1 &&
     "$work/annv1/labels.json"
 ok $? "version 1 of the annotation task holds the 12 majority labels"
 
+# ------------------- the validator daemon stops on SIGTERM; --once resumes
+vpid=$(cat "$VAR/run/validatord.pid")
+kill -TERM "$vpid"
+for ((i = 0; i < 50; i++)); do kill -0 "$vpid" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$vpid" 2>/dev/null && tail -1 "$VAR/log/validatord.log" | grep -q stopped
+ok $? "validatord stops on SIGTERM and says so"
+
+# ---------------------------- a model-engineer task: a better architecture
+python3 - "$top/assets/tasks/fashion-engineer.json" >"$work/engineer.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["validation"]["min_accuracy"] = 0.5
+print(json.dumps(d))
+PY
+eng=$(creator create-task --json --spec "$work/engineer.json" --assets "$top/assets/models/fashion-mlp" \
+  --validator "$VALIDATOR" | j 'd["id"]')
+ok $? "the creator posts the model-engineer task"
+echo '{"name": "wider", "input_shape": [28, 28], "layers": [{"type": "flatten"},
+  {"type": "dense", "units": 256, "activation": "relu"}, {"type": "dense", "units": 10}]}' >"$work/wider.json"
+echo '{"name": "small", "input_shape": [14, 14], "layers": [{"type": "flatten"},
+  {"type": "dense", "units": 10}]}' >"$work/small.json"
+"$FM_BIN/fedmarket-engine" init --spec "$work/wider.json" --out "$work/wider0" --seed 3 >/dev/null &&
+  "$FM_BIN/fedmarket-engine" train --model "$work/wider0" --out "$work/wider" \
+    --train-images "$VAR/data/contributor-3/images-idx3-ubyte" \
+    --train-labels "$VAR/data/contributor-3/labels-idx1-ubyte" --scale 255 --from-logits >/dev/null &&
+  "$FM_BIN/fedmarket-engine" init --spec "$work/small.json" --out "$work/small" --seed 3 >/dev/null
+ok $? "carol builds and trains her own architecture with the engine CLI"
+eng_as=$(contributor carol assign "$eng" --json | j 'd["id"]')
+expect_fail "a model that reads other inputs than the task's: exit 1, says so" 1 "shape|input" \
+  contributor carol send-result "$eng_as" --model "$work/small" --examples 10
+eng_rid=$(contributor carol send-result "$eng_as" --model "$work/wider" --examples 3000 --json | j 'd["id"]')
+ok $? "carol sends her model (send-result --model)"
+FEDMARKET_KEYSTORE_DIR=$VAR/keys/validator FEDMARKET_WORK_DIR=$VAR/work/validator \
+  "$FM_BIN/fedmarket-validatord" "$eng" --once --data "$VAR/data/validator" >"$work/once.log" 2>&1
+ok $? "a restarted validatord (--once) decides the waiting result and exits 0"
+estat=$(creator status "$eng" --json)
+[ "$(printf '%s' "$estat" | j "[r['state'] for r in d['results'] if r['id'] == '$eng_rid'][0]")" = accepted ]
+ok $? "the better architecture is accepted"
+printf '%s' "$estat" | j '[m for m in d["models"] if m["version"] == 1][0]["rule"]' | grep -qx best
+ok $? "it becomes version 1 of the task (rule best)"
+
 # ------------------------------------------ a manual review by the creator
 bob_as=$(contributor bob assign "$short" --json | j 'd["id"]')
 check "bob trains for the manual task" contributor bob train "$bob_as" --data "$VAR/data/contributor-2"
