@@ -37,7 +37,8 @@ BIN = os.environ["FM_BIN"]
 BUILD = os.environ.get("FM_BUILD", os.path.join(TOP, "build"))
 COMPOSE = os.environ.get("FM_COMPOSE") or \
     os.path.join(TOP, "deploy", "docker-compose.yml")
-DOCKERFILE = os.path.join(TOP, "deploy", "Dockerfile")
+DOCKERFILE = os.environ.get("FM_DOCKERFILE") or \
+    os.path.join(TOP, "deploy", "Dockerfile")
 README = os.path.join(TOP, "deploy", "README.md")
 ENTRYPOINT_FILLS = ("FEDMARKET_ESCROW_ADDRESS", "FEDMARKET_OPERATOR_ADDRESS")
 CHAIN_DIR = "/var/lib/fedmarket/chain"
@@ -607,6 +608,53 @@ def check_order(st):
     return bad
 
 
+def check_hardening(st):
+    bad = []
+    for name in sorted(st.svcs):
+        if not st.ours(name):
+            continue
+        svc = st.svcs[name]
+        tmpfs = svc.get("tmpfs") or []
+        tmpfs = [tmpfs] if isinstance(tmpfs, str) else tmpfs
+        if svc.get("read_only") is not True:
+            bad.append("%s: the root file system is writable" % name)
+        if not any(t.split(":")[0] == "/tmp" for t in tmpfs):
+            bad.append("%s: no tmpfs at /tmp (the programs' TMPDIR)" % name)
+        if "ALL" not in (svc.get("cap_drop") or []):
+            bad.append("%s: keeps Linux capabilities" % name)
+        if "no-new-privileges:true" not in (svc.get("security_opt") or []):
+            bad.append("%s: may gain privileges (no-new-privileges)" % name)
+    return bad
+
+
+def check_versions(st):
+    """the images run what the tests here ran"""
+    bad = []
+    with open(os.path.join(TOP, "package.json")) as f:
+        npm = json.load(f)["dependencies"]
+    pg = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                key=lambda p: int(p.split("/")[-2]))
+    pg_major = pg[-1].split("/")[-2] if pg else None
+    for name in sorted(st.svcs):
+        image = st.svcs[name].get("image", "")
+        repo, _, tag = image.rpartition(":")
+        if repo.endswith("foundry-rs/foundry"):
+            want = "v" + npm.get("@foundry-rs/anvil-linux-amd64", "?")
+            if tag != want:
+                bad.append("%s: image %s, but the tests run anvil %s "
+                           "(package.json)" % (name, image, want))
+        elif repo == "postgres" and tag.split("-")[0] != pg_major:
+            bad.append("%s: image %s, but the tests run PostgreSQL %s" %
+                       (name, image, pg_major))
+        elif repo == "postgres" and not tag.endswith("-bookworm"):
+            bad.append("%s: image %s is not the bookworm build" % (name,
+                                                                   image))
+        if ":" not in image or tag in ("", "latest") and not st.ours(name):
+            bad.append("%s: image %s is not pinned to a version" % (name,
+                                                                   image))
+    return bad
+
+
 def needed_packages():
     """Debian packages holding the libraries the binaries link"""
     libs = set()
@@ -652,6 +700,17 @@ def check_dockerfile(st):
     if not re.fullmatch(r"[1-9][0-9]*(:[1-9][0-9]*)?", user):
         bad.append("runtime USER is %s, not a numeric non-root uid" % user)
     runtime = df.apt_packages(run)
+    with open("/etc/os-release") as f:
+        here = re.search(r"^VERSION_CODENAME=(\S+)", f.read(), re.M)
+    here = here.group(1) if here else "?"
+    if df.args.get("DEBIAN_RELEASE") != here:
+        bad.append("the image is Debian %s, the build and tests here %s" %
+                   (df.args.get("DEBIAN_RELEASE"), here))
+    for pkg in sorted(runtime | df.apt_packages(build)):
+        r = subprocess.run(["apt-cache", "show", "--no-all-versions", pkg],
+                           capture_output=True, text=True)
+        if r.returncode != 0 or not r.stdout.strip():
+            bad.append("apt package %s: not in Debian %s" % (pkg, here))
     for lib, pkg in needed_packages().items():
         if re.match(r"lib(asan|ubsan)\.", lib):
             continue  # the sanitizers' runtime: only in SAN=1 builds
@@ -726,6 +785,10 @@ CHECKS = [
      "(deploy/README.md table)", check_required),
     ("secrets: declared, mounted where named; the payout password reaches "
      "validationd alone", check_secrets),
+    ("hardening: read-only root, /tmp in memory, no capabilities, no new "
+     "privileges", check_hardening),
+    ("images: pinned, and the anvil and PostgreSQL the tests run",
+     check_versions),
     ("start order: migrations after PostgreSQL, services after "
      "migrations; jobs run once, services restart", check_order),
     ("Dockerfile: bookworm build stage, slim runtime with every linked "
@@ -774,9 +837,13 @@ def native(rendered, name):
         local = map_image_path(st.pairs, v)
         return local if local else v
 
+    # HOME stands for the image's read-only /var/lib/fedmarket: the test
+    # checks nothing was written there; TMPDIR for the tmpfs at /tmp
     env = {"PATH": BIN + ":/usr/bin:/bin",
-           "HOME": os.path.join(root, "home", name)}
+           "HOME": os.path.join(root, "home", name),
+           "TMPDIR": os.path.join(root, "tmp", name)}
     os.makedirs(env["HOME"], exist_ok=True)
+    os.makedirs(env["TMPDIR"], exist_ok=True)
     for target, vol in st.volumes(name).items():
         os.makedirs(os.path.join(root, "volumes", vol), exist_ok=True)
     for var, val in st.env(name).items():

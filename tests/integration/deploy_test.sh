@@ -167,6 +167,12 @@ mutate "a service on another port" "each service listens" \
 mutate "an undocumented port" "each service listens" \
   "anvil publishes port 8546, which deploy/README.md does not mention" \
   's["anvil"]["ports"] = ["127.0.0.1:8546:8546"]'
+mutate "a writable root file system" "hardening:" \
+  "resultd: the root file system is writable" \
+  'del s["resultd"]["read_only"]'
+mutate "another PostgreSQL than the tests run" "images:" \
+  "postgres: image postgres:16-bookworm, but the tests run PostgreSQL" \
+  's["postgres"]["image"] = "postgres:16-bookworm"'
 mutate "a binary that is not built" "every program the compose file runs" \
   "fedmarket-taskdd: not in" \
   's["taskd"]["command"] = ["fedmarket-taskdd"]'
@@ -179,6 +185,28 @@ mutate "a database password that differs" "URLs between containers" \
 mutate "a service that does not wait for the migrations" "start order" \
   "assignd does not wait for the migrations" \
   'del s["assignd"]["depends_on"]'
+
+# dmutate NAME WANT SED: the same for the Dockerfile's checks
+dmutate() {
+  local name=$1 want=$2 dir="$tmp/dmut-$n" out
+  mkdir -p "$dir"
+  sed "$3" "$top/deploy/Dockerfile" >"$dir/Dockerfile"
+  out=$(FM_DOCKERFILE="$dir/Dockerfile" python3 "$check" static \
+    "$tmp/rendered.yml" "$tmp/keys.json" "Dockerfile:" 2>&1)
+  if [[ $out == "not ok - Dockerfile:"* && $out == *"$want"* ]]; then
+    ok "$name is caught: $want"
+  else
+    not_ok "$name is caught ($want)" "$out"
+  fi
+}
+dmutate "a runtime library left out of the image" \
+  "libsodium.so.23 (package libsodium23), not installed in the runtime stage" \
+  's/ libsodium23 / /'
+dmutate "an image running as root" "runtime USER is root" '/^USER /d'
+dmutate "a build stage without a -dev package" \
+  "build stage lacks libmicrohttpd-dev" 's/ libmicrohttpd-dev / /'
+dmutate "a misspelt package" "apt package libpq55: not in Debian" \
+  's/ libpq5 / libpq55 /'
 
 # --- secrets ---------------------------------------------------------------
 secrets=$tmp/run/secrets
@@ -347,3 +375,12 @@ for s in validatord "${services[@]}"; do
   wait "$p"; rc=$?
   if [ $rc -eq 0 ]; then ok "$s stops on SIGTERM with status 0"; else not_ok "$s exit status on SIGTERM" "rc=$rc" "$(tail -n 5 "$logs/$s.log")"; fi
 done
+
+# the containers' root file system is read-only: nothing may have been
+# written to their home (the image's /var/lib/fedmarket)
+written=$(cd "$tmp/run/home" && find . -mindepth 2 2>&1 | head -n 5)
+if [ -d "$tmp/run/home/taskd" ] && [ -z "$written" ]; then
+  ok "no program wrote outside its volumes and /tmp (read-only root holds)"
+else
+  not_ok "no program wrote outside its volumes and /tmp" "$written"
+fi
