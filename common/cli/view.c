@@ -107,7 +107,7 @@ static void print_metric(const json_t *m, const char *k)
 	json_t *v = json_object_get(m, k);
 
 	if (json_is_number(v))
-		printf(" %s %.4f", k, json_number_value(v));
+		printf(", %s %.4f", k, json_number_value(v));
 }
 
 static void print_result_line(struct cli *c, const json_t *r)
