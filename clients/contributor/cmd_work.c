@@ -373,6 +373,31 @@ int cmd_send_result(struct cli *c, int argc, char **argv)
 	return CLI_OK;
 }
 
+/* This contributor's active assignment of task tid, into aid. */
+static int my_active(struct cli *c, const char *tid, char aid[37])
+{
+	char path[200];
+	struct api *a = NULL;
+	json_t *list = NULL, *as;
+	size_t i;
+	int err = cli_api(c, 1, &a);
+
+	snprintf(path, sizeof(path), "/v1/assignments?contributor=%s&task=%s",
+		 c->addr, tid);
+	if (!err)
+		err = api_get(a, API_ASSIGND, path, &list);
+	if (err)
+		return err;
+	err = fm_error_set(FM_ENOTFOUND, "no active assignment");
+	json_array_foreach(json_object_get(list, "assignments"), i, as)
+		if (!strcmp(cli_str(as, "state"), "active")) {
+			err = cli_uuid(aid, cli_str(as, "id"), "assignment id");
+			break;
+		}
+	json_decref(list);
+	return err;
+}
+
 int cmd_run(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL }, *data = NULL, *att = NULL;
@@ -393,6 +418,15 @@ int cmd_run(struct cli *c, int argc, char **argv)
 	if (cli_task_id(tid, pos[0]))
 		return cli_usage(c, "%s", fm_error_msg());
 	err = assign(c, tid, aid, NULL);
+	if (err == FM_ECONFLICT) {
+		/* a slot taken before and not used yet is this run's */
+		char msg[FM_ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", fm_error_msg());
+		err = my_active(c, tid, aid) == FM_OK
+			      ? FM_OK
+			      : fm_error_set(FM_ECONFLICT, "%s", msg);
+	}
 	if (!err && !c->json)
 		printf("assignment %s of task %s\n", aid, tid);
 	if (!err)

@@ -36,6 +36,13 @@ expect_fail() {
   fi
 }
 j() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# variant SPEC KEY VALUE: the spec with validation.KEY set to VALUE
+variant() {
+  python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+d["validation"][sys.argv[2]] = float(sys.argv[3])
+print(json.dumps(d))' "$@"
+}
 
 export FM_DEMO_PORT_BASE=$((FM_PORT_BASE + 20))
 export FM_DEMO_VAR=$work/demo
@@ -151,12 +158,7 @@ printf '%s' "$earn" | j 'int(d["confirmed_wei"] == d["balance_wei"] == "'$reward
 ok $? "alice's earnings agree with the chain"
 
 # ------------------------------------------- a data-annotation round (gold-free)
-python3 - "$top/assets/tasks/annotate-reviews.json" >"$work/annotate.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-d["validation"]["gold_min_agreement"] = 0.6
-print(json.dumps(d))
-PY
+variant "$top/assets/tasks/annotate-reviews.json" gold_min_agreement 0.6 >"$work/annotate.json"
 ann=$(creator create-task --json --spec "$work/annotate.json" --assets "$top/assets/tasks/annotate-reviews" \
   --validator "$VALIDATOR" | j 'd["id"]')
 ok $? "the creator posts the annotation task"
@@ -208,12 +210,7 @@ for ((i = 0; i < 50; i++)); do kill -0 "$vpid" 2>/dev/null || break; sleep 0.1; 
 ok $? "validatord stops on SIGTERM and says so"
 
 # ---------------------------- a model-engineer task: a better architecture
-python3 - "$top/assets/tasks/fashion-engineer.json" >"$work/engineer.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-d["validation"]["min_accuracy"] = 0.5
-print(json.dumps(d))
-PY
+variant "$top/assets/tasks/fashion-engineer.json" min_accuracy 0.5 >"$work/engineer.json"
 eng=$(creator create-task --json --spec "$work/engineer.json" --assets "$top/assets/models/fashion-mlp" \
   --validator "$VALIDATOR" | j 'd["id"]')
 ok $? "the creator posts the model-engineer task"
