@@ -65,6 +65,17 @@ void cli_cleanup(struct cli *c)
 
 /* ---------------------------------------------------------------- options */
 
+/* A daemon without subcommands has no command name to show. */
+static const char *cmd_of(const struct cli *c)
+{
+	return c->cmd ? c->cmd : "";
+}
+
+static const char *sep(const struct cli *c)
+{
+	return cmd_of(c)[0] ? " " : "";
+}
+
 static void usage_rows(FILE *f, const struct cli_opt *opts)
 {
 	for (const struct cli_opt *o = opts; o && o->name; o++) {
@@ -79,7 +90,7 @@ static void usage_rows(FILE *f, const struct cli_opt *opts)
 static void usage(FILE *f, const struct cli *c, const struct cli_opt *opts,
 		  const char *synopsis)
 {
-	fprintf(f, "usage: %s %s %s\n", c->prog, c->cmd, synopsis);
+	fprintf(f, "usage: %s%s%s %s\n", c->prog, sep(c), cmd_of(c), synopsis);
 	if (opts && opts->name) {
 		fprintf(f, "\noptions:\n");
 		usage_rows(f, opts);
@@ -92,12 +103,12 @@ int cli_usage(struct cli *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s %s: ", c->prog, c->cmd ? c->cmd : "");
+	fprintf(stderr, "%s%s%s: ", c->prog, sep(c), cmd_of(c));
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nRun '%s %s --help' for its options.\n", c->prog,
-		c->cmd ? c->cmd : "");
+	fprintf(stderr, "\nRun '%s%s%s --help' for its options.\n", c->prog,
+		sep(c), cmd_of(c));
 	return CLI_USAGE;
 }
 
@@ -257,6 +268,8 @@ static const char *hint_for(const struct cli *c, int code)
 		return "the service refused the signature: check the clock "
 		       "and the key (keys address)";
 	case FM_ENOTFOUND:
+		if (strstr(msg, "keys new"))
+			return NULL; /* the message says it already */
 		if (strstr(msg, "key"))
 			return "create a key with 'keys new' or import one "
 			       "with 'keys import'";
@@ -295,7 +308,7 @@ static int report(struct cli *c, const char *hint)
 		json_decref(j);
 		return CLI_ERR;
 	}
-	fprintf(stderr, "%s %s: %s\n", c->prog, c->cmd ? c->cmd : "",
+	fprintf(stderr, "%s%s%s: %s\n", c->prog, sep(c), cmd_of(c),
 		fm_error_msg()[0] ? fm_error_msg() : "failed");
 	if (hint)
 		fprintf(stderr, "hint: %s\n", hint);
