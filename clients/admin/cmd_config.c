@@ -47,9 +47,12 @@ static json_t *key_json(const struct cfg_key *k)
 	j = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "key", k->name,
 		      "env", env, "type", type_name(k->type), "default",
 		      k->def, "secret", k->secret, "help", k->help);
-	if (j && k->type == CFG_INT) {
-		json_object_set_new(j, "min", json_integer(k->min));
-		json_object_set_new(j, "max", json_integer(k->max));
+	/* NULL on any failure: the caller reports out of memory */
+	if (j && k->type == CFG_INT &&
+	    (json_object_set_new(j, "min", json_integer(k->min)) ||
+	     json_object_set_new(j, "max", json_integer(k->max)))) {
+		json_decref(j);
+		j = NULL;
 	}
 	return j;
 }

@@ -316,6 +316,20 @@ def check_names(st):
     return bad
 
 
+def check_overrides(st):
+    """every variable the compose file takes from the shell is documented"""
+    with open(COMPOSE) as f:
+        text = "".join(l for l in f if not l.lstrip().startswith("#"))
+    with open(README) as f:
+        readme = f.read()
+    bad = []
+    for var in sorted(set(re.findall(r"(?<!\$)\$\{([A-Za-z0-9_]+)", text))):
+        if "`%s`" % var not in readme:
+            bad.append("the compose file takes %s from the shell; "
+                       "deploy/README.md does not say so" % var)
+    return bad
+
+
 def check_env_loads(st):
     """every container's environment is accepted by cfg_load: known keys,
     values of the right type and range"""
@@ -772,6 +786,8 @@ def check_dockerfile(st):
 CHECKS = [
     ("every FEDMARKET_* variable deploy/ names is in the configuration "
      "table", check_names),
+    ("every variable the compose file takes from the shell is documented",
+     check_overrides),
     ("every container's environment loads in fedmarket's configuration "
      "(fedmarket-admin config)", check_env_loads),
     ("every program the compose file runs is built (bin/) or copied into "

@@ -16,12 +16,14 @@ check=$top/tests/integration/deploy_check.py
 admin=$FM_BIN/fedmarket-admin
 tmp=$(mktemp -d)
 db=fm_deploy_$$
-pids=()
 n=0
 
 cleanup() {
   local p
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  # jobs -p: this shell's children still running (never a reused pid)
+  for p in $(jobs -p); do kill -TERM "$p" 2>/dev/null; done
+  sleep 1
+  for p in $(jobs -p); do kill -KILL "$p" 2>/dev/null; done
   "$FM_PGBIN/dropdb" -h 127.0.0.1 -p "$FM_PG_PORT" -U postgres --if-exists --force "$db" >/dev/null 2>&1
   rm -rf "$tmp"
 }
@@ -167,6 +169,9 @@ mutate "a service on another port" "each service listens" \
 mutate "an undocumented port" "each service listens" \
   "anvil publishes port 8546, which deploy/README.md does not mention" \
   's["anvil"]["ports"] = ["127.0.0.1:8546:8546"]'
+mutate "an undocumented override" "every variable the compose file takes" \
+  "takes FM_NEW_KNOB from the shell" \
+  's["taskd"]["environment"]["FEDMARKET_LOG_LEVEL"] = "${FM_NEW_KNOB:-info}"'
 mutate "a writable root file system" "hardening:" \
   "resultd: the root file system is writable" \
   'del s["resultd"]["read_only"]'
@@ -299,10 +304,9 @@ else
   not_ok "chain-init run again keeps the escrow" "rc=$rc" "$out"
 fi
 
-start() { # container: started in the background, its pid in pids and pid_<name>
+start() { # container: started in the background, its pid in pid_<name>
   # a simple command, not a function: $! is then the service itself
   python3 "$check" exec "$tmp/rendered.yml" "$1" >"$logs/$1.log" 2>&1 &
-  pids+=($!)
   printf -v "pid_${1//-/_}" '%s' "$!"
 }
 healthy() { # container: its own healthcheck passes within 30 s
