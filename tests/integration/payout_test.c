@@ -276,6 +276,9 @@ static void test_payout__survives_sigkill_of_validationd(void **state)
 	const char *envp[7];
 	struct svcproc v;
 	struct ks_params light = KS_SCRYPT_LIGHT;
+	static const char progress[] =
+		"SELECT (SELECT count(*) FROM chain_txs) + (SELECT count(*)"
+		" FROM payouts WHERE state = 'confirmed')";
 	FILE *pf;
 	int kills = 0;
 
@@ -298,15 +301,20 @@ static void test_payout__survives_sigkill_of_validationd(void **state)
 	snprintf(env[2], sizeof(env[2]), "FEDMARKET_OPERATOR_KEYSTORE=%s", ks);
 	snprintf(env[3], sizeof(env[3]), "FEDMARKET_OPERATOR_PASSWORD_FILE=%s",
 		 pw);
-	snprintf(env[4], sizeof(env[4]), "FEDMARKET_PAYOUT_BATCH_SIZE=2");
+	snprintf(env[4], sizeof(env[4]), "FEDMARKET_PAYOUT_BATCH_SIZE=1");
 	snprintf(env[5], sizeof(env[5]), "FEDMARKET_PAYOUT_POLL_MS=50");
 	for (int i = 0; i < 6; i++)
 		envp[i] = env[i];
 	envp[6] = NULL;
 
 	srand((unsigned)time(NULL));
-	/* kill it at random moments while it pays */
+	/* Kill it at random moments while it pays: each life is cut a random
+	 * 0-120 ms after it has done something (signed a transaction or
+	 * confirmed a payout), so every kill lands mid-payment whatever the
+	 * machine's speed, and one payout per batch leaves enough work. */
 	for (int round = 0; round < 40; round++) {
+		long long seen = scalar(f, progress);
+
 		assert_int_equal(svcfx_start(&v, "validationd", svcfx_port(20),
 					     envp),
 				 0);
@@ -315,7 +323,9 @@ static void test_payout__survives_sigkill_of_validationd(void **state)
 			      " 'confirmed'") == 0) {
 			break;
 		}
-		usleep((useconds_t)(100000 + rand() % 500000));
+		for (int i = 0; i < 1000 && scalar(f, progress) == seen; i++)
+			usleep(5000);
+		usleep((useconds_t)(rand() % 120000));
 		svcfx_kill(&v);
 		kills++;
 	}
