@@ -8,7 +8,16 @@
 #   make bench    benchmarks against the reference baselines
 
 SAN ?=
-ifeq ($(SAN),1)
+FUZZ ?=
+ifeq ($(FUZZ),1)
+# libFuzzer targets (tests/fuzz/run): clang, every object instrumented
+CC := clang
+BUILD ?= build/fuzz
+BIN ?= build/fuzz/bin
+SANFLAGS = -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT ?= -O1 -g
+else ifeq ($(SAN),1)
 BUILD ?= build/san
 BIN ?= build/san/bin
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -32,6 +41,9 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 WARN = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
 	-Wshadow -Wsign-compare -Wpointer-arith -Wformat=2 -Wvla \
 	-Wno-format-truncation
+ifeq ($(FUZZ),1)
+WARN += -Wno-unknown-warning-option
+endif
 CFLAGS += -std=c11 -D_GNU_SOURCE -pthread $(OPT) $(WARN) $(SANFLAGS) \
 	-Icommon -Itests/support -I/usr/include/x86_64-linux-gnu $(PKG_CFLAGS) -MMD -MP
 LDFLAGS += -pthread $(SANFLAGS)
@@ -52,8 +64,9 @@ TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 
 FUZZ_SRC := $(wildcard tests/fuzz/*_fuzz.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all lib progs tests test check demo bench clean fuzz stack-up \
+.PHONY: all lib progs tests test check demo bench clean fuzz fuzz-targets stack-up \
 	stack-down contracts
 all: $(LIB) $(PROGS) tests
 
@@ -84,6 +97,12 @@ $(foreach d,$(PROG_DIRS),$(eval $(call prog_rule,$(d))))
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+
+fuzz-targets: $(FUZZ_BIN)
+
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 # Test and demo entry points do their own set-up (deploy/local/*).
 test:

@@ -27,7 +27,8 @@ enum fm_err {
  * arguments may include fm_error_msg() (to rewrap the last message). */
 int fm_error_set(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-int fm_error_vset(int code, const char *fmt, va_list ap);
+int fm_error_vset(int code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 /* Prefixes the current message with "prefix: " (e.g. a field path or a
  * file name); returns the current code. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #define CSV_MAX_LINE (1u << 20)
@@ -62,6 +63,29 @@ static int idx_read(struct idx_file *x, void *p, size_t n, const char *what)
 	return FM_OK;
 }
 
+/* deflate's best ratio is 1032:1: a gzip file of n bytes holds less */
+#define GZ_MAX_RATIO 1033
+
+/* The items the header gives must fit in the file (or in what it can
+ * inflate to) before anything is allocated for them. */
+static int idx_size_check(const struct idx_file *x, size_t header)
+{
+	struct stat st;
+	size_t need = x->count * x->per * idx_elem_size(x->type);
+	size_t have;
+
+	if (stat(x->path, &st) != 0 || !S_ISREG(st.st_mode))
+		return FM_OK; /* a pipe: idx_body finds a short file */
+	have = (size_t)st.st_size;
+	if (gzdirect(x->f) ? have - header < need :
+	    have > SIZE_MAX / GZ_MAX_RATIO || have * GZ_MAX_RATIO < need)
+		return fm_error_set(FM_EINVAL, "%s: truncated: the header "
+				    "gives %zu items of %zu values (%zu "
+				    "bytes), the file has %zu bytes", x->path,
+				    x->count, x->per, need, have);
+	return FM_OK;
+}
+
 static int idx_open(struct idx_file *x, const char *path)
 {
 	unsigned char h[16];
@@ -108,7 +132,7 @@ static int idx_open(struct idx_file *x, const char *path)
 		return fm_error_set(FM_ETOOLARGE, "%s: %zu items of %zu values "
 				    "is over the limit of %llu values", path,
 				    x->count, x->per, ML_MAX_DATA_FLOATS);
-	return FM_OK;
+	return idx_size_check(x, 4 + 4 * (size_t)x->ndim);
 }
 
 static float idx_value(const unsigned char *p, int type)

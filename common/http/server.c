@@ -619,6 +619,7 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **req_cls,
 	atomic_fetch_sub(&s->in_flight, 1);
 }
 
+__attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];

@@ -129,6 +129,8 @@ static void test_engine__idx_refuses_bad_files(void **state)
 					 0, 0, 0, 2 };
 	unsigned char nan[12 + 4] = { 0, 0, 0x0D, 2, 0, 0, 0, 1, 0, 0, 0, 1,
 				      0x7f, 0xc0, 0, 0 };
+	unsigned char huge[16 + 4] = { 0, 0, 8, 3, 0x10, 0, 0, 0, 0, 0, 0, 2,
+				       0, 0, 0, 2, 1, 2, 3, 4 };
 	struct ml_dataset d = { 0 };
 	char a[512];
 
@@ -144,6 +146,18 @@ static void test_engine__idx_refuses_bad_files(void **state)
 			       "finite"));
 	path_of(a, sizeof(a), "missing.idx");
 	assert_int_equal(ml_dataset_load_idx(&d, a, NULL), FM_ENOTFOUND);
+	assert_null(d.x);
+	/* 2^28 items of 2x2 bytes claimed by 20 bytes: refused before 4 GiB
+	 * are allocated, plain or gzip */
+	write_bytes("huge.idx", huge, sizeof(huge), 0);
+	write_bytes("huge.gz", huge, sizeof(huge), 1);
+	path_of(a, sizeof(a), "huge.idx");
+	assert_int_equal(ml_dataset_load_idx(&d, a, NULL), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "truncated: the header gives "
+			       "268435456 items of 4 values"));
+	path_of(a, sizeof(a), "huge.gz");
+	assert_int_equal(ml_dataset_load_idx(&d, a, NULL), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "truncated: the header gives"));
 	assert_null(d.x);
 }
 
