@@ -10,12 +10,23 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Statements prepared on one connection, so each is parsed and
+ * analysed once per connection rather than once per call. */
+#define STMT_CACHE 96
+
+struct db_stmt {
+	unsigned long hash;
+	char *sql;
+};
+
 struct db_conn {
 	PGconn *pg;
 	struct db_conn *next_free;
 	char sqlstate[6];
 	int retryable;
 	long rows;
+	int nstmts;
+	struct db_stmt stmts[STMT_CACHE];
 };
 
 struct db_pool {
@@ -29,6 +40,14 @@ struct db_pool {
 };
 
 #define TX_MAX_ATTEMPTS 8
+
+/* The server forgets prepared statements when its session ends. */
+static void stmts_forget(struct db_conn *c)
+{
+	for (int i = 0; i < c->nstmts; i++)
+		free(c->stmts[i].sql);
+	c->nstmts = 0;
+}
 
 static int conn_open(struct db_conn *c, const char *conninfo)
 {
@@ -83,9 +102,11 @@ void db_pool_free(struct db_pool *p)
 {
 	if (!p)
 		return;
-	for (int i = 0; i < p->size; i++)
+	for (int i = 0; i < p->size; i++) {
 		if (p->conns[i].pg)
 			PQfinish(p->conns[i].pg);
+		stmts_forget(&p->conns[i]);
+	}
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	free(p->conns);
@@ -99,6 +120,7 @@ static int conn_ready(struct db_pool *p, struct db_conn *c)
 		return conn_open(c, p->conninfo);
 	if (PQstatus(c->pg) == CONNECTION_OK)
 		return FM_OK;
+	stmts_forget(c);
 	PQreset(c->pg);
 	if (PQstatus(c->pg) != CONNECTION_OK)
 		return fm_error_set(FM_EUNAVAIL, "database unreachable: %s",
@@ -218,16 +240,115 @@ static int map_failure(struct db_conn *c, PGresult *r)
 			    msg);
 }
 
+static unsigned long sql_hash(const char *s)
+{
+	unsigned long h = 14695981039346656037UL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211UL;
+	return h;
+}
+
+/* The name sql is prepared under on c ("fm<i>"), preparing it first.
+ * name is empty when the cache is full (run it unprepared); a failed
+ * prepare (bad SQL, lost connection) returns the server's answer, which
+ * is then the statement's. */
+static PGresult *stmt_name(struct db_conn *c, const char *sql, int nparams,
+			   char name[16])
+{
+	unsigned long h = sql_hash(sql);
+	PGresult *r;
+	char *copy;
+	int i;
+
+	name[0] = '\0';
+	for (i = 0; i < c->nstmts; i++)
+		if (c->stmts[i].hash == h && !strcmp(c->stmts[i].sql, sql)) {
+			snprintf(name, 16, "fm%d", i);
+			return NULL;
+		}
+	if (c->nstmts == STMT_CACHE ||
+	    PQtransactionStatus(c->pg) == PQTRANS_INERROR)
+		return NULL;
+	copy = strdup(sql);
+	if (!copy)
+		return NULL;
+	i = c->nstmts;
+	snprintf(name, 16, "fm%d", i);
+	r = PQprepare(c->pg, name, sql, nparams, NULL);
+	if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
+		c->stmts[i].hash = h;
+		c->stmts[i].sql = copy;
+		c->nstmts++;
+		PQclear(r);
+		return NULL;
+	}
+	free(copy);
+	name[0] = '\0';
+	return r ? r : PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
+}
+
+/* Drops the entry named name so the next call prepares sql afresh. */
+static void stmt_drop(struct db_conn *c, const char *name)
+{
+	int i = atoi(name + 2);
+	char sql[32];
+	PGresult *r;
+
+	if (i < 0 || i >= c->nstmts || !c->stmts[i].sql)
+		return;
+	if (PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+		snprintf(sql, sizeof(sql), "DEALLOCATE %s", name);
+		r = PQexec(c->pg, sql);
+		PQclear(r);
+	}
+	/* keep the slot so the other names stay valid; a hash of 0 with an
+	 * empty text matches no statement */
+	c->stmts[i].sql[0] = '\0';
+	c->stmts[i].hash = 0;
+}
+
+/* A cached plan whose tables changed shape (a migration) or a statement
+ * the server no longer knows: prepare again and the call succeeds. */
+static int stale_statement(const PGresult *r)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	return state && (!strcmp(state, "0A000") || !strcmp(state, "26000"));
+}
+
 int db_exec(struct db_conn *c, PGresult **out, const char *sql, int nparams,
 	    const char *const *params)
 {
 	PGresult *r;
 	ExecStatusType st;
+	char name[16];
 	int err;
 
 	c->rows = 0;
-	r = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+	r = stmt_name(c, sql, nparams, name);
+	if (!r && name[0])
+		r = PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+	else if (!r)
+		r = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL,
+				 0);
 	st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (name[0] && st == PGRES_FATAL_ERROR && stale_statement(r)) {
+		int in_tx = PQtransactionStatus(c->pg) != PQTRANS_IDLE;
+
+		stmt_drop(c, name);
+		if (in_tx) {
+			/* the transaction is aborted: db_tx runs it again */
+			err = map_failure(c, r);
+			c->retryable = 1;
+			PQclear(r);
+			return err;
+		}
+		PQclear(r);
+		r = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL,
+				 0);
+		st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	}
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		err = map_failure(c, r);
 		PQclear(r);

@@ -164,6 +164,12 @@ int http_respond_raw(struct http_req *req, int status, const char *ctype,
 	return set_body(req, status, ctype, copy, len);
 }
 
+int http_respond_json_text(struct http_req *req, int status, char *text,
+			   size_t len)
+{
+	return set_body(req, status, "application/json", text, len);
+}
+
 /* The error body; message is untrusted text made ASCII if jansson refuses
  * it as UTF-8. */
 static json_t *error_json(int code, const char *message, const char *id)

@@ -187,6 +187,10 @@ int http_req_json(const struct http_req *req, json_t **out);
 /* ---- responding: at most one response per request ----
  * Takes ownership of body (a NULL body is answered as out of memory). */
 int http_respond_json(struct http_req *req, int status, json_t *body);
+/* JSON already printed (by the database): takes ownership of the
+ * malloc'd text of len bytes. */
+int http_respond_json_text(struct http_req *req, int status, char *text,
+			   size_t len);
 /* Copies data. */
 int http_respond_raw(struct http_req *req, int status, const char *ctype,
 		     const void *data, size_t len);

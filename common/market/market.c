@@ -114,6 +114,65 @@ static int read_fn(struct db_conn *c, void *arg)
 	return row_json(c, a->out, a->what, a->sql, a->n, a->params);
 }
 
+/* Column 0 of row 0 as a malloc'd text, for answers passed on as the
+ * database shaped them. */
+struct text_arg {
+	char **out;
+	size_t *len;
+	const char *what;
+	const char *sql;
+	int n;
+	const char *const *params;
+};
+
+static int text_fn(struct db_conn *c, void *arg)
+{
+	struct text_arg *a = arg;
+	PGresult *r = NULL;
+	int err = db_exec(c, &r, a->sql, a->n, a->params);
+	size_t n;
+
+	if (err)
+		return err;
+	if (PQntuples(r) == 0 || PQgetisnull(r, 0, 0)) {
+		PQclear(r);
+		return fm_error_set(FM_ENOTFOUND, "%s not found", a->what);
+	}
+	n = (size_t)PQgetlength(r, 0, 0);
+	*a->out = malloc(n + 1);
+	if (*a->out) {
+		memcpy(*a->out, PQgetvalue(r, 0, 0), n + 1);
+		*a->len = n;
+	}
+	PQclear(r);
+	return *a->out ? FM_OK : fm_error_set(FM_ENOMEM, "out of memory");
+}
+
+static int read_text(struct db_pool *p, char **out, size_t *len,
+		     const char *what, const char *sql, int n,
+		     const char *const *params)
+{
+	struct text_arg a = { out, len, what, sql, n, params };
+
+	*out = NULL;
+	return db_tx(p, DB_AUTOCOMMIT, text_fn, &a);
+}
+
+#define read_textp(p, out, len, what, sql, ...) \
+	read_text((p), (out), (len), (what), (sql), \
+		  (int)(sizeof((const char *[]){ __VA_ARGS__ }) / \
+			sizeof(const char *)), \
+		  (const char *const[]){ __VA_ARGS__ })
+
+/* Parses a text from read_text, freeing it. */
+static int text_to_json(int err, char *text, size_t len, json_t **out)
+{
+	if (!err)
+		err = fj_parse(out, text, len, "database row");
+	free(text);
+	return err;
+}
+
 /* One statement is its own snapshot: no BEGIN/COMMIT round trips. */
 static int read_json(struct db_pool *p, json_t **out, const char *what,
 		     const char *sql, int n, const char *const *params)
@@ -271,26 +330,38 @@ int market_task_open(struct db_pool *p, json_t **out, const char *task_id,
 	return db_tx(p, DB_READ_COMMITTED, open_fn, &a);
 }
 
-int market_task_get(struct db_pool *p, json_t **out, const char *task_id)
+int market_task_get_text(struct db_pool *p, char **out, size_t *len,
+			 const char *task_id)
 {
 	char id[67];
 	int err = spec_hash32(id, task_id, "task id");
 
+	*out = NULL;
 	if (err)
 		return err;
-	return read_jsonp(p, out, "task",
+	return read_textp(p, out, len, "task",
 			  "SELECT " TASK_JSON " FROM tasks t WHERE t.id = $1",
 			  id);
 }
 
-int market_task_list(struct db_pool *p, json_t **out,
-		     const struct market_task_filter *f)
+int market_task_get(struct db_pool *p, json_t **out, const char *task_id)
 {
-	char limit[16], cur_ts[24] = "", cur_id[67] = "", creator[43] = "";
+	char *text;
+	size_t len = 0;
+	int err = market_task_get_text(p, &text, &len, task_id);
+
+	return text_to_json(err, text, len, out);
+}
+
+int market_task_list_text(struct db_pool *p, char **out, size_t *len,
+			  const struct market_task_filter *f)
+{
+	char limit[16], more[16], cur_ts[24] = "", cur_id[67] = "",
+					     creator[43] = "";
 	const char *ts = NULL, *cid = NULL;
-	json_t *page = NULL, *items;
 	int err, lim = f->limit < 1 ? 50 : f->limit > 200 ? 200 : f->limit;
 
+	*out = NULL;
 	if (f->creator) {
 		err = spec_address(creator, f->creator, "creator");
 		if (err)
@@ -317,16 +388,21 @@ int market_task_list(struct db_pool *p, json_t **out,
 		ts = cur_ts;
 		cid = cur_id;
 	}
-	/* one more than asked tells whether a next page exists */
-	snprintf(limit, sizeof(limit), "%d", lim + 1);
-	err = read_jsonp(
-		p, &page, "tasks",
+	/* one row more than asked tells whether a next page exists; the page
+	 * is shaped in SQL and sent as PostgreSQL wrote it */
+	snprintf(limit, sizeof(limit), "%d", lim);
+	snprintf(more, sizeof(more), "%d", lim + 1);
+	return read_textp(
+		p, out, len, "tasks",
 		"SELECT json_build_object('tasks', coalesce(json_agg(x.j"
-		" ORDER BY x.us DESC, x.id DESC), '[]'::json),"
-		" 'cursors', coalesce(json_agg(x.us::text || '.' || x.id"
-		" ORDER BY x.us DESC, x.id DESC), '[]'::json)) FROM ("
+		" ORDER BY x.n) FILTER (WHERE x.n <= $8::int), '[]'::json),"
+		" 'next_cursor', CASE WHEN count(*) > $8::int THEN"
+		" min(x.us::text || '.' || x.id) FILTER (WHERE x.n = $8::int)"
+		" END) FROM ("
 		"  SELECT " TASK_JSON " AS j, t.id,"
-		"   (extract(epoch FROM t.created_at) * 1000000)::bigint AS us"
+		"   (extract(epoch FROM t.created_at) * 1000000)::bigint AS us,"
+		"   row_number() OVER (ORDER BY t.created_at DESC, t.id DESC)"
+		"    AS n"
 		"  FROM tasks t"
 		"  WHERE ($1::text IS NULL OR t.state = $1)"
 		"   AND ($2::text IS NULL OR t.kind = $2)"
@@ -335,24 +411,19 @@ int market_task_list(struct db_pool *p, json_t **out,
 		"   AND ($5::bigint IS NULL OR"
 		"    ((extract(epoch FROM t.created_at) * 1000000)::bigint, t.id)"
 		"     < ($5::bigint, $6::text))"
-		"  ORDER BY t.created_at DESC, t.id DESC LIMIT $7) x",
+		"  ORDER BY t.created_at DESC, t.id DESC LIMIT $7::int) x",
 		f->state, f->kind, f->creator ? creator : NULL, f->min_reward,
-		ts, cid, limit);
-	if (err)
-		return err;
-	items = json_object_get(page, "tasks");
-	if (json_array_size(items) > (size_t)lim) {
-		json_t *cursors = json_object_get(page, "cursors");
+		ts, cid, more, limit);
+}
 
-		json_array_remove(items, (size_t)lim);
-		json_object_set(page, "next_cursor",
-				json_array_get(cursors, (size_t)lim - 1));
-	} else {
-		json_object_set_new(page, "next_cursor", json_null());
-	}
-	json_object_del(page, "cursors");
-	*out = page;
-	return FM_OK;
+int market_task_list(struct db_pool *p, json_t **out,
+		     const struct market_task_filter *f)
+{
+	char *text;
+	size_t len = 0;
+	int err = market_task_list_text(p, &text, &len, f);
+
+	return text_to_json(err, text, len, out);
 }
 
 struct cancel_arg {

@@ -27,6 +27,10 @@ int market_task_create(struct db_pool *p, json_t **out,
 int market_task_open(struct db_pool *p, json_t **out, const char *task_id,
 		     const char *funding_tx, const char *funded_wei);
 int market_task_get(struct db_pool *p, json_t **out, const char *task_id);
+/* The same as JSON text (malloc'd, *len bytes), for answering without
+ * parsing and printing it again. */
+int market_task_get_text(struct db_pool *p, char **out, size_t *len,
+			 const char *task_id);
 
 struct market_task_filter {
 	const char *state;      /* NULL: any */
@@ -39,6 +43,8 @@ struct market_task_filter {
 /* {"tasks":[...], "next_cursor": "..." | null}, newest first. */
 int market_task_list(struct db_pool *p, json_t **out,
 		     const struct market_task_filter *f);
+int market_task_list_text(struct db_pool *p, char **out, size_t *len,
+			  const struct market_task_filter *f);
 /* By the creator only: draft/open -> cancelled; live assignments are
  * abandoned. Submitted results keep their right to a decision. */
 int market_task_cancel(struct db_pool *p, json_t **out, const char *task_id,

@@ -56,10 +56,12 @@ SVC_IDEMPOTENT(create)
 static int show(struct http_req *req, void *arg)
 {
 	struct svc *s = arg;
-	json_t *out = NULL;
-	int err = market_task_get(s->db, &out, http_req_param(req, "id"));
+	char *text;
+	size_t len = 0;
+	int err = market_task_get_text(s->db, &text, &len,
+				       http_req_param(req, "id"));
 
-	return err ? err : http_respond_json(req, 200, out);
+	return err ? err : http_respond_json_text(req, 200, text, len);
 }
 
 static int list(struct http_req *req, void *arg)
@@ -74,7 +76,8 @@ static int list(struct http_req *req, void *arg)
 	struct market_task_filter f = { 0 };
 	long long limit = 50;
 	int st = -1, kind = -1;
-	json_t *out = NULL;
+	char *text;
+	size_t len = 0;
 	int err = http_req_query_no_unknown(req, allowed);
 
 	if (!err)
@@ -96,8 +99,8 @@ static int list(struct http_req *req, void *arg)
 	f.state = st < 0 ? NULL : states[st];
 	f.kind = kind < 0 ? NULL : task_kind_names[kind];
 	f.limit = (int)limit;
-	err = market_task_list(s->db, &out, &f);
-	return err ? err : http_respond_json(req, 200, out);
+	err = market_task_list_text(s->db, &text, &len, &f);
+	return err ? err : http_respond_json_text(req, 200, text, len);
 }
 
 static int models(struct http_req *req, void *arg)

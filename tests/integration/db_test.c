@@ -353,6 +353,85 @@ static void test_db__autocommit_runs_outside_a_transaction(void **state)
 	db_pool_free(p);
 }
 
+static int select_all_fields(struct db_conn *c, void *arg)
+{
+	PGresult *r = NULL;
+	int err = db_exec(c, &r, "SELECT * FROM shapes", 0, NULL);
+
+	if (!err)
+		*(int *)arg = PQnfields(r);
+	PQclear(r);
+	return err;
+}
+
+static void test_db__prepared_statements_follow_schema_changes(void **state)
+{
+	struct fixture *f = *state;
+	struct db_pool *p = NULL;
+	struct db_conn *c = NULL;
+	PGresult *r = NULL;
+	char sql[64], want[16];
+	int fields = 0;
+
+	assert_int_equal(db_pool_new(&p, f->url, 1), FM_OK);
+	assert_int_equal(db_acquire(p, &c, 1000), FM_OK);
+	assert_int_equal(db_exec(c, NULL, "CREATE TABLE shapes (a int)", 0,
+				 NULL),
+			 FM_OK);
+	assert_int_equal(db_exec(c, NULL, "INSERT INTO shapes VALUES (1)", 0,
+				 NULL),
+			 FM_OK);
+	assert_int_equal(db_exec(c, &r, "SELECT * FROM shapes", 0, NULL),
+			 FM_OK);
+	assert_int_equal(PQnfields(r), 1);
+	PQclear(r);
+	/* the statement was prepared on the server, not parsed per call */
+	assert_int_equal(db_exec(c, &r, "SELECT count(*) FROM "
+					"pg_prepared_statements WHERE "
+					"statement = 'SELECT * FROM shapes'",
+				 0, NULL),
+			 FM_OK);
+	assert_string_equal(PQgetvalue(r, 0, 0), "1");
+	PQclear(r);
+	/* a new column changes the cached statement's result type */
+	assert_int_equal(db_exec(c, NULL, "ALTER TABLE shapes ADD COLUMN b "
+					  "int DEFAULT 7",
+				 0, NULL),
+			 FM_OK);
+	assert_int_equal(db_exec(c, &r, "SELECT * FROM shapes", 0, NULL),
+			 FM_OK);
+	assert_int_equal(PQnfields(r), 2);
+	assert_string_equal(PQgetvalue(r, 0, 1), "7");
+	PQclear(r);
+	assert_int_equal(db_exec(c, NULL, "ALTER TABLE shapes ADD COLUMN c "
+					  "int DEFAULT 8",
+				 0, NULL),
+			 FM_OK);
+	db_release(p, c);
+	/* inside a transaction the error aborts it: db_tx runs it again */
+	assert_int_equal(db_tx(p, DB_READ_COMMITTED, select_all_fields,
+			       &fields),
+			 FM_OK);
+	assert_int_equal(fields, 3);
+	/* more distinct statements than the cache holds still run */
+	assert_int_equal(db_acquire(p, &c, 1000), FM_OK);
+	for (int i = 0; i < 150; i++) {
+		snprintf(sql, sizeof(sql), "SELECT $1::int + %d", i);
+		snprintf(want, sizeof(want), "%d", 5 + i);
+		assert_int_equal(db_execp(c, &r, sql, "5"), FM_OK);
+		assert_string_equal(PQgetvalue(r, 0, 0), want);
+		PQclear(r);
+	}
+	/* a statement the server refuses reports the server's reason */
+	assert_int_equal(db_exec(c, NULL, "SELEC 1", 0, NULL), FM_EINTERNAL);
+	assert_non_null(strstr(fm_error_msg(), "syntax error"));
+	assert_int_equal(db_exec(c, NULL, "SELECT nope FROM shapes", 0, NULL),
+			 FM_EINTERNAL);
+	assert_non_null(strstr(fm_error_msg(), "nope"));
+	db_release(p, c);
+	db_pool_free(p);
+}
+
 static void test_db__unreachable_server_is_unavailable(void **state)
 {
 	struct db_pool *p = NULL;
@@ -392,6 +471,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_db__autocommit_runs_outside_a_transaction, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_db__prepared_statements_follow_schema_changes,
+			setup, teardown),
 		cmocka_unit_test(test_db__unreachable_server_is_unavailable),
 	};
 
