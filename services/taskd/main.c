@@ -29,8 +29,13 @@ static int create(struct http_req *req, void *arg)
 				    "taskd is not configured with an escrow "
 				    "and operator address");
 	err = http_req_json(req, &body);
-	if (!err)
+	if (!err) {
 		err = task_spec_parse(&spec, body, (long long)time(NULL));
+		/* the body is JSON but not a valid task: 422, naming the field */
+		if (err == FM_EINVAL)
+			err = fm_error_set(FM_EUNPROCESSABLE, "%s",
+					   fm_error_msg());
+	}
 	if (!err)
 		err = checks_assets(s, &spec);
 	if (!err)

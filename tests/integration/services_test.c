@@ -483,12 +483,12 @@ static void test_services__bad_input_gets_the_right_status(void **state)
 	httpc_resp_cleanup(&r);
 	httpc_free(c);
 
-	/* an invalid spec names the field */
+	/* JSON that is not a valid task spec: 422 naming the field */
 	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 0);
 	json_object_set_new(json_object_get(spec, "training"), "batch_size",
 			    json_integer(0));
 	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL, &o),
-			 400);
+			 422);
 	assert_non_null(strstr(err_msg(o), "task.training.batch_size"));
 	json_decref(o);
 	json_decref(spec);
