@@ -289,7 +289,7 @@ static void test_market__concurrent_accepts_give_one_payout(void **state)
 		struct decider d[4];
 		pthread_t t[4];
 		pthread_barrier_t go;
-		int ok = 0;
+		int ok = 0, accepted = 0;
 
 		mfx_address(creator);
 		mfx_address(worker);
@@ -301,16 +301,18 @@ static void test_market__concurrent_accepts_give_one_payout(void **state)
 			d[i] = (struct decider){ m, { 0 }, 0, &go };
 			d[i].in.result_id = str(r, "id");
 			d[i].in.validator = creator;
-			/* half accept, half reject: still one decision */
-			d[i].in.accept = i % 2 == 0;
+			/* even rounds: four accepts race, one payout; odd
+			 * rounds: half accept, half reject, one decision */
+			d[i].in.accept = round % 2 == 0 || i % 2 == 0;
 			d[i].in.reason = "duplicate";
 			pthread_create(&t[i], NULL, decide_main, &d[i]);
 		}
 		for (int i = 0; i < 4; i++) {
 			pthread_join(t[i], NULL);
-			if (d[i].err == FM_OK)
+			if (d[i].err == FM_OK) {
 				ok++;
-			else
+				accepted = d[i].in.accept;
+			} else
 				assert_int_equal(d[i].err, FM_ECONFLICT);
 		}
 		pthread_barrier_destroy(&go);
@@ -320,10 +322,22 @@ static void test_market__concurrent_accepts_give_one_payout(void **state)
 				       "result_id = $1::uuid",
 				       str(r, "id")),
 				 1);
-		assert_true(count(m,
-				  "SELECT count(*) FROM payouts WHERE "
-				  "result_id = $1::uuid",
-				  str(r, "id")) <= 1);
+		/* the one decision that landed decides the payout: exactly one
+		 * for an accept, none for a reject */
+		assert_int_equal(count(m,
+				       "SELECT count(*) FROM payouts WHERE "
+				       "result_id = $1::uuid",
+				       str(r, "id")),
+				 accepted);
+		assert_int_equal(count(m,
+				       accepted ? "SELECT count(*) FROM decisions"
+						  " WHERE result_id = $1::uuid"
+						  " AND decision = 'accept'"
+						: "SELECT count(*) FROM decisions"
+						  " WHERE result_id = $1::uuid"
+						  " AND decision = 'reject'",
+				       str(r, "id")),
+				 1);
 		json_decref(a);
 		json_decref(r);
 	}
