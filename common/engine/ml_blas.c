@@ -22,6 +22,10 @@
  * many. */
 #define INFER_MIN_SAMPLES 1024
 
+/* Training splits a batch across two threads when each gets at least
+ * this many samples: below it, handing off costs more than it saves. */
+#define LANE_MIN_SAMPLES 8
+
 static atomic_int max_threads; /* 0 until set: OpenBLAS' own count */
 static atomic_int cur_threads;
 static atomic_int parallel;    /* engine-parallel sections running */
@@ -133,6 +137,12 @@ int ml__infer_threads(size_t n)
 	if (t < 1)
 		t = 1;
 	return t < (size_t)max ? (int)t : max;
+}
+
+int ml__train_lanes(size_t B)
+{
+	return thread_budget() >= 2 && !atomic_load(&parallel) &&
+	       B >= 2 * LANE_MIN_SAMPLES ? 2 : 1;
 }
 
 void ml__parallel_begin(void)

@@ -108,6 +108,8 @@ void ml__sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A,
  * budget is 1). Between parallel_begin and parallel_end every product
  * runs on one OpenBLAS thread: the parallelism is the engine's own. */
 int ml__infer_threads(size_t n);
+/* How many threads should share the samples of one training batch of B. */
+int ml__train_lanes(size_t B);
 void ml__parallel_begin(void);
 void ml__parallel_end(void);
 
@@ -132,12 +134,15 @@ int ml__ws_ensure(const struct ml_model *m, struct ml_workspace *ws,
 		  size_t batch, int training);
 void ml__ws_free(struct ml_workspace *ws);
 /* x [B, in_size] -> returns model output [B, out_size] (in ws). Only
- * reads m in inference mode, so threads with their own ws may share m. */
+ * reads m (dropout masks come from rng, or m->rng when NULL), so threads
+ * with their own ws and rng may share m. */
 const float *ml__forward(struct ml_model *m, struct ml_workspace *ws,
-			 const float *x, size_t B, int training);
-/* dout [B, out_size] is in m->ws.dact[n_layers]; fills m->grads (zeroed
- * first). */
-void ml__backward(struct ml_model *m, size_t B);
+			 const float *x, size_t B, int training,
+			 struct ml_rng *rng);
+/* dout [B, out_size] is in ws->dact[n_layers]; fills grads [n_params]
+ * (zeroed first). */
+void ml__backward(const struct ml_model *m, struct ml_workspace *ws,
+		  float *grads, size_t B);
 
 /* ml_loss.c: loss summed over the batch (not averaged) into *loss_sum,
  * correct predictions into *correct; when grad is not NULL, writes

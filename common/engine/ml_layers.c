@@ -386,7 +386,8 @@ static void dropout_forward(float *y, float *mask, const float *x,
 }
 
 const float *ml__forward(struct ml_model *m, struct ml_workspace *ws,
-			 const float *x, size_t B, int training)
+			 const float *x, size_t B, int training,
+			 struct ml_rng *rng)
 {
 	size_t arg_off = 0, mask_off = 0;
 
@@ -422,7 +423,8 @@ const float *ml__forward(struct ml_model *m, struct ml_workspace *ws,
 		case ML_LAYER_DROPOUT:
 			if (training && l->rate > 0)
 				dropout_forward(out, ws->mask + mask_off, in, l,
-						B * l->out_size, &m->rng);
+						B * l->out_size,
+						rng ? rng : &m->rng);
 			else
 				memcpy(out, in, B * l->out_size * sizeof(float));
 			mask_off += l->out_size * ws->batch;
@@ -441,12 +443,12 @@ const float *ml__forward(struct ml_model *m, struct ml_workspace *ws,
 	return ws->act[m->n_layers];
 }
 
-void ml__backward(struct ml_model *m, size_t B)
+void ml__backward(const struct ml_model *m, struct ml_workspace *ws,
+		  float *grads, size_t B)
 {
-	struct ml_workspace *ws = &m->ws;
 	size_t arg_off = 0, mask_off = 0;
 
-	memset(m->grads, 0, m->n_params * sizeof(float));
+	memset(grads, 0, m->n_params * sizeof(float));
 	for (int i = 0; i < m->n_layers; i++) {
 		if (m->layers[i].kind == ML_LAYER_MAXPOOL2D)
 			arg_off += m->layers[i].out_size * ws->batch;
@@ -464,10 +466,10 @@ void ml__backward(struct ml_model *m, size_t B)
 
 		if (l->kernel_t >= 0) {
 			k = m->params + m->tensors[l->kernel_t].offset;
-			dk = m->grads + m->tensors[l->kernel_t].offset;
+			dk = grads + m->tensors[l->kernel_t].offset;
 		}
 		if (l->bias_t >= 0)
-			db = m->grads + m->tensors[l->bias_t].offset;
+			db = grads + m->tensors[l->bias_t].offset;
 		switch (l->kind) {
 		case ML_LAYER_DENSE: {
 			int K = l->in.dim[l->in.rank - 1];

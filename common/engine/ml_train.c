@@ -6,7 +6,9 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -119,22 +121,31 @@ static void sgd_step(float *p, const float *g, float *v, size_t n, float lr,
 	}
 }
 
-static void opt_step(struct ml_model *m, struct opt_state *s)
+/* Step s->t of the optimizer over parameters [lo, hi). */
+static void opt_step(struct ml_model *m, const struct opt_state *s, size_t lo,
+		     size_t hi)
 {
 	const struct ml_train_opts *o = s->o;
 
-	s->t++;
 	if (o->optimizer == ML_OPT_ADAM) {
 		double alpha = o->lr * sqrt(1.0 - pow(o->beta2, (double)s->t)) /
 			       (1.0 - pow(o->beta1, (double)s->t));
 
-		adam_step(m->params, m->grads, s->m1, s->m2, m->n_params,
-			  (float)alpha, (float)o->beta1, (float)o->beta2,
-			  (float)o->epsilon);
+		adam_step(m->params + lo, m->grads + lo, s->m1 + lo,
+			  s->m2 + lo, hi - lo, (float)alpha, (float)o->beta1,
+			  (float)o->beta2, (float)o->epsilon);
 	} else {
-		sgd_step(m->params, m->grads, s->m1, m->n_params, (float)o->lr,
-			 (float)o->momentum, o->nesterov);
+		sgd_step(m->params + lo, m->grads + lo, s->m1 ? s->m1 + lo : NULL,
+			 hi - lo, (float)o->lr, (float)o->momentum,
+			 o->nesterov);
 	}
+}
+
+ML_VECTOR
+static void add_into(float *a, const float *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		a[i] += b[i];
 }
 
 static int check_opts(const struct ml_train_opts *o)
@@ -154,15 +165,294 @@ static int check_opts(const struct ml_train_opts *o)
 
 /* ---- the loop --------------------------------------------------------- */
 
+/* With two threads a batch is cut in two fixed halves, each with its own
+ * workspace, gradients and dropout stream, and the parameters in two
+ * fixed halves for the optimizer. Each step is two phases of two tasks
+ * (the halves' gradients, then the halves' updates); either thread takes
+ * whichever task is next. The arithmetic of a task does not depend on
+ * who runs it, so the weights depend only on the number of halves, never
+ * on timing; and when the other thread is slow to come (a busy machine),
+ * the calling thread simply runs both tasks itself. */
+#define HALVES 2
+/* How long a thread spins waiting for the other before it sleeps (the
+ * helper) or yields (the caller): a phase lasts tens to hundreds of
+ * microseconds. The spin is a plain loop: in a virtual machine PAUSE
+ * can hand the CPU back to the host, which stalls the whole step. */
+#define SPIN_NS 200000L
+
+static long mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* Spins until *a differs from v or SPIN_NS passed; 1 if it changed. */
+static int spin_while_equal(_Atomic uint64_t *a, uint64_t v,
+			    const atomic_int *quit)
+{
+	long until = mono_ns() + SPIN_NS;
+
+	for (;;) {
+		for (int i = 0; i < 64; i++) {
+			if (atomic_load(a) != v || atomic_load(quit))
+				return 1;
+			__asm__ volatile("" ::: "memory");
+		}
+		if (mono_ns() > until)
+			return 0;
+	}
+}
+
+struct half {
+	struct ml_workspace *ws;
+	struct ml_workspace own_ws;
+	float *grads;
+	float *xb, *yb;
+	struct ml_rng *rng;
+	struct ml_rng own_rng;
+	size_t p_lo, p_hi; /* parameters this half updates */
+	double loss_sum;
+	size_t correct;
+};
+
+struct train_job {
+	struct ml_model *m;
+	const struct ml_dataset *d;
+	const struct ml_train_opts *o;
+	struct opt_state *st;
+	const size_t *idx;
+	size_t B, n;
+	int halves;            /* 1: no split, no helper */
+	size_t s, b;           /* the step's batch */
+	/* phase number << 32 | tasks claimed; phases count from 1, odd
+	 * ones compute gradients, even ones update */
+	_Atomic uint64_t phase;
+	atomic_int finished;   /* tasks of the current phase done */
+	atomic_int quit, sleeping;
+	/* 1 while the caller runs every task alone (see pace()) */
+	atomic_int solo;
+	int stage, stage_steps;
+	long stage_start, helped_ns, solo_ns;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct half h[HALVES];
+};
+
+/* Forward and backward of half k of batch [s, s + b). */
+static void half_grads(struct train_job *j, int k)
+{
+	struct half *H = &j->h[k];
+	struct ml_model *m = j->m;
+	const struct ml_dataset *d = j->d;
+	size_t first = j->halves == 1 ? j->b : (j->b + 1) / 2;
+	size_t lo = k ? first : 0, cnt = k ? j->b - first : first;
+	const float *out;
+
+	if (cnt == 0) {
+		memset(H->grads, 0, m->n_params * sizeof(float));
+		return;
+	}
+	for (size_t r = 0; r < cnt; r++) {
+		size_t i = j->idx[j->s + lo + r];
+
+		memcpy(H->xb + r * m->in_size, d->x + i * d->x_size,
+		       m->in_size * sizeof(float));
+		memcpy(H->yb + r * d->y_size, d->y + i * d->y_size,
+		       d->y_size * sizeof(float));
+	}
+	out = ml__forward(m, H->ws, H->xb, cnt, 1, H->rng);
+	ml__loss(j->o->loss, j->o->from_logits, out, H->yb, cnt, m->out_size,
+		 d->y_size, H->ws->dact[m->n_layers], 1.0 / (double)j->b,
+		 &H->loss_sum, &H->correct);
+	ml__backward(m, H->ws, H->grads, cnt);
+}
+
+/* The optimizer on half k of the parameters, with both halves'
+ * gradients. */
+static void half_update(struct train_job *j, int k)
+{
+	struct half *H = &j->h[k];
+
+	for (int g = 1; g < j->halves; g++)
+		add_into(j->m->grads + H->p_lo, j->h[g].grads + H->p_lo,
+			 H->p_hi - H->p_lo);
+	opt_step(j->m, j->st, H->p_lo, H->p_hi);
+}
+
+/* Claims and runs one task of the current phase; 0 when none is left. */
+static int run_task(struct train_job *j)
+{
+	uint64_t v = atomic_load(&j->phase);
+
+	while ((uint32_t)v < (uint32_t)j->halves) {
+		if (atomic_compare_exchange_weak(&j->phase, &v, v + 1)) {
+			int k = (int)(uint32_t)v;
+
+			if ((v >> 32) % 2 == 1)
+				half_grads(j, k);
+			else
+				half_update(j, k);
+			atomic_fetch_add(&j->finished, 1);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Opens the next phase, runs what the helper does not take, and returns
+ * when all of its tasks are done. */
+static void run_phase(struct train_job *j)
+{
+	uint64_t v = atomic_load(&j->phase);
+	long start;
+	int spins = 0;
+
+	atomic_store(&j->finished, 0);
+	atomic_store(&j->phase, ((v >> 32) + 1) << 32);
+	if (atomic_load(&j->sleeping) && !atomic_load(&j->solo)) {
+		pthread_mutex_lock(&j->mu);
+		pthread_cond_signal(&j->cv);
+		pthread_mutex_unlock(&j->mu);
+	}
+	while (run_task(j))
+		;
+	start = mono_ns();
+	/* a task the helper took: it is running it now */
+	while (atomic_load(&j->finished) < j->halves) {
+		if (++spins % 4096 == 0 && mono_ns() > start + SPIN_NS)
+			sched_yield();
+		__asm__ volatile("" ::: "memory");
+	}
+}
+
+/* Who runs the steps. With the helper a step takes the caller's task and
+ * its wait for the helper's; alone, both tasks. Which is faster depends
+ * on what else the machine runs, so every RUN_STEPS the caller times
+ * PROBE_STEPS steps each way and keeps the faster. The tasks stay the
+ * same either way, and so do the weights. */
+#define PROBE_STEPS 32
+#define RUN_STEPS 1024
+
+enum { PACE_PROBE_HELPED, PACE_PROBE_SOLO, PACE_RUN };
+
+static void pace_restart(struct train_job *j)
+{
+	j->stage_steps = 0;
+	j->stage_start = mono_ns();
+}
+
+static void pace(struct train_job *j)
+{
+	long now, per;
+
+	if (++j->stage_steps < (j->stage == PACE_RUN ? RUN_STEPS : PROBE_STEPS))
+		return;
+	now = mono_ns();
+	per = (now - j->stage_start) / j->stage_steps;
+	switch (j->stage) {
+	case PACE_PROBE_HELPED:
+		j->helped_ns = per;
+		j->stage = PACE_PROBE_SOLO;
+		atomic_store(&j->solo, 1);
+		break;
+	case PACE_PROBE_SOLO:
+		j->solo_ns = per;
+		j->stage = PACE_RUN;
+		atomic_store(&j->solo, j->solo_ns < j->helped_ns);
+		break;
+	default:
+		j->stage = PACE_PROBE_HELPED;
+		atomic_store(&j->solo, 0);
+		break;
+	}
+	j->stage_steps = 0;
+	j->stage_start = now;
+}
+
+static void *helper_main(void *arg)
+{
+	struct train_job *j = arg;
+
+	while (!atomic_load(&j->quit)) {
+		uint64_t v = atomic_load(&j->phase);
+
+		if (!atomic_load(&j->solo) &&
+		    (run_task(j) || spin_while_equal(&j->phase, v, &j->quit)))
+			continue;
+		pthread_mutex_lock(&j->mu);
+		atomic_store(&j->sleeping, 1);
+		/* a phase opened just before this may be missed: the caller
+		 * runs it alone and the next one wakes this thread */
+		while ((atomic_load(&j->phase) == v || atomic_load(&j->solo)) &&
+		       !atomic_load(&j->quit))
+			pthread_cond_wait(&j->cv, &j->mu);
+		atomic_store(&j->sleeping, 0);
+		pthread_mutex_unlock(&j->mu);
+	}
+	return NULL;
+}
+
+static int halves_setup(struct train_job *j)
+{
+	struct ml_model *m = j->m;
+	size_t per = j->halves == 1 ? j->B : (j->B + 1) / 2;
+	/* parameter halves on 64-byte boundaries */
+	size_t mid = ((m->n_params + 1) / 2 + 15) & ~(size_t)15;
+
+	if (mid > m->n_params)
+		mid = m->n_params;
+	for (int k = 0; k < j->halves; k++) {
+		struct half *H = &j->h[k];
+		int err;
+
+		H->ws = k ? &H->own_ws : &m->ws;
+		H->rng = k ? &H->own_rng : &m->rng;
+		if (k)
+			ml_rng_seed(&H->own_rng,
+				    j->o->seed ^ (0x1a2e5ull * (uint64_t)k));
+		H->grads = k ? malloc((m->n_params + 1) * sizeof(float))
+			     : m->grads;
+		H->xb = malloc(per * m->in_size * sizeof(float) + 1);
+		H->yb = malloc(per * j->d->y_size * sizeof(float) + 1);
+		if (!H->grads || !H->xb || !H->yb)
+			return fm_error_set(FM_ENOMEM,
+					    "training: out of memory");
+		err = ml__ws_ensure(m, H->ws, per, 1);
+		if (err)
+			return err;
+		H->p_lo = j->halves == 1 ? 0 : k ? mid : 0;
+		H->p_hi = j->halves == 1 ? m->n_params : k ? m->n_params : mid;
+	}
+	return FM_OK;
+}
+
+static void halves_cleanup(struct train_job *j)
+{
+	for (int k = 0; k < HALVES; k++) {
+		struct half *H = &j->h[k];
+
+		if (k) {
+			ml__ws_free(&H->own_ws);
+			free(H->grads);
+		}
+		free(H->xb);
+		free(H->yb);
+	}
+}
+
 int ml_train(struct ml_model *m, const struct ml_dataset *d,
 	     const struct ml_train_opts *o)
 {
 	struct opt_state st = { o, NULL, NULL, 0 };
+	struct train_job j;
 	struct ml_rng shuf;
 	size_t *idx = NULL;
-	float *xb = NULL, *yb = NULL, *state = NULL;
+	float *state = NULL;
 	size_t B = (size_t)o->batch_size, n = d->n, n_state;
-	int err;
+	pthread_t tid;
+	int helper = 0, err;
 
 	err = check_opts(o);
 	if (!err)
@@ -174,21 +464,19 @@ int ml_train(struct ml_model *m, const struct ml_dataset *d,
 				    "empty");
 	if (B > n)
 		B = n;
+	memset(&j, 0, sizeof(j));
+	pthread_mutex_init(&j.mu, NULL);
+	pthread_cond_init(&j.cv, NULL);
 	n_state = o->optimizer == ML_OPT_ADAM ? 2 * m->n_params :
 		  o->momentum > 0 ? m->n_params : 0;
 	idx = malloc(n * sizeof(*idx));
-	xb = malloc(B * m->in_size * sizeof(float));
-	yb = malloc(B * d->y_size * sizeof(float) + 1);
 	state = calloc(n_state + 1, sizeof(float));
 	if (!m->grads)
 		m->grads = malloc((m->n_params + 1) * sizeof(float));
-	if (!idx || !xb || !yb || !state || !m->grads) {
+	if (!idx || !state || !m->grads) {
 		err = fm_error_set(FM_ENOMEM, "training: out of memory");
 		goto done;
 	}
-	err = ml__ws_ensure(m, &m->ws, B, 1);
-	if (err)
-		goto done;
 	if (n_state) {
 		st.m1 = state;
 		st.m2 = o->optimizer == ML_OPT_ADAM ? state + m->n_params : NULL;
@@ -197,35 +485,58 @@ int ml_train(struct ml_model *m, const struct ml_dataset *d,
 		idx[i] = i;
 	ml_rng_seed(&shuf, o->seed);
 	ml_rng_seed(&m->rng, o->seed ^ 0x5eed0d00d5eedull);
+	j.m = m;
+	j.d = d;
+	j.o = o;
+	j.st = &st;
+	j.idx = idx;
+	j.B = B;
+	j.n = n;
+	j.halves = ml__train_lanes(B);
+	/* phase 0 has nothing to claim */
+	atomic_store(&j.phase, (uint64_t)j.halves);
+	err = halves_setup(&j);
+	if (err)
+		goto done;
+	if (j.halves > 1)
+		/* without a helper the halves still split the same way */
+		helper = pthread_create(&tid, NULL, helper_main, &j) == 0;
 	for (int ep = 1; ep <= o->epochs; ep++) {
 		struct ml_epoch_stats es = { ep, n, 0, 0, 0, 0 };
+		double t0, loss_sum = 0;
 		size_t correct = 0;
-		double loss_sum = 0, t0;
 
 		if (o->shuffle)
 			ml_rng_shuffle(&shuf, idx, n);
+		for (int k = 0; k < j.halves; k++) {
+			j.h[k].loss_sum = 0;
+			j.h[k].correct = 0;
+		}
 		t0 = now_s();
+		if (helper) {
+			/* one OpenBLAS thread per training thread */
+			ml__parallel_begin();
+			pace_restart(&j);
+		}
 		for (size_t s = 0; s < n; s += B) {
-			size_t b = n - s < B ? n - s : B;
-			const float *out;
-
-			for (size_t r = 0; r < b; r++) {
-				memcpy(xb + r * m->in_size,
-				       d->x + idx[s + r] * d->x_size,
-				       m->in_size * sizeof(float));
-				memcpy(yb + r * d->y_size,
-				       d->y + idx[s + r] * d->y_size,
-				       d->y_size * sizeof(float));
-			}
-			out = ml__forward(m, &m->ws, xb, b, 1);
-			ml__loss(o->loss, o->from_logits, out, yb, b,
-				 m->out_size, d->y_size, m->ws.dact[m->n_layers],
-				 1.0 / (double)b, &loss_sum, &correct);
-			ml__backward(m, b);
-			opt_step(m, &st);
+			j.s = s;
+			j.b = n - s < B ? n - s : B;
+			if (helper)
+				pace(&j);
+			run_phase(&j);
+			st.t++;
+			run_phase(&j);
 			if (o->on_batch)
-				o->on_batch(o->cb_arg, s + b, n,
-					    loss_sum / (double)(s + b));
+				o->on_batch(o->cb_arg, s + j.b, n,
+					    (j.h[0].loss_sum +
+					     j.h[1].loss_sum) /
+						    (double)(s + j.b));
+		}
+		if (helper)
+			ml__parallel_end();
+		for (int k = 0; k < j.halves; k++) {
+			loss_sum += j.h[k].loss_sum;
+			correct += j.h[k].correct;
 		}
 		es.seconds = now_s() - t0;
 		es.loss = loss_sum / (double)n;
@@ -246,9 +557,18 @@ int ml_train(struct ml_model *m, const struct ml_dataset *d,
 			goto done;
 	}
 done:
+	if (helper) {
+		pthread_mutex_lock(&j.mu);
+		atomic_store(&j.quit, 1);
+		pthread_cond_signal(&j.cv);
+		pthread_mutex_unlock(&j.mu);
+		pthread_join(tid, NULL);
+	}
+	if (j.m)
+		halves_cleanup(&j);
+	pthread_mutex_destroy(&j.mu);
+	pthread_cond_destroy(&j.cv);
 	free(idx);
-	free(xb);
-	free(yb);
 	free(state);
 	free(m->grads);
 	m->grads = NULL;
@@ -291,7 +611,7 @@ static void *infer_run(void *arg)
 		size_t s = i * j->chunk;
 		size_t b = j->n - s < j->chunk ? j->n - s : j->chunk;
 		const float *o = ml__forward(m, w->ws, j->x + s * m->in_size, b,
-					     0);
+					     0, NULL);
 
 		if (j->out)
 			memcpy(j->out + s * m->out_size, o,

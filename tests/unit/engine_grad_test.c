@@ -174,7 +174,7 @@ static double batch_loss(struct ml_model *m, const struct case_data *c,
 	const float *out;
 
 	m->rng = *rng; /* the same dropout mask every time */
-	out = ml__forward(m, &m->ws, c->x, c->B, 1);
+	out = ml__forward(m, &m->ws, c->x, c->B, 1, NULL);
 	ml__loss(c->loss, c->from_logits, out, c->y, c->B, m->out_size,
 		 c->y_size, grad_out, 1.0 / (double)c->B, &sum, &correct);
 	return sum / (double)c->B;
@@ -215,7 +215,7 @@ static void grad_check(const char *spec, enum ml_loss loss, int from_logits,
 	analytic = malloc(m->n_params * sizeof(float));
 	assert_int_equal(ml__ws_ensure(m, &m->ws, c.B, 1), FM_OK);
 	batch_loss(m, &c, &rng, m->ws.dact[m->n_layers]);
-	ml__backward(m, c.B);
+	ml__backward(m, &m->ws, m->grads, c.B);
 	memcpy(analytic, m->grads, m->n_params * sizeof(float));
 	for (size_t i = 0; i < m->n_params; i++) {
 		float keep = m->params[i], h = 5e-3f;
@@ -439,10 +439,96 @@ static void test_engine__parallel_inference_matches_serial(void **state)
 	ml_model_free(m);
 }
 
+/* Trains a copy of m for three epochs with the given thread budget. */
+static struct ml_model *train_copy(const struct ml_model *m,
+				   const struct ml_dataset *d, int threads,
+				   int batch, double *loss)
+{
+	struct ml_model *c = NULL;
+	struct ml_train_opts o;
+
+	assert_int_equal(ml_model_clone(&c, m), FM_OK);
+	ml_train_opts_init(&o);
+	o.epochs = 3;
+	o.lr = 0.01;
+	o.batch_size = batch;
+	o.from_logits = 1;
+	o.seed = 11;
+	ml_blas_threads(threads);
+	assert_int_equal(ml_train(c, d, &o), FM_OK);
+	if (loss) {
+		struct ml_eval ev;
+
+		assert_int_equal(ml_evaluate(c, d, ML_LOSS_SPARSE_CE, 1, 256,
+					     &ev),
+				 FM_OK);
+		*loss = ev.loss;
+	}
+	return c;
+}
+
+/* A batch shared by two threads trains what one thread trains (up to
+ * float summation order), and the same seed gives the same weights. The
+ * last batch of 1 sample leaves the second thread nothing to do. */
+static void test_engine__two_thread_training_matches_one(void **state)
+{
+	struct ml_model *m = from_spec(
+		"{\"input_shape\": [12], \"layers\": [{\"type\": \"dense\", "
+		"\"units\": 24, \"activation\": \"relu\"}, {\"type\": "
+		"\"dense\", \"units\": 3}]}", 7);
+	struct ml_model *drop = from_spec(
+		"{\"input_shape\": [12], \"layers\": [{\"type\": \"dense\", "
+		"\"units\": 24, \"activation\": \"relu\"}, {\"type\": "
+		"\"dropout\", \"rate\": 0.3}, {\"type\": \"dense\", "
+		"\"units\": 3}]}", 7);
+	struct ml_model *one, *two, *again;
+	struct ml_dataset d = { 0 };
+	struct ml_eval start;
+	size_t n = 16 * 40 + 1;
+	double l1, l2;
+
+	(void)state;
+	d.n = n;
+	d.x_size = 12;
+	d.y_size = 1;
+	d.x_shape.rank = 1;
+	d.x_shape.dim[0] = 12;
+	d.x = malloc(n * 12 * sizeof(float));
+	d.y = malloc(n * sizeof(float));
+	fill(d.x, n * 12, 9, -1, 1);
+	for (size_t i = 0; i < n; i++)
+		d.y[i] = d.x[i * 12] > 0 ? (d.x[i * 12 + 1] > 0 ? 2.0f : 1.0f)
+					 : 0.0f;
+	assert_int_equal(ml_evaluate(m, &d, ML_LOSS_SPARSE_CE, 1, 256, &start),
+			 FM_OK);
+	for (int batch = 16; batch <= 33; batch += 17) {
+		one = train_copy(m, &d, 1, batch, &l1);
+		two = train_copy(m, &d, 2, batch, &l2);
+		assert_true(l2 < 0.7 * start.loss); /* it learned */
+		assert_float_equal(l1, l2, 1e-4);
+		for (size_t i = 0; i < m->n_params; i++)
+			assert_float_equal(one->params[i], two->params[i],
+					   1e-4);
+		ml_model_free(one);
+		ml_model_free(two);
+	}
+	two = train_copy(drop, &d, 2, 32, NULL);
+	again = train_copy(drop, &d, 2, 32, NULL);
+	assert_memory_equal(two->params, again->params,
+			    drop->n_params * sizeof(float));
+	ml_model_free(two);
+	ml_model_free(again);
+	ml_blas_threads(2);
+	ml_dataset_cleanup(&d);
+	ml_model_free(m);
+	ml_model_free(drop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_engine__dense_matches_naive),
+		cmocka_unit_test(test_engine__two_thread_training_matches_one),
 		cmocka_unit_test(test_engine__conv2d_matches_naive),
 		cmocka_unit_test(test_engine__maxpool_matches_naive),
 		cmocka_unit_test(test_engine__grad_dense_activations),
