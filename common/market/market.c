@@ -491,66 +491,63 @@ struct assign_arg {
 	const char *task_id, *contributor;
 };
 
+/* One statement takes the slot, records the account and the assignment:
+ * one round trip and one commit. The guarded UPDATE is the slot (it
+ * cannot pass max_assignments); when it matches nothing, a second look
+ * says why. */
 static int assign_fn(struct db_conn *c, void *arg)
 {
 	struct assign_arg *a = arg;
 	PGresult *r = NULL;
 	int err;
 
-	/* the guarded UPDATE is the slot: it cannot pass max_assignments */
 	err = db_execp(c, &r,
-		       "UPDATE tasks SET slots_used = slots_used + 1,"
-		       " updated_at = now()"
-		       " WHERE id = $1 AND state = 'open' AND expires_at > now()"
+		       "WITH slot AS (UPDATE tasks SET slots_used ="
+		       " slots_used + 1, updated_at = now() WHERE id = $1"
+		       " AND state = 'open' AND expires_at > now()"
 		       " AND slots_used < max_assignments AND creator <> $2"
-		       " RETURNING assignment_duration_s",
+		       " RETURNING assignment_duration_s),"
+		       " acct AS (INSERT INTO accounts (address) SELECT $2"
+		       " FROM slot ON CONFLICT DO NOTHING),"
+		       " a AS (INSERT INTO assignments (task_id, contributor,"
+		       " deadline_at) SELECT $1, $2, now() + make_interval("
+		       "secs => slot.assignment_duration_s) FROM slot"
+		       " RETURNING *)"
+		       " SELECT " ASSIGNMENT_JSON " FROM a",
 		       a->task_id, a->contributor);
+	if (err == FM_ECONFLICT)
+		return fm_error_set(FM_ECONFLICT, "you already hold an "
+				    "assignment of this task");
 	if (err)
 		return err;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		err = db_execp(c, &r,
-			       "SELECT state, creator, expires_at > now() AS live,"
-			       " slots_used >= max_assignments AS full"
-			       " FROM tasks WHERE id = $1",
-			       a->task_id);
-		if (err)
-			return err;
-		if (PQntuples(r) == 0)
-			err = fm_error_set(FM_ENOTFOUND, "task not found");
-		else if (!strcmp(db_str(r, 0, "creator", ""), a->contributor))
-			err = fm_error_set(FM_EFORBIDDEN,
-					   "a creator cannot take their own "
-					   "task");
-		else if (strcmp(db_str(r, 0, "state", ""), "open") != 0)
-			err = fm_error_set(FM_ECONFLICT, "task is %s, not open",
-					   db_str(r, 0, "state", ""));
-		else if (!db_bool(r, 0, "live"))
-			err = fm_error_set(FM_ECONFLICT, "task has expired");
-		else
-			err = fm_error_set(FM_ECONFLICT,
-					   "no slot left: all assignments of "
-					   "this task are taken");
+	if (PQntuples(r) == 1) {
+		err = fj_parse(a->out, PQgetvalue(r, 0, 0),
+			       (size_t)PQgetlength(r, 0, 0), "database row");
 		PQclear(r);
 		return err;
 	}
-	char dur[24];
-
-	snprintf(dur, sizeof(dur), "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
-	err = ensure_account(c, a->contributor);
+	err = db_execp(c, &r,
+		       "SELECT state, creator, expires_at > now() AS live"
+		       " FROM tasks WHERE id = $1",
+		       a->task_id);
 	if (err)
 		return err;
-	err = row_jsonp(c, a->out, "assignment",
-			"WITH a AS (INSERT INTO assignments (task_id,"
-			" contributor, deadline_at) VALUES ($1, $2,"
-			" now() + make_interval(secs => $3::int))"
-			" RETURNING *) SELECT " ASSIGNMENT_JSON " FROM a",
-			a->task_id, a->contributor, dur);
-	if (err == FM_ECONFLICT)
+	if (PQntuples(r) == 0)
+		err = fm_error_set(FM_ENOTFOUND, "task not found");
+	else if (!strcmp(db_str(r, 0, "creator", ""), a->contributor))
+		err = fm_error_set(FM_EFORBIDDEN,
+				   "a creator cannot take their own task");
+	else if (strcmp(db_str(r, 0, "state", ""), "open") != 0)
+		err = fm_error_set(FM_ECONFLICT, "task is %s, not open",
+				   db_str(r, 0, "state", ""));
+	else if (!db_bool(r, 0, "live"))
+		err = fm_error_set(FM_ECONFLICT, "task has expired");
+	else
 		err = fm_error_set(FM_ECONFLICT,
-				   "you already hold an assignment of this "
-				   "task");
+				   "no slot left: all assignments of this "
+				   "task are taken");
+	PQclear(r);
 	return err;
 }
 
@@ -561,7 +558,7 @@ int market_assign(struct db_pool *p, json_t **out, const char *task_id,
 	struct assign_arg a = { out, id, contributor };
 	int err = spec_hash32(id, task_id, "task id");
 
-	return err ? err : db_tx(p, DB_READ_COMMITTED, assign_fn, &a);
+	return err ? err : db_tx(p, DB_AUTOCOMMIT, assign_fn, &a);
 }
 
 int market_assignment_get(struct db_pool *p, json_t **out, const char *id)
@@ -1199,9 +1196,15 @@ static int nonce_fn(struct db_conn *c, void *arg)
 	struct nonce_arg *a = arg;
 	int err;
 
+	/* Committed without waiting for the disk: whatever the request
+	 * then changes commits later in the same log, and waiting for that
+	 * makes the nonce durable too; a crash before it loses a nonce
+	 * whose request had no effect. One fsync per request, not two. */
 	err = db_execp(c, NULL,
-		       "INSERT INTO request_nonces (address, nonce)"
-		       " VALUES ($1, $2) ON CONFLICT DO NOTHING",
+		       "WITH async AS (SELECT set_config("
+		       "'synchronous_commit', 'off', true))"
+		       " INSERT INTO request_nonces (address, nonce)"
+		       " SELECT $1, $2 FROM async ON CONFLICT DO NOTHING",
 		       a->address, a->nonce);
 	if (err)
 		return err;
@@ -1227,5 +1230,5 @@ int market_nonce_use(struct db_pool *p, const char *address,
 		return fm_error_set(FM_EAUTH,
 				    "request nonce must be 16 to 128 "
 				    "characters");
-	return db_tx(p, DB_READ_COMMITTED, nonce_fn, &a);
+	return db_tx(p, DB_AUTOCOMMIT, nonce_fn, &a);
 }
