@@ -1,7 +1,7 @@
 /* The four services over HTTP on real PostgreSQL, anvil and storage: the
- * lifecycle of each task kind, every error class, signatures (forged,
- * replayed, stale), idempotency, a 50-for-10 slot race, and a database
- * restart. */
+ * lifecycle of each task kind, a delayed auto approval, every error class,
+ * signatures (forged, replayed, stale), idempotency, a 50-for-10 slot
+ * race, a database restart and a database outage. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -462,6 +462,110 @@ static void test_services__engineer_and_annotator_tasks(void **state)
 	json_decref(r);
 }
 
+/* Milliseconds since the epoch of an API timestamp
+ * ("2024-05-01T12:00:00.000Z"); -1 when it is not one. */
+static long long ts_ms(const char *ts)
+{
+	struct tm tm = { 0 };
+	int ms = 0;
+
+	if (!ts || sscanf(ts, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year,
+			  &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+			  &tm.tm_sec, &ms) != 7)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (long long)timegm(&tm) * 1000 + ms;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_services__auto_approval_waits_for_its_delay(void **state)
+{
+	enum { DELAY_S = 3 };
+	struct chain_key worker;
+	char dir[256], ref[65], p[256], waddr[CHAIN_ADDR_HEX];
+	json_t *spec, *task = NULL, *a = NULL, *r = NULL, *x = NULL;
+	json_t *list = NULL, *y, *body, *meta;
+	double t0;
+
+	(void)state;
+	assert_int_equal(chain_key_generate(&worker), FM_OK);
+	chainfx_addr_hex(waddr, &worker);
+	spec = funded_spec("model_contributor", G.assets_mlp, 1, "auto", 1);
+	json_object_set_new(json_object_get(spec, "validation"),
+			    "auto_approval_delay_s", json_integer(DELAY_S));
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL,
+			      &task),
+			 201);
+	assert_string_equal(sv(task, "validation_strategy"), "auto");
+	assert_int_equal(json_integer_value(json_object_get(
+				 task, "auto_approval_delay_s")),
+			 DELAY_S);
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", sv(task, "id"));
+	assert_int_equal(post(ASSIGND, &worker, p, NULL, NULL, &a), 201);
+	model_dir(dir, sizeof(dir), mlp_spec, 11, 0);
+	meta = model_meta();
+	push_bundle(ref, dir, STORE_KIND_RESULT, meta);
+	json_decref(meta);
+	tenv_sh("rm -rf %s", dir);
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
+	body = json_pack("{s:s, s:i}", "bundle", ref, "num_examples", 600);
+	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &r), 201);
+	t0 = now_s();
+	json_decref(body);
+	assert_string_equal(sv(r, "state"), "submitted");
+	/* the deadline is the submission plus the delay, both on the
+	 * database's clock */
+	assert_true(ts_ms(sv(r, "submitted_at")) > 0);
+	assert_int_equal(ts_ms(sv(r, "auto_accept_at")) -
+				 ts_ms(sv(r, "submitted_at")),
+			 DELAY_S * 1000);
+
+	/* a sweep runs every second: the ones before the deadline leave it
+	 * alone, one soon after it accepts */
+	path_of(p, sizeof(p), "/v1/results/%s", sv(r, "id"));
+	for (;;) {
+		assert_int_equal(get(RESULTD, p, &x), 200);
+		if (!strcmp(sv(x, "state"), "accepted"))
+			break;
+		assert_string_equal(sv(x, "state"), "submitted");
+		json_decref(x);
+		x = NULL;
+		if (now_s() - t0 > DELAY_S + 5)
+			fail_msg("not accepted %d s after the deadline", 5);
+		usleep(100000);
+	}
+	if (now_s() - t0 < DELAY_S - 0.5)
+		fail_msg("accepted after %.1f s, before its %d s delay",
+			 now_s() - t0, DELAY_S);
+	assert_true(ts_ms(sv(x, "decided_at")) >=
+		    ts_ms(sv(x, "auto_accept_at")));
+	assert_true(json_is_true(
+		json_object_get(json_object_get(x, "decision"), "automatic")));
+
+	/* the accept wrote its payout in the same transaction */
+	path_of(p, sizeof(p), "/v1/payouts?contributor=%s", waddr);
+	assert_int_equal(get(VALIDATIOND, p, &list), 200);
+	assert_int_equal(json_array_size(json_object_get(list, "payouts")), 1);
+	y = json_array_get(json_object_get(list, "payouts"), 0);
+	assert_string_equal(sv(y, "result_id"), sv(r, "id"));
+	assert_string_equal(sv(y, "task_id"), sv(task, "id"));
+	assert_string_equal(sv(y, "amount_wei"), sv(spec, "reward_wei"));
+	json_decref(list);
+	json_decref(x);
+	json_decref(spec);
+	json_decref(task);
+	json_decref(a);
+	json_decref(r);
+}
+
 static void test_services__bad_input_gets_the_right_status(void **state)
 {
 	struct chain_key worker;
@@ -776,6 +880,144 @@ static void test_services__serve_again_after_database_restart(void **state)
 	}
 }
 
+/* pg_ctl on the stack's cluster, as its owner when we are root (pg_ctl
+ * refuses to run as root); returns its exit status. */
+static int pg_ctl(const char *args)
+{
+	return tenv_sh("as=; [ \"$(id -u)\" -ne 0 ] || as='runuser -u "
+		       "postgres --'; $as '%s/pg_ctl' -D '%s' %s >/dev/null"
+		       " 2>&1",
+		       tenv_require("FM_PGBIN"), tenv_require("FM_PG_DATA"),
+		       args);
+}
+
+static int pg_start(void)
+{
+	return tenv_sh("%s/deploy/local/stack pg-restart >/dev/null 2>&1",
+		       tenv_require("FM_TOP"));
+}
+
+/* Runs even when the test failed: the suite's later tests need the
+ * database. */
+static int pg_running(void **state)
+{
+	(void)state;
+	return pg_ctl("status") == 0 || pg_start() == 0 ? 0 : -1;
+}
+
+struct probe {
+	int svc;
+	const struct chain_key *key; /* signed POST; NULL: GET */
+	char path[256];
+	const json_t *body;
+	const char *idem;
+	long ok; /* the status once the database is back */
+	long status;
+	char code[32];
+};
+
+static struct probe *probe_add(struct probe *q, int *n, int svc, long ok,
+			       const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static struct probe *probe_add(struct probe *q, int *n, int svc, long ok,
+			       const char *fmt, ...)
+{
+	struct probe *e = &q[(*n)++];
+	va_list ap;
+
+	e->svc = svc;
+	e->ok = ok;
+	va_start(ap, fmt);
+	vsnprintf(e->path, sizeof(e->path), fmt, ap);
+	va_end(ap);
+	return e;
+}
+
+static void probe_run(struct probe *q)
+{
+	json_t *o = NULL;
+	const char *c;
+
+	q->status = q->key ? post(q->svc, q->key, q->path, q->body, q->idem,
+				  &o)
+			   : get(q->svc, q->path, &o);
+	c = json_string_value(
+		json_object_get(json_object_get(o, "error"), "code"));
+	snprintf(q->code, sizeof(q->code), "%s", c ? c : "");
+	json_decref(o);
+}
+
+static void test_services__database_down_is_503(void **state)
+{
+	enum { NPROBE = 6 + NSVC };
+	struct chain_key worker, other;
+	struct probe q[NPROBE], *e;
+	char p[256], waddr[CHAIN_ADDR_HEX];
+	json_t *spec, *draft, *task = NULL, *a = NULL;
+	int n = 0, stopped, started;
+
+	(void)state;
+	assert_int_equal(chain_key_generate(&worker), FM_OK);
+	assert_int_equal(chain_key_generate(&other), FM_OK);
+	chainfx_addr_hex(waddr, &worker);
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 1);
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL,
+			      &task),
+			 201);
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", sv(task, "id"));
+	assert_int_equal(post(ASSIGND, &worker, p, NULL, NULL, &a), 201);
+	draft = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 0);
+
+	/* reads and signed writes of every service, and each /healthz */
+	memset(q, 0, sizeof(q));
+	e = probe_add(q, &n, ASSIGND, 201, "%s", p);
+	e->key = &other;
+	e = probe_add(q, &n, TASKD, 201, "/v1/tasks");
+	e->key = &G.creator;
+	e->body = draft;
+	e->idem = "db-down-1";
+	probe_add(q, &n, TASKD, 200, "/v1/tasks/%s", sv(task, "id"));
+	probe_add(q, &n, ASSIGND, 200, "/v1/assignments/%s", sv(a, "id"));
+	probe_add(q, &n, RESULTD, 200, "/v1/tasks/%s/results",
+		  sv(task, "id"));
+	probe_add(q, &n, VALIDATIOND, 200, "/v1/payouts?contributor=%s",
+		  waddr);
+	for (int i = 0; i < NSVC; i++)
+		probe_add(q, &n, i, 200, "/healthz");
+	assert_int_equal(n, NPROBE);
+
+	/* nothing asserted until the database is back: later tests need
+	 * it (and pg_running brings it back should this test die) */
+	stopped = pg_ctl("-m fast -w -t 60 stop");
+	for (int i = 0; i < n; i++)
+		probe_run(&q[i]);
+	started = pg_start();
+	assert_int_equal(stopped, 0);
+	assert_int_equal(started, 0);
+	for (int i = 0; i < n; i++)
+		if (q[i].status != 503 || strcmp(q[i].code, "unavailable"))
+			fail_msg("database down: %s %s%s answered %ld \"%s\", "
+				 "not 503 \"unavailable\"",
+				 svc_names[q[i].svc], q[i].key ? "POST " : "",
+				 q[i].path, q[i].status, q[i].code);
+
+	/* back: the same requests (the signed ones with a fresh nonce, the
+	 * idempotency key unused) go through at once */
+	for (int i = 0; i < n; i++) {
+		probe_run(&q[i]);
+		if (q[i].status != q[i].ok)
+			fail_msg("database back: %s %s%s answered %ld \"%s\", "
+				 "not %ld",
+				 svc_names[q[i].svc], q[i].key ? "POST " : "",
+				 q[i].path, q[i].status, q[i].code, q[i].ok);
+	}
+	json_decref(spec);
+	json_decref(draft);
+	json_decref(task);
+	json_decref(a);
+}
+
 static void test_services__info_and_metrics(void **state)
 {
 	json_t *o = NULL;
@@ -800,6 +1042,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_services__model_task_lifecycle),
 		cmocka_unit_test(test_services__engineer_and_annotator_tasks),
+		cmocka_unit_test(
+			test_services__auto_approval_waits_for_its_delay),
 		cmocka_unit_test(test_services__bad_input_gets_the_right_status),
 		cmocka_unit_test(
 			test_services__forged_replayed_stale_signatures),
@@ -809,6 +1053,8 @@ int main(void)
 		cmocka_unit_test(test_services__info_and_metrics),
 		cmocka_unit_test(
 			test_services__serve_again_after_database_restart),
+		cmocka_unit_test_teardown(test_services__database_down_is_503,
+					  pg_running),
 	};
 
 	log_init("services_test", LOG_WARN, 0);
