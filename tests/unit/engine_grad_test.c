@@ -395,6 +395,22 @@ static void test_engine__sgd_momentum_follows_keras(void **state)
 	ml_model_free(m);
 }
 
+/* n rows of f features uniform in [-1, 1] and room for one label each. */
+static void random_rows(struct ml_dataset *d, size_t n, size_t f,
+			uint64_t seed)
+{
+	d->n = n;
+	d->x_size = f;
+	d->y_size = 1;
+	d->x_shape.rank = 1;
+	d->x_shape.dim[0] = (int)f;
+	d->x = malloc(n * f * sizeof(float));
+	d->y = malloc(n * sizeof(float));
+	assert_non_null(d->x);
+	assert_non_null(d->y);
+	fill(d->x, n * f, seed, -1, 1);
+}
+
 /* Inference split across threads gives what one thread gives. */
 static void test_engine__parallel_inference_matches_serial(void **state)
 {
@@ -408,14 +424,7 @@ static void test_engine__parallel_inference_matches_serial(void **state)
 	float *y1, *y2;
 
 	(void)state;
-	d.n = n;
-	d.x_size = 20;
-	d.y_size = 1;
-	d.x_shape.rank = 1;
-	d.x_shape.dim[0] = 20;
-	d.x = malloc(n * 20 * sizeof(float));
-	d.y = malloc(n * sizeof(float));
-	fill(d.x, n * 20, 5, -1, 1);
+	random_rows(&d, n, 20, 5);
 	for (size_t i = 0; i < n; i++)
 		d.y[i] = (float)(i % 4);
 	y1 = malloc(n * 4 * sizeof(float));
@@ -488,14 +497,7 @@ static void test_engine__two_thread_training_matches_one(void **state)
 	double l1, l2;
 
 	(void)state;
-	d.n = n;
-	d.x_size = 12;
-	d.y_size = 1;
-	d.x_shape.rank = 1;
-	d.x_shape.dim[0] = 12;
-	d.x = malloc(n * 12 * sizeof(float));
-	d.y = malloc(n * sizeof(float));
-	fill(d.x, n * 12, 9, -1, 1);
+	random_rows(&d, n, 12, 9);
 	for (size_t i = 0; i < n; i++)
 		d.y[i] = d.x[i * 12] > 0 ? (d.x[i * 12 + 1] > 0 ? 2.0f : 1.0f)
 					 : 0.0f;
