@@ -146,7 +146,7 @@ static void test_agg__fedavg_matches_naive_sum(void **state)
  * later thread's share is still found. */
 static void test_agg__threads_give_the_same_sum(void **state)
 {
-	enum { K = 6, N = 5 * 16384 + 333 };
+	enum { K = 6, N = 5 * 32768 + 333 }; /* 3 blocks, 4 shares */
 	const float *upd[K];
 	double w[K] = { 1, 2, 3, 4, 5, 6 };
 	float *m = random_updates(upd, K, N, 17);
