@@ -329,16 +329,24 @@ static void run_phase(struct train_job *j)
 
 /* Who runs the steps. With the helper a step takes the caller's task and
  * its wait for the helper's; alone, both tasks. Which is faster depends
- * on what else the machine runs, so every RUN_STEPS the caller times
- * PROBE_STEPS steps each way and keeps the faster. The tasks stay the
- * same either way, and so do the weights. */
+ * on what else the machine runs, so the caller times PROBE_STEPS steps
+ * each way and keeps the faster, for RUN_STEPS steps with the helper or
+ * SOLO_STEPS alone: a busy spell (OpenBLAS' own threads still spinning
+ * after an evaluation, say) passes, and going alone when the helper could
+ * help costs the most. The tasks stay the same either way, and so do the
+ * weights. */
 #define PROBE_STEPS 32
 #define RUN_STEPS 1024
+#define SOLO_STEPS 128
 
 enum { PACE_PROBE_HELPED, PACE_PROBE_SOLO, PACE_RUN };
 
+/* Each epoch starts by probing: the epoch before may have ended in an
+ * evaluation that changed who has the CPUs. */
 static void pace_restart(struct train_job *j)
 {
+	j->stage = PACE_PROBE_HELPED;
+	atomic_store(&j->solo, 0);
 	j->stage_steps = 0;
 	j->stage_start = mono_ns();
 }
@@ -347,7 +355,9 @@ static void pace(struct train_job *j)
 {
 	long now, per;
 
-	if (++j->stage_steps < (j->stage == PACE_RUN ? RUN_STEPS : PROBE_STEPS))
+	if (++j->stage_steps < (j->stage != PACE_RUN	 ? PROBE_STEPS
+				: atomic_load(&j->solo) ? SOLO_STEPS
+							 : RUN_STEPS))
 		return;
 	now = mono_ns();
 	per = (now - j->stage_start) / j->stage_steps;
