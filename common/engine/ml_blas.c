@@ -1,7 +1,8 @@
 /* OpenBLAS start-up: the right kernels without the user setting anything.
  * Debian's OpenBLAS 0.3.21 does not recognise recent Intel CPUs and falls
- * back to SSE3 kernels, 3-6x slower; it reads OPENBLAS_CORETYPE only when
- * the library loads, so the fix is to set it and exec the program again. */
+ * back to SSE3 kernels, 3-6x slower; it reads OPENBLAS_CORETYPE (and
+ * OPENBLAS_THREAD_TIMEOUT) only when the library loads, so the fix is to
+ * set them and exec the program again. */
 #include "engine/ml_impl.h"
 
 #include <cblas.h>
@@ -66,19 +67,33 @@ static const char *cpu_core(void)
 void ml_blas_setup(int argc, char **argv)
 {
 	const char *want = cpu_core();
+	int fix_core = !getenv("OPENBLAS_CORETYPE") && want &&
+		       core_rank(want) > core_rank(openblas_get_corename());
+	/* OpenBLAS' idle threads spin (yielding) for 2^28 cycles after each
+	 * threaded product; right after an evaluation that steals the core
+	 * a training thread needs and halves the next epoch. 2^4: they
+	 * sleep at once, which costs a threaded product microseconds. */
+	int fix_timeout = !getenv("OPENBLAS_THREAD_TIMEOUT") &&
+			  !getenv("GOTO_THREAD_TIMEOUT") &&
+			  sysconf(_SC_NPROCESSORS_ONLN) > 1;
 	char exe[4096];
 	ssize_t n;
 
-	if (!getenv("OPENBLAS_CORETYPE") && want && argc > 0 && argv &&
-	    core_rank(want) > core_rank(openblas_get_corename())) {
+	if ((fix_core || fix_timeout) && argc > 0 && argv) {
 		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n > 0 && setenv("OPENBLAS_CORETYPE", want, 1) == 0) {
+		if (n > 0 &&
+		    (!fix_core || setenv("OPENBLAS_CORETYPE", want, 1) == 0) &&
+		    (!fix_timeout ||
+		     setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1) == 0)) {
 			exe[n] = '\0';
 			fflush(NULL);
 			execv(exe, argv);
-			/* exec failed: run on with the kernels we have */
-			unsetenv("OPENBLAS_CORETYPE");
 		}
+		/* exec failed: run on with the library as it started */
+		if (fix_core)
+			unsetenv("OPENBLAS_CORETYPE");
+		if (fix_timeout)
+			unsetenv("OPENBLAS_THREAD_TIMEOUT");
 	}
 	if (!getenv("OPENBLAS_NUM_THREADS") && !getenv("OMP_NUM_THREADS")) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
