@@ -37,6 +37,9 @@ mkdir -p build/bench/engine
 cc -std=c11 -D_GNU_SOURCE -O2 -pthread -Icommon -I/usr/include/x86_64-linux-gnu \
   -o build/bench/engine_bench bench/engine_bench.c build/libfedmarket.a \
   $(pkg-config --libs jansson openblas zlib) -lm
+# The build leaves tens of MB to write back; the kernel doing that on one
+# core during the first runs halves whatever runs there. Settle first.
+sync
 out=build/bench/engine
 rm -f "$out"/*.jsonl
 model=assets/models/fashion-mlp
