@@ -3,13 +3,13 @@
 # line moving the same bytes to the same server in the same run, for the
 # WebDAV (nginx) and S3 (SigV4) backends. Target: ours >= 0.9x curl.
 #
-# Runs alternate curl and ours and report the median of FM_BENCH_RUNS
-# (default 7) runs, and the fastest run of each next to it: on tmpfs a
-# run now and then stalls on page allocation (the same command taking 4x
-# as long), which moves a median of few runs of an FM_BENCH_MIB (default 256) MiB file. Data and the
-# servers' folders live on /dev/shm when it exists, so disk noise does not
-# swamp the network path. Starts its own stack on FM_BENCH_PORT_BASE
-# (default 59420) and stops it at the end.
+# Runs alternate curl and ours on an FM_BENCH_MIB (default 256) MiB file
+# and report the median of FM_BENCH_RUNS (default 7) runs, with the
+# fastest run of each next to it: on tmpfs a run now and then stalls on
+# page allocation (the same command taking 4x as long), which moves a
+# median of few runs. Data and the servers' folders live on /dev/shm when
+# it exists, so disk noise does not swamp the network path. Starts its
+# own stack on FM_BENCH_PORT_BASE (default 59420) and stops it at the end.
 # Prints one line per measurement and "N passed, N failed" (a pass is a
 # ratio >= 0.9).
 set -euo pipefail

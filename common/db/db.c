@@ -295,7 +295,7 @@ static void stmt_drop(struct db_conn *c, const char *name)
 	char sql[32];
 	PGresult *r;
 
-	if (i < 0 || i >= c->nstmts || !c->stmts[i].sql)
+	if (i >= c->nstmts)
 		return;
 	if (PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
 		snprintf(sql, sizeof(sql), "DEALLOCATE %s", name);

@@ -23,9 +23,10 @@
  * many. */
 #define INFER_MIN_SAMPLES 1024
 
-/* Training splits a batch across two threads when each gets at least
- * this many samples: below it, handing off costs more than it saves. */
-#define LANE_MIN_SAMPLES 8
+/* Training cuts a batch in halves for two threads when each gets at
+ * least this many samples: below it, handing off costs more than it
+ * saves. */
+#define HALF_MIN_SAMPLES 8
 
 static atomic_int max_threads; /* 0 until set: OpenBLAS' own count */
 static atomic_int cur_threads;
@@ -154,10 +155,10 @@ int ml__infer_threads(size_t n)
 	return t < (size_t)max ? (int)t : max;
 }
 
-int ml__train_lanes(size_t B)
+int ml__train_halves(size_t B)
 {
 	return thread_budget() >= 2 && !atomic_load(&parallel) &&
-	       B >= 2 * LANE_MIN_SAMPLES ? 2 : 1;
+	       B >= 2 * HALF_MIN_SAMPLES ? 2 : 1;
 }
 
 void ml__parallel_begin(void)

@@ -108,8 +108,9 @@ void ml__sgemm(int trans_a, int trans_b, int M, int N, int K, const float *A,
  * budget is 1). Between parallel_begin and parallel_end every product
  * runs on one OpenBLAS thread: the parallelism is the engine's own. */
 int ml__infer_threads(size_t n);
-/* How many threads should share the samples of one training batch of B. */
-int ml__train_lanes(size_t B);
+/* In how many halves (1 or 2, one thread each) to cut a training batch
+ * of B. */
+int ml__train_halves(size_t B);
 void ml__parallel_begin(void);
 void ml__parallel_end(void);
 

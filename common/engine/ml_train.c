@@ -29,12 +29,17 @@ void ml_train_opts_init(struct ml_train_opts *o)
 	o->shuffle = 1;
 }
 
-static double now_s(void)
+static long mono_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+	return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+static double now_s(void)
+{
+	return (double)mono_ns() * 1e-9;
 }
 
 int ml_data_check(const struct ml_model *m, const struct ml_dataset *d,
@@ -179,14 +184,6 @@ static int check_opts(const struct ml_train_opts *o)
  * microseconds. The spin is a plain loop: in a virtual machine PAUSE
  * can hand the CPU back to the host, which stalls the whole step. */
 #define SPIN_NS 200000L
-
-static long mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000L + ts.tv_nsec;
-}
 
 /* Spins until *a differs from v or SPIN_NS passed; 1 if it changed. */
 static int spin_while_equal(_Atomic uint64_t *a, uint64_t v,
@@ -432,8 +429,8 @@ static int halves_setup(struct train_job *j)
 		err = ml__ws_ensure(m, H->ws, per, 1);
 		if (err)
 			return err;
-		H->p_lo = j->halves == 1 ? 0 : k ? mid : 0;
-		H->p_hi = j->halves == 1 ? m->n_params : k ? m->n_params : mid;
+		H->p_lo = k ? mid : 0;
+		H->p_hi = k || j->halves == 1 ? m->n_params : mid;
 	}
 	return FM_OK;
 }
@@ -502,7 +499,7 @@ int ml_train(struct ml_model *m, const struct ml_dataset *d,
 	j.idx = idx;
 	j.B = B;
 	j.n = n;
-	j.halves = ml__train_lanes(B);
+	j.halves = ml__train_halves(B);
 	/* phase 0 has nothing to claim */
 	atomic_store(&j.phase, (uint64_t)j.halves);
 	err = halves_setup(&j);

@@ -72,20 +72,31 @@ static char *dump_or_empty(const json_t *o)
 	return o ? json_dumps(o, JSON_COMPACT) : strdup("{}");
 }
 
-/* Runs sql and parses column 0 of row 0 as JSON into *out; a query with
- * no row is FM_ENOTFOUND naming what. */
+/* Runs sql into *r; a query with no row is FM_ENOTFOUND naming what. */
+static int row_first(struct db_conn *c, PGresult **r, const char *what,
+		     const char *sql, int n, const char *const *params)
+{
+	int err = db_exec(c, r, sql, n, params);
+
+	if (err)
+		return err;
+	if (PQntuples(*r) == 0) {
+		PQclear(*r);
+		*r = NULL;
+		return fm_error_set(FM_ENOTFOUND, "%s not found", what);
+	}
+	return FM_OK;
+}
+
+/* Runs sql and parses column 0 of row 0 as JSON into *out. */
 static int row_json(struct db_conn *c, json_t **out, const char *what,
 		    const char *sql, int n, const char *const *params)
 {
 	PGresult *r = NULL;
-	int err = db_exec(c, &r, sql, n, params);
+	int err = row_first(c, &r, what, sql, n, params);
 
 	if (err)
 		return err;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		return fm_error_set(FM_ENOTFOUND, "%s not found", what);
-	}
 	err = fj_parse(out, PQgetvalue(r, 0, 0),
 		       (size_t)PQgetlength(r, 0, 0), "database row");
 	PQclear(r);
@@ -98,9 +109,13 @@ static int row_json(struct db_conn *c, json_t **out, const char *what,
 		       sizeof(const char *)), \
 		 (const char *const[]){ __VA_ARGS__ })
 
-/* Read-only statement on a pooled connection. */
+/* Read-only statement on a pooled connection: column 0 of row 0 parsed
+ * into *out, or (out NULL) copied as a malloc'd text into *text, for
+ * answers passed on as the database shaped them. */
 struct read_arg {
 	json_t **out;
+	char **text;
+	size_t *len;
 	const char *what;
 	const char *sql;
 	int n;
@@ -110,52 +125,38 @@ struct read_arg {
 static int read_fn(struct db_conn *c, void *arg)
 {
 	struct read_arg *a = arg;
-
-	return row_json(c, a->out, a->what, a->sql, a->n, a->params);
-}
-
-/* Column 0 of row 0 as a malloc'd text, for answers passed on as the
- * database shaped them. */
-struct text_arg {
-	char **out;
-	size_t *len;
-	const char *what;
-	const char *sql;
-	int n;
-	const char *const *params;
-};
-
-static int text_fn(struct db_conn *c, void *arg)
-{
-	struct text_arg *a = arg;
 	PGresult *r = NULL;
-	int err = db_exec(c, &r, a->sql, a->n, a->params);
 	size_t n;
+	int err;
 
+	if (a->out)
+		return row_json(c, a->out, a->what, a->sql, a->n, a->params);
+	err = row_first(c, &r, a->what, a->sql, a->n, a->params);
 	if (err)
 		return err;
-	if (PQntuples(r) == 0 || PQgetisnull(r, 0, 0)) {
+	if (PQgetisnull(r, 0, 0)) {
 		PQclear(r);
 		return fm_error_set(FM_ENOTFOUND, "%s not found", a->what);
 	}
 	n = (size_t)PQgetlength(r, 0, 0);
-	*a->out = malloc(n + 1);
-	if (*a->out) {
-		memcpy(*a->out, PQgetvalue(r, 0, 0), n + 1);
+	*a->text = malloc(n + 1);
+	if (*a->text) {
+		memcpy(*a->text, PQgetvalue(r, 0, 0), n + 1);
 		*a->len = n;
 	}
 	PQclear(r);
-	return *a->out ? FM_OK : fm_error_set(FM_ENOMEM, "out of memory");
+	return *a->text ? FM_OK : fm_error_set(FM_ENOMEM, "out of memory");
 }
 
+/* One statement is its own snapshot: no BEGIN/COMMIT round trips. */
 static int read_text(struct db_pool *p, char **out, size_t *len,
 		     const char *what, const char *sql, int n,
 		     const char *const *params)
 {
-	struct text_arg a = { out, len, what, sql, n, params };
+	struct read_arg a = { NULL, out, len, what, sql, n, params };
 
 	*out = NULL;
-	return db_tx(p, DB_AUTOCOMMIT, text_fn, &a);
+	return db_tx(p, DB_AUTOCOMMIT, read_fn, &a);
 }
 
 #define read_textp(p, out, len, what, sql, ...) \
@@ -173,11 +174,10 @@ static int text_to_json(int err, char *text, size_t len, json_t **out)
 	return err;
 }
 
-/* One statement is its own snapshot: no BEGIN/COMMIT round trips. */
 static int read_json(struct db_pool *p, json_t **out, const char *what,
 		     const char *sql, int n, const char *const *params)
 {
-	struct read_arg a = { out, what, sql, n, params };
+	struct read_arg a = { out, NULL, NULL, what, sql, n, params };
 
 	return db_tx(p, DB_AUTOCOMMIT, read_fn, &a);
 }
