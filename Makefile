@@ -49,13 +49,24 @@ CFLAGS += -std=c11 -D_GNU_SOURCE -pthread $(OPT) $(WARN) $(SANFLAGS) \
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS = $(PKG_LIBS) -lm
 
+# Three libraries: common/ (what both sides share), clients/lib/ (only
+# the command-line programs) and services/lib/ (only the services). Each
+# side compiles against common/ and its own lib/ alone, so a client cannot
+# reach service code by accident (tests/unit/layout_test.sh checks the rest).
 LIB_SRC := $(sort $(wildcard common/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libfedmarket.a
+CLIENT_LIB_SRC := $(sort $(wildcard clients/lib/*/*.c))
+CLIENT_LIB_OBJ := $(CLIENT_LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLIENT_LIB := $(BUILD)/libfmclient.a
+SERVICE_LIB_SRC := $(sort $(wildcard services/lib/*/*.c))
+SERVICE_LIB_OBJ := $(SERVICE_LIB_SRC:%.c=$(BUILD)/obj/%.o)
+SERVICE_LIB := $(BUILD)/libfmservice.a
 
-# Every folder under clients/ and services/ is one binary:
+# Every other folder under clients/ and services/ is one binary:
 # clients/engine -> bin/fedmarket-engine, services/taskd -> bin/fedmarket-taskd
-PROG_DIRS := $(sort $(dir $(wildcard clients/*/*.c services/*/*.c)))
+PROG_DIRS := $(sort $(filter-out clients/lib/ services/lib/,\
+	$(dir $(wildcard clients/*/*.c services/*/*.c))))
 PROGS := $(foreach d,$(PROG_DIRS),$(BIN)/fedmarket-$(notdir $(d:/=)))
 
 TEST_SRC := $(sort $(wildcard tests/unit/*_test.c tests/integration/*_test.c))
@@ -68,9 +79,9 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 .PHONY: all lib progs tests test check demo bench clean fuzz fuzz-targets stack-up \
 	stack-down contracts
-all: $(LIB) $(PROGS) tests
+all: $(LIB) $(CLIENT_LIB) $(SERVICE_LIB) $(PROGS) tests
 
-lib: $(LIB)
+lib: $(LIB) $(CLIENT_LIB) $(SERVICE_LIB)
 progs: $(PROGS)
 tests: $(TESTS)
 
@@ -82,25 +93,35 @@ $(BUILD)/obj/%.o: %.c
 # and sqrtf without errno to become one instruction.
 $(BUILD)/obj/common/engine/ml_%.o: CFLAGS += -O3 -fno-math-errno
 
+$(BUILD)/obj/clients/%.o: CFLAGS += -Iclients/lib
+$(BUILD)/obj/services/%.o: CFLAGS += -Iservices/lib
+$(BUILD)/obj/tests/%.o $(BUILD)/obj/bench/%.o: CFLAGS += -Iclients/lib \
+	-Iservices/lib
+
 $(LIB): $(LIB_OBJ)
+$(CLIENT_LIB): $(CLIENT_LIB_OBJ)
+$(SERVICE_LIB): $(SERVICE_LIB_OBJ)
+$(LIB) $(CLIENT_LIB) $(SERVICE_LIB):
 	@mkdir -p $(@D)
 	rm -f $@
 	ar rcs $@ $^
 
+side_lib = $(if $(filter clients/%,$(1)),$(CLIENT_LIB),$(SERVICE_LIB))
 define prog_rule
-$(BIN)/fedmarket-$(notdir $(1:/=)): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)*.c)) $(LIB)
+$(BIN)/fedmarket-$(notdir $(1:/=)): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)*.c)) $(call side_lib,$(1)) $(LIB)
 	@mkdir -p $$(@D)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach d,$(PROG_DIRS),$(eval $(call prog_rule,$(d))))
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(CLIENT_LIB) \
+		$(SERVICE_LIB) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 
 fuzz-targets: $(FUZZ_BIN)
 
-$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIB)
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(CLIENT_LIB) $(SERVICE_LIB) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
@@ -129,5 +150,6 @@ stack-down:
 clean:
 	rm -rf build bin
 
--include $(LIB_OBJ:.o=.d) $(TEST_SRC:%.c=$(BUILD)/obj/%.d)
+-include $(LIB_OBJ:.o=.d) $(CLIENT_LIB_OBJ:.o=.d) $(SERVICE_LIB_OBJ:.o=.d) \
+	$(TEST_SRC:%.c=$(BUILD)/obj/%.d)
 -include $(patsubst %.c,$(BUILD)/obj/%.d,$(wildcard clients/*/*.c services/*/*.c))

@@ -10,6 +10,6 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 make -s -j2 lib
 mkdir -p build/bench
-cc -std=c11 -D_GNU_SOURCE -O2 -pthread -Icommon -o build/bench/agg_bench \
-  bench/agg_bench.c build/libfedmarket.a -lm
+cc -std=c11 -D_GNU_SOURCE -O2 -pthread -Icommon -Iclients/lib -Iservices/lib -o build/bench/agg_bench \
+  bench/agg_bench.c build/libfmclient.a build/libfmservice.a build/libfedmarket.a -lm
 exec build/bench/agg_bench "$@"

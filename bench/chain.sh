@@ -15,7 +15,7 @@ window=500 windows=7
 
 make -s -j2 lib
 mkdir -p build/bench
-cc -std=c11 -D_GNU_SOURCE -O2 -pthread -Icommon -I/usr/include/x86_64-linux-gnu \
-  -o build/bench/chain_bench bench/chain_bench.c build/libfedmarket.a \
+cc -std=c11 -D_GNU_SOURCE -O2 -pthread -Icommon -Iclients/lib -Iservices/lib -I/usr/include/x86_64-linux-gnu \
+  -o build/bench/chain_bench bench/chain_bench.c build/libfmclient.a build/libfmservice.a build/libfedmarket.a \
   $(pkg-config --libs libsecp256k1 libsodium libcrypto jansson libcurl libmicrohttpd) -lm
 build/bench/chain_bench "$window" "$windows"

@@ -34,8 +34,8 @@ if ! "$py" -c 'import torch' 2>/dev/null; then
 fi
 make -s -j2 lib
 mkdir -p build/bench/engine
-cc -std=c11 -D_GNU_SOURCE -O2 -pthread -Icommon -I/usr/include/x86_64-linux-gnu \
-  -o build/bench/engine_bench bench/engine_bench.c build/libfedmarket.a \
+cc -std=c11 -D_GNU_SOURCE -O2 -pthread -Icommon -Iclients/lib -Iservices/lib -I/usr/include/x86_64-linux-gnu \
+  -o build/bench/engine_bench bench/engine_bench.c build/libfmclient.a build/libfmservice.a build/libfedmarket.a \
   $(pkg-config --libs jansson openblas zlib) -lm
 # The build leaves tens of MB to write back; the kernel doing that on one
 # core during the first runs halves whatever runs there. Settle first.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # HTTP server benchmark: wrk against a trivial JSON route of the
-# common/http server on loopback (64 connections), with and without the
+# services/lib/http server on loopback (64 connections), with and without the
 # access log (written to a file). Prints one JSON object with req/s and
 # latency percentiles per run. wrk and the server share this machine's
 # cores, so the figures are a floor, not the server's ceiling.
@@ -19,8 +19,8 @@ conns=${FM_BENCH_CONNS:-64}
 
 make -s -j2 lib
 mkdir -p build/bench
-cc -std=c11 -D_GNU_SOURCE -O2 -pthread -Icommon -I/usr/include/x86_64-linux-gnu \
-  -o build/bench/http_server bench/http_server.c build/libfedmarket.a \
+cc -std=c11 -D_GNU_SOURCE -O2 -pthread -Icommon -Iclients/lib -Iservices/lib -I/usr/include/x86_64-linux-gnu \
+  -o build/bench/http_server bench/http_server.c build/libfmclient.a build/libfmservice.a build/libfedmarket.a \
   $(pkg-config --libs libmicrohttpd jansson) -lm
 
 pid=""

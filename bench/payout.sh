@@ -9,11 +9,11 @@ make -s -j2 lib build/obj/tests/support/marketfx.o build/obj/tests/support/chain
   build/obj/tests/support/testenv.o >/dev/null
 out=build/bench/payout_bench
 mkdir -p build/bench
-cc -std=c11 -D_GNU_SOURCE -O2 -pthread -Icommon -Itests/support \
+cc -std=c11 -D_GNU_SOURCE -O2 -pthread -Icommon -Iclients/lib -Iservices/lib -Itests/support \
   -I/usr/include/x86_64-linux-gnu $(pkg-config --cflags jansson libpq) \
   bench/payout_bench.c build/obj/tests/support/marketfx.o \
   build/obj/tests/support/chainfx.o build/obj/tests/support/testenv.o \
-  build/libfedmarket.a -o "$out" \
+  build/libfmclient.a build/libfmservice.a build/libfedmarket.a -o "$out" \
   $(pkg-config --libs libpq libcurl jansson libsecp256k1 libsodium openblas \
     libmicrohttpd zlib libcrypto) -lm
 if [ -z "${FEDMARKET_RPC_URL:-}" ]; then

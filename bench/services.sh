@@ -64,9 +64,9 @@ make -s -j2 bin/fedmarket-taskd bin/fedmarket-assignd bin/fedmarket-migrate \
 	bin/fedmarket-store
 mkdir -p build/bench
 cc -std=c11 -D_GNU_SOURCE -O2 -pthread -Wall -Wextra -Werror -Wshadow \
-	-Wstrict-prototypes -Wmissing-prototypes -Icommon \
+	-Wstrict-prototypes -Wmissing-prototypes -Icommon -Iclients/lib -Iservices/lib \
 	-I/usr/include/x86_64-linux-gnu -o build/bench/services_bench \
-	bench/services_bench.c build/libfedmarket.a \
+	bench/services_bench.c build/libfmclient.a build/libfmservice.a build/libfedmarket.a \
 	$(pkg-config --libs libpq libcurl jansson libsecp256k1 libsodium openblas \
 	libmicrohttpd zlib libcrypto) -lm
 

@@ -6,7 +6,7 @@
  * variables and malformed values were already refused by name. */
 #include "admin.h"
 
-#include "chain/keys_cmd.h"
+#include "cli/keys_cmd.h"
 #include "core/err.h"
 
 #include <ctype.h>

@@ -2,7 +2,7 @@
 #include "admin.h"
 
 #include "chain/escrow.h"
-#include "chain/keys_cmd.h"
+#include "cli/keys_cmd.h"
 #include "chain/rpc.h"
 #include "core/err.h"
 

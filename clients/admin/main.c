@@ -2,7 +2,7 @@
  * the configuration. */
 #include "admin.h"
 
-#include "chain/keys_cmd.h"
+#include "cli/keys_cmd.h"
 #include "core/err.h"
 #include "core/log.h"
 

@@ -3,7 +3,6 @@
 #include "core/err.h"
 #include "core/sha256.h"
 #include "http/client.h"
-#include "http/server.h"
 
 #include <ctype.h>
 #include <sodium.h>
@@ -192,24 +191,5 @@ int reqsig_httpc_sign(void *arg, const char *method, const char *target,
 		err = httpc_headers_add(h, REQSIG_HDR_NONCE, v.nonce);
 	if (!err)
 		err = httpc_headers_add(h, REQSIG_HDR_SIGNATURE, v.signature);
-	return err;
-}
-
-int reqsig_verify_http(uint8_t out[CHAIN_ADDR_LEN], char *nonce_out,
-		       const struct http_req *req, long max_skew_s)
-{
-	struct reqsig_msg m;
-	const char *nonce = http_req_header(req, REQSIG_HDR_NONCE);
-	int err;
-
-	m.method = http_req_method(req);
-	m.target = http_req_target(req);
-	m.body = http_req_body(req, &m.body_len);
-	err = reqsig_verify(out, &m, http_req_header(req, REQSIG_HDR_ADDRESS),
-			    http_req_header(req, REQSIG_HDR_TIMESTAMP), nonce,
-			    http_req_header(req, REQSIG_HDR_SIGNATURE),
-			    (int64_t)time(NULL), max_skew_s);
-	if (!err && nonce_out)
-		snprintf(nonce_out, REQSIG_NONCE_MAX + 1, "%s", nonce);
 	return err;
 }

@@ -69,17 +69,10 @@ int reqsig_verify(uint8_t out[CHAIN_ADDR_LEN], const struct reqsig_msg *m,
 		  long max_skew_s);
 
 struct httpc_headers;
-struct http_req;
 
 /* An httpc_sign_fn (common/http/client.h): arg is the signing
  * const struct chain_key *; signs with the current time. */
 int reqsig_httpc_sign(void *arg, const char *method, const char *target,
 		      const void *body, size_t len, struct httpc_headers *h);
-
-/* reqsig_verify on a request of common/http/server.h, at the current
- * time. nonce_out (REQSIG_NONCE_MAX + 1 bytes, may be NULL) gets the
- * nonce for the service's replay check. */
-int reqsig_verify_http(uint8_t out[CHAIN_ADDR_LEN], char *nonce_out,
-		       const struct http_req *req, long max_skew_s);
 
 #endif

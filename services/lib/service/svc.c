@@ -381,6 +381,28 @@ done:
 
 /* ---------------------------------------------------------- verification */
 
+/* reqsig_verify on a request, at the current time; nonce_out
+ * (REQSIG_NONCE_MAX + 1 bytes) gets the nonce for the replay check. */
+static int verify_http(uint8_t out[CHAIN_ADDR_LEN], char *nonce_out,
+		       const struct http_req *req, long max_skew_s)
+{
+	struct reqsig_msg m;
+	const char *nonce = http_req_header(req, REQSIG_HDR_NONCE);
+	int err;
+
+	m.method = http_req_method(req);
+	m.target = http_req_target(req);
+	m.body = http_req_body(req, &m.body_len);
+	err = reqsig_verify(out, &m, http_req_header(req, REQSIG_HDR_ADDRESS),
+			    http_req_header(req, REQSIG_HDR_TIMESTAMP), nonce,
+			    http_req_header(req, REQSIG_HDR_SIGNATURE),
+			    (int64_t)time(NULL), max_skew_s);
+	if (err)
+		return err;
+	snprintf(nonce_out, REQSIG_NONCE_MAX + 1, "%s", nonce);
+	return FM_OK;
+}
+
 int svc_verify(void *arg, const struct http_req *req, char *out, size_t n)
 {
 	struct svc *s = arg;
@@ -389,7 +411,7 @@ int svc_verify(void *arg, const struct http_req *req, char *out, size_t n)
 	char hex[CHAIN_ADDR_HEX] = "0x";
 	int err;
 
-	err = reqsig_verify_http(addr, nonce, req, s->cfg.signature_max_skew_s);
+	err = verify_http(addr, nonce, req, s->cfg.signature_max_skew_s);
 	if (err)
 		return err;
 	/* identities are lowercase addresses throughout the database */

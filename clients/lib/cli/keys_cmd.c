@@ -1,4 +1,4 @@
-#include "chain/keys_cmd.h"
+#include "cli/keys_cmd.h"
 
 #include "core/buf.h"
 #include "core/err.h"

@@ -2,7 +2,7 @@
  * to the terminal: it is the user interface of the client binaries. */
 #include "cli/cli.h"
 
-#include "chain/keys_cmd.h"
+#include "cli/keys_cmd.h"
 #include "chain/u256.h"
 #include "core/err.h"
 #include "core/log.h"
