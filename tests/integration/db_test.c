@@ -1,4 +1,4 @@
-/* Integration tests of common/db against the stack's real PostgreSQL:
+/* Integration tests of services/lib/db against the stack's real PostgreSQL:
  * migrations, the pool, retrying transactions, schema invariants, and a
  * server restart. */
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* common/cli: option tables (values, ranges, flags, positionals, common
+/* clients/lib/cli: option tables (values, ranges, flags, positionals, common
  * options, usage errors), ids, wei formatting, task training options and
  * data loading by a task's spec. */
 #include <setjmp.h>
