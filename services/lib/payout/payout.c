@@ -683,7 +683,7 @@ static int replace_stuck(struct payout_worker *w, struct payout_stats *st)
 		if (!err)
 			err = set_fees(w, &tx, &fmax, &fprio);
 		if (!err)
-			err = db_tx(w->db, DB_READ_COMMITTED, store_fn, &a);
+			err = db_tx(w->db, DB_READ_COMMITTED, store_fn, NULL, &a);
 		if (err == FM_ECONFLICT) /* mined meanwhile */
 			err = FM_OK;
 		else if (!err) {
@@ -792,7 +792,7 @@ static int sign_task_batch(struct payout_worker *w, struct payout_stats *st,
 						      : "release_batch",
 				       task_id, ids.data, n, NULL };
 
-		err = db_tx(w->db, DB_READ_COMMITTED, store_fn, &a);
+		err = db_tx(w->db, DB_READ_COMMITTED, store_fn, NULL, &a);
 	}
 done:
 	PQclear(r);
@@ -877,7 +877,7 @@ static int refunds(struct payout_worker *w, struct payout_stats *st)
 					       0, NULL };
 
 			tx.gas_limit = gas + gas / 4;
-			err = db_tx(w->db, DB_READ_COMMITTED, store_fn, &a);
+			err = db_tx(w->db, DB_READ_COMMITTED, store_fn, NULL, &a);
 			if (!err)
 				st->refunds++;
 		}

@@ -336,7 +336,7 @@ int svc_idempotent(struct http_req *req, struct svc *s, http_handler_fn inner)
 	claim.method = http_req_method(req);
 	claim.path = http_req_target(req);
 	claim.hash = hash;
-	err = db_tx(s->db, DB_READ_COMMITTED, claim_fn, &claim);
+	err = db_tx(s->db, DB_READ_COMMITTED, claim_fn, NULL, &claim);
 	if (err)
 		goto done;
 	if (!claim.fresh) {
