@@ -13,6 +13,26 @@
 #include <string.h>
 #include <time.h>
 
+/* Opens the task just created, whose funding is already on chain. The
+ * sweeper opens funded drafts too and may have come first: the task was
+ * created and opened all the same, so it is read again. On success
+ * *task is the open task. */
+static int open_funded(struct svc *s, json_t **task, const char *task_id,
+		       const char *funding_tx, const char *funded_wei)
+{
+	json_t *opened = NULL;
+	int err = market_task_open(s->db, &opened, task_id, funding_tx,
+				   funded_wei);
+
+	if (err == FM_ECONFLICT)
+		err = market_task_get(s->db, &opened, task_id);
+	if (err)
+		return err;
+	json_decref(*task);
+	*task = opened;
+	return FM_OK;
+}
+
 static int create(struct http_req *req, void *arg)
 {
 	struct svc *s = arg;
@@ -49,14 +69,9 @@ static int create(struct http_req *req, void *arg)
 	if (err)
 		goto done;
 	if (funded_ok) {
-		json_t *opened = NULL;
-
-		err = market_task_open(s->db, &opened, spec.task_id,
-				       funding_tx, funded);
+		err = open_funded(s, &task, spec.task_id, funding_tx, funded);
 		if (err)
 			goto done;
-		json_decref(task);
-		task = opened;
 	}
 	err = http_respond_json(req, 201, task);
 	task = NULL; /* the response owns it */
