@@ -17,8 +17,9 @@
  *           long long id;
  *           json_t *task = NULL;
  *           int err = http_req_param_int(req, "id", 1, INT64_MAX, &id);
- *           if (!err)
- *                   err = load_task(arg, id, &task);  // FM_ENOTFOUND -> 404
+ *           if (err)
+ *                   return err;
+ *           err = load_task(arg, id, &task);  // FM_ENOTFOUND -> 404
  *           if (err)
  *                   return err;
  *           return http_respond_json(req, 200, task);

@@ -351,8 +351,8 @@ static void access_log(struct http_req *r, double ms,
 		level = LOG_DEBUG;
 	log_at(level, "%s %s %d %zuB %.1fms %s%s%s%s",
 		 r->method[0] ? r->method : "-", r->target,
-		 r->queued ? r->status : 0, r->queued ? r->resp_len : 0, ms, addr, r->authed ? " auth=" : "",
-		 r->authed ? r->auth : "",
+		 r->queued ? r->status : 0, r->queued ? r->resp_len : 0, ms,
+		 addr, r->authed ? " auth=" : "", r->authed ? r->auth : "",
 		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 		 : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
 			 ? " (timed out)"
