@@ -172,8 +172,10 @@ static int health(void *arg)
 	return err;
 }
 
-int svc_serve(struct svc *s, const struct http_route *routes, size_t n,
-	      const char *listen)
+/* The HTTP server of s, started: verifier, health check and
+ * idempotency wrapper are the service's. */
+static int start_http(struct svc *s, const struct http_route *routes,
+		      size_t n, const char *listen)
 {
 	struct http_server_opts o = HTTP_SERVER_OPTS_INIT;
 	int err;
@@ -190,10 +192,19 @@ int svc_serve(struct svc *s, const struct http_route *routes, size_t n,
 	o.idempotent_arg = s;
 	err = http_server_new(&s->http, &o, routes, n, s);
 	if (err)
-		goto fail;
-	err = http_server_start(s->http);
-	if (err)
-		goto fail;
+		return err;
+	return http_server_start(s->http);
+}
+
+int svc_serve(struct svc *s, const struct http_route *routes, size_t n,
+	      const char *listen)
+{
+	int err = start_http(s, routes, n, listen);
+
+	if (err) {
+		log_error("cannot serve on %s: %s", listen, fm_error_msg());
+		return 1;
+	}
 	log_info("listening on %s", listen);
 	/* started after the server so it inherits the blocked signals */
 	if (s->sweep &&
@@ -213,9 +224,6 @@ int svc_serve(struct svc *s, const struct http_route *routes, size_t n,
 		pthread_join(s->worker, NULL);
 	log_info("stopped%s", err ? " (some requests were cut)" : "");
 	return 0;
-fail:
-	log_error("cannot serve on %s: %s", listen, fm_error_msg());
-	return 1;
 }
 
 int svc_info(struct http_req *req, void *arg)
