@@ -18,7 +18,6 @@ static int take(struct http_req *req, void *arg)
 
 	return err ? err : http_respond_json(req, 201, a);
 }
-SVC_IDEMPOTENT(take)
 
 static int show(struct http_req *req, void *arg)
 {
@@ -37,17 +36,21 @@ static int list(struct http_req *req, void *arg)
 	const char *task = NULL;
 	int present = 0;
 	json_t *a = NULL;
-	int err = http_req_query_no_unknown(req, allowed);
+	int err;
 
-	if (!err)
-		err = http_req_query_addr(req, "contributor", who, &present);
-	if (!err && !present)
-		err = fm_error_set(FM_EINVAL,
-				   "query parameter contributor: required");
-	if (!err)
-		err = http_req_query_str(req, "task", 66, NULL, &task);
-	if (!err)
-		err = market_assignment_list(s->db, &a, who, task);
+	err = http_req_query_no_unknown(req, allowed);
+	if (err)
+		return err;
+	err = http_req_query_addr(req, "contributor", who, &present);
+	if (err)
+		return err;
+	if (!present)
+		return fm_error_set(FM_EINVAL,
+				    "query parameter contributor: required");
+	err = http_req_query_str(req, "task", 66, NULL, &task);
+	if (err)
+		return err;
+	err = market_assignment_list(s->db, &a, who, task);
 	return err ? err : http_respond_json(req, 200, a);
 }
 
@@ -60,7 +63,6 @@ static int heartbeat(struct http_req *req, void *arg)
 
 	return err ? err : http_respond_json(req, 200, a);
 }
-SVC_IDEMPOTENT(heartbeat)
 
 static int abandon(struct http_req *req, void *arg)
 {
@@ -71,28 +73,29 @@ static int abandon(struct http_req *req, void *arg)
 
 	return err ? err : http_respond_json(req, 200, a);
 }
-SVC_IDEMPOTENT(abandon)
 
 static int sweep(struct svc *s)
 {
 	int n = 0;
 	int err = market_expire_assignments(s->db, &n);
 
-	if (!err && n)
+	if (err)
+		return err;
+	if (n)
 		log_info("expired %d assignment(s); their slots are free", n);
-	return err;
+	return FM_OK;
 }
 
 static const struct http_route routes[] = {
 	{ "GET", "/v1/info", svc_info, 0, 0 },
-	{ "POST", "/v1/tasks/{id:hash}/assignments", take_idem, 4096,
-	  HTTP_SIGNED },
+	{ "POST", "/v1/tasks/{id:hash}/assignments", take, 4096,
+	  HTTP_SIGNED | HTTP_IDEMPOTENT },
 	{ "GET", "/v1/assignments", list, 0, 0 },
 	{ "GET", "/v1/assignments/{id:uuid}", show, 0, 0 },
-	{ "POST", "/v1/assignments/{id:uuid}/heartbeat", heartbeat_idem, 4096,
-	  HTTP_SIGNED },
-	{ "POST", "/v1/assignments/{id:uuid}/abandon", abandon_idem, 4096,
-	  HTTP_SIGNED },
+	{ "POST", "/v1/assignments/{id:uuid}/heartbeat", heartbeat, 4096,
+	  HTTP_SIGNED | HTTP_IDEMPOTENT },
+	{ "POST", "/v1/assignments/{id:uuid}/abandon", abandon, 4096,
+	  HTTP_SIGNED | HTTP_IDEMPOTENT },
 };
 
 int main(int argc, char **argv)

@@ -13,6 +13,26 @@
 #include <string.h>
 #include <time.h>
 
+/* Opens the task just created, whose funding is already on chain. The
+ * sweeper opens funded drafts too and may have come first: the task was
+ * created and opened all the same, so it is read again. On success
+ * *task is the open task. */
+static int open_funded(struct svc *s, json_t **task, const char *task_id,
+		       const char *funding_tx, const char *funded_wei)
+{
+	json_t *opened = NULL;
+	int err = market_task_open(s->db, &opened, task_id, funding_tx,
+				   funded_wei);
+
+	if (err == FM_ECONFLICT)
+		err = market_task_get(s->db, &opened, task_id);
+	if (err)
+		return err;
+	json_decref(*task);
+	*task = opened;
+	return FM_OK;
+}
+
 static int create(struct http_req *req, void *arg)
 {
 	struct svc *s = arg;
@@ -20,7 +40,7 @@ static int create(struct http_req *req, void *arg)
 	struct market_chain_info chain = { s->operator_address,
 					   s->cfg.escrow_address,
 					   s->cfg.chain_id };
-	json_t *body = NULL, *task = NULL, *opened = NULL;
+	json_t *body = NULL, *task = NULL;
 	char funding_tx[67], funded[80];
 	int funded_ok = 0, err;
 
@@ -29,34 +49,38 @@ static int create(struct http_req *req, void *arg)
 				    "taskd is not configured with an escrow "
 				    "and operator address");
 	err = http_req_json(req, &body);
-	if (!err) {
-		err = task_spec_parse(&spec, body, (long long)time(NULL));
-		/* the body is JSON but not a valid task: 422, naming the field */
-		if (err == FM_EINVAL)
-			err = fm_error_set(FM_EUNPROCESSABLE, "%s",
-					   fm_error_msg());
+	if (err)
+		goto done;
+	err = task_spec_parse(&spec, body, (long long)time(NULL));
+	/* the body is JSON but not a valid task: 422, naming the field */
+	if (err == FM_EINVAL)
+		err = fm_error_set(FM_EUNPROCESSABLE, "%s", fm_error_msg());
+	if (err)
+		goto done;
+	err = checks_assets(s, &spec);
+	if (err)
+		goto done;
+	err = checks_funding(s, &spec, http_req_auth(req), funding_tx, funded,
+			     &funded_ok);
+	if (err)
+		goto done;
+	err = market_task_create(s->db, &task, &spec, http_req_auth(req),
+				 &chain);
+	if (err)
+		goto done;
+	if (funded_ok) {
+		err = open_funded(s, &task, spec.task_id, funding_tx, funded);
+		if (err)
+			goto done;
 	}
-	if (!err)
-		err = checks_assets(s, &spec);
-	if (!err)
-		err = checks_funding(s, &spec, http_req_auth(req), funding_tx,
-				     funded, &funded_ok);
-	if (!err)
-		err = market_task_create(s->db, &task, &spec,
-					 http_req_auth(req), &chain);
-	if (!err && funded_ok) {
-		err = market_task_open(s->db, &opened, spec.task_id, funding_tx,
-				       funded);
-		if (!err) {
-			json_decref(task);
-			task = opened;
-		}
-	}
+	err = http_respond_json(req, 201, task);
+	task = NULL; /* the response owns it */
+done:
+	json_decref(task);
 	task_spec_cleanup(&spec);
 	json_decref(body);
-	return err ? err : http_respond_json(req, 201, task);
+	return err;
 }
-SVC_IDEMPOTENT(create)
 
 static int show(struct http_req *req, void *arg)
 {
@@ -83,22 +107,27 @@ static int list(struct http_req *req, void *arg)
 	int st = -1, kind = -1;
 	char *text;
 	size_t len = 0;
-	int err = http_req_query_no_unknown(req, allowed);
+	int err;
 
-	if (!err)
-		err = http_req_query_enum(req, "state", states, -1, &st);
-	if (!err)
-		err = http_req_query_enum(req, "kind", task_kind_names, -1,
-					  &kind);
-	if (!err)
-		err = http_req_query_str(req, "creator", 42, NULL, &f.creator);
-	if (!err)
-		err = http_req_query_str(req, "min_reward", 78, NULL,
-					 &f.min_reward);
-	if (!err)
-		err = http_req_query_str(req, "cursor", 128, NULL, &f.cursor);
-	if (!err)
-		err = http_req_query_int(req, "limit", 1, 200, 50, &limit);
+	err = http_req_query_no_unknown(req, allowed);
+	if (err)
+		return err;
+	err = http_req_query_enum(req, "state", states, -1, &st);
+	if (err)
+		return err;
+	err = http_req_query_enum(req, "kind", task_kind_names, -1, &kind);
+	if (err)
+		return err;
+	err = http_req_query_str(req, "creator", 42, NULL, &f.creator);
+	if (err)
+		return err;
+	err = http_req_query_str(req, "min_reward", 78, NULL, &f.min_reward);
+	if (err)
+		return err;
+	err = http_req_query_str(req, "cursor", 128, NULL, &f.cursor);
+	if (err)
+		return err;
+	err = http_req_query_int(req, "limit", 1, 200, 50, &limit);
 	if (err)
 		return err;
 	f.state = st < 0 ? NULL : states[st];
@@ -126,30 +155,33 @@ static int cancel(struct http_req *req, void *arg)
 
 	return err ? err : http_respond_json(req, 200, out);
 }
-SVC_IDEMPOTENT(cancel)
 
 static int sweep(struct svc *s)
 {
 	int n = 0, err;
 
 	err = checks_open_funded_drafts(s, &n);
-	if (!err && n)
+	if (err)
+		return err;
+	if (n)
 		log_info("opened %d funded task(s)", n);
-	if (!err)
-		err = market_expire_tasks(s->db, &n);
-	if (!err && n)
+	err = market_expire_tasks(s->db, &n);
+	if (err)
+		return err;
+	if (n)
 		log_info("expired %d task(s)", n);
-	return err;
+	return FM_OK;
 }
 
 static const struct http_route routes[] = {
 	{ "GET", "/v1/info", svc_info, 0, 0 },
 	{ "GET", "/v1/tasks", list, 0, 0 },
-	{ "POST", "/v1/tasks", create_idem, 1 << 20, HTTP_SIGNED },
+	{ "POST", "/v1/tasks", create, 1 << 20,
+	  HTTP_SIGNED | HTTP_IDEMPOTENT },
 	{ "GET", "/v1/tasks/{id:hash}", show, 0, 0 },
 	{ "GET", "/v1/tasks/{id:hash}/models", models, 0, 0 },
-	{ "POST", "/v1/tasks/{id:hash}/cancel", cancel_idem, 4096,
-	  HTTP_SIGNED },
+	{ "POST", "/v1/tasks/{id:hash}/cancel", cancel, 4096,
+	  HTTP_SIGNED | HTTP_IDEMPOTENT },
 };
 
 int main(int argc, char **argv)

@@ -32,25 +32,32 @@ static int decide(struct http_req *req, void *arg)
 	int verdict, err;
 
 	err = http_req_json(req, &body);
-	if (!err)
-		err = fj_no_unknown(body, "", keys);
-	if (!err)
-		err = fj_enum(body, "", "decision", verdicts, &verdict);
-	if (!err)
-		err = fj_str_opt(body, "", "reason", 2000, NULL, &in.reason);
-	if (!err)
-		err = fj_obj_opt(body, "", "metrics", &metrics);
-	if (!err) {
-		in.result_id = http_req_param(req, "id");
-		in.validator = http_req_auth(req);
-		in.accept = verdict == 0;
-		in.metrics = metrics;
-		err = market_decide(s->db, &out, &in);
-	}
+	if (err)
+		goto done;
+	err = fj_no_unknown(body, "", keys);
+	if (err)
+		goto done;
+	err = fj_enum(body, "", "decision", verdicts, &verdict);
+	if (err)
+		goto done;
+	err = fj_str_opt(body, "", "reason", 2000, NULL, &in.reason);
+	if (err)
+		goto done;
+	err = fj_obj_opt(body, "", "metrics", &metrics);
+	if (err)
+		goto done;
+	in.result_id = http_req_param(req, "id");
+	in.validator = http_req_auth(req);
+	in.accept = verdict == 0;
+	in.metrics = metrics;
+	err = market_decide(s->db, &out, &in);
+	if (err)
+		goto done;
+	err = http_respond_json(req, 200, out);
+done:
 	json_decref(body);
-	return err ? err : http_respond_json(req, 200, out);
+	return err;
 }
-SVC_IDEMPOTENT(decide)
 
 static int publish(struct http_req *req, void *arg)
 {
@@ -62,26 +69,33 @@ static int publish(struct http_req *req, void *arg)
 	int err;
 
 	err = http_req_json(req, &body);
-	if (!err)
-		err = fj_no_unknown(body, "", keys);
-	if (!err)
-		err = fj_str(body, "", "bundle", 64, &bundle);
-	if (!err)
-		err = fj_str_opt(body, "", "rule", 64, NULL, &rule);
-	if (!err)
-		err = fj_arr(body, "", "results", 100000, &results);
-	if (!err)
-		err = fj_obj_opt(body, "", "metrics", &metrics);
-	if (!err)
-		err = market_model_publish(s->db, &out,
-					   http_req_param(req, "id"),
-					   http_req_auth(req), bundle, rule,
-					   metrics,
-					   results);
+	if (err)
+		goto done;
+	err = fj_no_unknown(body, "", keys);
+	if (err)
+		goto done;
+	err = fj_str(body, "", "bundle", 64, &bundle);
+	if (err)
+		goto done;
+	err = fj_str_opt(body, "", "rule", 64, NULL, &rule);
+	if (err)
+		goto done;
+	err = fj_arr(body, "", "results", 100000, &results);
+	if (err)
+		goto done;
+	err = fj_obj_opt(body, "", "metrics", &metrics);
+	if (err)
+		goto done;
+	err = market_model_publish(s->db, &out, http_req_param(req, "id"),
+				   http_req_auth(req), bundle, rule, metrics,
+				   results);
+	if (err)
+		goto done;
+	err = http_respond_json(req, 201, out);
+done:
 	json_decref(body);
-	return err ? err : http_respond_json(req, 201, out);
+	return err;
 }
-SVC_IDEMPOTENT(publish)
 
 static int payouts(struct http_req *req, void *arg)
 {
@@ -89,14 +103,18 @@ static int payouts(struct http_req *req, void *arg)
 	struct svc *s = arg;
 	const char *who = NULL, *task = NULL;
 	json_t *out = NULL;
-	int err = http_req_query_no_unknown(req, allowed);
+	int err;
 
-	if (!err)
-		err = http_req_query_str(req, "contributor", 42, NULL, &who);
-	if (!err)
-		err = http_req_query_str(req, "task", 66, NULL, &task);
-	if (!err)
-		err = market_payout_list(s->db, &out, who, task);
+	err = http_req_query_no_unknown(req, allowed);
+	if (err)
+		return err;
+	err = http_req_query_str(req, "contributor", 42, NULL, &who);
+	if (err)
+		return err;
+	err = http_req_query_str(req, "task", 66, NULL, &task);
+	if (err)
+		return err;
+	err = market_payout_list(s->db, &out, who, task);
 	return err ? err : http_respond_json(req, 200, out);
 }
 
@@ -105,9 +123,11 @@ static int sweep(struct svc *s)
 	int n = 0;
 	int err = market_auto_accept(s->db, &n);
 
-	if (!err && n)
+	if (err)
+		return err;
+	if (n)
 		log_info("auto-accepted %d result(s)", n);
-	return err;
+	return FM_OK;
 }
 
 /* Loads the operator keystore; its password comes from a file or the
@@ -153,18 +173,46 @@ static void export_states(struct svc *s, struct http_metric *g)
 
 	if (db_acquire(s->db, &c, 2000))
 		return;
-	if (!db_exec(c, &r,
-		     "SELECT s.state, count(p.id) FROM (SELECT unnest($1::text[])"
-		     " AS state) s LEFT JOIN payouts p ON p.state = s.state"
-		     " GROUP BY s.state",
-		     1, (const char *const[]){ "{queued,signed,broadcast,"
-						"confirmed,failed}" })) {
-		for (int i = 0; i < PQntuples(r); i++)
-			http_metric_set(g, PQgetvalue(r, i, 0),
-					strtod(PQgetvalue(r, i, 1), NULL));
-	}
+	if (db_exec(c, &r,
+		    "SELECT s.state, count(p.id) FROM (SELECT unnest($1::text[])"
+		    " AS state) s LEFT JOIN payouts p ON p.state = s.state"
+		    " GROUP BY s.state",
+		    DB_ARGS("{queued,signed,broadcast,confirmed,failed}")))
+		goto done;
+	for (int i = 0; i < PQntuples(r); i++)
+		http_metric_set(g, PQgetvalue(r, i, 0),
+				strtod(PQgetvalue(r, i, 1), NULL));
+done:
 	PQclear(r);
 	db_release(s->db, c);
+}
+
+/* One round of the worker, its events counted in sent; the pause before
+ * the next round, longer while the chain or the database is away. */
+static long pay_round(struct svc *s, struct payout_worker *w,
+		      struct http_metric *sent, struct http_metric *states,
+		      long pause)
+{
+	struct payout_stats st = { 0 };
+	int busy = 0;
+	int err = payout_worker_step(w, &st, &busy);
+
+	http_metric_add(sent, "broadcast", st.broadcast);
+	http_metric_add(sent, "confirmed", st.confirmed);
+	http_metric_add(sent, "requeued", st.requeued);
+	http_metric_add(sent, "failed", st.failed);
+	http_metric_add(sent, "replaced", st.replaced);
+	http_metric_add(sent, "refund", st.refunds);
+	export_states(s, states);
+	if (st.confirmed || st.failed)
+		log_info("payouts: %d confirmed, %d failed, %d requeued",
+			 st.confirmed, st.failed, st.requeued);
+	if (err) {
+		/* chain or database away: keep the queue, back off */
+		log_warn("payout round: %s", fm_error_msg());
+		return pause * 2 > 30000 ? 30000 : pause * 2;
+	}
+	return s->cfg.payout_poll_ms;
 }
 
 static int pay(struct svc *s)
@@ -175,61 +223,39 @@ static int pay(struct svc *s)
 		(int)s->cfg.confirmations, s->cfg.payout_stuck_timeout_s, 10
 	};
 	struct payout_worker *w = NULL;
-	struct http_metric *g = NULL, *sent = NULL;
+	struct http_metric *states = NULL, *sent = NULL;
 	long pause = s->cfg.payout_poll_ms;
 	int err;
 
 	if (!have_key)
 		return FM_OK;
 	err = payout_worker_new(&w, s->db, &o);
-	if (!err)
-		err = http_metrics_gauge(http_server_metrics(s->http),
-					 "fedmarket_payouts",
-					 "Payouts by state", "state", &g);
-	if (!err)
-		err = http_metrics_counter(http_server_metrics(s->http),
-					   "fedmarket_payout_events_total",
-					   "Payout worker events", "event",
-					   &sent);
-	if (err) {
-		payout_worker_free(w);
-		return err;
-	}
-	while (!svc_wait(s, pause)) {
-		struct payout_stats st = { 0 };
-		int busy = 0;
-
-		err = payout_worker_step(w, &st, &busy);
-		http_metric_add(sent, "broadcast", st.broadcast);
-		http_metric_add(sent, "confirmed", st.confirmed);
-		http_metric_add(sent, "requeued", st.requeued);
-		http_metric_add(sent, "failed", st.failed);
-		http_metric_add(sent, "replaced", st.replaced);
-		http_metric_add(sent, "refund", st.refunds);
-		export_states(s, g);
-		if (st.confirmed || st.failed)
-			log_info("payouts: %d confirmed, %d failed, %d "
-				 "requeued",
-				 st.confirmed, st.failed, st.requeued);
-		if (err) {
-			/* chain or database away: keep the queue, back off */
-			log_warn("payout round: %s", fm_error_msg());
-			pause = pause * 2 > 30000 ? 30000 : pause * 2;
-		} else {
-			pause = s->cfg.payout_poll_ms;
-		}
-	}
-	payout_worker_free(w);
+	if (err)
+		goto done;
+	err = http_metrics_gauge(http_server_metrics(s->http),
+				 "fedmarket_payouts", "Payouts by state",
+				 "state", &states);
+	if (err)
+		goto done;
+	err = http_metrics_counter(http_server_metrics(s->http),
+				   "fedmarket_payout_events_total",
+				   "Payout worker events", "event", &sent);
+	if (err)
+		goto done;
+	while (!svc_wait(s, pause))
+		pause = pay_round(s, w, sent, states, pause);
 	chain_key_wipe(&operator_key);
-	return FM_OK;
+done:
+	payout_worker_free(w);
+	return err;
 }
 
 static const struct http_route routes[] = {
 	{ "GET", "/v1/info", svc_info, 0, 0 },
-	{ "POST", "/v1/results/{id:uuid}/decision", decide_idem, 65536,
-	  HTTP_SIGNED },
-	{ "POST", "/v1/tasks/{id:hash}/models", publish_idem, 1 << 22,
-	  HTTP_SIGNED },
+	{ "POST", "/v1/results/{id:uuid}/decision", decide, 65536,
+	  HTTP_SIGNED | HTTP_IDEMPOTENT },
+	{ "POST", "/v1/tasks/{id:hash}/models", publish, 1 << 22,
+	  HTTP_SIGNED | HTTP_IDEMPOTENT },
 	{ "GET", "/v1/payouts", payouts, 0, 0 },
 };
 

@@ -227,7 +227,7 @@ static void *incr_main(void *arg)
 	struct counter_arg *a = arg;
 
 	for (int i = 0; i < 25; i++)
-		if (db_tx(a->pool, DB_SERIALIZABLE, incr, NULL))
+		if (db_tx(a->pool, DB_SERIALIZABLE, incr, NULL, NULL))
 			a->errs++;
 	return NULL;
 }
@@ -321,15 +321,15 @@ static void test_db__pool_survives_server_restart(void **state)
 	struct db_pool *p = NULL;
 
 	assert_int_equal(db_pool_new(&p, f->url, 2), FM_OK);
-	assert_int_equal(db_tx(p, DB_READ_COMMITTED, select_one, NULL), FM_OK);
+	assert_int_equal(db_tx(p, DB_READ_COMMITTED, select_one, NULL, NULL), FM_OK);
 	assert_int_equal(tenv_sh("%s/deploy/local/stack pg-restart >/dev/null"
 				 " 2>&1",
 				 tenv_require("FM_TOP")),
 			 0);
 	/* the old connection is dead; the transaction helper reconnects,
 	 * with or without BEGIN */
-	assert_int_equal(db_tx(p, DB_AUTOCOMMIT, select_one, NULL), FM_OK);
-	assert_int_equal(db_tx(p, DB_READ_COMMITTED, select_one, NULL), FM_OK);
+	assert_int_equal(db_tx(p, DB_AUTOCOMMIT, select_one, NULL, NULL), FM_OK);
+	assert_int_equal(db_tx(p, DB_READ_COMMITTED, select_one, NULL, NULL), FM_OK);
 	db_pool_free(p);
 }
 
@@ -346,9 +346,9 @@ static void test_db__autocommit_runs_outside_a_transaction(void **state)
 	PGTransactionStatusType st = PQTRANS_UNKNOWN;
 
 	assert_int_equal(db_pool_new(&p, f->url, 1), FM_OK);
-	assert_int_equal(db_tx(p, DB_AUTOCOMMIT, tx_status, &st), FM_OK);
+	assert_int_equal(db_tx(p, DB_AUTOCOMMIT, tx_status, NULL, &st), FM_OK);
 	assert_int_equal(st, PQTRANS_IDLE);
-	assert_int_equal(db_tx(p, DB_READ_COMMITTED, tx_status, &st), FM_OK);
+	assert_int_equal(db_tx(p, DB_READ_COMMITTED, tx_status, NULL, &st), FM_OK);
 	assert_int_equal(st, PQTRANS_INTRANS);
 	db_pool_free(p);
 }
@@ -410,7 +410,7 @@ static void test_db__prepared_statements_follow_schema_changes(void **state)
 	db_release(p, c);
 	/* inside a transaction the error aborts it: db_tx runs it again */
 	assert_int_equal(db_tx(p, DB_READ_COMMITTED, select_all_fields,
-			       &fields),
+			       NULL, &fields),
 			 FM_OK);
 	assert_int_equal(fields, 3);
 	/* more distinct statements than the cache holds still run */
@@ -430,6 +430,89 @@ static void test_db__prepared_statements_follow_schema_changes(void **state)
 	assert_non_null(strstr(fm_error_msg(), "nope"));
 	db_release(p, c);
 	db_pool_free(p);
+}
+
+/* A callback that leaves a malloc'd result in its argument, counting
+ * its attempts and the results db_tx dropped. */
+struct made {
+	char *result;
+	int value;
+	int attempts, drops;
+};
+
+static int make_row(struct db_conn *c, void *arg)
+{
+	struct made *a = arg;
+	char v[16];
+	int err;
+
+	a->attempts++;
+	snprintf(v, sizeof(v), "%d", a->value);
+	err = db_execp(c, NULL, "INSERT INTO made (v) VALUES ($1::int)", v);
+	if (err)
+		return err;
+	a->result = strdup("made");
+	return a->result ? FM_OK : FM_ENOMEM;
+}
+
+static void drop_made(void *arg)
+{
+	struct made *a = arg;
+
+	free(a->result);
+	a->result = NULL;
+	a->drops++;
+}
+
+/* COMMIT can fail after the callback succeeded. A deferred constraint
+ * trigger fails it twice with a serialization failure for v = 1 (db_tx
+ * runs it again) and for good for v < 0: every attempt that did not
+ * commit has its result dropped, and an error leaves none behind. */
+static void test_db__uncommitted_attempts_drop_their_result(void **state)
+{
+	struct fixture *f = *state;
+	struct db_pool *p = NULL;
+	struct db_conn *c = NULL;
+	struct made retried = { NULL, 1, 0, 0 }, refused = { NULL, -1, 0, 0 };
+	static const char *const setup_sql[] = {
+		"CREATE TABLE made (v int)",
+		"CREATE SEQUENCE conflicts",
+		"CREATE FUNCTION check_made() RETURNS trigger LANGUAGE plpgsql"
+		" AS $$ BEGIN"
+		"  IF NEW.v < 0 THEN RAISE EXCEPTION 'negative' USING ERRCODE ="
+		"   'check_violation'; END IF;"
+		"  IF NEW.v = 1 AND nextval('conflicts') <= 2 THEN RAISE"
+		"   EXCEPTION 'injected conflict' USING ERRCODE ="
+		"   'serialization_failure'; END IF;"
+		"  RETURN NULL; END $$",
+		"CREATE CONSTRAINT TRIGGER check_made AFTER INSERT ON made"
+		" DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+		" EXECUTE FUNCTION check_made()",
+	};
+
+	assert_int_equal(db_pool_new(&p, f->url, 2), FM_OK);
+	assert_int_equal(db_acquire(p, &c, 1000), FM_OK);
+	for (size_t i = 0; i < sizeof(setup_sql) / sizeof(setup_sql[0]); i++)
+		assert_int_equal(db_exec(c, NULL, setup_sql[i], 0, NULL),
+				 FM_OK);
+	db_release(p, c);
+
+	assert_int_equal(db_tx(p, DB_READ_COMMITTED, make_row, drop_made,
+			       &retried),
+			 FM_OK);
+	assert_int_equal(retried.attempts, 3);
+	assert_int_equal(retried.drops, 2);
+	assert_string_equal(retried.result, "made");
+	free(retried.result);
+
+	assert_int_equal(db_tx(p, DB_READ_COMMITTED, make_row, drop_made,
+			       &refused),
+			 FM_EINVAL);
+	assert_int_equal(refused.attempts, 1);
+	assert_int_equal(refused.drops, 1);
+	assert_null(refused.result);
+	db_pool_free(p);
+	assert_int_equal(scalar(f->url, "SELECT count(*) FROM made"), 1);
 }
 
 static void test_db__unreachable_server_is_unavailable(void **state)
@@ -474,6 +557,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_db__prepared_statements_follow_schema_changes,
 			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_db__uncommitted_attempts_drop_their_result, setup,
+			teardown),
 		cmocka_unit_test(test_db__unreachable_server_is_unavailable),
 	};
 

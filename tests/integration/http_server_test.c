@@ -180,18 +180,27 @@ static int h_header(struct http_req *req, void *arg)
 	return err;
 }
 
-static int h_idem_inner(struct http_req *req, const char *key)
+static int h_idem(struct http_req *req, void *arg)
 {
+	const char *key;
+	int err;
+
+	(void)arg;
+	err = http_req_idempotency_key(req, &key);
+	if (err)
+		return err;
 	if (key && strcmp(key, "conflict") == 0)
 		return fm_error_set(FM_ECONFLICT, "already taken");
 	return http_respond_json(req, 200, json_pack("{s:s?}", "key", key));
 }
 
-/* Code around a handler: answers errors itself and reads back what was
- * answered, as an idempotency record would. */
-static int h_idem(struct http_req *req, void *arg)
+/* The server's idempotency wrapper: code around the handler of an
+ * HTTP_IDEMPOTENT route, which answers errors itself and reads back what
+ * was answered, as an idempotency record would. */
+static int record(void *arg, struct http_req *req, http_handler_fn handler,
+		  void *handler_arg)
 {
-	const char *key, *body;
+	const char *body;
 	char copy[256];
 	size_t len = 1;
 	int err;
@@ -200,9 +209,7 @@ static int h_idem(struct http_req *req, void *arg)
 	assert_int_equal(http_resp_status(req), 0);
 	assert_null(http_resp_body(req, &len));
 	assert_int_equal(len, 0);
-	err = http_req_idempotency_key(req, &key);
-	if (!err)
-		err = h_idem_inner(req, key);
+	err = handler(req, handler_arg);
 	if (err && !http_resp_status(req))
 		http_respond_error(req, err);
 	body = http_resp_body(req, &len);
@@ -213,7 +220,7 @@ static int h_idem(struct http_req *req, void *arg)
 }
 
 static const struct http_route routes[] = {
-	{ "POST", "/idem", h_idem, 0, 0 },
+	{ "POST", "/idem", h_idem, 0, HTTP_IDEMPOTENT },
 	{ "GET", "/items/{id:int}", h_item, 0, 0 },
 	{ "DELETE", "/items/{id:int}", h_item, 0, 0 },
 	{ "GET", "/items/special", h_special, 0, 0 },
@@ -255,6 +262,7 @@ static int fx_start(struct fx *f, unsigned port_k, unsigned threads)
 	o.verify = http_test_verify;
 	o.health = health;
 	o.health_arg = &f->svc;
+	o.idempotent = record;
 	err = http_server_new(&f->s, &o, routes,
 			      sizeof(routes) / sizeof(routes[0]), &f->svc);
 	if (!err)
@@ -1317,6 +1325,24 @@ static void test_http_server__listen_errors(void **state)
 	http_server_free(s);
 }
 
+/* An HTTP_IDEMPOTENT route needs the code to run it through. */
+static void test_http_server__idempotent_route_needs_its_wrapper(void **state)
+{
+	static const struct http_route idem[] = {
+		{ "POST", "/idem", h_idem, 0, HTTP_IDEMPOTENT },
+	};
+	struct http_server_opts o = HTTP_SERVER_OPTS_INIT;
+	struct http_server *s = NULL;
+
+	(void)state;
+	assert_int_equal(http_server_new(&s, &o, idem, 1, NULL), FM_EINVAL);
+	assert_null(s);
+	assert_non_null(strstr(fm_error_msg(), "no idempotency handler"));
+	o.idempotent = record;
+	assert_int_equal(http_server_new(&s, &o, idem, 1, NULL), FM_OK);
+	http_server_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1345,6 +1371,8 @@ int main(void)
 		T(test_http_server__sigterm_drains),
 		T(test_http_server__shutdown_call_stops_run),
 		T(test_http_server__listen_errors),
+		cmocka_unit_test(
+			test_http_server__idempotent_route_needs_its_wrapper),
 #undef T
 	};
 

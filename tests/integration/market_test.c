@@ -506,6 +506,121 @@ static void test_market__nonce_replay_is_refused(void **state)
 			 FM_EAUTH);
 }
 
+/* jansson's allocations minus its frees, while a test counts them. */
+static long json_allocs;
+
+static void *counting_malloc(size_t n)
+{
+	void *p = malloc(n);
+
+	if (p)
+		json_allocs++;
+	return p;
+}
+
+static void counting_free(void *p)
+{
+	if (p)
+		json_allocs--;
+	free(p);
+}
+
+static void sql(struct mdb *m, const char *text)
+{
+	struct db_conn *c = NULL;
+
+	assert_int_equal(db_acquire(m->pool, &c, 1000), FM_OK);
+	if (db_exec(c, NULL, text, 0, NULL))
+		fail_msg("%s: %s", text, fm_error_msg());
+	db_release(m->pool, c);
+}
+
+/* market_task_create of a new task titled title, jansson's allocations
+ * counted: *left is what the call left behind once its answer (if any)
+ * was freed, *answered whether it wrote *out. */
+static int create_counted(struct mdb *m, const char *title, long *left,
+			  int *answered)
+{
+	json_t *spec = mfx_spec(1), *out = NULL;
+	struct task_spec s;
+	char creator[43];
+	int err;
+
+	mfx_address(creator);
+	json_object_set_new(spec, "title", json_string(title));
+	assert_int_equal(task_spec_parse(&s, spec, (long long)time(NULL)),
+			 FM_OK);
+	json_allocs = 0;
+	json_set_alloc_funcs(counting_malloc, counting_free);
+	err = market_task_create(m->pool, &out, &s, creator, &chain);
+	*answered = out != NULL;
+	json_decref(out);
+	json_set_alloc_funcs(malloc, free);
+	*left = json_allocs;
+	task_spec_cleanup(&s);
+	json_decref(spec);
+	return err;
+}
+
+/* A transaction can fail after its work succeeded: at COMMIT. A
+ * deferred constraint trigger fails the COMMIT of chosen tasks, once
+ * with a serialization failure (retried) or for good with a check
+ * violation. The task reaches the caller only once committed: the
+ * retried attempt's answer is dropped, not leaked, and a failed COMMIT
+ * leaves *out untouched. */
+static void test_market__results_are_handed_out_only_once_committed(
+	void **state)
+{
+	struct mdb *m = *state;
+	long clean = 0, left = 0;
+	int answered = 0;
+
+	sql(m, "CREATE SEQUENCE injected_conflicts");
+	sql(m, "CREATE FUNCTION fail_at_commit() RETURNS trigger"
+	       " LANGUAGE plpgsql AS $$ BEGIN"
+	       "  IF NEW.title = 'refused at commit' THEN RAISE EXCEPTION"
+	       "   'refused at commit' USING ERRCODE = 'check_violation';"
+	       "  END IF;"
+	       "  IF NEW.title = 'conflict at commit' AND"
+	       "   nextval('injected_conflicts') = 1 THEN RAISE EXCEPTION"
+	       "   'injected conflict' USING ERRCODE = 'serialization_failure';"
+	       "  END IF;"
+	       "  RETURN NULL; END $$");
+	sql(m, "CREATE CONSTRAINT TRIGGER fail_at_commit AFTER INSERT ON tasks"
+	       " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+	       " EXECUTE FUNCTION fail_at_commit()");
+
+	assert_int_equal(create_counted(m, "committed at once", &clean,
+					&answered),
+			 FM_OK);
+	assert_true(answered);
+
+	/* retried after its COMMIT failed: committed once, nothing leaked */
+	assert_int_equal(create_counted(m, "conflict at commit", &left,
+					&answered),
+			 FM_OK);
+	assert_true(answered);
+	assert_int_equal(left, clean);
+	assert_int_equal(count(m, "SELECT count(*) FROM tasks WHERE title = $1",
+			       "conflict at commit"),
+			 1);
+
+	/* COMMIT refused: the error, no answer, nothing leaked */
+	assert_int_equal(create_counted(m, "refused at commit", &left,
+					&answered),
+			 FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "refused at commit"));
+	assert_false(answered);
+	assert_int_equal(left, clean);
+	assert_int_equal(count(m, "SELECT count(*) FROM tasks WHERE title = $1",
+			       "refused at commit"),
+			 0);
+
+	sql(m, "DROP TRIGGER fail_at_commit ON tasks");
+	sql(m, "DROP FUNCTION fail_at_commit()");
+	sql(m, "DROP SEQUENCE injected_conflicts");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -521,6 +636,8 @@ int main(void)
 		cmocka_unit_test(test_market__list_filters_and_cursor_pages),
 		cmocka_unit_test(test_market__cancel_by_creator_only),
 		cmocka_unit_test(test_market__nonce_replay_is_refused),
+		cmocka_unit_test(
+			test_market__results_are_handed_out_only_once_committed),
 	};
 
 	log_init("market_test", LOG_WARN, 0);

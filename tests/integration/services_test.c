@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "db/db.h"
 #include "engine/ml.h"
 #include "http/client.h"
 #include "marketfx.h"
@@ -794,6 +795,61 @@ static void test_services__idempotency_key(void **state)
 	json_decref(t2);
 }
 
+/* Runs sql on the test's database (triggers that stage a race). */
+static void sql(const char *text)
+{
+	struct db_conn *c = NULL;
+
+	assert_int_equal(db_acquire(G.db.pool, &c, 1000), FM_OK);
+	if (db_exec(c, NULL, text, 0, NULL))
+		fail_msg("%s: %s", text, fm_error_msg());
+	db_release(G.db.pool, c);
+}
+
+/* taskd creates a funded task as a draft, then opens it; its sweeper
+ * opens funded drafts too. When the sweeper comes first, the handler's
+ * open finds no draft: the task was created all the same, so the answer
+ * is 201 with the open task, read again. A trigger opens the draft as
+ * the sweeper would, before the handler's open step. */
+static void test_services__create_answers_201_when_the_sweeper_opened_first(
+	void **state)
+{
+	json_t *spec, *task = NULL, *again = NULL;
+	char p[256];
+	long st;
+
+	(void)state;
+	sql("CREATE FUNCTION open_like_the_sweeper() RETURNS trigger"
+	    " LANGUAGE plpgsql AS $$ BEGIN"
+	    "  UPDATE tasks SET state = 'open', funding_tx = '0x' ||"
+	    "   repeat('ab', 32), funded_wei = reward_wei * max_assignments,"
+	    "   updated_at = now() WHERE id = NEW.id AND state = 'draft';"
+	    "  RETURN NULL; END $$");
+	sql("CREATE TRIGGER open_like_the_sweeper AFTER INSERT ON tasks"
+	    " FOR EACH ROW WHEN (NEW.title = 'opened by the sweeper first')"
+	    " EXECUTE FUNCTION open_like_the_sweeper()");
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 1);
+	json_object_set_new(spec, "title",
+			    json_string("opened by the sweeper first"));
+	st = post(TASKD, &G.creator, "/v1/tasks", spec, NULL, &task);
+	sql("DROP TRIGGER open_like_the_sweeper ON tasks");
+	sql("DROP FUNCTION open_like_the_sweeper()");
+	if (st != 201)
+		fail_msg("create answered %ld: %s", st, err_msg(task));
+	assert_string_equal(sv(task, "id"), sv(spec, "task_id"));
+	assert_string_equal(sv(task, "state"), "open");
+	assert_string_equal(sv(task, "funding_tx"),
+			    "0xabababababababababababababababab"
+			    "abababababababababababababababab");
+	/* what taskd answered is what it stored */
+	path_of(p, sizeof(p), "/v1/tasks/%s", sv(task, "id"));
+	assert_int_equal(get(TASKD, p, &again), 200);
+	assert_true(json_equal(task, again));
+	json_decref(again);
+	json_decref(spec);
+	json_decref(task);
+}
+
 struct racer {
 	const char *path;
 	long status;
@@ -1048,6 +1104,8 @@ int main(void)
 		cmocka_unit_test(
 			test_services__forged_replayed_stale_signatures),
 		cmocka_unit_test(test_services__idempotency_key),
+		cmocka_unit_test(
+			test_services__create_answers_201_when_the_sweeper_opened_first),
 		cmocka_unit_test(
 			test_services__fifty_racers_ten_slots_over_http),
 		cmocka_unit_test(test_services__info_and_metrics),

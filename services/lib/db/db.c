@@ -382,41 +382,57 @@ static const char *const begin_sql[] = {
 	"BEGIN ISOLATION LEVEL SERIALIZABLE",
 };
 
-int db_tx(struct db_pool *p, enum db_isolation iso, db_tx_fn fn, void *arg)
+/* One attempt of db_tx. *retry says whether running it again may
+ * succeed. */
+static int tx_attempt(struct db_pool *p, enum db_isolation iso,
+		      db_tx_fn fn, void *arg, int *retry)
 {
-	int err = FM_OK;
+	struct db_conn *c = NULL;
+	int err;
+
+	err = db_acquire(p, &c, 10000);
+	if (err) {
+		/* the server may be restarting: keep trying */
+		*retry = 1;
+		return err;
+	}
+	if (iso != DB_AUTOCOMMIT) {
+		err = db_exec(c, NULL, begin_sql[iso], 0, NULL);
+		if (err)
+			goto done;
+	}
+	err = fn(c, arg);
+	if (err || iso == DB_AUTOCOMMIT)
+		goto done;
+	err = db_exec(c, NULL, "COMMIT", 0, NULL);
+	if (err && PQstatus(c->pg) != CONNECTION_OK) {
+		/* COMMIT may or may not have landed: never guess */
+		err = fm_error_set(FM_EUNAVAIL, "database connection lost "
+				   "during commit; the outcome is unknown");
+		c->retryable = 0;
+	}
+done:
+	*retry = err && c->retryable;
+	db_release(p, c);
+	return err;
+}
+
+int db_tx(struct db_pool *p, enum db_isolation iso, db_tx_fn fn,
+	  db_tx_drop_fn drop, void *arg)
+{
+	int err = FM_OK, retry = 0;
 
 	for (int attempt = 0; attempt < TX_MAX_ATTEMPTS; attempt++) {
-		struct db_conn *c = NULL;
-		int committing = 0;
-
-		if (attempt)
+		if (attempt) {
+			log_debug("retrying transaction (attempt %d): %s",
+				  attempt + 1, fm_error_msg());
 			backoff(attempt);
-		err = db_acquire(p, &c, 10000);
-		if (err) {
-			/* the server may be restarting: keep trying */
-			continue;
 		}
-		if (iso != DB_AUTOCOMMIT)
-			err = db_exec(c, NULL, begin_sql[iso], 0, NULL);
-		if (!err)
-			err = fn(c, arg);
-		if (!err && iso != DB_AUTOCOMMIT) {
-			committing = 1;
-			err = db_exec(c, NULL, "COMMIT", 0, NULL);
-		}
-		int retry = err && c->retryable &&
-			    !(committing && PQstatus(c->pg) != CONNECTION_OK);
-		if (err && committing && PQstatus(c->pg) != CONNECTION_OK)
-			/* COMMIT may or may not have landed: never guess */
-			err = fm_error_set(FM_EUNAVAIL,
-					   "database connection lost during "
-					   "commit; the outcome is unknown");
-		db_release(p, c);
+		err = tx_attempt(p, iso, fn, arg, &retry);
+		if (err && drop)
+			drop(arg);
 		if (!err || !retry)
-			return err;
-		log_debug("retrying transaction (attempt %d): %s",
-			  attempt + 2, fm_error_msg());
+			break;
 	}
 	return err;
 }

@@ -35,11 +35,16 @@ int db_exec(struct db_conn *c, PGresult **out, const char *sql, int nparams,
  * only need a count. */
 long db_last_rows(const struct db_conn *c);
 
+/* The count and the array of a statement's text parameters, for
+ * db_exec and the helpers shaped like it:
+ * db_exec(c, &r, sql, DB_ARGS(id, state)). */
+#define DB_ARGS(...) \
+	(int)(sizeof((const char *[]){ __VA_ARGS__ }) / \
+	      sizeof(const char *)), \
+	(const char *const[]){ __VA_ARGS__ }
+
 #define db_execp(c, out, sql, ...) \
-	db_exec((c), (out), (sql), \
-		(int)(sizeof((const char *[]){ __VA_ARGS__ }) / \
-		      sizeof(const char *)), \
-		(const char *const[]){ __VA_ARGS__ })
+	db_exec((c), (out), (sql), DB_ARGS(__VA_ARGS__))
 
 /* SQLSTATE of the last failure on c ("" if none). */
 const char *db_conn_sqlstate(const struct db_conn *c);
@@ -53,13 +58,22 @@ enum db_isolation { DB_READ_COMMITTED, DB_REPEATABLE_READ, DB_SERIALIZABLE,
 		    DB_AUTOCOMMIT };
 
 typedef int (*db_tx_fn)(struct db_conn *c, void *arg);
+/* Frees what one attempt of a db_tx_fn left in its argument and clears
+ * it; must accept an argument the attempt left nothing in. */
+typedef void (*db_tx_drop_fn)(void *arg);
 
 /* Runs fn inside BEGIN ... COMMIT (none for DB_AUTOCOMMIT) on a pooled
  * connection. fn returning an error rolls back and passes the error on.
  * Serialization failures, deadlocks and connection loss before COMMIT are
  * retried (up to 8 times, with jittered backoff); fn must therefore have
- * no effects outside the database. */
-int db_tx(struct db_pool *p, enum db_isolation iso, db_tx_fn fn, void *arg);
+ * no effects outside the database and arg.
+ *
+ * An attempt can fail after fn succeeded (at COMMIT), so fn leaves what
+ * it reads in arg, never in the caller's *out: after every attempt that
+ * did not commit, drop(arg) (when drop is not NULL) frees it. On an error
+ * arg holds nothing; on FM_OK the caller hands the result on. */
+int db_tx(struct db_pool *p, enum db_isolation iso, db_tx_fn fn,
+	  db_tx_drop_fn drop, void *arg);
 
 /* Column value helpers over a result row: NULL -> def. */
 const char *db_str(const PGresult *r, int row, const char *col,

@@ -279,7 +279,7 @@ int http_metrics_append_label(struct buf *out, const char *s)
 	return err;
 }
 
-static int render_one(struct http_metric *x, struct buf *out)
+static int render_header(const struct http_metric *x, struct buf *out)
 {
 	static const char *const types[] = { "counter", "gauge", "gauge" };
 	int err;
@@ -289,33 +289,61 @@ static int render_one(struct http_metric *x, struct buf *out)
 	for (const char *p = x->help; !err && *p; p++)
 		err = *p == '\\' ? buf_appends(out, "\\\\")
 				 : buf_append(out, p, 1);
-	if (!err)
-		err = buf_appendf(out, "\n# TYPE %s %s\n", x->name,
-				  types[x->kind]);
-	if (!err && x->kind == KIND_GAUGE_FN) {
+	if (err)
+		return err;
+	return buf_appendf(out, "\n# TYPE %s %s\n", x->name, types[x->kind]);
+}
+
+/* name{label="value"} v, or name v for a metric without a label. */
+static int render_series(const struct http_metric *x, size_t i,
+			 struct buf *out)
+{
+	int err = buf_appends(out, x->name);
+
+	if (err)
+		return err;
+	if (x->label) {
+		err = buf_appendf(out, "{%s=\"", x->label);
+		if (err)
+			return err;
+		err = http_metrics_append_label(out, x->series[i].value);
+		if (err)
+			return err;
+		err = buf_appends(out, "\"}");
+		if (err)
+			return err;
+	}
+	err = buf_appends(out, " ");
+	if (err)
+		return err;
+	err = http_metrics_append_value(out, x->series[i].v);
+	if (err)
+		return err;
+	return buf_appends(out, "\n");
+}
+
+static int render_one(struct http_metric *x, struct buf *out)
+{
+	int err;
+
+	err = render_header(x, out);
+	if (err)
+		return err;
+	if (x->kind == KIND_GAUGE_FN) {
 		err = buf_appendf(out, "%s ", x->name);
-		if (!err)
-			err = http_metrics_append_value(out, x->fn(x->fn_arg));
-		return err ? err : buf_appends(out, "\n");
+		if (err)
+			return err;
+		err = http_metrics_append_value(out, x->fn(x->fn_arg));
+		if (err)
+			return err;
+		return buf_appends(out, "\n");
 	}
-	for (size_t i = 0; !err && i < x->n_series; i++) {
-		err = buf_appends(out, x->name);
-		if (!err && x->label) {
-			err = buf_appendf(out, "{%s=\"", x->label);
-			if (!err)
-				err = http_metrics_append_label(
-					out, x->series[i].value);
-			if (!err)
-				err = buf_appends(out, "\"}");
-		}
-		if (!err)
-			err = buf_appends(out, " ");
-		if (!err)
-			err = http_metrics_append_value(out, x->series[i].v);
-		if (!err)
-			err = buf_appends(out, "\n");
+	for (size_t i = 0; i < x->n_series; i++) {
+		err = render_series(x, i, out);
+		if (err)
+			return err;
 	}
-	return err;
+	return FM_OK;
 }
 
 int http_metrics_render(struct http_metrics *m, struct buf *out)

@@ -17,15 +17,17 @@
  *           long long id;
  *           json_t *task = NULL;
  *           int err = http_req_param_int(req, "id", 1, INT64_MAX, &id);
- *           if (!err)
- *                   err = load_task(arg, id, &task);  // FM_ENOTFOUND -> 404
+ *           if (err)
+ *                   return err;
+ *           err = load_task(arg, id, &task);  // FM_ENOTFOUND -> 404
  *           if (err)
  *                   return err;
  *           return http_respond_json(req, 200, task);
  *   }
  *   static const struct http_route routes[] = {
  *           { "GET", "/v1/tasks/{id:int}", task_get, 0, 0 },
- *           { "POST", "/v1/tasks", task_create, 1 << 20, HTTP_SIGNED },
+ *           { "POST", "/v1/tasks", task_create, 1 << 20,
+ *             HTTP_SIGNED | HTTP_IDEMPOTENT },
  *   };
  *
  * and in main: http_server_new, http_server_start, http_server_run. */
@@ -58,8 +60,15 @@ typedef int (*http_verify_fn)(void *arg, const struct http_req *req,
 typedef int (*http_health_fn)(void *arg);
 
 enum http_route_flags {
-	HTTP_SIGNED = 1 << 0, /* the verifier must accept the request */
+	HTTP_SIGNED = 1 << 0,     /* the verifier must accept the request */
+	HTTP_IDEMPOTENT = 1 << 1, /* the handler runs under opts.idempotent */
 };
+
+/* Runs handler(req, handler_arg) for a route flagged HTTP_IDEMPOTENT, so
+ * that the service can answer a repeated request (an Idempotency-Key) as
+ * it answered the first one. Returns what a handler returns. */
+typedef int (*http_idempotent_fn)(void *arg, struct http_req *req,
+				  http_handler_fn handler, void *handler_arg);
 
 /* Path patterns are literal segments and typed parameters,
  * "/v1/tasks/{id:int}" (types in http/route.h). A parameter that does not
@@ -87,11 +96,14 @@ struct http_server_opts {
 	void *verify_arg;
 	http_health_fn health;     /* NULL: always healthy */
 	void *health_arg;
+	http_idempotent_fn idempotent; /* required if any route is
+					* HTTP_IDEMPOTENT */
+	void *idempotent_arg;
 };
 
 #define HTTP_SERVER_OPTS_INIT \
 	{ "127.0.0.1:0", "http", 4, 1024, 30, 10000, 1 << 20, 1, NULL, NULL, \
-	  NULL, NULL }
+	  NULL, NULL, NULL, NULL }
 
 /* Limits of the request context. */
 #define HTTP_REQ_ID_MAX 64       /* X-Request-Id accepted up to this length */

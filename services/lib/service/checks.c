@@ -76,14 +76,16 @@ static int pull(struct svc *s, char *dir, size_t dir_n, const char *ref_text,
 	}
 	err = store_kind_parse(&kind, json_string_value(
 						json_object_get(m, "kind")));
-	if (!err && kind != want)
+	if (err)
+		goto done;
+	if (kind != want) {
 		err = fm_error_set(FM_EUNPROCESSABLE,
 				   "%s: bundle is of kind \"%s\", expected "
 				   "\"%s\"",
 				   what, store_kind_name(kind),
 				   store_kind_name(want));
-	if (err)
 		goto done;
+	}
 	snprintf(dir, dir_n, "%s/fedmarket-check-XXXXXX", tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir)) {
 		dir[0] = '\0';
@@ -145,36 +147,44 @@ static int load_labels_file(json_t **out, const char *dir, const char *file,
 	return FM_OK;
 }
 
+/* items.json of annotation assets: items to label, and the labels. */
+static int check_items(const char *dir)
+{
+	json_t *items = NULL, *arr;
+	int err;
+
+	err = load_labels_file(&items, dir, "items.json", "task.assets");
+	if (err)
+		return err;
+	arr = json_object_get(items, "items");
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		err = fm_error_set(FM_EUNPROCESSABLE,
+				   "task.assets: items.json: expected "
+				   "a non-empty \"items\" array");
+	else if (!json_is_array(json_object_get(items, "labels")))
+		err = fm_error_set(FM_EUNPROCESSABLE,
+				   "task.assets: items.json: expected "
+				   "a \"labels\" array");
+	json_decref(items);
+	return err;
+}
+
 int checks_assets(struct svc *s, const struct task_spec *spec)
 {
 	char dir[4096];
 	struct ml_model *m = NULL;
-	json_t *items = NULL, *arr;
 	int err;
 
 	err = pull(s, dir, sizeof(dir), spec->assets, STORE_KIND_TASK_ASSETS,
 		   "task.assets", NULL);
 	if (err)
 		goto done;
-	if (spec->kind == TASK_DATA_ANNOTATOR) {
-		err = load_labels_file(&items, dir, "items.json",
-				       "task.assets");
-		if (!err && (!json_is_array(arr = json_object_get(items,
-								  "items")) ||
-			     json_array_size(arr) == 0))
-			err = fm_error_set(FM_EUNPROCESSABLE,
-					   "task.assets: items.json: expected "
-					   "a non-empty \"items\" array");
-		if (!err && !json_is_array(json_object_get(items, "labels")))
-			err = fm_error_set(FM_EUNPROCESSABLE,
-					   "task.assets: items.json: expected "
-					   "a \"labels\" array");
-	} else {
+	if (spec->kind == TASK_DATA_ANNOTATOR)
+		err = check_items(dir);
+	else
 		err = load_model(&m, dir, "task.assets");
-	}
 done:
 	ml_model_free(m);
-	json_decref(items);
 	rm_tree(dir);
 	return err;
 }
@@ -187,8 +197,9 @@ static int check_labels(json_t *checks, const char *dir, const char *adir)
 	int err;
 
 	err = load_labels_file(&labels, dir, "labels.json", "bundle");
-	if (!err)
-		err = load_labels_file(&items, adir, "items.json", "task assets");
+	if (err)
+		goto done;
+	err = load_labels_file(&items, adir, "items.json", "task assets");
 	if (err)
 		goto done;
 	given = json_object_get(labels, "labels");
@@ -227,38 +238,18 @@ done:
 	return err;
 }
 
-int checks_result(json_t **out, struct svc *s, const json_t *task,
-		  const char *bundle_ref)
+/* A result's model against the task's: the same architecture for
+ * model_contributor, the same inputs and outputs for model_engineer. */
+static int check_model(json_t *checks, const char *dir, const char *adir,
+		       const char *kind)
 {
-	const char *kind = json_string_value(json_object_get(task, "kind"));
-	const char *assets = json_string_value(json_object_get(task, "assets"));
-	char dir[4096] = "", adir[4096] = "";
 	struct ml_model *m = NULL, *base = NULL;
-	json_t *checks = json_object(), *manifest = NULL;
 	int err;
 
-	if (!checks)
-		return fm_error_set(FM_ENOMEM, "out of memory");
-	err = pull(s, dir, sizeof(dir), bundle_ref, STORE_KIND_RESULT,
-		   "bundle", &manifest);
-	if (err)
-		goto done;
-	json_object_set_new(checks, "files",
-			    json_integer((json_int_t)json_array_size(
-				    json_object_get(manifest, "files"))));
-	json_object_set_new(checks, "hashes", json_string("sha256 verified"));
-	/* the task's own assets are trusted: checked when it was posted */
-	err = pull(s, adir, sizeof(adir), assets, STORE_KIND_TASK_ASSETS,
-		   "task assets", NULL);
-	if (err)
-		goto done;
-	if (!strcmp(kind, "data_annotator")) {
-		err = check_labels(checks, dir, adir);
-		goto done;
-	}
 	err = load_model(&m, dir, "bundle");
-	if (!err)
-		err = load_model(&base, adir, "task assets");
+	if (err)
+		goto done;
+	err = load_model(&base, adir, "task assets");
 	if (err)
 		goto done;
 	if (!strcmp(kind, "model_contributor")) {
@@ -296,6 +287,38 @@ int checks_result(json_t **out, struct svc *s, const json_t *task,
 done:
 	ml_model_free(m);
 	ml_model_free(base);
+	return err;
+}
+
+int checks_result(json_t **out, struct svc *s, const json_t *task,
+		  const char *bundle_ref)
+{
+	const char *kind = json_string_value(json_object_get(task, "kind"));
+	const char *assets = json_string_value(json_object_get(task, "assets"));
+	char dir[4096] = "", adir[4096] = "";
+	json_t *checks = json_object(), *manifest = NULL;
+	int err;
+
+	if (!checks)
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	err = pull(s, dir, sizeof(dir), bundle_ref, STORE_KIND_RESULT,
+		   "bundle", &manifest);
+	if (err)
+		goto done;
+	json_object_set_new(checks, "files",
+			    json_integer((json_int_t)json_array_size(
+				    json_object_get(manifest, "files"))));
+	json_object_set_new(checks, "hashes", json_string("sha256 verified"));
+	/* the task's own assets are trusted: checked when it was posted */
+	err = pull(s, adir, sizeof(adir), assets, STORE_KIND_TASK_ASSETS,
+		   "task assets", NULL);
+	if (err)
+		goto done;
+	if (!strcmp(kind, "data_annotator"))
+		err = check_labels(checks, dir, adir);
+	else
+		err = check_model(checks, dir, adir, kind);
+done:
 	json_decref(manifest);
 	rm_tree(dir);
 	rm_tree(adir);
@@ -326,12 +349,55 @@ static int funding_tx_hash(struct chain_rpc *r, char out[67],
 	int err = escrow_find_event(r, h, NULL, escrow, ESCROW_EV_FUNDED,
 				    task_id, NULL);
 
-	if (!err) {
-		out[0] = '0';
-		out[1] = 'x';
-		hex_encode(out + 2, h, 32);
-	}
-	return err;
+	if (err)
+		return err;
+	out[0] = '0';
+	out[1] = 'x';
+	hex_encode(out + 2, h, 32);
+	return FM_OK;
+}
+
+/* The escrow's record of the task agrees with the spec: open, funded by
+ * its creator for this operator, the reward, the slots, a deadline not
+ * before the expiry, and the whole of reward x slots (total) held. */
+static int funding_agrees(const struct svc *s, const struct escrow_task *t,
+			  const struct task_spec *spec, const char *creator,
+			  const struct chain_u256 *reward,
+			  const struct chain_u256 *total)
+{
+	if (t->state != ESCROW_OPEN)
+		return fm_error_set(FM_EUNPROCESSABLE,
+				    "escrow: task is %s on chain, not open",
+				    escrow_state_name(t->state));
+	if (!addr_eq(t->creator, creator))
+		return fm_error_set(FM_EUNPROCESSABLE,
+				    "escrow: the task was funded by another "
+				    "account than its creator");
+	if (!addr_eq(t->operator, s->operator_address))
+		return fm_error_set(FM_EUNPROCESSABLE,
+				    "escrow: operator on chain is not this "
+				    "platform's operator %s",
+				    s->operator_address);
+	if (chain_u256_cmp(&t->reward, reward) != 0)
+		return fm_error_set(FM_EUNPROCESSABLE,
+				    "escrow: reward on chain differs from "
+				    "task.reward_wei");
+	if ((long long)t->max_payouts != spec->max_assignments)
+		return fm_error_set(FM_EUNPROCESSABLE,
+				    "escrow: %u payouts funded, "
+				    "task.max_assignments is %lld",
+				    t->max_payouts, spec->max_assignments);
+	if ((long long)t->deadline < spec->expires_at)
+		return fm_error_set(FM_EUNPROCESSABLE,
+				    "escrow: deadline %llu is before the task's "
+				    "expiry %lld",
+				    (unsigned long long)t->deadline,
+				    spec->expires_at);
+	if (t->paid_count != 0 || chain_u256_cmp(&t->balance, total))
+		return fm_error_set(FM_EUNPROCESSABLE,
+				    "escrow: the task's balance is not the full "
+				    "reward x max_assignments");
+	return FM_OK;
 }
 
 int checks_funding(struct svc *s, const struct task_spec *spec,
@@ -347,12 +413,15 @@ int checks_funding(struct svc *s, const struct task_spec *spec,
 	*funded = 0;
 	err = chain_address_parse(escrow, s->cfg.escrow_address,
 				  "escrow_address");
-	if (!err)
-		err = hex_decode(task_id, 32, spec->task_id);
-	if (!err)
-		err = chain_u256_parse(&reward, spec->reward_wei, "reward_wei");
-	if (!err)
-		err = chain_rpc_new(&r, s->cfg.rpc_url, NULL);
+	if (err)
+		goto done;
+	err = hex_decode(task_id, 32, spec->task_id);
+	if (err)
+		goto done;
+	err = chain_u256_parse(&reward, spec->reward_wei, "reward_wei");
+	if (err)
+		goto done;
+	err = chain_rpc_new(&r, s->cfg.rpc_url, NULL);
 	if (err)
 		goto done;
 	err = escrow_get_task(r, &t, escrow, task_id);
@@ -366,38 +435,7 @@ int checks_funding(struct svc *s, const struct task_spec *spec,
 				 (uint64_t)spec->max_assignments);
 	if (err)
 		goto done;
-	if (t.state != ESCROW_OPEN)
-		err = fm_error_set(FM_EUNPROCESSABLE,
-				   "escrow: task is %s on chain, not open",
-				   escrow_state_name(t.state));
-	else if (!addr_eq(t.creator, creator))
-		err = fm_error_set(FM_EUNPROCESSABLE,
-				   "escrow: the task was funded by another "
-				   "account than its creator");
-	else if (!addr_eq(t.operator, s->operator_address))
-		err = fm_error_set(FM_EUNPROCESSABLE,
-				   "escrow: operator on chain is not this "
-				   "platform's operator %s",
-				   s->operator_address);
-	else if (chain_u256_cmp(&t.reward, &reward) != 0)
-		err = fm_error_set(FM_EUNPROCESSABLE,
-				   "escrow: reward on chain differs from "
-				   "task.reward_wei");
-	else if ((long long)t.max_payouts != spec->max_assignments)
-		err = fm_error_set(FM_EUNPROCESSABLE,
-				   "escrow: %u payouts funded, "
-				   "task.max_assignments is %lld",
-				   t.max_payouts, spec->max_assignments);
-	else if ((long long)t.deadline < spec->expires_at)
-		err = fm_error_set(FM_EUNPROCESSABLE,
-				   "escrow: deadline %llu is before the task's "
-				   "expiry %lld",
-				   (unsigned long long)t.deadline,
-				   spec->expires_at);
-	else if (t.paid_count != 0 || chain_u256_cmp(&t.balance, &total))
-		err = fm_error_set(FM_EUNPROCESSABLE,
-				   "escrow: the task's balance is not the full "
-				   "reward x max_assignments");
+	err = funding_agrees(s, &t, spec, creator, &reward, &total);
 	if (err)
 		goto done;
 	err = funding_tx_hash(r, funding_tx, escrow, task_id);
@@ -414,14 +452,21 @@ done:
 	return err;
 }
 
-struct draft {
-	char id[67];
-	char creator[43];
+struct drafts_arg {
+	json_t *result; /* [{spec, creator}] */
 };
+
+static void drafts_drop(void *arg)
+{
+	struct drafts_arg *a = arg;
+
+	json_decref(a->result);
+	a->result = NULL;
+}
 
 static int drafts_fn(struct db_conn *c, void *arg)
 {
-	json_t **out = arg;
+	struct drafts_arg *a = arg;
 	PGresult *r = NULL;
 	int err = db_exec(c, &r,
 			  "SELECT spec::text, creator FROM tasks WHERE state ="
@@ -431,55 +476,64 @@ static int drafts_fn(struct db_conn *c, void *arg)
 
 	if (err)
 		return err;
+	a->result = json_array();
+	if (!a->result) {
+		err = fm_error_set(FM_ENOMEM, "out of memory");
+		goto done;
+	}
 	for (int i = 0; i < PQntuples(r); i++) {
 		json_t *spec = NULL;
 
 		if (fj_parse(&spec, PQgetvalue(r, i, 0),
 			     (size_t)PQgetlength(r, i, 0), "stored spec"))
 			continue;
-		json_array_append_new(*out,
+		json_array_append_new(a->result,
 				      json_pack("{s:o, s:s}", "spec", spec,
 						"creator", PQgetvalue(r, i, 1)));
 	}
+done:
 	PQclear(r);
-	return FM_OK;
+	return err;
+}
+
+/* Opens draft d when its funding arrived: 1 when it did. */
+static int open_if_funded(struct svc *s, const json_t *d)
+{
+	struct task_spec spec;
+	char tx[67], wei[80];
+	int funded = 0, opened = 0;
+	json_t *t = NULL;
+
+	/* expiry was fixed at posting: parse against a time that
+	 * reproduces it, not now */
+	if (task_spec_parse(&spec, json_object_get(d, "spec"), 0))
+		return 0;
+	if (checks_funding(s, &spec,
+			   json_string_value(json_object_get(d, "creator")),
+			   tx, wei, &funded) == FM_OK &&
+	    funded &&
+	    market_task_open(s->db, &t, spec.task_id, tx, wei) == FM_OK)
+		opened = 1;
+	json_decref(t);
+	task_spec_cleanup(&spec);
+	return opened;
 }
 
 int checks_open_funded_drafts(struct svc *s, int *n)
 {
-	json_t *drafts = json_array(), *d;
+	struct drafts_arg a = { NULL };
 	size_t i;
+	json_t *d;
 	int err;
 
 	*n = 0;
-	if (!s->operator_address[0] || !s->cfg.escrow_address[0]) {
-		json_decref(drafts);
+	if (!s->operator_address[0] || !s->cfg.escrow_address[0])
 		return FM_OK;
-	}
-	err = db_tx(s->db, DB_READ_COMMITTED, drafts_fn, &drafts);
-	json_array_foreach(drafts, i, d) {
-		struct task_spec spec;
-		char tx[67], wei[80];
-		int funded = 0;
-		json_t *t = NULL;
-		/* expiry was fixed at posting: parse against a time that
-		 * reproduces it, not now */
-		json_t *doc = json_object_get(d, "spec");
-
-		if (err)
-			break;
-		if (task_spec_parse(&spec, doc, 0))
-			continue;
-		if (checks_funding(s, &spec,
-				   json_string_value(json_object_get(d,
-								     "creator")),
-				   tx, wei, &funded) == FM_OK &&
-		    funded &&
-		    market_task_open(s->db, &t, spec.task_id, tx, wei) == FM_OK)
-			(*n)++;
-		json_decref(t);
-		task_spec_cleanup(&spec);
-	}
-	json_decref(drafts);
-	return err;
+	err = db_tx(s->db, DB_READ_COMMITTED, drafts_fn, drafts_drop, &a);
+	if (err)
+		return err;
+	json_array_foreach(a.result, i, d)
+		*n += open_if_funded(s, d);
+	json_decref(a.result);
+	return FM_OK;
 }

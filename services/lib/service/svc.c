@@ -165,14 +165,17 @@ static int health(void *arg)
 	struct db_conn *c = NULL;
 	int err = db_acquire(s->db, &c, 2000);
 
-	if (!err)
-		err = db_exec(c, NULL, "SELECT 1", 0, NULL);
+	if (err)
+		return err;
+	err = db_exec(c, NULL, "SELECT 1", 0, NULL);
 	db_release(s->db, c);
 	return err;
 }
 
-int svc_serve(struct svc *s, const struct http_route *routes, size_t n,
-	      const char *listen)
+/* The HTTP server of s, started: verifier, health check and
+ * idempotency wrapper are the service's. */
+static int start_http(struct svc *s, const struct http_route *routes,
+		      size_t n, const char *listen)
 {
 	struct http_server_opts o = HTTP_SERVER_OPTS_INIT;
 	int err;
@@ -185,9 +188,19 @@ int svc_serve(struct svc *s, const struct http_route *routes, size_t n,
 	o.verify_arg = s;
 	o.health = health;
 	o.health_arg = s;
+	o.idempotent = svc_idempotent;
+	o.idempotent_arg = s;
 	err = http_server_new(&s->http, &o, routes, n, s);
-	if (!err)
-		err = http_server_start(s->http);
+	if (err)
+		return err;
+	return http_server_start(s->http);
+}
+
+int svc_serve(struct svc *s, const struct http_route *routes, size_t n,
+	      const char *listen)
+{
+	int err = start_http(s, routes, n, listen);
+
 	if (err) {
 		log_error("cannot serve on %s: %s", listen, fm_error_msg());
 		return 1;
@@ -250,11 +263,20 @@ static void request_hash(char out[65], struct http_req *req)
 
 struct idem_claim {
 	const char *address, *key, *method, *path, *hash;
+	/* what the claim found */
 	int fresh;
 	int status;
 	char *response;
 	char stored_hash[65];
 };
+
+static void claim_drop(void *arg)
+{
+	struct idem_claim *a = arg;
+
+	free(a->response);
+	a->response = NULL;
+}
 
 static int claim_fn(struct db_conn *c, void *arg)
 {
@@ -282,7 +304,6 @@ static int claim_fn(struct db_conn *c, void *arg)
 		snprintf(a->stored_hash, sizeof(a->stored_hash), "%s",
 			 db_str(r, 0, "request_sha256", ""));
 		a->status = (int)db_int(r, 0, "status", 0);
-		free(a->response);
 		a->response = strdup(db_str(r, 0, "response", ""));
 	}
 	PQclear(r);
@@ -300,25 +321,55 @@ static void idem_store(struct svc *s, const char *address, const char *key,
 
 	snprintf(st, sizeof(st), "%d", status);
 	err = db_acquire(s->db, &c, 5000);
-	if (!err && status >= 500)
+	if (err)
+		goto done;
+	if (status >= 500)
 		/* forget it: a retry must be able to run */
 		err = db_execp(c, NULL,
 			       "DELETE FROM idempotency_keys WHERE address = $1"
 			       " AND key = $2",
 			       address, key);
-	else if (!err)
+	else
 		err = db_execp(c, NULL,
 			       "UPDATE idempotency_keys SET status = $3::int,"
 			       " response = $4 WHERE address = $1 AND key = $2",
 			       address, key, st, body);
+done:
 	db_release(s->db, c);
 	if (err)
 		log_warn("idempotency key %s not recorded: %s", key,
 			 fm_error_msg());
 }
 
-int svc_idempotent(struct http_req *req, struct svc *s, http_handler_fn inner)
+/* A key seen before: the first answer again, when the request is the
+ * same one and was answered. */
+static int replay(struct http_req *req, const struct idem_claim *claim)
 {
+	json_t *body = NULL;
+	int err;
+
+	if (strcmp(claim->stored_hash, claim->hash) != 0)
+		return fm_error_set(FM_ECONFLICT,
+				    "Idempotency-Key \"%s\" was already used "
+				    "for a different request",
+				    claim->key);
+	if (claim->status == 0)
+		return fm_error_set(FM_ECONFLICT,
+				    "a request with Idempotency-Key \"%s\" is "
+				    "still being processed",
+				    claim->key);
+	err = fj_parse(&body, claim->response, strlen(claim->response),
+		       "stored response");
+	if (err)
+		return err;
+	http_resp_header(req, "Idempotent-Replayed", "true");
+	return http_respond_json(req, claim->status, body);
+}
+
+int svc_idempotent(void *arg, struct http_req *req, http_handler_fn handler,
+		   void *handler_arg)
+{
+	struct svc *s = arg;
 	const char *key = NULL;
 	const char *address = http_req_auth(req);
 	struct idem_claim claim = { 0 };
@@ -329,43 +380,21 @@ int svc_idempotent(struct http_req *req, struct svc *s, http_handler_fn inner)
 	if (err)
 		return err;
 	if (!key || !address)
-		return inner(req, s);
+		return handler(req, handler_arg);
 	request_hash(hash, req);
 	claim.address = address;
 	claim.key = key;
 	claim.method = http_req_method(req);
 	claim.path = http_req_target(req);
 	claim.hash = hash;
-	err = db_tx(s->db, DB_READ_COMMITTED, claim_fn, &claim);
+	err = db_tx(s->db, DB_READ_COMMITTED, claim_fn, claim_drop, &claim);
 	if (err)
-		goto done;
+		return err;
 	if (!claim.fresh) {
-		if (strcmp(claim.stored_hash, hash) != 0)
-			err = fm_error_set(FM_ECONFLICT,
-					   "Idempotency-Key \"%s\" was already "
-					   "used for a different request",
-					   key);
-		else if (claim.status == 0)
-			err = fm_error_set(FM_ECONFLICT,
-					   "a request with Idempotency-Key "
-					   "\"%s\" is still being processed",
-					   key);
-		else {
-			json_t *body = NULL;
-
-			err = fj_parse(&body, claim.response,
-				       strlen(claim.response),
-				       "stored response");
-			if (!err) {
-				http_resp_header(req, "Idempotent-Replayed",
-						 "true");
-				err = http_respond_json(req, claim.status,
-							body);
-			}
-		}
+		err = replay(req, &claim);
 		goto done;
 	}
-	err = inner(req, s);
+	err = handler(req, handler_arg);
 	if (err) {
 		/* the error answer is recorded too: the same request gets it
 		 * again */

@@ -60,12 +60,13 @@ int svc_verify(void *arg, const struct http_req *req, char *out, size_t n);
  * API version. */
 int svc_info(struct http_req *req, void *arg);
 
-/* Runs inner with Idempotency-Key semantics when the request carries the
- * header: the same key and request get the first answer again; the same
- * key with another request is 409; a 5xx answer is forgotten so the
- * client can retry. */
-int svc_idempotent(struct http_req *req, struct svc *s,
-		   http_handler_fn inner);
+/* The server's http_idempotent_fn (arg is the svc), so routes flagged
+ * HTTP_IDEMPOTENT keep Idempotency-Key semantics when the request
+ * carries the header: the same key and request get the first answer
+ * again; the same key with another request is 409; a 5xx answer is
+ * forgotten so the client can retry. */
+int svc_idempotent(void *arg, struct http_req *req, http_handler_fn handler,
+		   void *handler_arg);
 
 /* A service: its routes, periodic work and where it listens. */
 struct svc_def {
@@ -83,12 +84,5 @@ struct svc_def {
 /* The whole main of a service: options (plus --routes, which prints the
  * route table), start-up, serving, shutdown. Returns the exit code. */
 int svc_main(const struct svc_def *def, int argc, char **argv);
-
-/* Declares name_idem, a route handler running name under svc_idempotent. */
-#define SVC_IDEMPOTENT(name) \
-	static int name##_idem(struct http_req *req, void *arg) \
-	{ \
-		return svc_idempotent(req, arg, name); \
-	}
 
 #endif

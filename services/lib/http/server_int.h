@@ -1,0 +1,112 @@
+/* What the HTTP server's files share: the server, a request on its way
+ * through, and the statistics kept per route. Private to
+ * services/lib/http; the public surface is http/server.h. */
+#ifndef FM_HTTP_SERVER_INT_H
+#define FM_HTTP_SERVER_INT_H
+
+#include "core/buf.h"
+#include "http/server.h"
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Latency buckets of a route (bounds in server_metrics.c), the last one
+ * +Inf. */
+#define HTTP_SRV_BUCKETS 15
+#define HTTP_SRV_STATUS_MIN 100
+#define HTTP_SRV_STATUS_SLOTS 500
+
+struct route_stats {
+	_Atomic uint64_t status[HTTP_SRV_STATUS_SLOTS]; /* by status - 100 */
+	_Atomic uint64_t bucket[HTTP_SRV_BUCKETS];      /* not cumulative */
+	_Atomic uint64_t sum_us;
+};
+
+struct croute {
+	struct http_route def;
+	struct http_pattern pat;
+	struct route_stats stats;
+};
+
+struct http_server {
+	struct http_server_opts o;
+	struct croute *routes; /* the service's, then the built-in ones */
+	size_t n_routes;
+	struct route_stats unmatched;
+	void *arg;
+	struct http_metrics *metrics;
+	struct MHD_Daemon *d;
+	int listen_fd;
+	uint16_t port;
+	int wake_fd;
+	_Atomic int in_flight;
+	_Atomic int draining;
+};
+
+#define HTTP_SRV_RESP_HEADERS_MAX 8
+
+struct http_req {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	struct croute *route; /* NULL when no route matched */
+	char *target;         /* as sent */
+	char method[16];
+	const char *path;     /* MHD's decoded url */
+	char *path_buf;       /* path split into segments for params */
+	const char *pnames[HTTP_MAX_PARAMS];
+	size_t pname_len[HTTP_MAX_PARAMS];
+	const char *pvals[HTTP_MAX_PARAMS];
+	int n_params;
+	char id[HTTP_REQ_ID_MAX + 1];
+	char auth[HTTP_AUTH_MAX];
+	int authed;
+	int started;
+	int queued;
+	size_t discarded; /* body bytes dropped after an early answer */
+	struct buf body;
+	struct timespec t0;
+	/* the response being prepared */
+	int status;
+	char *resp;
+	size_t resp_len;
+	char ctype[96];
+	struct {
+		char *name, *value;
+	} hdr[HTTP_SRV_RESP_HEADERS_MAX];
+	int n_hdr;
+};
+
+/* server_request.c: libmicrohttpd's callbacks, and a value quoted for a
+ * message (at most 64 bytes of untrusted s; control and non-ASCII bytes
+ * become '?', so messages stay one valid line). */
+enum MHD_Result http_srv_on_request(void *cls, struct MHD_Connection *conn,
+				    const char *url, const char *method,
+				    const char *version, const char *upload,
+				    size_t *upload_size, void **req_cls);
+void *http_srv_on_uri(void *cls, const char *uri,
+		      struct MHD_Connection *conn);
+void http_srv_on_done(void *cls, struct MHD_Connection *conn,
+		      void **req_cls, enum MHD_RequestTerminationCode toe);
+void http_srv_on_mhd_log(void *cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+void http_srv_quote(char *out, size_t n, const char *s);
+
+/* server_respond.c: an error answered by the server itself (routing,
+ * limits, auth), and handing the response to libmicrohttpd. */
+void http_srv_fail(struct http_req *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+enum MHD_Result http_srv_queue(struct http_req *r);
+
+/* server_metrics.c: the built-in /healthz and /metrics routes, the
+ * statistics of an answered request, and whether a route is one of the
+ * probes and scrapes that come every few seconds. */
+extern const struct http_route http_srv_builtin[];
+extern const size_t http_srv_n_builtin;
+void http_srv_stats_add(struct route_stats *st, int status, uint64_t us);
+int http_srv_route_is_probe(const struct croute *c);
+
+#endif

@@ -1,0 +1,553 @@
+/* The contributor's work: assignments (take, keep alive, give up),
+ * results, the validator's decisions on them, and the payouts an accept
+ * writes. */
+#include "market/market.h"
+#include "market/market_int.h"
+
+#include "core/err.h"
+#include "core/fjson.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ASSIGNMENT_BY_ID \
+	"SELECT " ASSIGNMENT_JSON " FROM assignments a WHERE a.id = $1::uuid"
+#define RESULT_BY_ID \
+	"SELECT " RESULT_JSON " FROM results r WHERE r.id = $1::uuid"
+
+/* ----------------------------------------------------------- assignments */
+
+struct assign_arg {
+	json_t *result;
+	const char *task_id, *contributor;
+};
+
+/* Why a task gave no slot to contributor. */
+static int assign_refusal(struct db_conn *c, const struct assign_arg *a)
+{
+	PGresult *r = NULL;
+	int err;
+
+	err = db_execp(c, &r,
+		       "SELECT state, creator, expires_at > now() AS live"
+		       " FROM tasks WHERE id = $1",
+		       a->task_id);
+	if (err)
+		return err;
+	if (PQntuples(r) == 0)
+		err = fm_error_set(FM_ENOTFOUND, "task not found");
+	else if (!strcmp(db_str(r, 0, "creator", ""), a->contributor))
+		err = fm_error_set(FM_EFORBIDDEN,
+				   "a creator cannot take their own task");
+	else if (strcmp(db_str(r, 0, "state", ""), "open") != 0)
+		err = fm_error_set(FM_ECONFLICT, "task is %s, not open",
+				   db_str(r, 0, "state", ""));
+	else if (!db_bool(r, 0, "live"))
+		err = fm_error_set(FM_ECONFLICT, "task has expired");
+	else
+		err = fm_error_set(FM_ECONFLICT,
+				   "no slot left: all assignments of this "
+				   "task are taken");
+	PQclear(r);
+	return err;
+}
+
+/* One statement takes the slot, records the account and the assignment:
+ * one round trip and one commit. The guarded UPDATE is the slot (it
+ * cannot pass max_assignments); when it matches nothing, a second look
+ * says why. */
+static int assign_fn(struct db_conn *c, void *arg)
+{
+	struct assign_arg *a = arg;
+	PGresult *r = NULL;
+	int err;
+
+	err = db_execp(c, &r,
+		       "WITH slot AS (UPDATE tasks SET slots_used ="
+		       " slots_used + 1, updated_at = now() WHERE id = $1"
+		       " AND state = 'open' AND expires_at > now()"
+		       " AND slots_used < max_assignments AND creator <> $2"
+		       " RETURNING assignment_duration_s),"
+		       " acct AS (INSERT INTO accounts (address) SELECT $2"
+		       " FROM slot ON CONFLICT DO NOTHING),"
+		       " a AS (INSERT INTO assignments (task_id, contributor,"
+		       " deadline_at) SELECT $1, $2, now() + make_interval("
+		       "secs => slot.assignment_duration_s) FROM slot"
+		       " RETURNING *)"
+		       " SELECT " ASSIGNMENT_JSON " FROM a",
+		       a->task_id, a->contributor);
+	if (err == FM_ECONFLICT)
+		return fm_error_set(FM_ECONFLICT, "you already hold an "
+				    "assignment of this task");
+	if (err)
+		return err;
+	if (PQntuples(r) == 1)
+		err = fj_parse(&a->result, PQgetvalue(r, 0, 0),
+			       (size_t)PQgetlength(r, 0, 0), "database row");
+	else
+		err = assign_refusal(c, a);
+	PQclear(r);
+	return err;
+}
+
+int market_assign(struct db_pool *p, json_t **out, const char *task_id,
+		  const char *contributor)
+{
+	char id[67];
+	struct assign_arg a = { NULL, id, contributor };
+	int err = spec_hash32(id, task_id, "task id");
+
+	if (err)
+		return err;
+	return mkt_tx_json(p, DB_AUTOCOMMIT, assign_fn, &a, out);
+}
+
+int market_assignment_get(struct db_pool *p, json_t **out, const char *id)
+{
+	int err = mkt_check_uuid(id, "assignment id");
+
+	if (err)
+		return err;
+	return mkt_read_json(p, out, "assignment", ASSIGNMENT_BY_ID,
+			     DB_ARGS(id));
+}
+
+int market_assignment_list(struct db_pool *p, json_t **out,
+			   const char *contributor, const char *task_id)
+{
+	char addr[43], tid[67];
+	int err = spec_address(addr, contributor, "contributor");
+
+	if (err)
+		return err;
+	if (task_id) {
+		err = spec_hash32(tid, task_id, "task_id");
+		if (err)
+			return err;
+	}
+	return mkt_read_json(p, out, "assignments",
+			     "SELECT json_build_object('assignments',"
+			     " coalesce(json_agg(" ASSIGNMENT_JSON
+			     " ORDER BY a.created_at DESC), '[]'::json))"
+			     " FROM assignments a WHERE a.contributor = $1"
+			     " AND ($2::text IS NULL OR a.task_id = $2)",
+			     DB_ARGS(addr, task_id ? tid : NULL));
+}
+
+struct live_arg {
+	json_t *result;
+	const char *id, *contributor;
+	int abandon;
+};
+
+/* The assignment is the contributor's, active and in time (locked). */
+static int live_check(struct db_conn *c, const struct live_arg *a)
+{
+	PGresult *r = NULL;
+	int err;
+
+	err = db_execp(c, &r,
+		       "SELECT contributor, state, deadline_at < now() AS late"
+		       " FROM assignments WHERE id = $1::uuid FOR UPDATE",
+		       a->id);
+	if (err)
+		return err;
+	if (PQntuples(r) == 0)
+		err = fm_error_set(FM_ENOTFOUND, "assignment not found");
+	else if (strcmp(db_str(r, 0, "contributor", ""), a->contributor))
+		err = fm_error_set(FM_EFORBIDDEN,
+				   "this assignment belongs to another "
+				   "contributor");
+	else if (strcmp(db_str(r, 0, "state", ""), "active"))
+		err = fm_error_set(FM_ECONFLICT, "assignment is %s, not active",
+				   db_str(r, 0, "state", ""));
+	else if (db_bool(r, 0, "late"))
+		err = fm_error_set(FM_ECONFLICT,
+				   "assignment has passed its deadline");
+	PQclear(r);
+	return err;
+}
+
+/* Gives the assignment up and frees its slot. */
+static int abandon(struct db_conn *c, const char *id)
+{
+	int err = db_execp(c, NULL,
+			   "UPDATE assignments SET state = 'abandoned',"
+			   " updated_at = now() WHERE id = $1::uuid",
+			   id);
+
+	if (err)
+		return err;
+	return db_execp(c, NULL,
+			"UPDATE tasks SET slots_used = slots_used - 1,"
+			" updated_at = now() WHERE id = (SELECT task_id FROM"
+			" assignments WHERE id = $1::uuid)",
+			id);
+}
+
+static int live_fn(struct db_conn *c, void *arg)
+{
+	struct live_arg *a = arg;
+	int err;
+
+	err = live_check(c, a);
+	if (err)
+		return err;
+	if (a->abandon)
+		err = abandon(c, a->id);
+	else
+		err = db_execp(c, NULL,
+			       "UPDATE assignments SET heartbeat_at = now(),"
+			       " updated_at = now() WHERE id = $1::uuid",
+			       a->id);
+	if (err)
+		return err;
+	return mkt_row_json(c, &a->result, "assignment", ASSIGNMENT_BY_ID,
+			    DB_ARGS(a->id));
+}
+
+static int live_op(struct db_pool *p, json_t **out, const char *id,
+		   const char *contributor, int abandon_it)
+{
+	struct live_arg a = { NULL, id, contributor, abandon_it };
+	int err = mkt_check_uuid(id, "assignment id");
+
+	if (err)
+		return err;
+	return mkt_tx_json(p, DB_READ_COMMITTED, live_fn, &a, out);
+}
+
+int market_heartbeat(struct db_pool *p, json_t **out, const char *id,
+		     const char *contributor)
+{
+	return live_op(p, out, id, contributor, 0);
+}
+
+int market_abandon(struct db_pool *p, json_t **out, const char *id,
+		   const char *contributor)
+{
+	return live_op(p, out, id, contributor, 1);
+}
+
+/* --------------------------------------------------------------- results */
+
+struct submit_arg {
+	json_t *result;
+	const struct market_result_in *in;
+	const char *metrics, *checks;
+};
+
+/* Why the guarded submit matched no assignment. */
+static int submit_refusal(struct db_conn *c, const struct market_result_in *in)
+{
+	PGresult *r = NULL;
+	int err;
+
+	err = db_execp(c, &r,
+		       "SELECT contributor, state, deadline_at < now() AS late"
+		       " FROM assignments WHERE id = $1::uuid",
+		       in->assignment_id);
+	if (err)
+		return err;
+	if (PQntuples(r) == 0)
+		err = fm_error_set(FM_ENOTFOUND, "assignment not found");
+	else if (strcmp(db_str(r, 0, "contributor", ""), in->contributor))
+		err = fm_error_set(FM_EFORBIDDEN,
+				   "only the assignee can submit a result");
+	else if (strcmp(db_str(r, 0, "state", ""), "active"))
+		err = fm_error_set(FM_ECONFLICT, "assignment is %s, not active",
+				   db_str(r, 0, "state", ""));
+	else
+		err = fm_error_set(FM_ECONFLICT,
+				   "assignment has passed its deadline");
+	PQclear(r);
+	return err;
+}
+
+static int submit_fn(struct db_conn *c, void *arg)
+{
+	struct submit_arg *a = arg;
+	char n[24];
+	int err;
+
+	/* guarded: only the assignee, only while active and in time */
+	err = db_execp(c, NULL,
+		       "UPDATE assignments SET state = 'submitted',"
+		       " updated_at = now() WHERE id = $1::uuid"
+		       " AND contributor = $2 AND state = 'active'"
+		       " AND deadline_at >= now()",
+		       a->in->assignment_id, a->in->contributor);
+	if (err)
+		return err;
+	if (db_last_rows(c) == 0)
+		return submit_refusal(c, a->in);
+	snprintf(n, sizeof(n), "%lld", a->in->num_examples);
+	return mkt_row_json(
+		c, &a->result, "result",
+		"WITH r AS (INSERT INTO results (assignment_id, task_id,"
+		" contributor, bundle_ref, num_examples, reported_metrics,"
+		" checks, auto_accept_at)"
+		" SELECT a.id, a.task_id, a.contributor, $2, $3::bigint,"
+		"  $4::jsonb, $5::jsonb,"
+		"  CASE WHEN t.validation_strategy = 'auto' THEN now() +"
+		"   make_interval(secs => t.auto_approval_delay_s) END"
+		" FROM assignments a JOIN tasks t ON t.id = a.task_id"
+		" WHERE a.id = $1::uuid RETURNING *)"
+		" SELECT " RESULT_JSON " FROM r",
+		DB_ARGS(a->in->assignment_id, a->in->bundle_ref, n, a->metrics,
+			a->checks));
+}
+
+int market_result_submit(struct db_pool *p, json_t **out,
+			 const struct market_result_in *in)
+{
+	struct submit_arg a = { NULL, in, NULL, NULL };
+	char *metrics = NULL, *checks = NULL;
+	int err = mkt_check_uuid(in->assignment_id, "assignment id");
+
+	if (err)
+		return err;
+	if (!mkt_bundle_ref_ok(in->bundle_ref))
+		return fm_error_set(FM_EINVAL,
+				    "bundle: expected a bundle reference "
+				    "(64 lowercase hex digits)");
+	if (in->num_examples < 0)
+		return fm_error_set(FM_EINVAL,
+				    "num_examples: expected integer >= 0");
+	metrics = mkt_dump_or_empty(in->reported_metrics);
+	checks = mkt_dump_or_empty(in->checks);
+	if (!metrics || !checks) {
+		err = fm_error_set(FM_ENOMEM, "out of memory");
+		goto done;
+	}
+	a.metrics = metrics;
+	a.checks = checks;
+	err = mkt_tx_json(p, DB_READ_COMMITTED, submit_fn, &a, out);
+done:
+	free(metrics);
+	free(checks);
+	return err;
+}
+
+int market_result_get(struct db_pool *p, json_t **out, const char *id)
+{
+	int err = mkt_check_uuid(id, "result id");
+
+	if (err)
+		return err;
+	return mkt_read_json(p, out, "result", RESULT_BY_ID, DB_ARGS(id));
+}
+
+int market_result_list(struct db_pool *p, json_t **out, const char *task_id,
+		       const char *state)
+{
+	char tid[67];
+	int err = spec_hash32(tid, task_id, "task id");
+
+	if (err)
+		return err;
+	return mkt_read_json(p, out, "results",
+			     "SELECT json_build_object('results',"
+			     " coalesce(json_agg(" RESULT_JSON
+			     " ORDER BY r.submitted_at), '[]'::json))"
+			     " FROM results r WHERE r.task_id = $1"
+			     " AND ($2::text IS NULL OR r.state = $2)",
+			     DB_ARGS(tid, state));
+}
+
+/* ------------------------------------------------------------- decisions */
+
+struct decide_arg {
+	json_t *result;
+	const struct market_decision_in *in;
+	const char *metrics;
+};
+
+/* What a decision needs to know of its result and task, read under the
+ * result's lock. */
+struct decided {
+	char task_id[67];
+	char contributor[43];
+	char reward[80];
+	char validator[43];
+};
+
+/* Locks the result and checks that in may decide on it now. */
+static int decide_check(struct db_conn *c, struct decided *d,
+			const struct market_decision_in *in)
+{
+	PGresult *r = NULL;
+	int err;
+
+	err = db_execp(c, &r,
+		       "SELECT r.state, r.assignment_id, r.task_id,"
+		       " r.contributor, t.validator, t.reward_wei::text AS"
+		       " reward FROM results r JOIN tasks t ON t.id = r.task_id"
+		       " WHERE r.id = $1::uuid FOR UPDATE OF r",
+		       in->result_id);
+	if (err)
+		return err;
+	if (PQntuples(r) == 0) {
+		err = fm_error_set(FM_ENOTFOUND, "result not found");
+		goto done;
+	}
+	if (!in->automatic &&
+	    strcmp(db_str(r, 0, "validator", ""), in->validator)) {
+		err = fm_error_set(FM_EFORBIDDEN,
+				   "only the task's validator can decide on "
+				   "its results");
+		goto done;
+	}
+	if (strcmp(db_str(r, 0, "state", ""), "submitted")) {
+		err = fm_error_set(FM_ECONFLICT,
+				   "result was already decided (%s)",
+				   db_str(r, 0, "state", ""));
+		goto done;
+	}
+	snprintf(d->task_id, sizeof(d->task_id), "%s",
+		 db_str(r, 0, "task_id", ""));
+	snprintf(d->contributor, sizeof(d->contributor), "%s",
+		 db_str(r, 0, "contributor", ""));
+	snprintf(d->reward, sizeof(d->reward), "%s",
+		 db_str(r, 0, "reward", ""));
+	snprintf(d->validator, sizeof(d->validator), "%s",
+		 db_str(r, 0, "validator", ""));
+done:
+	PQclear(r);
+	return err;
+}
+
+/* The verdict on the result, its decision row and its assignment. */
+static int record_verdict(struct db_conn *c, const struct decide_arg *a,
+			  const struct decided *d)
+{
+	const struct market_decision_in *in = a->in;
+	const char *verdict = in->accept ? "accepted" : "rejected";
+	int err;
+
+	err = db_execp(c, NULL,
+		       "UPDATE results SET state = $2, decided_at = now()"
+		       " WHERE id = $1::uuid AND state = 'submitted'",
+		       in->result_id, verdict);
+	if (err)
+		return err;
+	if (db_last_rows(c) != 1)
+		return fm_error_set(FM_ECONFLICT, "result was already decided");
+	err = db_execp(c, NULL,
+		       "INSERT INTO decisions (result_id, validator,"
+		       " decision, reason, metrics, automatic)"
+		       " VALUES ($1::uuid, $2, $3, $4, $5::jsonb, $6)",
+		       in->result_id, d->validator,
+		       in->accept ? "accept" : "reject", in->reason, a->metrics,
+		       in->automatic ? "true" : "false");
+	if (err)
+		return err;
+	return db_execp(c, NULL,
+			"UPDATE assignments SET state = $2,"
+			" updated_at = now() WHERE id = (SELECT"
+			" assignment_id FROM results WHERE id = $1::uuid)"
+			" AND state = 'submitted'",
+			in->result_id, verdict);
+}
+
+/* An accept writes the payout (the outbox row, paid by the worker) and
+ * closes the task once every slot is accepted. */
+static int write_payout(struct db_conn *c, const char *result_id,
+			const struct decided *d)
+{
+	int err = db_execp(c, NULL,
+			   "INSERT INTO payouts (result_id, task_id,"
+			   " contributor, amount_wei)"
+			   " VALUES ($1::uuid, $2, $3, $4::numeric)",
+			   result_id, d->task_id, d->contributor, d->reward);
+
+	if (err)
+		return err;
+	return db_execp(c, NULL,
+			"UPDATE tasks SET state = 'closed',"
+			" updated_at = now() WHERE id = $1"
+			" AND state = 'open' AND max_assignments"
+			" <= (SELECT count(*) FROM assignments"
+			"  WHERE task_id = $1 AND state ="
+			"  'accepted')",
+			d->task_id);
+}
+
+static int decide_fn(struct db_conn *c, void *arg)
+{
+	struct decide_arg *a = arg;
+	struct decided d;
+	int err;
+
+	err = decide_check(c, &d, a->in);
+	if (err)
+		return err;
+	err = record_verdict(c, a, &d);
+	if (err)
+		return err;
+	if (a->in->accept)
+		err = write_payout(c, a->in->result_id, &d);
+	else
+		/* a rejected assignment frees its slot */
+		err = db_execp(c, NULL,
+			       "UPDATE tasks SET slots_used = slots_used - 1,"
+			       " updated_at = now() WHERE id = $1",
+			       d.task_id);
+	if (err)
+		return err;
+	return mkt_row_json(c, &a->result, "result", RESULT_BY_ID,
+			    DB_ARGS(a->in->result_id));
+}
+
+int market_decide(struct db_pool *p, json_t **out,
+		  const struct market_decision_in *in)
+{
+	struct decide_arg a = { NULL, in, NULL };
+	char *metrics = NULL;
+	int err = mkt_check_uuid(in->result_id, "result id");
+
+	if (err)
+		return err;
+	if (!in->accept && (!in->reason || !in->reason[0]))
+		return fm_error_set(FM_EINVAL,
+				    "reason: required to reject a result");
+	if (in->reason && strlen(in->reason) > 2000)
+		return fm_error_set(FM_EINVAL,
+				    "reason: expected at most 2000 bytes");
+	metrics = mkt_dump_or_empty(in->metrics);
+	if (!metrics)
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	a.metrics = metrics;
+	err = mkt_tx_json(p, DB_READ_COMMITTED, decide_fn, &a, out);
+	free(metrics);
+	return err;
+}
+
+/* --------------------------------------------------------------- payouts */
+
+int market_payout_list(struct db_pool *p, json_t **out,
+		       const char *contributor, const char *task_id)
+{
+	char addr[43], tid[67];
+	int err;
+
+	if (contributor) {
+		err = spec_address(addr, contributor, "contributor");
+		if (err)
+			return err;
+	}
+	if (task_id) {
+		err = spec_hash32(tid, task_id, "task_id");
+		if (err)
+			return err;
+	}
+	return mkt_read_json(p, out, "payouts",
+			     "SELECT json_build_object('payouts', coalesce("
+			     "json_agg(" PAYOUT_JSON " ORDER BY y.id DESC),"
+			     " '[]'::json)) FROM payouts y"
+			     " WHERE ($1::text IS NULL OR y.contributor = $1)"
+			     " AND ($2::text IS NULL OR y.task_id = $2)",
+			     DB_ARGS(contributor ? addr : NULL,
+				     task_id ? tid : NULL));
+}
