@@ -11,6 +11,7 @@
 #include "cli/work.h"
 #include "core/err.h"
 #include "core/fjson.h"
+#include "market/fit.h"
 #include "market/spec.h"
 
 #include <sodium.h>
@@ -300,6 +301,10 @@ int cmd_create_task(struct cli *c, int argc, char **argv)
 			"0000000000000000000000000000000000000000000000000000000000000000"));
 	if (!err)
 		err = task_spec_parse(&s, spec, (long long)time(NULL));
+	/* taskd would refuse a model that cannot take the data: say so
+	 * before any money moves */
+	if (!err && model)
+		err = spec_model_fits(s.doc, model);
 	if (!err)
 		err = cli_identity(c);
 	if (err)

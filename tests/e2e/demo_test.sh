@@ -273,6 +273,14 @@ expect_fail "create-task with truncated weights: exit 1, names the weights" 1 "w
   creator create-task --spec "$top/assets/tasks/fashion-mnist.json" --assets "$work/bad"
 [ "$("$cast" nonce --rpc-url "$rpc" "$CREATOR")" = "$nonce_before" ]
 ok $? "nothing was funded for the refused assets"
+echo '{"input_shape": [4], "layers": [{"type": "dense", "units": 3, "activation": "softmax"}]}' \
+  >"$work/small.json"
+"$FM_BIN/fedmarket-engine" init --spec "$work/small.json" --out "$work/small" >/dev/null
+expect_fail "create-task of a model that cannot take the task's images: exit 1, names both shapes" 1 \
+  "takes input \[4\].*\[28, 28\]" \
+  creator create-task --spec "$top/assets/tasks/fashion-mnist.json" --assets "$work/small"
+[ "$("$cast" nonce --rpc-url "$rpc" "$CREATOR")" = "$nonce_before" ]
+ok $? "nothing was funded for the model that does not fit"
 mkdir -p "$work/noitems"
 echo '{"labels": ["a"], "items": []}' >"$work/noitems/items.json"
 expect_fail "annotation assets without items: exit 1" 1 "items" \

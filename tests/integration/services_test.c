@@ -293,6 +293,11 @@ static json_t *funded_spec(const char *kind, const char *assets, int slots,
 			    json_string(strategy));
 	if (!strcmp(kind, "data_annotator"))
 		json_object_del(spec, "training");
+	else /* what the test model (Dense 4 -> 3) takes */
+		json_object_set_new(json_object_get(json_object_get(spec,
+								    "training"),
+						     "data"),
+				    "shape", json_pack("[i]", 4));
 	if (fund &&
 	    chainfx_fund(&G.creator, G.escrow, sv(spec, "task_id"),
 			 G.operator_addr, (uint64_t)time(NULL) + 2 * 86400,
@@ -606,6 +611,35 @@ static void test_services__bad_input_gets_the_right_status(void **state)
 	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL, &o),
 			 422);
 	assert_non_null(strstr(err_msg(o), "task.assets"));
+	json_decref(o);
+	json_decref(spec);
+
+	/* a model that cannot take the task's data: 422 naming both
+	 * shapes, and no task */
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 0);
+	json_object_set_new(json_object_get(json_object_get(spec, "training"),
+					    "data"),
+			    "shape", json_pack("[i,i,i]", 28, 28, 1));
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL, &o),
+			 422);
+	if (!strstr(err_msg(o), "model takes input [4]") ||
+	    !strstr(err_msg(o), "gives [28, 28, 1]"))
+		fail_msg("message \"%s\" names both shapes", err_msg(o));
+	json_decref(o);
+	path_of(p, sizeof(p), "/v1/tasks/%s", sv(spec, "task_id"));
+	assert_int_equal(get(TASKD, p, &o), 404);
+	json_decref(o);
+	json_decref(spec);
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 0);
+	json_object_set_new(json_object_get(json_object_get(spec, "training"),
+					    "data"),
+			    "num_classes", json_integer(10));
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL, &o),
+			 422);
+	if (!strstr(err_msg(o), "output [3]") ||
+	    !strstr(err_msg(o), "10 classes"))
+		fail_msg("message \"%s\" names outputs and classes",
+			 err_msg(o));
 	json_decref(o);
 	json_decref(spec);
 

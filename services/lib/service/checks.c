@@ -9,6 +9,7 @@
 #include "core/fjson.h"
 #include "core/log.h"
 #include "engine/ml.h"
+#include "market/fit.h"
 #include "market/market.h"
 #include "storage/blob.h"
 #include "storage/bundle.h"
@@ -179,10 +180,16 @@ int checks_assets(struct svc *s, const struct task_spec *spec)
 		   "task.assets", NULL);
 	if (err)
 		goto done;
-	if (spec->kind == TASK_DATA_ANNOTATOR)
+	if (spec->kind == TASK_DATA_ANNOTATOR) {
 		err = check_items(dir);
-	else
-		err = load_model(&m, dir, "task.assets");
+		goto done;
+	}
+	err = load_model(&m, dir, "task.assets");
+	if (err)
+		goto done;
+	/* a model that cannot take the task's data is refused before
+	 * anyone takes a slot */
+	err = spec_model_fits(spec->doc, m);
 done:
 	ml_model_free(m);
 	rm_tree(dir);
