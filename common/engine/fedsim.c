@@ -741,8 +741,10 @@ static int train_clients(struct sim *s, int round, const float *g, size_t k,
 		lo.on_batch = NULL;
 		lo.cb_arg = &ll;
 		err = ml_train(s->local, &b->client[c], &lo);
-		if (err)
-			return fm_error_prefix("round %d, client %zu", round, c);
+		if (err) {
+			fm_error_prefix("round %d, client %zu", round, c);
+			return err;
+		}
 		for (size_t j = 0; j < n; j++)
 			d[j] = l[j] - g[j];
 		if (b->evil[c]) {
@@ -780,8 +782,10 @@ static int aggregate(struct sim *s, int round, float *g, size_t used,
 	else
 		err = ml_agg_combine(b->agg, b->ptr, b->weight, used, n,
 				     &o->agg, b->center, NULL);
-	if (err)
-		return fm_error_prefix("round %d", round);
+	if (err) {
+		fm_error_prefix("round %d", round);
+		return err;
+	}
 	for (size_t j = 0; j < n; j++)
 		g[j] += b->agg[j];
 	/* centered clipping starts from the last step */
@@ -802,15 +806,19 @@ static int evaluate_round(struct sim *s, int round, struct ml_fed_round *info)
 		err = ml_fed_evaluate(s->global, s->b.client, o->clients,
 				      o->local.loss, o->local.from_logits,
 				      NULL, &ev);
-		if (err)
-			return fm_error_prefix("round %d: client data", round);
+		if (err) {
+			fm_error_prefix("round %d: client data", round);
+			return err;
+		}
 		info->client_loss = ev.loss;
 		info->client_accuracy = ev.accuracy;
 	}
 	err = ml_evaluate(s->global, s->test, o->local.loss,
 			  o->local.from_logits, 0, &ev);
-	if (err)
-		return fm_error_prefix("round %d: test set", round);
+	if (err) {
+		fm_error_prefix("round %d: test set", round);
+		return err;
+	}
 	info->test_loss = ev.loss;
 	info->test_accuracy = ev.accuracy;
 	return FM_OK;
