@@ -148,130 +148,224 @@ struct entry {
 	int arch_ok;
 };
 
+/* The round's models: the current version's and every result's (the
+ * submitted ones first, then those already pending), each evaluated on
+ * the held-out data when there is some. Loaded once, never changed. */
+struct pool {
+	int contributor;         /* results are updates of base */
+	struct ml_model *base;
+	struct ml_eval bev;      /* base on the held-out data */
+	struct entry *e;
+	size_t ns, n;            /* submitted; all */
+};
+
+static void pool_cleanup(struct pool *p)
+{
+	for (size_t i = 0; p->e && i < p->n; i++)
+		ml_model_free(p->e[i].m);
+	free(p->e);
+	ml_model_free(p->base);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Result r's model into x, with its architecture checked against p's base
+ * and its held-out figures. */
+static int entry_load(struct entry *x, struct cli *c, const struct pool *p,
+		      const struct policy_in *in, const json_t *r)
+{
+	const json_t *spec = json_object_get(in->task, "spec");
+	int err;
+
+	x->result = r;
+	err = work_load_bundle_model(c, cli_str(r, "bundle_ref"), &x->m);
+	if (err)
+		return err;
+	x->arch_ok = !p->contributor || !ml_model_same_arch(p->base, x->m);
+	if (in->holdout && x->arch_ok) {
+		err = work_evaluate(x->m, spec, in->holdout, &x->ev);
+		if (err)
+			return err;
+		x->evaluated = 1;
+	}
+	return FM_OK;
+}
+
+static int pool_load(struct pool *p, struct cli *c, const struct policy_in *in,
+		     const json_t *submitted, const struct round_state *st)
+{
+	const json_t *task = in->task, *spec = json_object_get(task, "spec");
+	int err;
+
+	p->contributor = !strcmp(cli_str(task, "kind"), "model_contributor");
+	p->ns = json_array_size(submitted);
+	p->n = p->ns + json_array_size(st->pending);
+	p->e = calloc(p->n, sizeof(*p->e));
+	if (!p->e)
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	err = work_load_bundle_model(c, cli_str(st->current, "bundle_ref"),
+				     &p->base);
+	if (err)
+		return err;
+	if (in->holdout) {
+		err = work_evaluate(p->base, spec, in->holdout, &p->bev);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		const json_t *r = i < p->ns ? json_array_get(submitted, i)
+			: json_array_get(st->pending, i - p->ns);
+
+		err = entry_load(&p->e[i], c, p, in, r);
+		if (err)
+			return err;
+	}
+	return FM_OK;
+}
+
+/* score[k] for the k-th update of the pool with the task's architecture:
+ * its distance from the round's median update (see median_scores), on
+ * copies of the updates (model minus base). *screened is 0 when fewer
+ * than 3 updates make a pool. */
+static int screen_updates(const struct pool *p, double *score, int *screened)
+{
+	size_t n = 0, k = 0;
+	const float *b = ml_model_params_const(p->base, &n);
+	float **deltas = calloc(p->n + 1, sizeof(*deltas));
+	float *all = NULL;
+	int err = FM_OK;
+
+	*screened = 0;
+	if (!deltas)
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->n; i++)
+		k += p->e[i].arch_ok;
+	if (k < 3)
+		goto done;
+	all = malloc(k * n * sizeof(*all));
+	if (!all) {
+		err = fm_error_set(FM_ENOMEM, "out of memory (%zu updates of "
+				   "%zu parameters)", k, n);
+		goto done;
+	}
+	k = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		const float *x;
+		size_t xn;
+
+		if (!p->e[i].arch_ok)
+			continue;
+		x = ml_model_params_const(p->e[i].m, &xn);
+		/* the same architecture: as many parameters as base */
+		FM_ASSERT(xn == n);
+		deltas[k] = all + k * n;
+		for (size_t j = 0; j < n; j++)
+			deltas[k][j] = x[j] - b[j];
+		k++;
+	}
+	err = median_scores(score, deltas, k, n);
+	if (err)
+		goto done;
+	*screened = 1;
+done:
+	free(all);
+	free(deltas);
+	return err;
+}
+
+/* What every model verdict of a round is measured against. */
+struct model_bar {
+	struct thresholds t;
+	double base_accuracy;  /* the current version's, held out */
+	int version;           /* the current version */
+	int screen;            /* updates have median distance scores */
+};
+
+/* The verdict on submitted result x; s is its median distance score. */
+static void model_verdict(struct verdict *v, const struct entry *x, double s,
+			  const struct model_bar *bar)
+{
+	const struct thresholds *t = &bar->t;
+	double acc = x->ev.accuracy, gain = acc - bar->base_accuracy;
+
+	snprintf(v->result_id, sizeof(v->result_id), "%s",
+		 cli_str(x->result, "id"));
+	snprintf(v->contributor, sizeof(v->contributor), "%s",
+		 cli_str(x->result, "contributor"));
+	v->accept = 1;
+	v->metrics = json_object();
+	if (!x->arch_ok) {
+		add_reason(v, "not the task's architecture");
+		return;
+	}
+	if (x->evaluated) {
+		json_object_set_new(v->metrics, "accuracy", json_real(acc));
+		json_object_set_new(v->metrics, "loss", json_real(x->ev.loss));
+		json_object_set_new(v->metrics, "improvement", json_real(gain));
+		json_object_set_new(v->metrics, "holdout_examples",
+				    json_integer((json_int_t)x->ev.n));
+	}
+	if (bar->screen)
+		json_object_set_new(v->metrics, "median_distance_score",
+				    json_real(s));
+	if (x->evaluated && !isnan(t->min_accuracy) && acc < t->min_accuracy)
+		add_reason(v, "held-out accuracy %.4f is below the task's "
+			   "minimum %.4f", acc, t->min_accuracy);
+	if (x->evaluated && !isnan(t->min_improvement) &&
+	    gain < t->min_improvement)
+		add_reason(v, "held-out accuracy %.4f changes version %d's "
+			   "%.4f by %+.4f, the task wants at least %+.4f", acc,
+			   bar->version, bar->base_accuracy, gain,
+			   t->min_improvement);
+	if (x->evaluated && !isnan(t->max_loss) && x->ev.loss > t->max_loss)
+		add_reason(v, "held-out loss %.4f is above the task's maximum "
+			   "%.4f", x->ev.loss, t->max_loss);
+	if (bar->screen && s > t->max_distance)
+		add_reason(v, "update is %.1f median absolute deviations from "
+			   "the round's median update (limit %.1f)", s,
+			   t->max_distance);
+}
+
 static int judge_models(struct cli *c, const struct policy_in *in,
 			const json_t *submitted, const struct round_state *st,
 			struct verdict *out)
 {
-	const json_t *task = in->task, *spec = json_object_get(task, "spec");
-	int contributor = !strcmp(cli_str(task, "kind"), "model_contributor");
-	size_t ns = json_array_size(submitted), np = json_array_size(st->pending);
-	size_t k = 0, i, n = 0;
-	struct entry *e = calloc(ns + np, sizeof(*e));
-	float **deltas = calloc(ns + np, sizeof(*deltas));
-	double *score = calloc(ns + np, sizeof(double));
-	struct ml_model *base = NULL;
-	struct ml_eval bev = { 0 };
-	struct thresholds t;
-	int err, screen;
+	struct pool p = { 0 };
+	struct model_bar bar = { 0 };
+	double *score = NULL;
+	size_t k = 0;
+	int err;
 
-	if (!e || !deltas || !score) {
+	thresholds_of(&bar.t, in->task);
+	/* never accept blindly what the task wants measured */
+	if (!in->holdout && (!isnan(bar.t.min_accuracy) ||
+			     !isnan(bar.t.min_improvement) ||
+			     !isnan(bar.t.max_loss)))
+		return fm_error_set(FM_EINVAL, "the task sets held-out "
+				    "thresholds but the daemon has no held-out "
+				    "data (--data): no decision taken");
+	err = pool_load(&p, c, in, submitted, st);
+	if (err)
+		goto done;
+	score = calloc(p.n + 1, sizeof(*score));
+	if (!score) {
 		err = fm_error_set(FM_ENOMEM, "out of memory");
 		goto done;
 	}
-	thresholds_of(&t, task);
-	/* never accept blindly what the task wants measured */
-	if (!in->holdout && (!isnan(t.min_accuracy) ||
-			     !isnan(t.min_improvement) || !isnan(t.max_loss))) {
-		err = fm_error_set(FM_EINVAL, "the task sets held-out "
-				   "thresholds but the daemon has no held-out "
-				   "data (--data): no decision taken");
-		goto done;
-	}
-	err = work_load_bundle_model(c, cli_str(st->current, "bundle_ref"),
-				     &base);
-	if (!err && in->holdout)
-		err = work_evaluate(base, spec, in->holdout, &bev);
-	for (i = 0; i < ns + np && !err; i++) {
-		struct entry *x = &e[i];
-
-		x->result = i < ns ? json_array_get(submitted, i)
-				   : json_array_get(st->pending, i - ns);
-		err = work_load_bundle_model(c, cli_str(x->result, "bundle_ref"),
-					     &x->m);
-		if (err)
-			break;
-		x->arch_ok = !contributor || !ml_model_same_arch(base, x->m);
-		if (in->holdout && x->arch_ok) {
-			err = work_evaluate(x->m, spec, in->holdout, &x->ev);
-			x->evaluated = !err;
-		}
-	}
-	if (err)
-		goto done;
 	/* the pool: every update of this round with the task's architecture */
-	screen = contributor && !isnan(t.max_distance);
-	for (i = 0; screen && i < ns + np; i++) {
-		if (!e[i].arch_ok)
-			continue;
-		deltas[k] = ml_model_params(e[i].m, &n);
-		k++;
-	}
-	if (screen && k >= 3) {
-		size_t bn = 0;
-		const float *b = ml_model_params_const(base, &bn);
-
-		for (i = 0; i < k; i++)
-			for (size_t j = 0; j < n; j++)
-				deltas[i][j] -= b[j];
-		err = median_scores(score, deltas, k, n);
+	if (p.contributor && !isnan(bar.t.max_distance)) {
+		err = screen_updates(&p, score, &bar.screen);
 		if (err)
 			goto done;
-	} else {
-		screen = 0;
 	}
-	for (i = 0, k = 0; i < ns; i++) {
-		struct verdict *v = &out[i];
-		struct entry *x = &e[i];
-		double acc = x->ev.accuracy, s = x->arch_ok ? score[k++] : NAN;
+	bar.base_accuracy = p.bev.accuracy;
+	bar.version = st->version;
+	for (size_t i = 0; i < p.ns; i++) {
+		const struct entry *x = &p.e[i];
 
-		snprintf(v->result_id, sizeof(v->result_id), "%s",
-			 cli_str(x->result, "id"));
-		snprintf(v->contributor, sizeof(v->contributor), "%s",
-			 cli_str(x->result, "contributor"));
-		v->accept = 1;
-		v->metrics = json_object();
-		if (!x->arch_ok) {
-			add_reason(v, "not the task's architecture");
-			continue;
-		}
-		if (x->evaluated) {
-			json_object_set_new(v->metrics, "accuracy",
-					    json_real(acc));
-			json_object_set_new(v->metrics, "loss",
-					    json_real(x->ev.loss));
-			json_object_set_new(v->metrics, "improvement",
-					    json_real(acc - bev.accuracy));
-			json_object_set_new(v->metrics, "holdout_examples",
-					    json_integer((json_int_t)x->ev.n));
-		}
-		if (screen)
-			json_object_set_new(v->metrics, "median_distance_score",
-					    json_real(s));
-		if (x->evaluated && !isnan(t.min_accuracy) &&
-		    acc < t.min_accuracy)
-			add_reason(v, "held-out accuracy %.4f is below the "
-				   "task's minimum %.4f", acc, t.min_accuracy);
-		if (x->evaluated && !isnan(t.min_improvement) &&
-		    acc - bev.accuracy < t.min_improvement)
-			add_reason(v, "held-out accuracy %.4f changes version "
-				   "%d's %.4f by %+.4f, the task wants at least "
-				   "%+.4f", acc, st->version, bev.accuracy,
-				   acc - bev.accuracy, t.min_improvement);
-		if (x->evaluated && !isnan(t.max_loss) &&
-		    x->ev.loss > t.max_loss)
-			add_reason(v, "held-out loss %.4f is above the task's "
-				   "maximum %.4f", x->ev.loss, t.max_loss);
-		if (screen && s > t.max_distance)
-			add_reason(v, "update is %.1f median absolute "
-				   "deviations from the round's median update "
-				   "(limit %.1f)", s, t.max_distance);
+		model_verdict(&out[i], x, x->arch_ok ? score[k++] : NAN, &bar);
 	}
 done:
-	for (i = 0; e && i < ns + np; i++)
-		ml_model_free(e[i].m);
-	ml_model_free(base);
-	free(e);
-	free(deltas);
+	pool_cleanup(&p);
 	free(score);
 	return err;
 }
@@ -281,19 +375,102 @@ done:
 static int load_labels(struct cli *c, const json_t *r, json_t **out)
 {
 	char dir[WORK_PATH_MAX], path[WORK_PATH_MAX + 16];
-	json_t *doc = NULL;
-	int err = work_pull(c, dir, sizeof(dir), cli_str(r, "bundle_ref"));
+	json_t *doc = NULL, *labels;
+	int err;
 
-	snprintf(path, sizeof(path), "%s/labels.json", dir);
-	if (!err)
-		err = fj_load_file(&doc, path, 64u << 20);
+	err = work_pull(c, dir, sizeof(dir), cli_str(r, "bundle_ref"));
 	if (err)
 		return err;
-	*out = json_incref(json_object_get(doc, "labels"));
+	snprintf(path, sizeof(path), "%s/labels.json", dir);
+	err = fj_load_file(&doc, path, 64u << 20);
+	if (err)
+		return err;
+	labels = json_incref(json_object_get(doc, "labels"));
 	json_decref(doc);
-	return json_is_object(*out) ? FM_OK
-				    : fm_error_set(FM_EUNPROCESSABLE, "labels."
-						   "json: no labels object");
+	/* the caller frees *out either way */
+	*out = labels;
+	return json_is_object(labels) ? FM_OK
+		: fm_error_set(FM_EUNPROCESSABLE, "labels.json: no labels "
+			       "object");
+}
+
+/* One vote per item of labels into votes: {item: {label: count}}. */
+static void count_votes(json_t *votes, json_t *labels)
+{
+	const char *item;
+	json_t *v;
+
+	json_object_foreach(labels, item, v) {
+		json_t *tally = json_object_get(votes, item);
+		char *key = json_dumps(v, JSON_ENCODE_ANY);
+
+		if (!tally) {
+			tally = json_object();
+			json_object_set_new(votes, item, tally);
+		}
+		if (key)
+			json_object_set_new(tally, key, json_integer(
+				json_integer_value(json_object_get(tally, key)) +
+				1));
+		free(key);
+	}
+}
+
+/* The verdict on submitted result r with labels lab, by gold items and
+ * by agreement with the round's majority (when the round has >= 3). */
+static void label_verdict(struct verdict *v, const json_t *r,
+			  json_t *lab, const json_t *votes,
+			  const json_t *gold, double need, int majority)
+{
+	size_t gold_n = 0, gold_ok = 0, agree = 0, total = 0;
+	const char *item;
+	json_t *l;
+
+	snprintf(v->result_id, sizeof(v->result_id), "%s", cli_str(r, "id"));
+	snprintf(v->contributor, sizeof(v->contributor), "%s",
+		 cli_str(r, "contributor"));
+	v->accept = 1;
+	v->metrics = json_object();
+	json_object_foreach(lab, item, l) {
+		json_t *g = gold ? json_object_get(gold, item) : NULL;
+		json_t *tally = json_object_get(votes, item), *cnt;
+		char *key = json_dumps(l, JSON_ENCODE_ANY);
+		const char *kk;
+		long long mine = key ? json_integer_value(json_object_get(tally,
+									  key))
+				     : 0,
+			  top = 0;
+
+		free(key);
+		if (g) {
+			gold_n++;
+			gold_ok += json_equal(g, l);
+		}
+		json_object_foreach(tally, kk, cnt)
+			if (json_integer_value(cnt) > top)
+				top = json_integer_value(cnt);
+		total++;
+		agree += mine == top;
+	}
+	if (gold_n) {
+		double acc = (double)gold_ok / (double)gold_n;
+
+		json_object_set_new(v->metrics, "gold_accuracy", json_real(acc));
+		if (acc < need)
+			add_reason(v, "%zu of %zu gold items labelled correctly "
+				   "(%.2f, the task wants %.2f)", gold_ok,
+				   gold_n, acc, need);
+	}
+	if (majority && total) {
+		double a = (double)agree / (double)total;
+
+		json_object_set_new(v->metrics, "majority_agreement",
+				    json_real(a));
+		if (a < need)
+			add_reason(v, "agrees with the majority on %zu of %zu "
+				   "items (%.2f, the task wants %.2f)", agree,
+				   total, a, need);
+	}
 }
 
 static int judge_labels(struct cli *c, const struct policy_in *in,
@@ -311,89 +488,20 @@ static int judge_labels(struct cli *c, const struct policy_in *in,
 		goto done;
 	}
 	thresholds_of(&t, in->task);
-	for (i = 0; i < ns + np && !err; i++) {
+	for (i = 0; i < ns + np; i++) {
 		const json_t *r = i < ns ? json_array_get(submitted, i)
 					 : json_array_get(st->pending, i - ns);
-		const char *item;
-		json_t *v;
 
 		err = load_labels(c, r, &lab[i]);
-		json_object_foreach(err ? NULL : lab[i], item, v) {
-			json_t *tally = json_object_get(votes, item);
-			char *key = json_dumps(v, JSON_ENCODE_ANY);
-
-			if (!tally) {
-				tally = json_object();
-				json_object_set_new(votes, item, tally);
-			}
-			if (key)
-				json_object_set_new(
-					tally, key,
-					json_integer(json_integer_value(
-						json_object_get(tally, key)) + 1));
-			free(key);
-		}
+		if (err)
+			goto done;
+		count_votes(votes, lab[i]);
 	}
-	if (err)
-		goto done;
-	for (i = 0; i < ns; i++) {
-		struct verdict *v = &out[i];
-		const json_t *r = json_array_get(submitted, i);
-		size_t gold_n = 0, gold_ok = 0, agree = 0, total = 0;
-		const char *item;
-		json_t *l;
-		double need = isnan(t.gold_min) ? 0.5 : t.gold_min;
-
-		snprintf(v->result_id, sizeof(v->result_id), "%s",
-			 cli_str(r, "id"));
-		snprintf(v->contributor, sizeof(v->contributor), "%s",
-			 cli_str(r, "contributor"));
-		v->accept = 1;
-		v->metrics = json_object();
-		json_object_foreach(lab[i], item, l) {
-			json_t *g = in->gold ? json_object_get(in->gold, item)
-					     : NULL;
-			json_t *tally = json_object_get(votes, item), *cnt;
-			char *key = json_dumps(l, JSON_ENCODE_ANY);
-			const char *kk;
-			long long mine = key ? json_integer_value(
-						       json_object_get(tally,
-								       key))
-					     : 0,
-				  top = 0;
-
-			free(key);
-			if (g) {
-				gold_n++;
-				gold_ok += json_equal(g, l);
-			}
-			json_object_foreach(tally, kk, cnt)
-				if (json_integer_value(cnt) > top)
-					top = json_integer_value(cnt);
-			total++;
-			agree += mine == top;
-		}
-		if (gold_n) {
-			double acc = (double)gold_ok / (double)gold_n;
-
-			json_object_set_new(v->metrics, "gold_accuracy",
-					    json_real(acc));
-			if (acc < need)
-				add_reason(v, "%zu of %zu gold items labelled "
-					   "correctly (%.2f, the task wants "
-					   "%.2f)", gold_ok, gold_n, acc, need);
-		}
-		if (ns + np >= 3 && total) {
-			double a = (double)agree / (double)total;
-
-			json_object_set_new(v->metrics, "majority_agreement",
-					    json_real(a));
-			if (a < need)
-				add_reason(v, "agrees with the majority on "
-					   "%zu of %zu items (%.2f, the task "
-					   "wants %.2f)", agree, total, a, need);
-		}
-	}
+	for (i = 0; i < ns; i++)
+		label_verdict(&out[i], json_array_get(submitted, i), lab[i],
+			      votes, in->gold,
+			      isnan(t.gold_min) ? 0.5 : t.gold_min,
+			      ns + np >= 3);
 done:
 	for (i = 0; lab && i < ns + np; i++)
 		json_decref(lab[i]);
@@ -417,9 +525,10 @@ int policy_judge(struct cli *c, const struct policy_in *in,
 
 	*n = 0;
 	err = cli_api(c, 0, &a);
+	if (err)
+		return err;
 	snprintf(path, sizeof(path), "/v1/tasks/%s/results?state=submitted", id);
-	if (!err)
-		err = api_get(a, API_RESULTD, path, &list);
+	err = api_get(a, API_RESULTD, path, &list);
 	if (err)
 		return err;
 	sub = json_object_get(list, "results");

@@ -150,15 +150,18 @@ int abi_enc_finish(struct abi_enc *e, struct buf *out)
 {
 	int err = e->err;
 
-	if (!err && e->next != e->nargs)
-		err = fm_error_set(FM_EINTERNAL,
-				   "abi: %zu arguments declared, %zu put",
-				   e->nargs, e->next);
-	if (!err)
-		err = buf_append(out, e->head.data, e->head.len);
-	if (!err && e->tail.len)
-		err = buf_append(out, e->tail.data, e->tail.len);
-	return err;
+	if (err)
+		return err;
+	if (e->next != e->nargs)
+		return fm_error_set(FM_EINTERNAL,
+				    "abi: %zu arguments declared, %zu put",
+				    e->nargs, e->next);
+	err = buf_append(out, e->head.data, e->head.len);
+	if (err)
+		return err;
+	if (e->tail.len)
+		return buf_append(out, e->tail.data, e->tail.len);
+	return FM_OK;
 }
 
 int abi_get_word(uint8_t out[32], const uint8_t *data, size_t len,
@@ -178,9 +181,10 @@ int abi_get_uint(struct chain_u256 *out, const uint8_t *data, size_t len,
 	uint8_t w[32];
 	int err = abi_get_word(w, data, len, i, what);
 
-	if (!err)
-		chain_u256_from_be(out, w);
-	return err;
+	if (err)
+		return err;
+	chain_u256_from_be(out, w);
+	return FM_OK;
 }
 
 int abi_get_uint_bits(uint64_t *out, const uint8_t *data, size_t len,
@@ -226,9 +230,10 @@ int abi_get_bool(int *out, const uint8_t *data, size_t len, size_t i,
 	uint64_t v;
 	int err = abi_get_uint_bits(&v, data, len, i, 1, what);
 
-	if (!err)
-		*out = (int)v;
-	return err;
+	if (err)
+		return err;
+	*out = (int)v;
+	return FM_OK;
 }
 
 int abi_get_bytes(const uint8_t **out, size_t *out_len, const uint8_t *data,

@@ -53,12 +53,14 @@ int escrow_deploy_tx(struct chain_tx *tx)
 	struct buf code = BUF_INIT(CHAIN_TX_DATA_MAX);
 	int err = escrow_creation_code(&code);
 
-	if (!err)
-		err = chain_tx_set_data(tx, code.data, code.len);
-	if (!err) {
-		tx->has_to = 0;
-		tx->value = chain_u256_from_u64(0);
-	}
+	if (err)
+		goto done;
+	err = chain_tx_set_data(tx, code.data, code.len);
+	if (err)
+		goto done;
+	tx->has_to = 0;
+	tx->value = chain_u256_from_u64(0);
+done:
 	buf_cleanup(&code);
 	return err;
 }
@@ -70,13 +72,15 @@ static int finish_call(struct chain_tx *tx, const uint8_t escrow[20],
 	struct buf data = BUF_INIT(CALL_MAX);
 	int err = abi_enc_finish(e, &data);
 
-	if (!err)
-		err = chain_tx_set_data(tx, data.data, data.len);
-	if (!err) {
-		tx->has_to = 1;
-		memcpy(tx->to, escrow, CHAIN_ADDR_LEN);
-		tx->value = value ? *value : chain_u256_from_u64(0);
-	}
+	if (err)
+		goto done;
+	err = chain_tx_set_data(tx, data.data, data.len);
+	if (err)
+		goto done;
+	tx->has_to = 1;
+	memcpy(tx->to, escrow, CHAIN_ADDR_LEN);
+	tx->value = value ? *value : chain_u256_from_u64(0);
+done:
 	buf_cleanup(&data);
 	abi_enc_cleanup(e);
 	return err;
@@ -232,33 +236,38 @@ int escrow_decode_task(struct escrow_task *out, const uint8_t *data,
 	 *  reward, balance), the order of the Task struct */
 	memset(&t, 0, sizeof(t));
 	err = abi_get_address(t.creator, data, len, 0, "tasks.creator");
-	if (!err)
-		err = abi_get_uint_bits(&t.deadline, data, len, 1, 64,
-					"tasks.deadline");
-	if (!err)
-		err = abi_get_uint_bits(&v, data, len, 2, 32,
-					"tasks.maxPayouts");
+	if (err)
+		return err;
+	err = abi_get_uint_bits(&t.deadline, data, len, 1, 64,
+				"tasks.deadline");
+	if (err)
+		return err;
+	err = abi_get_uint_bits(&v, data, len, 2, 32, "tasks.maxPayouts");
+	if (err)
+		return err;
 	t.max_payouts = (uint32_t)v;
-	if (!err)
-		err = abi_get_address(t.operator, data, len, 3,
-				      "tasks.operator");
-	if (!err)
-		err = abi_get_uint_bits(&v, data, len, 4, 32,
-					"tasks.paidCount");
+	err = abi_get_address(t.operator, data, len, 3, "tasks.operator");
+	if (err)
+		return err;
+	err = abi_get_uint_bits(&v, data, len, 4, 32, "tasks.paidCount");
+	if (err)
+		return err;
 	t.paid_count = (uint32_t)v;
-	if (!err)
-		err = abi_get_uint_bits(&v, data, len, 5, 8, "tasks.state");
-	if (!err && v > ESCROW_CANCELLED)
-		err = fm_error_set(FM_EINVAL, "tasks.state: unknown state "
-				   "%llu", (unsigned long long)v);
+	err = abi_get_uint_bits(&v, data, len, 5, 8, "tasks.state");
+	if (err)
+		return err;
+	if (v > ESCROW_CANCELLED)
+		return fm_error_set(FM_EINVAL, "tasks.state: unknown state "
+				    "%llu", (unsigned long long)v);
 	t.state = (enum escrow_state)v;
-	if (!err)
-		err = abi_get_uint(&t.reward, data, len, 6, "tasks.reward");
-	if (!err)
-		err = abi_get_uint(&t.balance, data, len, 7, "tasks.balance");
-	if (!err)
-		*out = t;
-	return err;
+	err = abi_get_uint(&t.reward, data, len, 6, "tasks.reward");
+	if (err)
+		return err;
+	err = abi_get_uint(&t.balance, data, len, 7, "tasks.balance");
+	if (err)
+		return err;
+	*out = t;
+	return FM_OK;
 }
 
 /* eth_call of a view; empty return data means no contract is there. */
@@ -269,10 +278,12 @@ static int view_call(struct chain_rpc *r, struct buf *ret,
 	int err = chain_rpc_eth_call(r, ret, NULL, escrow, call->data,
 				     call->len);
 
-	if (!err && ret->len == 0)
-		err = fm_error_set(FM_EUNPROCESSABLE, "escrow: no contract "
-				   "answers at that address");
-	return err;
+	if (err)
+		return err;
+	if (ret->len == 0)
+		return fm_error_set(FM_EUNPROCESSABLE, "escrow: no contract "
+				    "answers at that address");
+	return FM_OK;
 }
 
 int escrow_get_task(struct chain_rpc *r, struct escrow_task *out,
@@ -285,17 +296,22 @@ int escrow_get_task(struct chain_rpc *r, struct escrow_task *out,
 	int err;
 
 	err = escrow_tasks_calldata(&call, task_id);
-	if (!err)
-		err = view_call(r, &ret, escrow, &call);
-	if (!err)
-		err = escrow_decode_task(&t, (uint8_t *)ret.data, ret.len);
-	if (!err && t.state == ESCROW_NONE) {
+	if (err)
+		goto done;
+	err = view_call(r, &ret, escrow, &call);
+	if (err)
+		goto done;
+	err = escrow_decode_task(&t, (uint8_t *)ret.data, ret.len);
+	if (err)
+		goto done;
+	if (t.state == ESCROW_NONE) {
 		hex_encode(hex, task_id, 32);
 		err = fm_error_set(FM_ENOTFOUND, "escrow: task 0x%s is not "
 				   "funded", hex);
+		goto done;
 	}
-	if (!err)
-		*out = t;
+	*out = t;
+done:
 	buf_cleanup(&call);
 	buf_cleanup(&ret);
 	return err;
@@ -309,11 +325,13 @@ static int view_word(struct chain_rpc *r, uint8_t word[32],
 	struct buf call = BUF_INIT(256), ret = BUF_INIT(4096);
 	int err = word_call(&call, signature, arg);
 
-	if (!err)
-		err = view_call(r, &ret, escrow, &call);
-	if (!err)
-		err = abi_get_word(word, (uint8_t *)ret.data, ret.len, 0,
-				   signature);
+	if (err)
+		goto done;
+	err = view_call(r, &ret, escrow, &call);
+	if (err)
+		goto done;
+	err = abi_get_word(word, (uint8_t *)ret.data, ret.len, 0, signature);
+done:
 	buf_cleanup(&call);
 	buf_cleanup(&ret);
 	return err;
@@ -326,9 +344,9 @@ int escrow_is_paid(struct chain_rpc *r, int *out,
 	uint8_t w[32];
 	int err = view_word(r, w, escrow, "paid(bytes32)", result_id);
 
-	if (!err)
-		err = abi_get_bool(out, w, 32, 0, "paid");
-	return err;
+	if (err)
+		return err;
+	return abi_get_bool(out, w, 32, 0, "paid");
 }
 
 int escrow_owed(struct chain_rpc *r, struct chain_u256 *out,
@@ -340,9 +358,10 @@ int escrow_owed(struct chain_rpc *r, struct chain_u256 *out,
 
 	memcpy(arg + 12, addr, CHAIN_ADDR_LEN);
 	err = view_word(r, w, escrow, "owed(address)", arg);
-	if (!err)
-		chain_u256_from_be(out, w);
-	return err;
+	if (err)
+		return err;
+	chain_u256_from_be(out, w);
+	return FM_OK;
 }
 
 void escrow_event_topic(uint8_t out[32], enum escrow_event_kind kind)
@@ -362,6 +381,42 @@ static int topic_address(uint8_t out[20], const uint8_t topic[32],
 	return abi_get_address(out, topic, 32, 0, what);
 }
 
+/* The account of an indexed address topic and the amount in word 0 of
+ * the data. */
+static int decode_payment(struct escrow_event *ev, const uint8_t topic[32],
+			  const char *what, const uint8_t *d, size_t n)
+{
+	int err = topic_address(ev->account, topic, what);
+
+	if (err)
+		return err;
+	return abi_get_uint(&ev->amount, d, n, 0, "amount");
+}
+
+static int decode_funded(struct escrow_event *ev, const struct chain_log *log)
+{
+	const uint8_t *d = log->data;
+	size_t n = log->data_len;
+	uint64_t v = 0;
+	int err;
+
+	memcpy(ev->task_id, log->topics[1], 32);
+	err = topic_address(ev->account, log->topics[2], "creator");
+	if (err)
+		return err;
+	err = topic_address(ev->operator, log->topics[3], "operator");
+	if (err)
+		return err;
+	err = abi_get_uint(&ev->amount, d, n, 0, "reward");
+	if (err)
+		return err;
+	err = abi_get_uint_bits(&v, d, n, 1, 32, "maxPayouts");
+	if (err)
+		return err;
+	ev->max_payouts = (uint32_t)v;
+	return abi_get_uint_bits(&ev->deadline, d, n, 2, 64, "deadline");
+}
+
 int escrow_decode_log(struct escrow_event *out, const struct chain_log *log)
 {
 	/* by kind: indexed arguments + 1 */
@@ -370,7 +425,6 @@ int escrow_decode_log(struct escrow_event *out, const struct chain_log *log)
 	const uint8_t *d = log->data;
 	size_t n = log->data_len, idx = 0;
 	uint8_t topic[32];
-	uint64_t v = 0;
 	int err = FM_OK;
 
 	memset(&ev, 0, sizeof(ev));
@@ -391,26 +445,12 @@ int escrow_decode_log(struct escrow_event *out, const struct chain_log *log)
 				    log->ntopics);
 	switch (ev.kind) {
 	case ESCROW_EV_FUNDED:
-		memcpy(ev.task_id, log->topics[1], 32);
-		err = topic_address(ev.account, log->topics[2], "creator");
-		if (!err)
-			err = topic_address(ev.operator, log->topics[3],
-					    "operator");
-		if (!err)
-			err = abi_get_uint(&ev.amount, d, n, 0, "reward");
-		if (!err)
-			err = abi_get_uint_bits(&v, d, n, 1, 32, "maxPayouts");
-		ev.max_payouts = (uint32_t)v;
-		if (!err)
-			err = abi_get_uint_bits(&ev.deadline, d, n, 2, 64,
-						"deadline");
+		err = decode_funded(&ev, log);
 		break;
 	case ESCROW_EV_RELEASED:
 		memcpy(ev.task_id, log->topics[1], 32);
 		memcpy(ev.result_id, log->topics[2], 32);
-		err = topic_address(ev.account, log->topics[3], "to");
-		if (!err)
-			err = abi_get_uint(&ev.amount, d, n, 0, "amount");
+		err = decode_payment(&ev, log->topics[3], "to", d, n);
 		break;
 	case ESCROW_EV_ALREADY_PAID:
 		memcpy(ev.task_id, log->topics[1], 32);
@@ -418,22 +458,20 @@ int escrow_decode_log(struct escrow_event *out, const struct chain_log *log)
 		break;
 	case ESCROW_EV_REFUNDED:
 		memcpy(ev.task_id, log->topics[1], 32);
-		err = topic_address(ev.account, log->topics[2], "creator");
-		if (!err)
-			err = abi_get_uint(&ev.amount, d, n, 0, "amount");
-		if (!err)
-			err = abi_get_bool(&ev.cancelled, d, n, 1,
-					   "cancelled");
+		err = decode_payment(&ev, log->topics[2], "creator", d, n);
+		if (err)
+			break;
+		err = abi_get_bool(&ev.cancelled, d, n, 1, "cancelled");
 		break;
 	case ESCROW_EV_CREDITED:
 	case ESCROW_EV_WITHDRAWN:
-		err = topic_address(ev.account, log->topics[1], "to");
-		if (!err)
-			err = abi_get_uint(&ev.amount, d, n, 0, "amount");
+		err = decode_payment(&ev, log->topics[1], "to", d, n);
 		break;
 	}
-	if (err)
-		return fm_error_prefix("log");
+	if (err) {
+		fm_error_prefix("log");
+		return err;
+	}
 	*out = ev;
 	return FM_OK;
 }

@@ -53,15 +53,18 @@ static int derive_scrypt(uint8_t dk[32], const json_t *kp, const char *pw,
 	int err;
 
 	err = fj_int(kp, path, "n", 2, 1LL << 40, &n);
-	if (!err)
-		err = fj_int(kp, path, "r", 1, 1 << 20, &r);
-	if (!err)
-		err = fj_int(kp, path, "p", 1, 1 << 20, &p);
-	if (!err)
-		err = fj_int(kp, path, "dklen", 32, 32, &dklen);
-	if (!err)
-		err = hex_field(salt, 0, SALT_MAX, &salt_len, kp, path,
-				"salt");
+	if (err)
+		return err;
+	err = fj_int(kp, path, "r", 1, 1 << 20, &r);
+	if (err)
+		return err;
+	err = fj_int(kp, path, "p", 1, 1 << 20, &p);
+	if (err)
+		return err;
+	err = fj_int(kp, path, "dklen", 32, 32, &dklen);
+	if (err)
+		return err;
+	err = hex_field(salt, 0, SALT_MAX, &salt_len, kp, path, "salt");
 	if (err)
 		return err;
 	if ((n & (n - 1)) != 0)
@@ -92,16 +95,18 @@ static int derive_pbkdf2(uint8_t dk[32], const json_t *kp, const char *pw,
 	int err;
 
 	err = fj_int(kp, path, "c", 1, PBKDF2_C_MAX, &c);
-	if (!err)
-		err = fj_int(kp, path, "dklen", 32, 32, &dklen);
-	if (!err)
-		err = fj_str(kp, path, "prf", 32, &prf);
-	if (!err && strcmp(prf, "hmac-sha256") != 0)
-		err = fm_error_set(FM_EINVAL, "%s.prf: \"%s\" is not "
-				   "supported (only hmac-sha256)", path, prf);
-	if (!err)
-		err = hex_field(salt, 0, SALT_MAX, &salt_len, kp, path,
-				"salt");
+	if (err)
+		return err;
+	err = fj_int(kp, path, "dklen", 32, 32, &dklen);
+	if (err)
+		return err;
+	err = fj_str(kp, path, "prf", 32, &prf);
+	if (err)
+		return err;
+	if (strcmp(prf, "hmac-sha256") != 0)
+		return fm_error_set(FM_EINVAL, "%s.prf: \"%s\" is not "
+				    "supported (only hmac-sha256)", path, prf);
+	err = hex_field(salt, 0, SALT_MAX, &salt_len, kp, path, "salt");
 	if (err)
 		return err;
 	if (!PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), salt, (int)salt_len,
@@ -139,74 +144,114 @@ static void mac_of(uint8_t out[32], const uint8_t dk[32],
 	chain_keccak_final(&k, out);
 }
 
+/* The crypto section of a keystore: cipher parameters and the KDF. */
+struct ks_crypto {
+	uint8_t iv[16], ct[32], mac[32];
+	const char *kdf;
+	json_t *kdfparams;
+};
+
+static int read_crypto(struct ks_crypto *c, const json_t *root)
+{
+	json_t *crypto = NULL, *cp = NULL;
+	const char *cipher;
+	int err;
+
+	/* geth writes "crypto"; some old tools "Crypto" */
+	if (json_object_get(root, "Crypto") && !json_object_get(root, "crypto"))
+		err = fj_obj(root, "", "Crypto", &crypto);
+	else
+		err = fj_obj(root, "", "crypto", &crypto);
+	if (err)
+		return err;
+	err = fj_str(crypto, "crypto", "cipher", 32, &cipher);
+	if (err)
+		return err;
+	if (strcmp(cipher, "aes-128-ctr") != 0)
+		return fm_error_set(FM_EINVAL, "crypto.cipher: \"%s\" is not "
+				    "supported (only aes-128-ctr)", cipher);
+	err = fj_obj(crypto, "crypto", "cipherparams", &cp);
+	if (err)
+		return err;
+	err = hex_field(c->iv, 16, 0, NULL, cp, "crypto.cipherparams", "iv");
+	if (err)
+		return err;
+	err = hex_field(c->ct, 32, 0, NULL, crypto, "crypto", "ciphertext");
+	if (err)
+		return err;
+	err = hex_field(c->mac, 32, 0, NULL, crypto, "crypto", "mac");
+	if (err)
+		return err;
+	err = fj_str(crypto, "crypto", "kdf", 16, &c->kdf);
+	if (err)
+		return err;
+	return fj_obj(crypto, "crypto", "kdfparams", &c->kdfparams);
+}
+
+static int derive(uint8_t dk[32], const struct ks_crypto *c,
+		  const char *password)
+{
+	if (!strcmp(c->kdf, "scrypt"))
+		return derive_scrypt(dk, c->kdfparams, password,
+				     "crypto.kdfparams");
+	if (!strcmp(c->kdf, "pbkdf2"))
+		return derive_pbkdf2(dk, c->kdfparams, password,
+				     "crypto.kdfparams");
+	return fm_error_set(FM_EINVAL, "crypto.kdf: \"%s\" is not supported "
+			    "(scrypt or pbkdf2)", c->kdf);
+}
+
+/* The file's address, when it gives one, must be the key's. */
+static int check_address(const json_t *root, const struct chain_key *key)
+{
+	const char *addr_hex = NULL;
+	uint8_t addr[20];
+	int err;
+
+	err = fj_str_opt(root, "", "address", 64, NULL, &addr_hex);
+	if (err || !addr_hex)
+		return err;
+	err = chain_address_parse(addr, addr_hex, "address");
+	if (err)
+		return err;
+	if (memcmp(addr, key->addr, 20) != 0)
+		return fm_error_set(FM_EINVAL, "address: the decrypted key "
+				    "belongs to another address");
+	return FM_OK;
+}
+
 static int decrypt_json(struct chain_key *out, const json_t *root,
 			const char *password)
 {
-	json_t *crypto = NULL, *cp = NULL, *kp = NULL;
-	uint8_t dk[32], iv[16], ct[32], mac[32], want[32], priv[32], addr[20];
-	const char *cipher, *kdf, *addr_hex;
+	struct ks_crypto c;
+	uint8_t dk[32], want[32], priv[32];
 	long long version;
 	int err;
 
 	err = fj_int(root, "", "version", 3, 3, &version);
 	if (err)
 		return err;
-	/* geth writes "crypto"; some old tools "Crypto" */
-	if (json_object_get(root, "Crypto") && !json_object_get(root, "crypto"))
-		err = fj_obj(root, "", "Crypto", &crypto);
-	else
-		err = fj_obj(root, "", "crypto", &crypto);
-	if (!err)
-		err = fj_str(crypto, "crypto", "cipher", 32, &cipher);
-	if (!err && strcmp(cipher, "aes-128-ctr") != 0)
-		err = fm_error_set(FM_EINVAL, "crypto.cipher: \"%s\" is not "
-				   "supported (only aes-128-ctr)", cipher);
-	if (!err)
-		err = fj_obj(crypto, "crypto", "cipherparams", &cp);
-	if (!err)
-		err = hex_field(iv, 16, 0, NULL, cp, "crypto.cipherparams",
-				"iv");
-	if (!err)
-		err = hex_field(ct, 32, 0, NULL, crypto, "crypto",
-				"ciphertext");
-	if (!err)
-		err = hex_field(mac, 32, 0, NULL, crypto, "crypto", "mac");
-	if (!err)
-		err = fj_str(crypto, "crypto", "kdf", 16, &kdf);
-	if (!err)
-		err = fj_obj(crypto, "crypto", "kdfparams", &kp);
+	err = read_crypto(&c, root);
 	if (err)
 		return err;
-	if (!strcmp(kdf, "scrypt"))
-		err = derive_scrypt(dk, kp, password, "crypto.kdfparams");
-	else if (!strcmp(kdf, "pbkdf2"))
-		err = derive_pbkdf2(dk, kp, password, "crypto.kdfparams");
-	else
-		err = fm_error_set(FM_EINVAL, "crypto.kdf: \"%s\" is not "
-				   "supported (scrypt or pbkdf2)", kdf);
+	err = derive(dk, &c, password);
 	if (err)
 		goto done;
-	mac_of(want, dk, ct, sizeof(ct));
-	if (sodium_memcmp(want, mac, 32) != 0) {
+	mac_of(want, dk, c.ct, sizeof(c.ct));
+	if (sodium_memcmp(want, c.mac, 32) != 0) {
 		err = fm_error_set(FM_EAUTH, "wrong password (the MAC does not "
 				   "match)");
 		goto done;
 	}
-	err = aes128ctr(priv, ct, sizeof(ct), dk, iv);
-	if (!err)
-		err = chain_key_from_priv(out, priv);
+	err = aes128ctr(priv, c.ct, sizeof(c.ct), dk, c.iv);
 	if (err)
 		goto done;
-	addr_hex = NULL;
-	err = fj_str_opt(root, "", "address", 64, NULL, &addr_hex);
-	if (!err && addr_hex) {
-		err = chain_address_parse(addr, addr_hex, "address");
-		if (!err && memcmp(addr, out->addr, 20) != 0)
-			err = fm_error_set(FM_EINVAL, "address: the decrypted "
-					   "key belongs to another address");
-		if (err)
-			chain_key_wipe(out);
-	}
+	err = chain_key_from_priv(out, priv);
+	if (err)
+		goto done;
+	err = check_address(root, out);
+	if (err)
+		chain_key_wipe(out);
 done:
 	sodium_memzero(dk, sizeof(dk));
 	sodium_memzero(priv, sizeof(priv));
@@ -240,8 +285,10 @@ int ks_load(struct chain_key *out, const char *path, const char *password)
 	struct buf b = BUF_INIT(KS_FILE_MAX);
 	int err = buf_read_file(&b, path);
 
-	if (!err)
-		err = ks_decrypt(out, b.data, b.len, password, path);
+	if (err)
+		goto done;
+	err = ks_decrypt(out, b.data, b.len, password, path);
+done:
 	buf_cleanup(&b);
 	return err;
 }
@@ -284,25 +331,44 @@ int ks_encrypt(struct buf *out, const struct chain_key *key,
 		return fm_error_set(FM_ENOMEM, "keystore: scrypt failed (out "
 				    "of memory?)");
 	err = aes128ctr(ct, key->priv, 32, dk, iv);
-	if (!err) {
-		mac_of(mac, dk, ct, sizeof(ct));
-		hex_encode(salt_hex, salt, sizeof(salt));
-		hex_encode(iv_hex, iv, sizeof(iv));
-		hex_encode(ct_hex, ct, sizeof(ct));
-		hex_encode(mac_hex, mac, sizeof(mac));
-		hex_encode(addr_hex, key->addr, 20);
-		uuid4(id);
-		err = buf_appendf(out,
-			"{\"address\":\"%s\",\"crypto\":{\"cipher\":"
-			"\"aes-128-ctr\",\"ciphertext\":\"%s\","
-			"\"cipherparams\":{\"iv\":\"%s\"},\"kdf\":\"scrypt\","
-			"\"kdfparams\":{\"dklen\":32,\"n\":%llu,\"p\":%u,\"r\":%u,\"salt\":"
-			"\"%s\"},\"mac\":\"%s\"},\"id\":\"%s\",\"version\":3}",
-			addr_hex, ct_hex, iv_hex, (unsigned long long)p->n,
-			p->p, p->r, salt_hex, mac_hex, id);
-	}
+	if (err)
+		goto done;
+	mac_of(mac, dk, ct, sizeof(ct));
+	hex_encode(salt_hex, salt, sizeof(salt));
+	hex_encode(iv_hex, iv, sizeof(iv));
+	hex_encode(ct_hex, ct, sizeof(ct));
+	hex_encode(mac_hex, mac, sizeof(mac));
+	hex_encode(addr_hex, key->addr, 20);
+	uuid4(id);
+	err = buf_appendf(out,
+		"{\"address\":\"%s\",\"crypto\":{\"cipher\":"
+		"\"aes-128-ctr\",\"ciphertext\":\"%s\","
+		"\"cipherparams\":{\"iv\":\"%s\"},\"kdf\":\"scrypt\","
+		"\"kdfparams\":{\"dklen\":32,\"n\":%llu,\"p\":%u,\"r\":%u,\"salt\":"
+		"\"%s\"},\"mac\":\"%s\"},\"id\":\"%s\",\"version\":3}",
+		addr_hex, ct_hex, iv_hex, (unsigned long long)p->n,
+		p->p, p->r, salt_hex, mac_hex, id);
+done:
 	sodium_memzero(dk, sizeof(dk));
 	return err;
+}
+
+/* Writes n bytes of data to fd and syncs them (path names it). */
+static int write_synced(int fd, const char *data, size_t n, const char *path)
+{
+	for (size_t off = 0; off < n;) {
+		ssize_t w = write(fd, data + off, n - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return fm_error_set(FM_EIO, "%s: %s", path,
+					    strerror(errno));
+		off += (size_t)w;
+	}
+	if (fsync(fd) != 0)
+		return fm_error_set(FM_EIO, "%s: %s", path, strerror(errno));
+	return FM_OK;
 }
 
 /* Writes data to a new file: a temporary name first, then link() to the
@@ -310,32 +376,22 @@ int ks_encrypt(struct buf *out, const struct chain_key *key,
 static int write_new_file(const char *path, const char *data, size_t n)
 {
 	char tmp[4200];
-	int fd, err = FM_OK;
-	size_t off = 0;
+	int fd, err;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return fm_error_set(FM_EIO, "%s: %s", tmp, strerror(errno));
-	while (off < n) {
-		ssize_t w = write(fd, data + off, n - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			err = fm_error_set(FM_EIO, "%s: %s", tmp,
-					   strerror(errno));
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (!err && fsync(fd) != 0)
+	err = write_synced(fd, data, n, tmp);
+	/* a failed close is news only when nothing failed before it */
+	if (close(fd) != 0 && err == FM_OK)
 		err = fm_error_set(FM_EIO, "%s: %s", tmp, strerror(errno));
-	if (close(fd) != 0 && !err)
-		err = fm_error_set(FM_EIO, "%s: %s", tmp, strerror(errno));
-	if (!err && link(tmp, path) != 0)
+	if (err)
+		goto done;
+	if (link(tmp, path) != 0)
 		err = fm_error_set(errno == EEXIST ? FM_ECONFLICT : FM_EIO,
 				   "%s: %s", path, strerror(errno));
+done:
 	unlink(tmp);
 	return err;
 }
@@ -384,9 +440,10 @@ int ks_write(char *path_out, size_t n, const char *dir,
 		return fm_error_set(FM_EINVAL, "%s: keystore directory path "
 				    "too long", dir);
 	err = write_new_file(path, text, len);
-	if (!err)
-		snprintf(path_out, n, "%s", path);
-	return err;
+	if (err)
+		return err;
+	snprintf(path_out, n, "%s", path);
+	return FM_OK;
 }
 
 int ks_save(char *path_out, size_t n, const char *dir,
@@ -396,9 +453,10 @@ int ks_save(char *path_out, size_t n, const char *dir,
 	struct buf json = BUF_INIT(KS_FILE_MAX);
 	int err = ks_encrypt(&json, key, password, params);
 
-	if (!err)
-		err = ks_write(path_out, n, dir, key->addr, json.data,
-			       json.len);
+	if (err)
+		goto done;
+	err = ks_write(path_out, n, dir, key->addr, json.data, json.len);
+done:
 	buf_cleanup(&json);
 	return err;
 }
@@ -431,14 +489,19 @@ int ks_peek_address(uint8_t out[CHAIN_ADDR_LEN], const char *path)
 	const char *a = NULL;
 	int err = fj_load_file(&root, path, KS_FILE_MAX);
 
-	if (!err)
-		err = fj_str_opt(root, "", "address", 64, NULL, &a);
-	if (!err && !a)
+	if (err)
+		goto done;
+	err = fj_str_opt(root, "", "address", 64, NULL, &a);
+	if (err)
+		goto done;
+	if (!a) {
 		err = fm_error_set(FM_ENOTFOUND, "%s: no address field", path);
-	if (!err)
-		err = chain_address_parse(out, a, "address");
-	if (err && err != FM_ENOTFOUND && a)
+		goto done;
+	}
+	err = chain_address_parse(out, a, "address");
+	if (err && err != FM_ENOTFOUND)
 		fm_error_prefix("%s", path);
+done:
 	json_decref(root);
 	return err;
 }

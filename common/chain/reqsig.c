@@ -79,8 +79,9 @@ int reqsig_canonical(struct buf *out, const struct reqsig_msg *m,
 	int err;
 
 	err = check_method(m->method);
-	if (!err)
-		err = check_target(m->target);
+	if (err)
+		return err;
+	err = check_target(m->target);
 	if (err)
 		return err;
 	fm_sha256_hex(body_hash, m->body ? m->body : "", m->body_len);
@@ -105,15 +106,33 @@ int reqsig_sign(struct reqsig_headers *out, const struct chain_key *key,
 	snprintf(h.timestamp, sizeof(h.timestamp), "%lld", (long long)now);
 	chain_address_to_hex(h.address, key->addr);
 	err = reqsig_canonical(&canon, m, h.timestamp, h.nonce);
-	if (!err)
-		err = chain_personal_sign(sig, key->priv, canon.data,
-					  canon.len);
-	if (!err) {
-		h.signature[0] = '0';
-		h.signature[1] = 'x';
-		hex_encode(h.signature + 2, sig, sizeof(sig));
-		*out = h;
-	}
+	if (err)
+		goto done;
+	err = chain_personal_sign(sig, key->priv, canon.data, canon.len);
+	if (err)
+		goto done;
+	h.signature[0] = '0';
+	h.signature[1] = 'x';
+	hex_encode(h.signature + 2, sig, sizeof(sig));
+	*out = h;
+done:
+	buf_cleanup(&canon);
+	return err;
+}
+
+/* Who signed m's canonical form (at timestamp, with nonce) with sig. */
+static int recover_signer(uint8_t signer[CHAIN_ADDR_LEN],
+			  const struct reqsig_msg *m, const char *timestamp,
+			  const char *nonce, const uint8_t sig[CHAIN_SIG_LEN])
+{
+	struct buf canon = BUF_INIT(CANON_MAX);
+	int err;
+
+	err = reqsig_canonical(&canon, m, timestamp, nonce);
+	if (err)
+		goto done;
+	err = chain_personal_recover(signer, canon.data, canon.len, sig);
+done:
 	buf_cleanup(&canon);
 	return err;
 }
@@ -123,7 +142,6 @@ int reqsig_verify(uint8_t out[CHAIN_ADDR_LEN], const struct reqsig_msg *m,
 		  const char *nonce, const char *signature, int64_t now,
 		  long max_skew_s)
 {
-	struct buf canon = BUF_INIT(CANON_MAX);
 	uint8_t claimed[CHAIN_ADDR_LEN], signer[CHAIN_ADDR_LEN];
 	uint8_t sig[CHAIN_SIG_LEN];
 	char a[CHAIN_ADDR_HEX], b[CHAIN_ADDR_HEX];
@@ -157,11 +175,7 @@ int reqsig_verify(uint8_t out[CHAIN_ADDR_LEN], const struct reqsig_msg *m,
 	    hex_decode(sig, sizeof(sig), signature))
 		return fm_error_set(FM_EAUTH, "%s: expected 0x and 130 hex "
 				    "digits", REQSIG_HDR_SIGNATURE);
-	err = reqsig_canonical(&canon, m, timestamp, nonce);
-	if (!err)
-		err = chain_personal_recover(signer, canon.data, canon.len,
-					     sig);
-	buf_cleanup(&canon);
+	err = recover_signer(signer, m, timestamp, nonce, sig);
 	if (err)
 		return fm_error_set(FM_EAUTH, "%s: %s", REQSIG_HDR_SIGNATURE,
 				    fm_error_msg());
@@ -183,13 +197,16 @@ int reqsig_httpc_sign(void *arg, const char *method, const char *target,
 	struct reqsig_headers v;
 	int err = reqsig_sign(&v, arg, &m, (int64_t)time(NULL));
 
-	if (!err)
-		err = httpc_headers_add(h, REQSIG_HDR_ADDRESS, v.address);
-	if (!err)
-		err = httpc_headers_add(h, REQSIG_HDR_TIMESTAMP, v.timestamp);
-	if (!err)
-		err = httpc_headers_add(h, REQSIG_HDR_NONCE, v.nonce);
-	if (!err)
-		err = httpc_headers_add(h, REQSIG_HDR_SIGNATURE, v.signature);
-	return err;
+	if (err)
+		return err;
+	err = httpc_headers_add(h, REQSIG_HDR_ADDRESS, v.address);
+	if (err)
+		return err;
+	err = httpc_headers_add(h, REQSIG_HDR_TIMESTAMP, v.timestamp);
+	if (err)
+		return err;
+	err = httpc_headers_add(h, REQSIG_HDR_NONCE, v.nonce);
+	if (err)
+		return err;
+	return httpc_headers_add(h, REQSIG_HDR_SIGNATURE, v.signature);
 }

@@ -35,9 +35,9 @@ int rlp_put_bytes(struct buf *b, const void *p, size_t n)
 	if (n == 1 && s[0] < 0x80)
 		return buf_append(b, s, 1);
 	err = buf_append(b, h, header(h, n, 0x80));
-	if (!err)
-		err = buf_append(b, s, n);
-	return err;
+	if (err)
+		return err;
+	return buf_append(b, s, n);
 }
 
 int rlp_put_be(struct buf *b, const uint8_t *be, size_t n)

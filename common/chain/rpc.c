@@ -330,10 +330,12 @@ static int want_u64(uint64_t *out, const json_t *v, const char *what)
 	struct chain_u256 q;
 	int err = want_quantity(&q, v, what);
 
-	if (!err && chain_u256_to_u64(out, &q))
-		err = fm_error_set(FM_EUNAVAIL, "%s: value does not fit in "
-				   "64 bits", what);
-	return err;
+	if (err)
+		return err;
+	if (chain_u256_to_u64(out, &q))
+		return fm_error_set(FM_EUNAVAIL, "%s: value does not fit in "
+				    "64 bits", what);
+	return FM_OK;
 }
 
 /* Fixed-size hex data (an address, a hash). */
@@ -409,8 +411,10 @@ static int call_u64(struct chain_rpc *r, uint64_t *out, const char *method,
 	json_t *res = NULL;
 	int err = chain_rpc_call(r, &res, method, params);
 
-	if (!err)
-		err = want_u64(out, res, method);
+	if (err)
+		goto done;
+	err = want_u64(out, res, method);
+done:
 	json_decref(res);
 	return err;
 }
@@ -442,8 +446,10 @@ int chain_rpc_balance(struct chain_rpc *r, struct chain_u256 *out,
 					   hex_json(addr, CHAIN_ADDR_LEN),
 					   "latest"));
 
-	if (!err)
-		err = want_quantity(out, res, "eth_getBalance");
+	if (err)
+		goto done;
+	err = want_quantity(out, res, "eth_getBalance");
+done:
 	json_decref(res);
 	return err;
 }
@@ -457,8 +463,10 @@ int chain_rpc_code(struct chain_rpc *r, struct buf *out,
 					   hex_json(addr, CHAIN_ADDR_LEN),
 					   "latest"));
 
-	if (!err)
-		err = want_data(out, res, "eth_getCode");
+	if (err)
+		goto done;
+	err = want_data(out, res, "eth_getCode");
+done:
 	json_decref(res);
 	return err;
 }
@@ -495,8 +503,10 @@ static int eth_call_at(struct chain_rpc *r, struct buf *out,
 						       n),
 					   block));
 
-	if (!err)
-		err = want_data(out, res, "eth_call");
+	if (err)
+		goto done;
+	err = want_data(out, res, "eth_call");
+done:
 	json_decref(res);
 	return err;
 }
@@ -548,10 +558,8 @@ int chain_rpc_fees(struct chain_rpc *r, struct chain_fees *out)
 		goto done;
 	f.priority_fee = chain_u256_from_u64(prio);
 	/* twice the base fee survives six full blocks of increases */
-	err = chain_u256_mul_u64(&f.max_fee, &f.base_fee, 2);
-	if (!err)
-		err = chain_u256_add(&f.max_fee, &f.max_fee, &f.priority_fee);
-	if (err) {
+	if (chain_u256_mul_u64(&f.max_fee, &f.base_fee, 2) ||
+	    chain_u256_add(&f.max_fee, &f.max_fee, &f.priority_fee)) {
 		err = fm_error_set(FM_EUNAVAIL, "eth_feeHistory: base fee out "
 				   "of range");
 		goto done;
@@ -575,36 +583,53 @@ static int tx_known(struct chain_rpc *r, const uint8_t hash[32])
 	return known;
 }
 
+/* The node's answer to eth_sendRawTransaction must be the hash h. */
+static int check_sent_hash(const json_t *res, const uint8_t h[32])
+{
+	uint8_t got[32];
+	int err = want_fixed(got, 32, res, "eth_sendRawTransaction");
+
+	if (err)
+		return err;
+	if (memcmp(got, h, 32) != 0)
+		return fm_error_set(FM_EUNAVAIL, "eth_sendRawTransaction: the "
+				    "node answered another hash than the "
+				    "transaction's");
+	return FM_OK;
+}
+
+/* After a refusal as already known: FM_OK when the node has transaction
+ * h (a re-broadcast after a crash: the same bytes are fine), otherwise
+ * the refusal as it was. */
+static int known_or_conflict(struct chain_rpc *r, const uint8_t h[32])
+{
+	char msg[FM_ERR_MSG_MAX];
+
+	snprintf(msg, sizeof(msg), "%s", fm_error_msg());
+	if (!tx_known(r, h))
+		return fm_error_set(FM_ECONFLICT, "%s", msg);
+	fm_error_clear();
+	return FM_OK;
+}
+
 int chain_rpc_send_raw(struct chain_rpc *r, uint8_t hash_out[32],
 		       const uint8_t *raw, size_t n)
 {
 	json_t *res = NULL;
-	uint8_t h[32], got[32];
-	char msg[FM_ERR_MSG_MAX];
+	uint8_t h[32];
 	int err;
 
 	chain_keccak256(h, raw, n);
 	err = chain_rpc_call(r, &res, "eth_sendRawTransaction",
 			     json_pack("[o]", hex_json(raw, n)));
-	if (!err) {
-		err = want_fixed(got, 32, res, "eth_sendRawTransaction");
-		if (!err && memcmp(got, h, 32) != 0)
-			err = fm_error_set(FM_EUNAVAIL,
-					   "eth_sendRawTransaction: the node "
-					   "answered another hash than the "
-					   "transaction's");
-	} else if (err == FM_ECONFLICT) {
-		/* a re-broadcast after a crash: the same bytes are fine */
-		snprintf(msg, sizeof(msg), "%s", fm_error_msg());
-		if (tx_known(r, h)) {
-			err = FM_OK;
-			fm_error_clear();
-		} else {
-			fm_error_set(err, "%s", msg);
-		}
-	}
-	if (!err)
-		memcpy(hash_out, h, 32);
+	if (err == FM_ECONFLICT)
+		err = known_or_conflict(r, h);
+	else if (err == FM_OK)
+		err = check_sent_hash(res, h);
+	if (err)
+		goto done;
+	memcpy(hash_out, h, 32);
+done:
 	json_decref(res);
 	return err;
 }
@@ -641,28 +666,34 @@ static int parse_log(struct chain_log *out, const json_t *j, size_t i)
 				    "4 topics", what);
 	err = want_fixed(out->address, CHAIN_ADDR_LEN,
 			 json_object_get(j, "address"), what);
-	for (size_t t = 0; !err && t < json_array_size(topics); t++)
+	if (err)
+		goto done;
+	for (size_t t = 0; t < json_array_size(topics); t++) {
 		err = want_fixed(out->topics[t], 32,
 				 json_array_get(topics, t), what);
-	out->ntopics = json_array_size(topics);
-	if (!err)
-		err = want_data(&data, json_object_get(j, "data"), what);
-	if (!err)
-		err = want_u64(&out->block_number,
-			       json_object_get(j, "blockNumber"), what);
-	if (!err)
-		err = want_u64(&out->log_index,
-			       json_object_get(j, "logIndex"), what);
-	if (!err)
-		err = want_fixed(out->tx_hash, 32,
-				 json_object_get(j, "transactionHash"), what);
-	if (err) {
-		buf_cleanup(&data);
-		return err;
+		if (err)
+			goto done;
 	}
+	out->ntopics = json_array_size(topics);
+	err = want_data(&data, json_object_get(j, "data"), what);
+	if (err)
+		goto done;
+	err = want_u64(&out->block_number, json_object_get(j, "blockNumber"),
+		       what);
+	if (err)
+		goto done;
+	err = want_u64(&out->log_index, json_object_get(j, "logIndex"), what);
+	if (err)
+		goto done;
+	err = want_fixed(out->tx_hash, 32,
+			 json_object_get(j, "transactionHash"), what);
+	if (err)
+		goto done;
 	out->removed = json_is_true(removed);
 	out->data = (uint8_t *)buf_detach(&data, &out->data_len);
-	return FM_OK;
+done:
+	buf_cleanup(&data);
+	return err;
 }
 
 static int parse_logs(struct chain_log **out, size_t *n, const json_t *arr,
@@ -682,27 +713,69 @@ static int parse_logs(struct chain_log **out, size_t *n, const json_t *arr,
 	logs = calloc(count ? count : 1, sizeof(*logs));
 	if (!logs)
 		return fm_error_set(FM_ENOMEM, "out of memory");
-	for (size_t i = 0; !err && i < count; i++) {
+	for (size_t i = 0; i < count; i++) {
 		err = parse_log(&logs[i], json_array_get(arr, i), i);
-		if (err)
-			count = i; /* free only what was parsed */
-	}
-	if (err) {
-		chain_logs_free(logs, count);
-		return err;
+		if (err) {
+			chain_logs_free(logs, i); /* what was parsed */
+			return err;
+		}
 	}
 	*out = logs;
 	*n = count;
 	return FM_OK;
 }
 
+/* A receipt object (for transaction hash) into rc; its logs last. */
+static int receipt_fields(struct chain_receipt *rc, const json_t *res,
+			  const uint8_t hash[32])
+{
+	json_t *ca = json_object_get(res, "contractAddress");
+	uint64_t status;
+	int err;
+
+	err = want_fixed(rc->tx_hash, 32,
+			 json_object_get(res, "transactionHash"),
+			 "receipt transactionHash");
+	if (err)
+		return err;
+	if (memcmp(rc->tx_hash, hash, 32) != 0)
+		return fm_error_set(FM_EUNAVAIL, "eth_getTransactionReceipt: "
+				    "answer is for another transaction");
+	err = want_u64(&status, json_object_get(res, "status"),
+		       "receipt status");
+	if (err)
+		return err;
+	err = want_u64(&rc->block_number, json_object_get(res, "blockNumber"),
+		       "receipt blockNumber");
+	if (err)
+		return err;
+	err = want_u64(&rc->gas_used, json_object_get(res, "gasUsed"),
+		       "receipt gasUsed");
+	if (err)
+		return err;
+	err = want_quantity(&rc->effective_gas_price,
+			    json_object_get(res, "effectiveGasPrice"),
+			    "receipt effectiveGasPrice");
+	if (err)
+		return err;
+	if (ca && !json_is_null(ca)) {
+		err = want_fixed(rc->contract_address, CHAIN_ADDR_LEN, ca,
+				 "receipt contractAddress");
+		if (err)
+			return err;
+		rc->has_contract = 1;
+	}
+	rc->status = status == 1;
+	return parse_logs(&rc->logs, &rc->nlogs, json_object_get(res, "logs"),
+			  100000);
+}
+
 int chain_rpc_receipt(struct chain_rpc *r, struct chain_receipt *out,
 		      const uint8_t hash[32])
 {
-	json_t *res = NULL, *ca;
+	json_t *res = NULL;
 	struct chain_receipt rc;
 	char hex[65];
-	uint64_t status;
 	int err;
 
 	memset(&rc, 0, sizeof(rc));
@@ -721,38 +794,9 @@ int chain_rpc_receipt(struct chain_rpc *r, struct chain_receipt *out,
 				   "expected an object in the answer");
 		goto done;
 	}
-	err = want_fixed(rc.tx_hash, 32,
-			 json_object_get(res, "transactionHash"),
-			 "receipt transactionHash");
-	if (!err && memcmp(rc.tx_hash, hash, 32) != 0)
-		err = fm_error_set(FM_EUNAVAIL, "eth_getTransactionReceipt: "
-				   "answer is for another transaction");
-	if (!err)
-		err = want_u64(&status, json_object_get(res, "status"),
-			       "receipt status");
-	if (!err)
-		err = want_u64(&rc.block_number,
-			       json_object_get(res, "blockNumber"),
-			       "receipt blockNumber");
-	if (!err)
-		err = want_u64(&rc.gas_used, json_object_get(res, "gasUsed"),
-			       "receipt gasUsed");
-	if (!err)
-		err = want_quantity(&rc.effective_gas_price,
-				    json_object_get(res, "effectiveGasPrice"),
-				    "receipt effectiveGasPrice");
-	ca = json_object_get(res, "contractAddress");
-	if (!err && ca && !json_is_null(ca)) {
-		err = want_fixed(rc.contract_address, CHAIN_ADDR_LEN, ca,
-				 "receipt contractAddress");
-		rc.has_contract = 1;
-	}
-	if (!err)
-		err = parse_logs(&rc.logs, &rc.nlogs,
-				 json_object_get(res, "logs"), 100000);
+	err = receipt_fields(&rc, res, hash);
 	if (err)
 		goto done;
-	rc.status = status == 1;
 	*out = rc;
 done:
 	json_decref(res);
@@ -809,9 +853,10 @@ int chain_rpc_get_logs(struct chain_rpc *r, struct chain_log **out,
 	json_object_set_new(filter, "topics", topics);
 	err = chain_rpc_call(r, &res, "eth_getLogs",
 			     json_pack("[o]", filter));
-	if (!err)
-		err = parse_logs(out, n, res,
-				 f->max_logs ? f->max_logs : 10000);
+	if (err)
+		goto done;
+	err = parse_logs(out, n, res, f->max_logs ? f->max_logs : 10000);
+done:
 	json_decref(res);
 	return err;
 }
@@ -824,10 +869,12 @@ int chain_rpc_prepare_tx(struct chain_rpc *r, struct chain_tx *tx,
 	int err;
 
 	err = chain_rpc_chain_id(r, &tx->chain_id);
-	if (!err)
-		err = chain_rpc_nonce(r, &tx->nonce, from, "pending");
-	if (!err)
-		err = chain_rpc_fees(r, &fees);
+	if (err)
+		return err;
+	err = chain_rpc_nonce(r, &tx->nonce, from, "pending");
+	if (err)
+		return err;
+	err = chain_rpc_fees(r, &fees);
 	if (err)
 		return err;
 	tx->max_fee = fees.max_fee;
@@ -860,23 +907,38 @@ static void replay_reason(struct chain_rpc *r, const struct chain_tx *tx,
 	buf_cleanup(&ret);
 }
 
+/* Prepares, signs and sends tx; waits for its receipt. */
+static int sign_and_send(struct chain_rpc *r, struct chain_receipt *out,
+			 uint8_t hash[32], struct chain_tx *tx,
+			 const struct chain_key *key, long timeout_ms)
+{
+	struct buf raw = BUF_INIT(CHAIN_TX_DATA_MAX + 4096);
+	int err;
+
+	err = chain_rpc_prepare_tx(r, tx, key->addr);
+	if (err)
+		goto done;
+	err = chain_tx_sign(&raw, hash, tx, key->priv);
+	if (err)
+		goto done;
+	err = chain_rpc_send_raw(r, hash, (uint8_t *)raw.data, raw.len);
+	if (err)
+		goto done;
+	err = chain_rpc_wait_receipt(r, out, hash, timeout_ms, 100);
+done:
+	buf_cleanup(&raw);
+	return err;
+}
+
 int chain_rpc_send_tx(struct chain_rpc *r, struct chain_receipt *out,
 		      struct chain_tx *tx, const struct chain_key *key,
 		      long timeout_ms)
 {
-	struct buf raw = BUF_INIT(CHAIN_TX_DATA_MAX + 4096);
 	uint8_t hash[32];
 	char hex[65], reason[REASON_MAX];
 	int err;
 
-	err = chain_rpc_prepare_tx(r, tx, key->addr);
-	if (!err)
-		err = chain_tx_sign(&raw, hash, tx, key->priv);
-	if (!err)
-		err = chain_rpc_send_raw(r, hash, (uint8_t *)raw.data, raw.len);
-	if (!err)
-		err = chain_rpc_wait_receipt(r, out, hash, timeout_ms, 100);
-	buf_cleanup(&raw);
+	err = sign_and_send(r, out, hash, tx, key, timeout_ms);
 	if (err || out->status)
 		return err;
 	replay_reason(r, tx, key->addr, out->block_number, reason,

@@ -91,8 +91,10 @@ int chain_key_from_priv(struct chain_key *out, const uint8_t priv[32])
 				    "secp256k1: cannot derive public key");
 	memcpy(k.priv, priv, 32);
 	err = pubkey_address(k.addr, &pk);
-	if (!err)
-		*out = k;
+	if (err)
+		goto done;
+	*out = k;
+done:
 	sodium_memzero(&k, sizeof(k));
 	return err;
 }
@@ -282,9 +284,10 @@ int chain_personal_sign(uint8_t out[CHAIN_SIG_LEN], const uint8_t priv[32],
 
 	chain_eip191_hash(h, msg, n);
 	err = chain_sign_hash(out, priv, h);
-	if (!err)
-		out[64] += 27;
-	return err;
+	if (err)
+		return err;
+	out[64] += 27;
+	return FM_OK;
 }
 
 int chain_personal_recover(uint8_t out[CHAIN_ADDR_LEN], const void *msg,

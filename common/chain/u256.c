@@ -162,6 +162,17 @@ static int unit_decimals(const char *u, size_t n)
 	return -1;
 }
 
+/* r = 10 r + digit; fails past 256 bits. */
+static int push_digit(struct chain_u256 *r, int digit)
+{
+	struct chain_u256 d = chain_u256_from_u64((uint64_t)digit);
+	int err = chain_u256_mul_u64(r, r, 10);
+
+	if (err)
+		return err;
+	return chain_u256_add(r, r, &d);
+}
+
 int chain_u256_parse(struct chain_u256 *out, const char *text,
 		     const char *what)
 {
@@ -201,12 +212,7 @@ int chain_u256_parse(struct chain_u256 *out, const char *text,
 					    "%s: more than %d fraction digits "
 					    "(%s is not a whole number of wei)",
 					    what, decimals, text);
-		err = chain_u256_mul_u64(&r, &r, 10);
-		if (!err) {
-			struct chain_u256 d = chain_u256_from_u64(
-				(uint64_t)(*s - '0'));
-			err = chain_u256_add(&r, &r, &d);
-		}
+		err = push_digit(&r, *s - '0');
 		if (err)
 			return fm_error_set(FM_EINVAL,
 					    "%s: more than 256 bits", what);

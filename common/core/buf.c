@@ -138,10 +138,12 @@ int buf_read_file(struct buf *b, const char *path)
 		err = fm_error_set(FM_EIO, "%s: read error", path);
 		goto done;
 	}
-	if (!b->data)
+	if (!b->data) {
 		err = buf_reserve(b, 0);
-	if (!err)
-		b->data[b->len] = '\0';
+		if (err)
+			goto done;
+	}
+	b->data[b->len] = '\0';
 done:
 	fclose(f);
 	return err;

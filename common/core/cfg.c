@@ -300,8 +300,9 @@ int cfg_load(struct fm_config *out, const char *file)
 			err = load_file(&c, path, 0);
 		}
 	}
-	if (!err)
-		err = load_env(&c);
+	if (err)
+		return err;
+	err = load_env(&c);
 	if (err)
 		return err;
 	if (log_level_parse(c.log_level) < 0)

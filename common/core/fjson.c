@@ -39,8 +39,10 @@ int fj_load_file(json_t **out, const char *path, size_t max_bytes)
 	struct buf b = BUF_INIT(max_bytes);
 	int err = buf_read_file(&b, path);
 
-	if (!err)
-		err = fj_parse(out, b.data, b.len, path);
+	if (err)
+		goto done;
+	err = fj_parse(out, b.data, b.len, path);
+done:
 	buf_cleanup(&b);
 	return err;
 }

@@ -289,7 +289,7 @@ int ml_agg_wsum(float *out, const float *const *upd, const double *w,
 	pthread_t th[ML_AGG_MAX_THREADS];
 	size_t nt, started = 1;
 	double *acc;
-	int err = FM_OK;
+	int finite = 1, err = FM_OK;
 
 	for (size_t i = 0; i < k; i++)
 		if (!isfinite(w[i]))
@@ -327,14 +327,17 @@ int ml_agg_wsum(float *out, const float *const *upd, const double *w,
 		pthread_join(th[i], NULL);
 	for (size_t i = started; i < nt; i++)
 		wsum_run(&part[i]);
-	for (size_t i = 0; i < nt && !err; i++) {
-		if (part[i].finite)
-			continue;
+	for (size_t i = 0; i < nt; i++)
+		finite = finite && part[i].finite;
+	if (!finite) {
+		/* a non-finite input is named; otherwise the sum overflowed */
 		err = check_finite(upd, k, n);
-		if (!err)
-			err = fm_error_set(FM_EUNPROCESSABLE, "weighted sum "
-					   "exceeds the float range");
+		if (err)
+			goto done;
+		err = fm_error_set(FM_EUNPROCESSABLE, "weighted sum exceeds "
+				   "the float range");
 	}
+done:
 	free(acc);
 	return err;
 }

@@ -54,16 +54,18 @@ int ml_fed_evaluate(struct ml_model *m, const struct ml_dataset *shards,
 			return fm_error_set(FM_ENOMEM, "out of memory (%zu "
 					    "shards)", k);
 	}
-	for (size_t i = 0; i < k && !err; i++) {
+	for (size_t i = 0; i < k; i++) {
 		memset(&r[i], 0, sizeof(r[i]));
 		if (shards[i].n == 0)
 			continue;
 		err = ml_evaluate(m, &shards[i], loss, from_logits, 0, &r[i]);
-		if (err)
+		if (err) {
 			fm_error_prefix("shard %zu", i);
+			goto done;
+		}
 	}
-	if (!err)
-		err = ml_fed_eval_combine(out, r, k);
+	err = ml_fed_eval_combine(out, r, k);
+done:
 	if (r != per_shard)
 		free(r);
 	return err;
@@ -265,17 +267,10 @@ static void shard_owners(size_t *owner, const size_t *by_class, size_t n,
 	}
 }
 
-int ml_fed_split_make(struct ml_fed_split *out,
-		      const struct ml_fed_split_spec *spec,
-		      const struct ml_dataset *d, int classes, size_t clients,
-		      uint64_t seed)
+static int split_check(const struct ml_fed_split_spec *spec,
+		       const struct ml_dataset *d, int classes, size_t clients)
 {
-	struct ml_fed_split s = { clients, NULL, NULL };
-	size_t *owner = NULL, *by_class = NULL, *start = NULL, *perm = NULL;
-	size_t *count = NULL;
-	double *share = NULL;
-	struct ml_rng r;
-	int err = FM_OK;
+	int err;
 
 	if (clients < 1 || clients > FED_MAX_CLIENTS)
 		return fm_error_set(FM_EINVAL, "clients %zu: expected 1..%d",
@@ -304,78 +299,131 @@ int ml_fed_split_make(struct ml_fed_split *out,
 	    !(spec->alpha > 0.0 && isfinite(spec->alpha)))
 		return fm_error_set(FM_EINVAL, "dirichlet alpha %g: expected "
 				    "> 0", spec->alpha);
-	ml_rng_seed(&r, seed);
-	s.off = calloc(clients + 1, sizeof(*s.off));
-	s.idx = malloc(d->n * sizeof(*s.idx));
-	owner = malloc(d->n * sizeof(*owner));
-	/* shards need clients * K <= n slots, checked above */
-	perm = malloc(d->n * sizeof(*perm));
+	return FM_OK;
+}
+
+/* owner[i] = the client of sample i, drawn from r as spec says. */
+static int draw_owners(size_t *owner, const struct ml_fed_split_spec *spec,
+		       const struct ml_dataset *d, int classes,
+		       size_t clients, struct ml_rng *r)
+{
+	/* shards need clients * K <= n slots, checked before */
+	size_t *perm = malloc(d->n * sizeof(*perm));
+	size_t *by_class = NULL, *start = NULL, *count = NULL;
+	double *share = NULL;
+	int err = FM_OK;
+
+	if (!perm)
+		return fm_error_set(FM_ENOMEM, "out of memory (split of %zu "
+				    "samples)", d->n);
+	if (spec->kind == ML_FED_SPLIT_IID) {
+		for (size_t i = 0; i < d->n; i++)
+			perm[i] = i;
+		ml_rng_shuffle(r, perm, d->n);
+		for (size_t i = 0; i < d->n; i++)
+			owner[perm[i]] = i * clients / d->n;
+		goto done;
+	}
+	err = group_by_class(d, classes, &by_class, &start);
+	if (err)
+		goto done;
+	if (spec->kind == ML_FED_SPLIT_SHARDS) {
+		shard_owners(owner, by_class, d->n, clients,
+			     (size_t)spec->shards, r, perm);
+		goto done;
+	}
 	count = calloc(clients, sizeof(*count));
 	share = malloc(clients * sizeof(*share));
-	if (!s.off || !s.idx || !owner || !perm || !count || !share) {
+	if (!count || !share) {
 		err = fm_error_set(FM_ENOMEM, "out of memory (split of %zu "
 				   "samples)", d->n);
 		goto done;
 	}
-	switch (spec->kind) {
-	case ML_FED_SPLIT_IID:
-		for (size_t i = 0; i < d->n; i++)
-			perm[i] = i;
-		ml_rng_shuffle(&r, perm, d->n);
-		for (size_t i = 0; i < d->n; i++)
-			owner[perm[i]] = i * clients / d->n;
-		break;
-	case ML_FED_SPLIT_DIRICHLET:
-	case ML_FED_SPLIT_SHARDS:
-		err = group_by_class(d, classes, &by_class, &start);
-		if (err)
+	for (int t = 0;; t++) {
+		if (t == FED_SPLIT_TRIES) {
+			err = fm_error_set(FM_EINVAL, "dirichlet:%g left a "
+					   "client without samples in %d "
+					   "draws: use a larger alpha or fewer "
+					   "clients", spec->alpha,
+					   FED_SPLIT_TRIES);
 			goto done;
-		if (spec->kind == ML_FED_SPLIT_SHARDS) {
-			shard_owners(owner, by_class, d->n, clients,
-				     (size_t)spec->shards, &r, perm);
+		}
+		if (dirichlet_owners(owner, by_class, start, classes, clients,
+				     spec->alpha, r, share, perm, count))
 			break;
-		}
-		for (int t = 0;; t++) {
-			if (t == FED_SPLIT_TRIES) {
-				err = fm_error_set(FM_EINVAL, "dirichlet:%g "
-					"left a client without samples in "
-					"%d draws: use a larger alpha or "
-					"fewer clients", spec->alpha,
-					FED_SPLIT_TRIES);
-				goto done;
-			}
-			if (dirichlet_owners(owner, by_class, start, classes,
-					     clients, spec->alpha, &r, share,
-					     perm, count))
-				break;
-		}
-		break;
 	}
-	/* group by owner, keeping index order inside each client */
-	for (size_t i = 0; i < d->n; i++)
-		s.off[owner[i] + 1]++;
-	for (size_t c = 0; c < clients; c++)
-		s.off[c + 1] += s.off[c];
-	memset(count, 0, clients * sizeof(*count));
-	for (size_t i = 0; i < d->n; i++)
-		s.idx[s.off[owner[i]] + count[owner[i]]++] = i;
-	for (size_t c = 0; c < clients; c++)
-		if (s.off[c + 1] == s.off[c]) {
+done:
+	free(perm);
+	free(by_class);
+	free(start);
+	free(count);
+	free(share);
+	return err;
+}
+
+/* s->off and s->idx from owner[] over n samples, keeping index order
+ * inside each client; every client must own a sample. */
+static int group_by_owner(struct ml_fed_split *s, const size_t *owner,
+			  size_t n)
+{
+	size_t *fill = calloc(s->clients, sizeof(*fill));
+	int err = FM_OK;
+
+	s->off = calloc(s->clients + 1, sizeof(*s->off));
+	s->idx = malloc(n * sizeof(*s->idx));
+	if (!fill || !s->off || !s->idx) {
+		err = fm_error_set(FM_ENOMEM, "out of memory (split of %zu "
+				   "samples)", n);
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++)
+		s->off[owner[i] + 1]++;
+	for (size_t c = 0; c < s->clients; c++)
+		s->off[c + 1] += s->off[c];
+	for (size_t i = 0; i < n; i++)
+		s->idx[s->off[owner[i]] + fill[owner[i]]++] = i;
+	for (size_t c = 0; c < s->clients; c++) {
+		if (s->off[c + 1] == s->off[c]) {
 			err = fm_error_set(FM_EINVAL, "client %zu got no "
 					   "samples", c);
 			goto done;
 		}
+	}
+done:
+	free(fill);
+	return err;
+}
+
+int ml_fed_split_make(struct ml_fed_split *out,
+		      const struct ml_fed_split_spec *spec,
+		      const struct ml_dataset *d, int classes, size_t clients,
+		      uint64_t seed)
+{
+	struct ml_fed_split s = { clients, NULL, NULL };
+	size_t *owner = NULL;
+	struct ml_rng r;
+	int err;
+
+	err = split_check(spec, d, classes, clients);
+	if (err)
+		return err;
+	ml_rng_seed(&r, seed);
+	owner = malloc(d->n * sizeof(*owner));
+	if (!owner)
+		return fm_error_set(FM_ENOMEM, "out of memory (split of %zu "
+				    "samples)", d->n);
+	err = draw_owners(owner, spec, d, classes, clients, &r);
+	if (err)
+		goto done;
+	err = group_by_owner(&s, owner, d->n);
+	if (err)
+		goto done;
 	*out = s;
 	s.off = NULL;
 	s.idx = NULL;
 done:
 	ml_fed_split_cleanup(&s);
 	free(owner);
-	free(by_class);
-	free(start);
-	free(perm);
-	free(count);
-	free(share);
 	return err;
 }
 
@@ -553,21 +601,273 @@ static int last_epoch_loss(void *arg, struct ml_model *m,
 	return 0;
 }
 
+/* The per-round buffers of a simulation, sized once. */
+struct sim_scratch {
+	struct ml_dataset *client; /* [clients] views of the sorted set */
+	float *deltas;             /* [clients x n] the round's updates */
+	float *agg;                /* [n] the round's aggregate step */
+	float *center;             /* [n] the last step (centered clipping) */
+	const float **ptr;         /* [clients] the round's finite updates */
+	double *weight;            /* [clients] and their weights */
+	size_t *part;              /* [clients] the round's participants */
+	size_t *ids;               /* [clients] the attackers' draw */
+	char *evil;                /* [clients] 1 for an attacker */
+};
+
+static void sim_scratch_free(struct sim_scratch *b)
+{
+	free(b->client);
+	free(b->deltas);
+	free(b->agg);
+	free(b->center);
+	free(b->ptr);
+	free(b->weight);
+	free(b->part);
+	free(b->ids);
+	free(b->evil);
+	memset(b, 0, sizeof(*b));
+}
+
+static int sim_scratch_alloc(struct sim_scratch *b, size_t clients, size_t n)
+{
+	memset(b, 0, sizeof(*b));
+	b->client = calloc(clients, sizeof(*b->client));
+	b->deltas = malloc(clients * n * sizeof(*b->deltas));
+	b->agg = malloc(n * sizeof(*b->agg));
+	b->center = calloc(n, sizeof(*b->center));
+	b->ptr = malloc(clients * sizeof(*b->ptr));
+	b->weight = malloc(clients * sizeof(*b->weight));
+	b->part = malloc(clients * sizeof(*b->part));
+	b->ids = malloc(clients * sizeof(*b->ids));
+	b->evil = calloc(clients, 1);
+	if (!b->client || !b->deltas || !b->agg || !b->center || !b->ptr ||
+	    !b->weight || !b->part || !b->ids || !b->evil) {
+		sim_scratch_free(b);
+		return fm_error_set(FM_ENOMEM, "out of memory (simulation of "
+				    "%zu clients x %zu parameters)", clients,
+				    n);
+	}
+	return FM_OK;
+}
+
+/* A running simulation. */
+struct sim {
+	const struct ml_fed_sim_opts *o;
+	struct ml_model *global;
+	const struct ml_dataset *test;
+	struct ml_model *local;    /* a client's copy of the model */
+	size_t n;                  /* parameters */
+	int dp;
+	struct ml_fed_split split;
+	struct ml_dataset sorted;  /* the training set in client order */
+	struct sim_scratch b;
+	struct ml_dp_acct acct;
+	struct ml_rng r;           /* attackers, sampling, noise */
+};
+
+/* The split, the clients' views, the local model and the attackers. */
+static int sim_setup(struct sim *s, const struct ml_dataset *train)
+{
+	const struct ml_fed_sim_opts *o = s->o;
+	struct sim_scratch *b = &s->b;
+	int err;
+
+	err = ml_fed_split_make(&s->split, &o->split, train, o->classes,
+				o->clients, o->seed);
+	if (err)
+		return err;
+	/* one copy of the training set in client order; clients are views */
+	err = ml_dataset_subset(&s->sorted, train, s->split.idx,
+				s->split.off[o->clients]);
+	if (err)
+		return err;
+	err = ml_model_clone(&s->local, s->global);
+	if (err)
+		return err;
+	err = sim_scratch_alloc(b, o->clients, s->n);
+	if (err)
+		return err;
+	for (size_t c = 0; c < o->clients; c++) {
+		size_t off = s->split.off[c];
+
+		b->client[c] = s->sorted;
+		b->client[c].n = s->split.off[c + 1] - off;
+		b->client[c].x = s->sorted.x + off * s->sorted.x_size;
+		b->client[c].y = s->sorted.y + off * s->sorted.y_size;
+	}
+	/* attackers and sampling draw from their own stream */
+	ml_rng_seed(&s->r, o->seed ^ 0x5eed5eed5eed5eedull);
+	for (size_t c = 0; c < o->clients; c++)
+		b->ids[c] = c;
+	ml_rng_shuffle(&s->r, b->ids, o->clients);
+	for (size_t i = 0; i < o->malicious; i++)
+		b->evil[b->ids[i]] = 1;
+	ml_dp_acct_init(&s->acct);
+	return FM_OK;
+}
+
+static void sim_cleanup(struct sim *s)
+{
+	ml_fed_split_cleanup(&s->split);
+	ml_dataset_cleanup(&s->sorted);
+	ml_model_free(s->local);
+	s->local = NULL;
+	sim_scratch_free(&s->b);
+}
+
+/* Trains the k participants from the global weights g; their finite
+ * updates go to b.ptr and b.weight (*used of them), the mean of their
+ * last epochs' losses to info->train_loss. */
+static int train_clients(struct sim *s, int round, const float *g, size_t k,
+			 struct ml_fed_round *info, size_t *used)
+{
+	const struct ml_fed_sim_opts *o = s->o;
+	struct sim_scratch *b = &s->b;
+	double loss_sum = 0.0, loss_n = 0.0;
+	size_t n = s->n, np;
+	int err;
+
+	*used = 0;
+	for (size_t i = 0; i < k; i++) {
+		size_t c = b->part[i];
+		float *l = ml_model_params(s->local, &np);
+		float *d = b->deltas + *used * n;
+		struct ml_train_opts lo = o->local;
+		struct local_loss ll = { NAN };
+
+		memcpy(l, g, n * sizeof(*l));
+		lo.seed = o->local.seed + (uint64_t)round * 1000003u + c;
+		lo.on_epoch = last_epoch_loss;
+		lo.on_batch = NULL;
+		lo.cb_arg = &ll;
+		err = ml_train(s->local, &b->client[c], &lo);
+		if (err) {
+			fm_error_prefix("round %d, client %zu", round, c);
+			return err;
+		}
+		for (size_t j = 0; j < n; j++)
+			d[j] = l[j] - g[j];
+		if (b->evil[c]) {
+			ml_fed_attack_apply(&o->attack, d, n, &s->r);
+			info->malicious++;
+		}
+		/* a server refuses a non-finite update */
+		if (ml_agg_first_nonfinite(d, n) < n)
+			continue;
+		if (isfinite(ll.loss)) {
+			loss_sum += ll.loss * (double)b->client[c].n;
+			loss_n += (double)b->client[c].n;
+		}
+		b->ptr[*used] = d;
+		b->weight[(*used)++] = (double)b->client[c].n;
+	}
+	info->train_loss = loss_n > 0 ? loss_sum / loss_n : NAN;
+	return FM_OK;
+}
+
+/* Adds the aggregate of the used updates to the global weights g. */
+static int aggregate(struct sim *s, int round, float *g, size_t used,
+		     struct ml_fed_round *info)
+{
+	const struct ml_fed_sim_opts *o = s->o;
+	struct sim_scratch *b = &s->b;
+	size_t n = s->n;
+	int err;
+
+	if (s->dp)
+		err = ml_dp_fedavg(b->agg, b->ptr, used, n, o->dp_clip,
+				   o->dp_noise,
+				   o->sample_rate * (double)o->clients, &s->r,
+				   &info->dp_clipped);
+	else
+		err = ml_agg_combine(b->agg, b->ptr, b->weight, used, n,
+				     &o->agg, b->center, NULL);
+	if (err) {
+		fm_error_prefix("round %d", round);
+		return err;
+	}
+	for (size_t j = 0; j < n; j++)
+		g[j] += b->agg[j];
+	/* centered clipping starts from the last step */
+	memcpy(b->center, b->agg, n * sizeof(*b->center));
+	return FM_OK;
+}
+
+/* The new global model on the clients' data (with fed_eval) and on the
+ * test set. */
+static int evaluate_round(struct sim *s, int round, struct ml_fed_round *info)
+{
+	const struct ml_fed_sim_opts *o = s->o;
+	struct ml_eval ev;
+	int err;
+
+	info->client_loss = info->client_accuracy = NAN;
+	if (o->fed_eval) {
+		err = ml_fed_evaluate(s->global, s->b.client, o->clients,
+				      o->local.loss, o->local.from_logits,
+				      NULL, &ev);
+		if (err) {
+			fm_error_prefix("round %d: client data", round);
+			return err;
+		}
+		info->client_loss = ev.loss;
+		info->client_accuracy = ev.accuracy;
+	}
+	err = ml_evaluate(s->global, s->test, o->local.loss,
+			  o->local.from_logits, 0, &ev);
+	if (err) {
+		fm_error_prefix("round %d: test set", round);
+		return err;
+	}
+	info->test_loss = ev.loss;
+	info->test_accuracy = ev.accuracy;
+	return FM_OK;
+}
+
+static int run_round(struct sim *s, int round)
+{
+	const struct ml_fed_sim_opts *o = s->o;
+	struct ml_fed_round info = { 0 };
+	size_t np, used;
+	float *g = ml_model_params(s->global, &np);
+	double t0 = now_s();
+	size_t k = sample_clients(o, s->dp, &s->r, s->b.part);
+	int err;
+
+	info.round = round;
+	info.participants = k;
+	err = train_clients(s, round, g, k, &info, &used);
+	if (err)
+		return err;
+	if (used > 0) {
+		err = aggregate(s, round, g, used, &info);
+		if (err)
+			return err;
+	}
+	info.epsilon = NAN;
+	if (s->dp) {
+		err = ml_dp_acct_add(&s->acct, o->sample_rate, o->dp_noise, 1);
+		if (err)
+			return err;
+		err = ml_dp_acct_epsilon(&s->acct, o->dp_delta, &info.epsilon,
+					 NULL);
+		if (err)
+			return err;
+	}
+	err = evaluate_round(s, round, &info);
+	if (err)
+		return err;
+	info.seconds = now_s() - t0;
+	return o->on_round ? o->on_round(o->cb_arg, &info) : FM_OK;
+}
+
 int ml_fed_simulate(struct ml_model *global, const struct ml_dataset *train,
 		    const struct ml_dataset *test,
 		    const struct ml_fed_sim_opts *o)
 {
-	struct ml_fed_split split = { 0, NULL, NULL };
-	struct ml_dataset sorted = { 0 }, *client = NULL;
-	struct ml_model *local = NULL;
-	float *deltas = NULL, *agg = NULL, *center = NULL;
-	const float **ptr = NULL;
-	double *weight = NULL;
-	size_t *part = NULL, *ids = NULL, n, np;
-	char *evil = NULL;
-	struct ml_dp_acct acct;
-	struct ml_rng r;
-	int dp = o->dp_clip > 0.0, err;
+	struct sim s;
+	size_t n;
+	int err;
 
 	err = sim_check(o);
 	if (err)
@@ -586,164 +886,21 @@ int ml_fed_simulate(struct ml_model *global, const struct ml_dataset *train,
 	err = ml_data_check(global, test, o->local.loss);
 	if (err)
 		return fm_error_prefix("test data");
-	err = ml_fed_split_make(&split, &o->split, train, o->classes,
-				o->clients, o->seed);
-	if (err)
-		return err;
-	/* one copy of the training set in client order; clients are views */
-	err = ml_dataset_subset(&sorted, train, split.idx,
-				split.off[o->clients]);
-	if (err)
-		goto done;
-	err = ml_model_clone(&local, global);
+	memset(&s, 0, sizeof(s));
+	s.o = o;
+	s.global = global;
+	s.test = test;
+	s.n = n;
+	s.dp = o->dp_clip > 0.0;
+	err = sim_setup(&s, train);
 	if (err)
 		goto done;
-	client = calloc(o->clients, sizeof(*client));
-	deltas = malloc(o->clients * n * sizeof(*deltas));
-	agg = malloc(n * sizeof(*agg));
-	center = calloc(n, sizeof(*center));
-	ptr = malloc(o->clients * sizeof(*ptr));
-	weight = malloc(o->clients * sizeof(*weight));
-	part = malloc(o->clients * sizeof(*part));
-	ids = malloc(o->clients * sizeof(*ids));
-	evil = calloc(o->clients, 1);
-	if (!client || !deltas || !agg || !center || !ptr || !weight ||
-	    !part || !ids || !evil) {
-		err = fm_error_set(FM_ENOMEM, "out of memory (simulation of "
-				   "%zu clients x %zu parameters)",
-				   o->clients, n);
-		goto done;
-	}
-	for (size_t c = 0; c < o->clients; c++) {
-		client[c] = sorted;
-		client[c].n = split.off[c + 1] - split.off[c];
-		client[c].x = sorted.x + split.off[c] * sorted.x_size;
-		client[c].y = sorted.y + split.off[c] * sorted.y_size;
-	}
-	/* attackers and sampling draw from their own stream */
-	ml_rng_seed(&r, o->seed ^ 0x5eed5eed5eed5eedull);
-	for (size_t c = 0; c < o->clients; c++)
-		ids[c] = c;
-	ml_rng_shuffle(&r, ids, o->clients);
-	for (size_t i = 0; i < o->malicious; i++)
-		evil[ids[i]] = 1;
-	ml_dp_acct_init(&acct);
-
 	for (int round = 1; round <= o->rounds; round++) {
-		struct ml_fed_round info = { 0 };
-		float *g = ml_model_params(global, &np);
-		double t0 = now_s(), loss_sum = 0.0, loss_n = 0.0;
-		size_t k = sample_clients(o, dp, &r, part), used = 0;
-		struct ml_eval ev;
-
-		info.round = round;
-		info.participants = k;
-		for (size_t i = 0; i < k; i++) {
-			size_t c = part[i];
-			float *l = ml_model_params(local, &np);
-			float *d = deltas + used * n;
-			struct ml_train_opts lo = o->local;
-			struct local_loss ll = { NAN };
-
-			memcpy(l, g, n * sizeof(*l));
-			lo.seed = o->local.seed + (uint64_t)round * 1000003u +
-				  c;
-			lo.on_epoch = last_epoch_loss;
-			lo.on_batch = NULL;
-			lo.cb_arg = &ll;
-			err = ml_train(local, &client[c], &lo);
-			if (err) {
-				fm_error_prefix("round %d, client %zu", round,
-						c);
-				goto done;
-			}
-			for (size_t j = 0; j < n; j++)
-				d[j] = l[j] - g[j];
-			if (evil[c]) {
-				ml_fed_attack_apply(&o->attack, d, n, &r);
-				info.malicious++;
-			}
-			/* a server refuses a non-finite update */
-			if (ml_agg_first_nonfinite(d, n) < n)
-				continue;
-			if (isfinite(ll.loss)) {
-				loss_sum += ll.loss * (double)client[c].n;
-				loss_n += (double)client[c].n;
-			}
-			ptr[used] = d;
-			weight[used++] = (double)client[c].n;
-		}
-		if (used > 0) {
-			if (dp)
-				err = ml_dp_fedavg(agg, ptr, used, n,
-						   o->dp_clip, o->dp_noise,
-						   o->sample_rate *
-						   (double)o->clients, &r,
-						   &info.dp_clipped);
-			else
-				err = ml_agg_combine(agg, ptr, weight, used,
-						     n, &o->agg, center, NULL);
-			if (err) {
-				fm_error_prefix("round %d", round);
-				goto done;
-			}
-			for (size_t j = 0; j < n; j++)
-				g[j] += agg[j];
-			/* centered clipping starts from the last step */
-			memcpy(center, agg, n * sizeof(*center));
-		}
-		if (dp) {
-			err = ml_dp_acct_add(&acct, o->sample_rate,
-					     o->dp_noise, 1);
-			if (!err)
-				err = ml_dp_acct_epsilon(&acct, o->dp_delta,
-							 &info.epsilon, NULL);
-			if (err)
-				goto done;
-		} else {
-			info.epsilon = NAN;
-		}
-		info.client_loss = info.client_accuracy = NAN;
-		if (o->fed_eval) {
-			err = ml_fed_evaluate(global, client, o->clients,
-					      o->local.loss,
-					      o->local.from_logits, NULL, &ev);
-			if (err) {
-				fm_error_prefix("round %d: client data",
-						round);
-				goto done;
-			}
-			info.client_loss = ev.loss;
-			info.client_accuracy = ev.accuracy;
-		}
-		err = ml_evaluate(global, test, o->local.loss,
-				  o->local.from_logits, 0, &ev);
-		if (err) {
-			fm_error_prefix("round %d: test set", round);
+		err = run_round(&s, round);
+		if (err)
 			goto done;
-		}
-		info.train_loss = loss_n > 0 ? loss_sum / loss_n : NAN;
-		info.test_loss = ev.loss;
-		info.test_accuracy = ev.accuracy;
-		info.seconds = now_s() - t0;
-		if (o->on_round) {
-			err = o->on_round(o->cb_arg, &info);
-			if (err)
-				goto done;
-		}
 	}
 done:
-	ml_fed_split_cleanup(&split);
-	ml_dataset_cleanup(&sorted);
-	ml_model_free(local);
-	free(client);
-	free(deltas);
-	free(agg);
-	free(center);
-	free(ptr);
-	free(weight);
-	free(part);
-	free(ids);
-	free(evil);
+	sim_cleanup(&s);
 	return err;
 }

@@ -238,7 +238,9 @@ int ml_dataset_load_idx(struct ml_dataset *out, const char *images,
 		goto done;
 	}
 	err = idx_body(&xi, d.x);
-	if (!err && labels)
+	if (err)
+		goto done;
+	if (labels)
 		err = idx_body(&yi, d.y);
 done:
 	if (xi.f)
@@ -369,20 +371,95 @@ static int grow(float **p, size_t *cap, size_t need)
 	return FM_OK;
 }
 
-static int csv_columns(const struct csv *c, const char *const *names,
-		       size_t n, size_t *cols)
+/* Named columns and where the header has them. */
+struct csv_cols {
+	const char *const *names;
+	size_t n;
+	size_t *col;
+};
+
+static int csv_columns(const struct csv *c, const struct csv_cols *k)
 {
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < k->n; i++) {
 		size_t j;
 
 		for (j = 0; j < c->n_fields; j++)
-			if (strcmp(c->fields[j], names[i]) == 0)
+			if (strcmp(c->fields[j], k->names[i]) == 0)
 				break;
 		if (j == c->n_fields)
 			return fm_error_set(FM_EINVAL, "%s: no column '%s' in "
-					    "the header", c->path, names[i]);
-		cols[i] = j;
+					    "the header", c->path, k->names[i]);
+		k->col[i] = j;
 	}
+	return FM_OK;
+}
+
+/* The current row's values of columns k into v[0 .. k->n). */
+static int csv_values(const struct csv *c, const struct csv_cols *k,
+		      float *v)
+{
+	for (size_t i = 0; i < k->n; i++) {
+		int err = csv_number(c, k->col[i], k->names[i], &v[i]);
+
+		if (err)
+			return err;
+	}
+	return FM_OK;
+}
+
+/* The header line: where the input and output columns are. */
+static int csv_header(struct csv *c, const struct csv_cols *in,
+		      const struct csv_cols *out)
+{
+	int got, err;
+
+	err = csv_next(c, &got);
+	if (err)
+		return err;
+	if (!got)
+		return fm_error_set(FM_EINVAL, "%s: empty file (a header line "
+				    "is needed)", c->path);
+	err = csv_columns(c, in);
+	if (err)
+		return err;
+	return csv_columns(c, out);
+}
+
+/* The data rows after the header into d (whose sizes are set). */
+static int csv_rows(struct csv *c, const struct csv_cols *in,
+		    const struct csv_cols *out, struct ml_dataset *d)
+{
+	size_t header_cols = c->n_fields, xcap = 0, ycap = 0;
+	int got, err;
+
+	for (;;) {
+		err = csv_next(c, &got);
+		if (err)
+			return err;
+		if (!got)
+			break;
+		if (c->n_fields == 1 && c->fields[0][0] == '\0')
+			continue; /* blank line */
+		if (c->n_fields != header_cols)
+			return fm_error_set(FM_EINVAL, "%s:%zu: %zu columns, "
+					    "the header has %zu", c->path,
+					    c->line, c->n_fields, header_cols);
+		err = grow(&d->x, &xcap, (d->n + 1) * d->x_size);
+		if (err)
+			return err;
+		err = grow(&d->y, &ycap, (d->n + 1) * d->y_size + 1);
+		if (err)
+			return err;
+		err = csv_values(c, in, &d->x[d->n * d->x_size]);
+		if (err)
+			return err;
+		err = csv_values(c, out, &d->y[d->n * d->y_size]);
+		if (err)
+			return err;
+		d->n++;
+	}
+	if (d->n == 0)
+		return fm_error_set(FM_EINVAL, "%s: no data rows", c->path);
 	return FM_OK;
 }
 
@@ -392,8 +469,9 @@ int ml_dataset_load_csv(struct ml_dataset *out, const char *path,
 {
 	struct csv c = { 0 };
 	struct ml_dataset d = { 0 };
-	size_t *icol = NULL, *ocol = NULL, xcap = 0, ycap = 0, header_cols;
-	int err = FM_OK, got;
+	struct csv_cols in = { inputs, n_inputs, NULL };
+	struct csv_cols outc = { outputs, n_outputs, NULL };
+	int err;
 
 	if (n_inputs < 1 || n_inputs > CSV_MAX_COLS ||
 	    n_outputs > CSV_MAX_COLS)
@@ -406,67 +484,33 @@ int ml_dataset_load_csv(struct ml_dataset *out, const char *path,
 				    "%s: %s", path, strerror(errno));
 	c.buf = malloc(CSV_MAX_LINE + 1);
 	c.fields = malloc(CSV_MAX_COLS * sizeof(*c.fields));
-	icol = malloc(n_inputs * sizeof(*icol));
-	ocol = malloc((n_outputs + 1) * sizeof(*ocol));
-	if (!c.buf || !c.fields || !icol || !ocol) {
+	in.col = malloc(n_inputs * sizeof(*in.col));
+	outc.col = malloc((n_outputs + 1) * sizeof(*outc.col));
+	if (!c.buf || !c.fields || !in.col || !outc.col) {
 		err = fm_error_set(FM_ENOMEM, "%s: out of memory", path);
 		goto done;
 	}
-	err = csv_next(&c, &got);
-	if (!err && !got)
-		err = fm_error_set(FM_EINVAL, "%s: empty file (a header line "
-				   "is needed)", path);
-	if (!err)
-		err = csv_columns(&c, inputs, n_inputs, icol);
-	if (!err)
-		err = csv_columns(&c, outputs, n_outputs, ocol);
+	err = csv_header(&c, &in, &outc);
 	if (err)
 		goto done;
-	header_cols = c.n_fields;
 	d.x_size = n_inputs;
 	d.x_shape.rank = 1;
 	d.x_shape.dim[0] = (int)n_inputs;
 	d.y_size = n_outputs;
-	for (;;) {
-		err = csv_next(&c, &got);
-		if (err || !got)
-			break;
-		if (c.n_fields == 1 && c.fields[0][0] == '\0')
-			continue; /* blank line */
-		if (c.n_fields != header_cols) {
-			err = fm_error_set(FM_EINVAL, "%s:%zu: %zu columns, the "
-					   "header has %zu", path, c.line,
-					   c.n_fields, header_cols);
-			break;
-		}
-		err = grow(&d.x, &xcap, (d.n + 1) * d.x_size);
-		if (!err)
-			err = grow(&d.y, &ycap, (d.n + 1) * d.y_size + 1);
-		for (size_t i = 0; !err && i < n_inputs; i++)
-			err = csv_number(&c, icol[i], inputs[i],
-					 &d.x[d.n * d.x_size + i]);
-		for (size_t i = 0; !err && i < n_outputs; i++)
-			err = csv_number(&c, ocol[i], outputs[i],
-					 &d.y[d.n * d.y_size + i]);
-		if (err)
-			break;
-		d.n++;
-	}
-	if (!err && d.n == 0)
-		err = fm_error_set(FM_EINVAL, "%s: no data rows", path);
+	err = csv_rows(&c, &in, &outc, &d);
+	if (err)
+		goto done;
+	*out = d;
+	d = (struct ml_dataset){ 0 };
 done:
 	if (c.f)
 		fclose(c.f);
 	free(c.buf);
 	free(c.fields);
-	free(icol);
-	free(ocol);
-	if (err) {
-		ml_dataset_cleanup(&d);
-		return err;
-	}
-	*out = d;
-	return FM_OK;
+	free(in.col);
+	free(outc.col);
+	ml_dataset_cleanup(&d);
+	return err;
 }
 
 /* ---- subsets and preprocessing ---------------------------------------- */
@@ -521,16 +565,18 @@ int ml_dataset_split(struct ml_dataset *first, struct ml_dataset *second,
 	ml_rng_shuffle(&r, idx, d->n);
 	nb = (size_t)floor((double)d->n * fraction);
 	err = ml_dataset_subset(&a, d, idx, d->n - nb);
-	if (!err)
-		err = ml_dataset_subset(&b, d, idx + d->n - nb, nb);
-	free(idx);
-	if (err) {
-		ml_dataset_cleanup(&a);
-		return err;
-	}
+	if (err)
+		goto done;
+	err = ml_dataset_subset(&b, d, idx + d->n - nb, nb);
+	if (err)
+		goto done;
 	*first = a;
 	*second = b;
-	return FM_OK;
+	a = (struct ml_dataset){ 0 };
+done:
+	free(idx);
+	ml_dataset_cleanup(&a);
+	return err;
 }
 
 void ml_dataset_scale(struct ml_dataset *d, float divisor)

@@ -123,8 +123,9 @@ size_t ml__shape_size(const struct ml_shape *s);
 void ml__init_default_kernel(struct ml_init *i);
 void ml__init_default_bias(struct ml_init *i);
 
-/* ml_tfjs.c */
-json_t *ml__init_to_json(const struct ml_init *i);
+/* ml_tfjs_topo.c: a modelTopology (Sequential, or Functional as a single
+ * chain) into m's name, input shape and layers. */
+int ml__tfjs_parse_topology(struct ml_model *m, const json_t *topo);
 
 /* ml_layers.c: kernels. Forward writes outputs; backward accumulates
  * into parameter gradients. Shapes in comments, B = batch. */

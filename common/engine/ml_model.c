@@ -728,7 +728,9 @@ int ml_model_summary_text(const struct ml_model *m, struct buf *out)
 
 	err = buf_appendf(out, "Model: \"%s\"\n%-48s %-22s %10s\n", m->name,
 			  "Layer (type)", "Output Shape", "Param #");
-	for (int i = 0; !err && i < m->n_layers; i++) {
+	if (err)
+		return err;
+	for (int i = 0; i < m->n_layers; i++) {
 		const struct ml_layer *l = &m->layers[i];
 
 		snprintf(name, sizeof(name), "%s (%s)", l->name,
@@ -736,10 +738,10 @@ int ml_model_summary_text(const struct ml_model *m, struct buf *out)
 		ml_shape_format(shape, sizeof(shape), &l->out);
 		err = buf_appendf(out, "%-48s %-22s %10zu\n", name, shape,
 				  layer_params(m, l));
+		if (err)
+			return err;
 	}
-	if (!err)
-		err = buf_appendf(out, "Total params: %zu\n", m->n_params);
-	return err;
+	return buf_appendf(out, "Total params: %zu\n", m->n_params);
 }
 
 /* ---- the short layer spec --------------------------------------------- */
@@ -749,12 +751,37 @@ static const char *const spec_types[] = {
 	NULL
 };
 
+/* [h, w] of positive integers; p names it. */
+static int spec_pair_list(const json_t *v, const char *p, int *h, int *w)
+{
+	json_t *pair = json_pack("{s:O,s:O}", "h", json_array_get(v, 0), "w",
+				 json_array_get(v, 1));
+	long long a, b;
+	int err;
+
+	if (!pair || json_array_size(v) != 2) {
+		err = fm_error_set(FM_EINVAL, "%s: expected [h, w]", p);
+		goto done;
+	}
+	err = fj_int(pair, p, "h", 1, ML_MAX_DIM, &a);
+	if (err)
+		goto done;
+	err = fj_int(pair, p, "w", 1, ML_MAX_DIM, &b);
+	if (err)
+		goto done;
+	*h = (int)a;
+	*w = (int)b;
+done:
+	json_decref(pair);
+	return err;
+}
+
 /* kernel_size / strides / pool_size: an integer or [h, w]. */
 static int spec_pair(const json_t *o, const char *path, const char *key,
 		     int def, int *h, int *w)
 {
 	json_t *v = json_object_get(o, key);
-	long long a, b;
+	long long a;
 	int err;
 
 	if (!v || json_is_null(v)) {
@@ -762,26 +789,10 @@ static int spec_pair(const json_t *o, const char *path, const char *key,
 		return FM_OK;
 	}
 	if (json_is_array(v)) {
-		json_t *pair = json_pack("{s:O,s:O}", "h",
-					 json_array_get(v, 0), "w",
-					 json_array_get(v, 1));
 		char p[160];
 
 		fj_path(p, sizeof(p), path, key);
-		if (!pair || json_array_size(v) != 2) {
-			json_decref(pair);
-			return fm_error_set(FM_EINVAL,
-					    "%s: expected [h, w]", p);
-		}
-		err = fj_int(pair, p, "h", 1, ML_MAX_DIM, &a);
-		if (!err)
-			err = fj_int(pair, p, "w", 1, ML_MAX_DIM, &b);
-		json_decref(pair);
-		if (err)
-			return err;
-		*h = (int)a;
-		*w = (int)b;
-		return FM_OK;
+		return spec_pair_list(v, p, h, w);
 	}
 	err = fj_int(o, path, key, 1, ML_MAX_DIM, &a);
 	if (err)
@@ -790,30 +801,68 @@ static int spec_pair(const json_t *o, const char *path, const char *key,
 	return FM_OK;
 }
 
-static int spec_layer(struct ml_layer *l, const json_t *o, const char *path,
-		      int counts[])
+static const char *const spec_paddings[] = { "valid", "same", NULL };
+
+static int spec_conv(struct ml_layer *l, const json_t *o, const char *path)
+{
+	long long v;
+	int err;
+
+	err = fj_int(o, path, "filters", 1, ML_MAX_DIM, &v);
+	if (err)
+		return err;
+	l->filters = (int)v;
+	err = spec_pair(o, path, "kernel_size", 3, &l->kh, &l->kw);
+	if (err)
+		return err;
+	err = spec_pair(o, path, "strides", 1, &l->sh, &l->sw);
+	if (err)
+		return err;
+	return fj_enum_opt(o, path, "padding", spec_paddings, 0, &l->same);
+}
+
+static int spec_pool(struct ml_layer *l, const json_t *o, const char *path)
+{
+	int err;
+
+	err = spec_pair(o, path, "pool_size", 2, &l->kh, &l->kw);
+	if (err)
+		return err;
+	err = spec_pair(o, path, "strides", l->kh, &l->sh, &l->sw);
+	if (err)
+		return err;
+	if (!json_object_get(o, "strides"))
+		l->sw = l->kw;
+	return fj_enum_opt(o, path, "padding", spec_paddings, 0, &l->same);
+}
+
+/* The fields every layer may have: type, name, activation, use_bias. */
+static int spec_common(struct ml_layer *l, const json_t *o, const char *path,
+		       int counts[])
 {
 	static const char *const allowed[] = {
 		"type", "name", "units", "activation", "use_bias", "filters",
 		"kernel_size", "strides", "padding", "pool_size", "rate", NULL
 	};
-	static const char *const paddings[] = { "valid", "same", NULL };
 	const char *act = "linear", *name = NULL;
-	long long v;
-	double rate;
 	int type, err, bias = 1;
 
 	err = fj_no_unknown(o, path, allowed);
-	if (!err)
-		err = fj_enum(o, path, "type", spec_types, &type);
-	if (!err)
-		err = fj_str_opt(o, path, "name", ML_NAME_MAX - 1, NULL, &name);
-	if (!err)
-		err = fj_str_opt(o, path, "activation", 32, "linear", &act);
-	if (!err)
-		err = ml_activation_parse(act, &l->act);
-	if (!err)
-		err = fj_bool_opt(o, path, "use_bias", 1, &bias);
+	if (err)
+		return err;
+	err = fj_enum(o, path, "type", spec_types, &type);
+	if (err)
+		return err;
+	err = fj_str_opt(o, path, "name", ML_NAME_MAX - 1, NULL, &name);
+	if (err)
+		return err;
+	err = fj_str_opt(o, path, "activation", 32, "linear", &act);
+	if (err)
+		return err;
+	err = ml_activation_parse(act, &l->act);
+	if (err)
+		return err;
+	err = fj_bool_opt(o, path, "use_bias", 1, &bias);
 	if (err)
 		return err;
 	l->kind = (enum ml_layer_kind)type;
@@ -828,43 +877,41 @@ static int spec_layer(struct ml_layer *l, const json_t *o, const char *path,
 	else
 		snprintf(l->name, sizeof(l->name), "%s_%d", spec_types[type],
 			 counts[type] - 1);
+	return FM_OK;
+}
+
+static int spec_layer(struct ml_layer *l, const json_t *o, const char *path,
+		      int counts[])
+{
+	long long v;
+	double rate;
+	int err;
+
+	err = spec_common(l, o, path, counts);
+	if (err)
+		return err;
 	switch (l->kind) {
 	case ML_LAYER_DENSE:
 		err = fj_int(o, path, "units", 1, ML_MAX_DIM, &v);
+		if (err)
+			return err;
 		l->units = (int)v;
 		break;
 	case ML_LAYER_CONV2D:
-		err = fj_int(o, path, "filters", 1, ML_MAX_DIM, &v);
-		l->filters = (int)v;
-		if (!err)
-			err = spec_pair(o, path, "kernel_size", 3, &l->kh,
-					&l->kw);
-		if (!err)
-			err = spec_pair(o, path, "strides", 1, &l->sh, &l->sw);
-		if (!err)
-			err = fj_enum_opt(o, path, "padding", paddings, 0,
-					  &l->same);
-		break;
+		return spec_conv(l, o, path);
 	case ML_LAYER_MAXPOOL2D:
-		err = spec_pair(o, path, "pool_size", 2, &l->kh, &l->kw);
-		if (!err)
-			err = spec_pair(o, path, "strides", l->kh, &l->sh,
-					&l->sw);
-		if (!err && !json_object_get(o, "strides"))
-			l->sw = l->kw;
-		if (!err)
-			err = fj_enum_opt(o, path, "padding", paddings, 0,
-					  &l->same);
-		break;
+		return spec_pool(l, o, path);
 	case ML_LAYER_DROPOUT:
 		err = fj_num(o, path, "rate", 0.0, 0.999999, &rate);
+		if (err)
+			return err;
 		l->rate = rate;
 		break;
 	case ML_LAYER_FLATTEN:
 	case ML_LAYER_ACTIVATION:
 		break;
 	}
-	return err;
+	return FM_OK;
 }
 
 int ml_model_from_spec(struct ml_model **out, const json_t *spec,
@@ -880,13 +927,15 @@ int ml_model_from_spec(struct ml_model **out, const json_t *spec,
 	int err;
 
 	err = fj_no_unknown(spec, "", allowed);
-	if (!err)
-		err = fj_str_opt(spec, "", "name", ML_NAME_MAX - 1, "model",
-				 &name);
-	if (!err)
-		err = fj_arr(spec, "", "input_shape", ML_MAX_RANK, &shape);
-	if (!err)
-		err = fj_arr(spec, "", "layers", ML_MAX_LAYERS, &layers);
+	if (err)
+		return err;
+	err = fj_str_opt(spec, "", "name", ML_NAME_MAX - 1, "model", &name);
+	if (err)
+		return err;
+	err = fj_arr(spec, "", "input_shape", ML_MAX_RANK, &shape);
+	if (err)
+		return err;
+	err = fj_arr(spec, "", "layers", ML_MAX_LAYERS, &layers);
 	if (err)
 		return err;
 	if (json_array_size(shape) < 1)
@@ -917,13 +966,14 @@ int ml_model_from_spec(struct ml_model **out, const json_t *spec,
 			goto done;
 	}
 	err = ml__model_build(m);
-	if (!err)
-		err = ml_model_init_weights(m, seed);
-done:
-	if (err) {
-		ml_model_free(m);
-		return err;
-	}
+	if (err)
+		goto done;
+	err = ml_model_init_weights(m, seed);
+	if (err)
+		goto done;
 	*out = m;
-	return FM_OK;
+	m = NULL;
+done:
+	ml_model_free(m);
+	return err;
 }

@@ -290,6 +290,37 @@ static void random_id(struct httpc *c, char out[17])
 	out[16] = '\0';
 }
 
+/* The request's headers into h, the caller's signature last. */
+static int request_headers(struct httpc *c, const struct httpc_req *req,
+			   const char *body, size_t body_len,
+			   const char *ctype, const char *reqid,
+			   struct httpc_headers *h)
+{
+	int err;
+
+	err = httpc_headers_add(h, "Accept", "application/json");
+	if (err)
+		return err;
+	if (body) {
+		err = httpc_headers_add(h, "Content-Type", ctype);
+		if (err)
+			return err;
+	}
+	if (req->idempotency_key) {
+		err = httpc_headers_add(h, "Idempotency-Key",
+					req->idempotency_key);
+		if (err)
+			return err;
+	}
+	err = httpc_headers_add(h, "X-Request-Id", reqid);
+	if (err)
+		return err;
+	if (c->o.sign)
+		return c->o.sign(c->o.sign_arg, req->method, req->path,
+				 body ? body : "", body ? body_len : 0, h);
+	return FM_OK;
+}
+
 /* One exchange. Returns FM_OK when an answer arrived (any status). */
 static int attempt(struct httpc *c, const struct httpc_req *req,
 		   const char *body, size_t body_len, const char *ctype,
@@ -314,17 +345,7 @@ static int attempt(struct httpc *c, const struct httpc_req *req,
 	c->retry_after = -1;
 	c->resp = resp;
 
-	err = httpc_headers_add(&h, "Accept", "application/json");
-	if (!err && body)
-		err = httpc_headers_add(&h, "Content-Type", ctype);
-	if (!err && req->idempotency_key)
-		err = httpc_headers_add(&h, "Idempotency-Key",
-					req->idempotency_key);
-	if (!err)
-		err = httpc_headers_add(&h, "X-Request-Id", reqid);
-	if (!err && c->o.sign)
-		err = c->o.sign(c->o.sign_arg, req->method, req->path,
-				body ? body : "", body ? body_len : 0, &h);
+	err = request_headers(c, req, body, body_len, ctype, reqid, &h);
 	if (err)
 		goto done;
 
@@ -468,10 +489,13 @@ static int send_json(struct httpc *c, const char *method, const char *path,
 	req.idempotency_key = key;
 	httpc_resp_init(&resp);
 	err = httpc_send(c, &req, &resp);
-	if (!err && out) {
+	if (err)
+		goto done;
+	if (out) {
 		*out = resp.json;
 		resp.json = NULL;
 	}
+done:
 	httpc_resp_cleanup(&resp);
 	return err;
 }

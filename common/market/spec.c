@@ -96,19 +96,28 @@ bad:
 			    path);
 }
 
+/* wei x n into *p; fails on a bad amount or an overflow. */
+static int wei_mul(struct chain_u256 *p, const char *wei, uint64_t n)
+{
+	struct chain_u256 a;
+	int err;
+
+	err = spec_wei(wei, "amount");
+	if (err)
+		return err;
+	err = chain_u256_parse(&a, wei, "amount");
+	if (err)
+		return err;
+	return chain_u256_mul_u64(p, &a, n);
+}
+
 int spec_wei_mul(char *out, const char *wei, long long n)
 {
-	struct chain_u256 a, p;
-	int err;
+	struct chain_u256 p;
 
 	if (n < 0)
 		return fm_error_set(FM_EINVAL, "amount out of range");
-	err = spec_wei(wei, "amount");
-	if (!err)
-		err = chain_u256_parse(&a, wei, "amount");
-	if (!err)
-		err = chain_u256_mul_u64(&p, &a, (uint64_t)n);
-	if (err)
+	if (wei_mul(&p, wei, (uint64_t)n))
 		return fm_error_set(FM_EINVAL,
 				    "reward_wei x max_assignments exceeds "
 				    "uint256");
@@ -132,27 +141,43 @@ static int parse_time(const char *s, long long *out, const char *path)
 	return FM_OK;
 }
 
+static int check_preprocessing(const json_t *pre)
+{
+	static const char *const keys[] = { "scale", "normalize", "resize",
+					    NULL };
+	static const char *const norm_names[] = { "none", "scale",
+						  "standardize", NULL };
+	const char *p = "task.training.data.preprocessing";
+	double scale;
+	int k, err;
+
+	err = fj_no_unknown(pre, p, keys);
+	if (err)
+		return err;
+	err = fj_num_opt(pre, p, "scale", 1e-9, 1e9, 1, &scale);
+	if (err)
+		return err;
+	return fj_enum_opt(pre, p, "normalize", norm_names, 0, &k);
+}
+
 static int check_data(const json_t *data)
 {
 	static const char *const keys[] = { "kind", "format", "shape",
 					    "columns", "inputs", "label_column",
 					    "labels", "num_classes",
 					    "preprocessing", NULL };
-	static const char *const pre_keys[] = { "scale", "normalize", "resize",
-						NULL };
-	static const char *const norm_names[] = { "none", "scale",
-						  "standardize", NULL };
 	const char *p = "task.training.data";
 	json_t *shape, *pre, *labels;
 	long long nc;
 	int k, err;
-	double scale;
 
 	err = fj_no_unknown(data, p, keys);
-	if (!err)
-		err = fj_enum(data, p, "kind", data_kinds, &k);
-	if (!err)
-		err = fj_enum(data, p, "format", data_formats, &k);
+	if (err)
+		return err;
+	err = fj_enum(data, p, "kind", data_kinds, &k);
+	if (err)
+		return err;
+	err = fj_enum(data, p, "format", data_formats, &k);
 	if (err)
 		return err;
 	if (json_object_get(data, "shape")) {
@@ -185,19 +210,8 @@ static int check_data(const json_t *data)
 						    p, i);
 	}
 	pre = json_object_get(data, "preprocessing");
-	if (pre) {
-		const char *pp = "task.training.data.preprocessing";
-
-		err = fj_no_unknown(pre, pp, pre_keys);
-		if (!err)
-			err = fj_num_opt(pre, pp, "scale", 1e-9, 1e9, 1,
-					 &scale);
-		if (!err)
-			err = fj_enum_opt(pre, pp, "normalize", norm_names, 0,
-					  &k);
-		if (err)
-			return err;
-	}
+	if (pre)
+		return check_preprocessing(pre);
 	return FM_OK;
 }
 
@@ -221,24 +235,33 @@ static int check_training(const json_t *spec, enum task_kind kind)
 				    task_kind_names[kind]);
 	}
 	err = fj_no_unknown(t, p, keys);
-	if (!err)
-		err = fj_int(t, p, "epochs", 1, 1000, &v);
-	if (!err)
-		err = fj_int(t, p, "batch_size", 1, 65536, &v);
-	if (!err)
-		err = fj_num(t, p, "learning_rate", 1e-9, 10, &d);
-	if (!err)
-		err = fj_enum(t, p, "optimizer", optimizer_names, &k);
-	if (!err)
-		err = fj_num_opt(t, p, "momentum", 0, 1, 0, &d);
-	if (!err)
-		err = fj_enum(t, p, "loss", loss_names, &k);
-	if (!err)
-		err = fj_bool_opt(t, p, "from_logits", 0, &b);
-	if (!err)
-		err = fj_int_opt(t, p, "seed", 0, LLONG_MAX, 0, &v);
-	if (!err)
-		err = fj_obj(t, p, "data", &data);
+	if (err)
+		return err;
+	err = fj_int(t, p, "epochs", 1, 1000, &v);
+	if (err)
+		return err;
+	err = fj_int(t, p, "batch_size", 1, 65536, &v);
+	if (err)
+		return err;
+	err = fj_num(t, p, "learning_rate", 1e-9, 10, &d);
+	if (err)
+		return err;
+	err = fj_enum(t, p, "optimizer", optimizer_names, &k);
+	if (err)
+		return err;
+	err = fj_num_opt(t, p, "momentum", 0, 1, 0, &d);
+	if (err)
+		return err;
+	err = fj_enum(t, p, "loss", loss_names, &k);
+	if (err)
+		return err;
+	err = fj_bool_opt(t, p, "from_logits", 0, &b);
+	if (err)
+		return err;
+	err = fj_int_opt(t, p, "seed", 0, LLONG_MAX, 0, &v);
+	if (err)
+		return err;
+	err = fj_obj(t, p, "data", &data);
 	if (err)
 		return err;
 	return check_data(data);
@@ -257,27 +280,48 @@ static int check_validation(struct task_spec *s, const json_t *spec)
 	int k, err;
 
 	err = fj_obj(spec, "task", "validation", &v);
-	if (!err)
-		err = fj_no_unknown(v, p, keys);
-	if (!err)
-		err = fj_enum(v, p, "strategy", validation_strategy_names, &k);
+	if (err)
+		return err;
+	err = fj_no_unknown(v, p, keys);
+	if (err)
+		return err;
+	err = fj_enum(v, p, "strategy", validation_strategy_names, &k);
 	if (err)
 		return err;
 	s->strategy = (enum validation_strategy)k;
 	err = fj_int_opt(v, p, "auto_approval_delay_s", 0, MAX_DURATION_S, 0,
 			 &s->auto_approval_delay_s);
-	if (!err)
-		err = fj_num_opt(v, p, "min_accuracy", 0, 1, 0, &d);
-	if (!err)
-		err = fj_num_opt(v, p, "min_improvement", -1, 1, 0, &d);
-	if (!err)
-		err = fj_num_opt(v, p, "max_loss", 0, 1e9, 1e9, &d);
-	if (!err)
-		err = fj_num_opt(v, p, "max_distance_from_median", 0, 1e9, 1e9,
-				 &d);
-	if (!err)
-		err = fj_num_opt(v, p, "gold_min_agreement", 0, 1, 0, &d);
-	return err;
+	if (err)
+		return err;
+	err = fj_num_opt(v, p, "min_accuracy", 0, 1, 0, &d);
+	if (err)
+		return err;
+	err = fj_num_opt(v, p, "min_improvement", -1, 1, 0, &d);
+	if (err)
+		return err;
+	err = fj_num_opt(v, p, "max_loss", 0, 1e9, 1e9, &d);
+	if (err)
+		return err;
+	err = fj_num_opt(v, p, "max_distance_from_median", 0, 1e9, 1e9, &d);
+	if (err)
+		return err;
+	return fj_num_opt(v, p, "gold_min_agreement", 0, 1, 0, &d);
+}
+
+static int check_dp(const json_t *dp)
+{
+	static const char *const keys[] = { "clip", "noise", NULL };
+	const char *p = "task.aggregation.dp";
+	double d;
+	int err;
+
+	err = fj_no_unknown(dp, p, keys);
+	if (err)
+		return err;
+	err = fj_num(dp, p, "clip", 1e-9, 1e9, &d);
+	if (err)
+		return err;
+	return fj_num(dp, p, "noise", 0, 1e3, &d);
 }
 
 static int check_aggregation(struct task_spec *s, const json_t *spec)
@@ -285,7 +329,6 @@ static int check_aggregation(struct task_spec *s, const json_t *spec)
 	static const char *const keys[] = { "rule", "min_results_per_round",
 					    "trim_fraction", "krum_f",
 					    "clip_radius", "dp", NULL };
-	static const char *const dp_keys[] = { "clip", "noise", NULL };
 	const char *p = "task.aggregation";
 	json_t *a = json_object_get(spec, "aggregation"), *dp;
 	long long v;
@@ -297,18 +340,22 @@ static int check_aggregation(struct task_spec *s, const json_t *spec)
 	if (!a)
 		return FM_OK;
 	err = fj_no_unknown(a, p, keys);
-	if (!err)
-		err = fj_enum_opt(a, p, "rule", aggregation_rule_names, 0,
-				  &s->rule);
-	if (!err)
-		err = fj_int_opt(a, p, "min_results_per_round", 1,
-				 MAX_ASSIGNMENTS, 1, &s->min_results_per_round);
-	if (!err)
-		err = fj_num_opt(a, p, "trim_fraction", 0, 0.49, 0.1, &d);
-	if (!err)
-		err = fj_int_opt(a, p, "krum_f", 0, MAX_ASSIGNMENTS, 0, &v);
-	if (!err)
-		err = fj_num_opt(a, p, "clip_radius", 0, 1e9, 1, &d);
+	if (err)
+		return err;
+	err = fj_enum_opt(a, p, "rule", aggregation_rule_names, 0, &s->rule);
+	if (err)
+		return err;
+	err = fj_int_opt(a, p, "min_results_per_round", 1, MAX_ASSIGNMENTS, 1,
+			 &s->min_results_per_round);
+	if (err)
+		return err;
+	err = fj_num_opt(a, p, "trim_fraction", 0, 0.49, 0.1, &d);
+	if (err)
+		return err;
+	err = fj_int_opt(a, p, "krum_f", 0, MAX_ASSIGNMENTS, 0, &v);
+	if (err)
+		return err;
+	err = fj_num_opt(a, p, "clip_radius", 0, 1e9, 1, &d);
 	if (err)
 		return err;
 	if (s->min_results_per_round > s->max_assignments)
@@ -318,16 +365,117 @@ static int check_aggregation(struct task_spec *s, const json_t *spec)
 				    s->min_results_per_round,
 				    s->max_assignments);
 	dp = json_object_get(a, "dp");
-	if (dp && !json_is_null(dp)) {
-		const char *dpp = "task.aggregation.dp";
+	if (dp && !json_is_null(dp))
+		return check_dp(dp);
+	return FM_OK;
+}
 
-		err = fj_no_unknown(dp, dpp, dp_keys);
-		if (!err)
-			err = fj_num(dp, dpp, "clip", 1e-9, 1e9, &d);
-		if (!err)
-			err = fj_num(dp, dpp, "noise", 0, 1e3, &d);
+/* task_id, title, description and kind. */
+static int parse_identity(struct task_spec *s, const json_t *spec)
+{
+	const char *str;
+	int k, err;
+
+	err = fj_str(spec, "task", "task_id", 66, &str);
+	if (err)
+		return err;
+	err = spec_hash32(s->task_id, str, "task.task_id");
+	if (err)
+		return err;
+	err = fj_str(spec, "task", "title", 200, &s->title);
+	if (err)
+		return err;
+	if (!s->title[0])
+		return fm_error_set(FM_EINVAL, "task.title: must not be empty");
+	err = fj_str_opt(spec, "task", "description", 20000, "",
+			 &s->description);
+	if (err)
+		return err;
+	err = fj_enum(spec, "task", "kind", task_kind_names, &k);
+	if (err)
+		return err;
+	s->kind = (enum task_kind)k;
+	return FM_OK;
+}
+
+/* reward_wei, max_assignments and assignment_duration_s. */
+static int parse_reward(struct task_spec *s, const json_t *spec)
+{
+	const char *str;
+	int err;
+
+	err = fj_str(spec, "task", "reward_wei", 78, &str);
+	if (err)
+		return err;
+	err = spec_wei(str, "task.reward_wei");
+	if (err)
+		return err;
+	if (strcmp(str, "0") == 0)
+		return fm_error_set(FM_EINVAL,
+				    "task.reward_wei: must be greater than 0");
+	snprintf(s->reward_wei, sizeof(s->reward_wei), "%s", str);
+	err = fj_int(spec, "task", "max_assignments", 1, MAX_ASSIGNMENTS,
+		     &s->max_assignments);
+	if (err)
+		return err;
+	return fj_int(spec, "task", "assignment_duration_s", 60,
+		      MAX_DURATION_S, &s->assignment_duration_s);
+}
+
+/* expires_at, given or as now + lifetime_s; at least a minute ahead. */
+static int parse_expiry(struct task_spec *s, const json_t *spec,
+			long long now)
+{
+	const char *str;
+	long long lifetime;
+	int err;
+
+	if (json_object_get(spec, "expires_at")) {
+		if (json_object_get(spec, "lifetime_s"))
+			return fm_error_set(FM_EINVAL,
+					    "task: give lifetime_s or "
+					    "expires_at, not both");
+		err = fj_str(spec, "task", "expires_at", 40, &str);
+		if (err)
+			return err;
+		err = parse_time(str, &s->expires_at, "task.expires_at");
+		if (err)
+			return err;
+	} else {
+		err = fj_int(spec, "task", "lifetime_s", 60, MAX_DURATION_S,
+			     &lifetime);
+		if (err)
+			return err;
+		s->expires_at = now + lifetime;
 	}
-	return err;
+	if (s->expires_at <= now + 60)
+		return fm_error_set(FM_EINVAL,
+				    "task.expires_at: must be at least a "
+				    "minute in the future");
+	return FM_OK;
+}
+
+/* validator, validation, training and aggregation. */
+static int parse_rules(struct task_spec *s, const json_t *spec)
+{
+	const char *str;
+	int err;
+
+	err = fj_str_opt(spec, "task", "validator", 42, NULL, &str);
+	if (err)
+		return err;
+	if (str) {
+		err = spec_address(s->validator, str, "task.validator");
+		if (err)
+			return err;
+	}
+	err = check_validation(s, spec);
+	if (err)
+		return err;
+	err = check_training(spec, s->kind);
+	if (err)
+		return err;
+	return check_aggregation(s, spec);
 }
 
 int task_spec_parse(struct task_spec *out, const json_t *spec, long long now)
@@ -340,75 +488,27 @@ int task_spec_parse(struct task_spec *out, const json_t *spec, long long now)
 	};
 	struct task_spec s;
 	const char *str;
-	long long lifetime;
-	int k, err;
+	int err;
 
 	memset(&s, 0, sizeof(s));
 	if (!json_is_object(spec))
 		return fm_error_set(FM_EINVAL, "task: expected a JSON object");
 	err = fj_no_unknown(spec, "task", keys);
-	if (!err)
-		err = fj_str(spec, "task", "task_id", 66, &str);
-	if (!err)
-		err = spec_hash32(s.task_id, str, "task.task_id");
-	if (!err)
-		err = fj_str(spec, "task", "title", 200, &s.title);
-	if (!err && !s.title[0])
-		err = fm_error_set(FM_EINVAL, "task.title: must not be empty");
-	if (!err)
-		err = fj_str_opt(spec, "task", "description", 20000, "",
-				 &s.description);
-	if (!err)
-		err = fj_enum(spec, "task", "kind", task_kind_names, &k);
 	if (err)
 		return err;
-	s.kind = (enum task_kind)k;
-	err = fj_str(spec, "task", "reward_wei", 78, &str);
-	if (!err)
-		err = spec_wei(str, "task.reward_wei");
-	if (!err && strcmp(str, "0") == 0)
-		err = fm_error_set(FM_EINVAL,
-				   "task.reward_wei: must be greater than 0");
+	err = parse_identity(&s, spec);
 	if (err)
 		return err;
-	snprintf(s.reward_wei, sizeof(s.reward_wei), "%s", str);
-	err = fj_int(spec, "task", "max_assignments", 1, MAX_ASSIGNMENTS,
-		     &s.max_assignments);
-	if (!err)
-		err = fj_int(spec, "task", "assignment_duration_s", 60,
-			     MAX_DURATION_S, &s.assignment_duration_s);
+	err = parse_reward(&s, spec);
 	if (err)
 		return err;
-	if (json_object_get(spec, "expires_at")) {
-		if (json_object_get(spec, "lifetime_s"))
-			return fm_error_set(FM_EINVAL,
-					    "task: give lifetime_s or "
-					    "expires_at, not both");
-		err = fj_str(spec, "task", "expires_at", 40, &str);
-		if (!err)
-			err = parse_time(str, &s.expires_at, "task.expires_at");
-	} else {
-		err = fj_int(spec, "task", "lifetime_s", 60, MAX_DURATION_S,
-			     &lifetime);
-		s.expires_at = now + lifetime;
-	}
+	err = parse_expiry(&s, spec, now);
 	if (err)
 		return err;
-	if (s.expires_at <= now + 60)
-		return fm_error_set(FM_EINVAL,
-				    "task.expires_at: must be at least a "
-				    "minute in the future");
-	err = fj_str_opt(spec, "task", "validator", 42, NULL, &str);
-	if (!err && str)
-		err = spec_address(s.validator, str, "task.validator");
-	if (!err)
-		err = check_validation(&s, spec);
-	if (!err)
-		err = check_training(spec, s.kind);
-	if (!err)
-		err = check_aggregation(&s, spec);
-	if (!err)
-		err = fj_str(spec, "task", "assets", 64, &str);
+	err = parse_rules(&s, spec);
+	if (err)
+		return err;
+	err = fj_str(spec, "task", "assets", 64, &str);
 	if (err)
 		return err;
 	if (strlen(str) != 64 || !is_hex(str, 64))

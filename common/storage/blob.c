@@ -60,7 +60,7 @@ void store_blob_key(char out[8 + SHA256_HEX_LEN], const struct store_ref *ref)
 
 static int hash_fd(struct store_ref *out, int fd, const char *path)
 {
-	struct store__sha h;
+	struct store__sha h = { NULL };
 	char *chunk = malloc(HASH_CHUNK);
 	int err;
 
@@ -77,16 +77,15 @@ static int hash_fd(struct store_ref *out, int fd, const char *path)
 		if (r < 0) {
 			err = fm_error_set(FM_EIO, "%s: %s", path,
 					   strerror(errno));
-			break;
+			goto done;
 		}
 		if (r == 0)
 			break;
 		store__sha_update(&h, chunk, (size_t)r);
 	}
-	if (!err)
-		store__sha_final(&h, out->hex);
-	store__sha_cleanup(&h);
+	store__sha_final(&h, out->hex);
 done:
+	store__sha_cleanup(&h);
 	free(chunk);
 	return err;
 }
@@ -101,9 +100,11 @@ int store_hash_file(struct store_ref *out, uint64_t *size_out,
 		return err;
 	err = hash_fd(out, fd, path);
 	close(fd);
-	if (!err && size_out)
+	if (err)
+		return err;
+	if (size_out)
 		*size_out = size;
-	return err;
+	return FM_OK;
 }
 
 /* FM_OK with *present set when the blob is there with the right size. */
@@ -122,11 +123,27 @@ static int blob_present(struct store *s, const char *key, uint64_t size,
 	return FM_OK;
 }
 
+/* Uploads size bytes of fd under key; they must still hash to hex. */
+static int put_fd(struct store *s, const char *key, int fd, uint64_t size,
+		  const char *path, const char *hex,
+		  const struct store_xfer *x)
+{
+	struct store__fd_src src;
+	int err;
+
+	err = store__fd_src_init(&src, fd, size, path, hex);
+	if (err)
+		goto done;
+	err = s->ops->put(s, key, &src.base, x);
+done:
+	store__fd_src_cleanup(&src);
+	return err;
+}
+
 int store_blob_put_file(struct store *s, struct store_ref *out,
 			uint64_t *size_out, const char *path,
 			const struct store_xfer *x)
 {
-	struct store__fd_src src;
 	struct store_ref ref;
 	char key[8 + SHA256_HEX_LEN];
 	uint64_t size = 0;
@@ -140,18 +157,19 @@ int store_blob_put_file(struct store *s, struct store_ref *out,
 		goto done;
 	store_blob_key(key, &ref);
 	err = blob_present(s, key, size, &present);
-	if (err || present)
+	if (err)
 		goto done;
-	err = store__fd_src_init(&src, fd, size, path, ref.hex);
-	if (!err)
-		err = s->ops->put(s, key, &src.base, x);
-	store__fd_src_cleanup(&src);
+	if (!present) {
+		err = put_fd(s, key, fd, size, path, ref.hex, x);
+		if (err)
+			goto done;
+	}
+	if (out)
+		*out = ref;
+	if (size_out)
+		*size_out = size;
 done:
 	close(fd);
-	if (!err && out)
-		*out = ref;
-	if (!err && size_out)
-		*size_out = size;
 	return err;
 }
 
@@ -171,10 +189,12 @@ int store_blob_put_mem(struct store *s, struct store_ref *out,
 	if (!present) {
 		store__mem_src_init(&src, data, len, ref.hex);
 		err = s->ops->put(s, key, &src.base, NULL);
+		if (err)
+			return err;
 	}
-	if (!err && out)
+	if (out)
 		*out = ref;
-	return err;
+	return FM_OK;
 }
 
 int store_blob_get_file(struct store *s, const struct store_ref *ref,
@@ -227,7 +247,9 @@ int store_blob_head(struct store *s, const struct store_ref *ref,
 
 	store_blob_key(key, ref);
 	err = s->ops->head(s, key, &size);
-	if (!err && size_out)
+	if (err)
+		return err;
+	if (size_out)
 		*size_out = size;
-	return err;
+	return FM_OK;
 }

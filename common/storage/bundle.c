@@ -61,6 +61,39 @@ static void walk_cleanup(struct walk *w)
 	w->n = w->cap = 0;
 }
 
+static int walk_dir(struct walk *w, int dfd, const char *rel, int depth);
+
+/* Entry name of directory dfd, at sub in the bundle: a regular file is
+ * added, a directory walked. */
+static int walk_entry(struct walk *w, int dfd, const char *name,
+		      const char *sub, int depth)
+{
+	struct stat st;
+	int fd, err;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW))
+		return fm_error_set(FM_EIO, "%s/%s: %s", w->root, sub,
+				    strerror(errno));
+	if (S_ISLNK(st.st_mode))
+		return fm_error_set(FM_EINVAL, "%s/%s: symbolic links are not "
+				    "allowed in a bundle", w->root, sub);
+	if (S_ISDIR(st.st_mode)) {
+		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			    O_CLOEXEC);
+		if (fd < 0)
+			return fm_error_set(FM_EIO, "%s/%s: %s", w->root, sub,
+					    strerror(errno));
+		return walk_dir(w, fd, sub, depth + 1);
+	}
+	if (!S_ISREG(st.st_mode))
+		return fm_error_set(FM_EINVAL, "%s/%s: not a regular file or "
+				    "directory", w->root, sub);
+	err = store_path_check(sub);
+	if (err)
+		return err;
+	return walk_add(w, sub);
+}
+
 /* Collects the regular files under dfd (rel is its path in the bundle,
  * "" at the root). Links and special files are refused, not followed. */
 static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
@@ -82,9 +115,11 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
 		return fm_error_set(FM_EIO, "%s/%s: %s", w->root, rel,
 				    strerror(errno));
 	}
-	while (!err && (errno = 0, e = readdir(d))) {
-		struct stat st;
-
+	for (;;) {
+		errno = 0;
+		e = readdir(d);
+		if (!e)
+			break;
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		if (snprintf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "",
@@ -92,39 +127,17 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, int depth)
 			err = fm_error_set(FM_EINVAL, "%s/%.64s...: path is over"
 					   " %d bytes", w->root, sub,
 					   STORE_PATH_MAX);
-			break;
+			goto done;
 		}
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW)) {
-			err = fm_error_set(FM_EIO, "%s/%s: %s", w->root, sub,
-					   strerror(errno));
-			break;
-		}
-		if (S_ISLNK(st.st_mode)) {
-			err = fm_error_set(FM_EINVAL, "%s/%s: symbolic links are "
-					   "not allowed in a bundle", w->root,
-					   sub);
-		} else if (S_ISDIR(st.st_mode)) {
-			int fd = openat(dirfd(d), e->d_name,
-					O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					O_CLOEXEC);
-
-			if (fd < 0)
-				err = fm_error_set(FM_EIO, "%s/%s: %s", w->root,
-						   sub, strerror(errno));
-			else
-				err = walk_dir(w, fd, sub, depth + 1);
-		} else if (S_ISREG(st.st_mode)) {
-			err = store_path_check(sub);
-			if (!err)
-				err = walk_add(w, sub);
-		} else {
-			err = fm_error_set(FM_EINVAL, "%s/%s: not a regular file "
-					   "or directory", w->root, sub);
-		}
+		err = walk_entry(w, dirfd(d), e->d_name, sub, depth);
+		if (err)
+			goto done;
 	}
-	if (!err && errno)
+	/* readdir ends with NULL and errno set on a failure */
+	if (errno)
 		err = fm_error_set(FM_EIO, "%s/%s: %s", w->root, rel,
 				   strerror(errno));
+done:
 	closedir(d);
 	return err;
 }
@@ -160,23 +173,149 @@ static int manifest_head(json_t *m, const struct store_bundle_info *info)
 		created = now;
 	}
 	err = json_put(m, "manifest", json_integer(1));
-	if (!err)
-		err = json_put(m, "kind",
-			       json_string(store_kind_name(info->kind)));
-	if (!err)
-		err = json_put(m, "name", json_string(info->name));
-	if (!err)
-		err = json_put(m, "version", json_string(info->version));
-	if (!err)
-		err = json_put(m, "created", json_string(created));
-	if (!err && info->description)
+	if (err)
+		return err;
+	err = json_put(m, "kind", json_string(store_kind_name(info->kind)));
+	if (err)
+		return err;
+	err = json_put(m, "name", json_string(info->name));
+	if (err)
+		return err;
+	err = json_put(m, "version", json_string(info->version));
+	if (err)
+		return err;
+	err = json_put(m, "created", json_string(created));
+	if (err)
+		return err;
+	if (info->description) {
 		err = json_put(m, "description",
 			       json_string(info->description));
+		if (err)
+			return err;
+	}
 	/* deep copies: the caller keeps its own */
-	if (!err && info->model)
+	if (info->model) {
 		err = json_put(m, "model", json_deep_copy(info->model));
-	if (!err && info->meta)
+		if (err)
+			return err;
+	}
+	if (info->meta) {
 		err = json_put(m, "meta", json_deep_copy(info->meta));
+		if (err)
+			return err;
+	}
+	return FM_OK;
+}
+
+/* The regular files under dir into w, sorted by path; at least one. */
+static int collect_files(struct walk *w, const char *dir)
+{
+	int dfd, err;
+
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return fm_error_set(errno == ENOENT ? FM_ENOTFOUND : FM_EINVAL,
+				    "%s: %s", dir, strerror(errno));
+	err = walk_dir(w, dfd, "", 0);
+	if (err)
+		return err;
+	if (w->n == 0)
+		return fm_error_set(FM_EINVAL, "%s: no files to push", dir);
+	qsort(w->v, w->n, sizeof(*w->v), entry_cmp);
+	return FM_OK;
+}
+
+/* The sha256 and size of one manifest file entry. */
+static int file_entry_set(json_t *f, const char *hex, uint64_t size)
+{
+	int err = json_put(f, "sha256", json_string(hex));
+
+	if (err)
+		return err;
+	return json_put(f, "size", json_integer((json_int_t)size));
+}
+
+/* One entry per file, with a placeholder hash and size until the file
+ * is pushed. */
+static int files_json(json_t *files, const struct walk *w)
+{
+	static const char zero_sha[] = "0000000000000000000000000000000000000"
+				       "000000000000000000000000000";
+	int err;
+
+	for (size_t i = 0; i < w->n; i++) {
+		json_t *f = json_object();
+
+		if (!f || json_array_append_new(files, f))
+			return fm_error_set(FM_ENOMEM, "out of memory");
+		err = json_put(f, "path", json_string(w->v[i].path));
+		if (err)
+			return err;
+		err = file_entry_set(f, zero_sha, 0);
+		if (err)
+			return err;
+	}
+	return FM_OK;
+}
+
+/* Pushes every file as a blob and records its hash and size. */
+static int push_files(struct store *s, json_t *files, const struct walk *w,
+		      const char *dir, const struct store_xfer *x)
+{
+	size_t cap = strlen(dir) + STORE_PATH_MAX + 2;
+	char *full = malloc(cap);
+	struct store_ref ref;
+	uint64_t size;
+	int err = FM_OK;
+
+	if (!full)
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	for (size_t i = 0; i < w->n; i++) {
+		snprintf(full, cap, "%s/%s", dir, w->v[i].path);
+		err = store_blob_put_file(s, &ref, &size, full, x);
+		if (err)
+			goto done;
+		err = file_entry_set(json_array_get(files, i), ref.hex, size);
+		if (err)
+			goto done;
+	}
+done:
+	free(full);
+	return err;
+}
+
+/* The manifest's text, as stored, into body. */
+static int manifest_text(struct buf *body, const json_t *m)
+{
+	char *text = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
+	int err;
+
+	if (!text)
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	err = buf_appends(body, text);
+	if (err)
+		goto done;
+	err = buf_appends(body, "\n");
+done:
+	if (err)
+		fm_error_prefix("manifest");
+	free(text);
+	return err;
+}
+
+/* The manifest as a blob. */
+static int push_manifest(struct store *s, struct store_ref *out,
+			 const json_t *m)
+{
+	struct buf body = BUF_INIT(STORE_MANIFEST_MAX);
+	int err;
+
+	err = manifest_text(&body, m);
+	if (err)
+		goto done;
+	err = store_blob_put_mem(s, out, body.data, body.len);
+done:
+	buf_cleanup(&body);
 	return err;
 }
 
@@ -185,23 +324,17 @@ int store_bundle_push(struct store *s, struct store_ref *out,
 		      const struct store_bundle_info *info,
 		      const struct store_xfer *x)
 {
-	static const char zero_sha[] = "0000000000000000000000000000000000000"
-				       "000000000000000000000000000";
 	struct walk w = { .root = dir };
-	struct buf body = BUF_INIT(STORE_MANIFEST_MAX);
 	json_t *m = NULL, *files = NULL;
-	char *text = NULL, *full = NULL;
-	size_t full_cap = strlen(dir) + STORE_PATH_MAX + 2;
 	struct store_ref ref;
-	int dfd, err;
+	int err;
 
 	if ((unsigned)info->kind > STORE_KIND_DATASET)
 		return fm_error_set(FM_EINVAL, "bundle kind %d is unknown",
 				    (int)info->kind);
 	m = json_object();
 	files = json_array();
-	full = malloc(full_cap);
-	if (!m || !files || !full) {
+	if (!m || !files) {
 		err = fm_error_set(FM_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -209,35 +342,12 @@ int store_bundle_push(struct store *s, struct store_ref *out,
 	err = manifest_head(m, info);
 	if (err)
 		goto done;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		err = fm_error_set(errno == ENOENT ? FM_ENOTFOUND : FM_EINVAL,
-				   "%s: %s", dir, strerror(errno));
-		goto done;
-	}
-	err = walk_dir(&w, dfd, "", 0);
+	err = collect_files(&w, dir);
 	if (err)
 		goto done;
-	if (w.n == 0) {
-		err = fm_error_set(FM_EINVAL, "%s: no files to push", dir);
+	err = files_json(files, &w);
+	if (err)
 		goto done;
-	}
-	qsort(w.v, w.n, sizeof(*w.v), entry_cmp);
-	for (size_t i = 0; i < w.n; i++) {
-		json_t *f = json_object();
-
-		if (!f || json_array_append_new(files, f)) {
-			err = fm_error_set(FM_ENOMEM, "out of memory");
-			goto done;
-		}
-		err = json_put(f, "path", json_string(w.v[i].path));
-		if (!err) /* until the real hash is known */
-			err = json_put(f, "sha256", json_string(zero_sha));
-		if (!err)
-			err = json_put(f, "size", json_integer(0));
-		if (err)
-			goto done;
-	}
 	err = json_put(m, "files", json_incref(files));
 	if (err)
 		goto done;
@@ -247,32 +357,10 @@ int store_bundle_push(struct store *s, struct store_ref *out,
 		fm_error_prefix("manifest");
 		goto done;
 	}
-	for (size_t i = 0; i < w.n; i++) {
-		json_t *f = json_array_get(files, i);
-		uint64_t size;
-
-		snprintf(full, full_cap, "%s/%s", dir, w.v[i].path);
-		err = store_blob_put_file(s, &ref, &size, full, x);
-		if (!err)
-			err = json_put(f, "sha256", json_string(ref.hex));
-		if (!err)
-			err = json_put(f, "size", json_integer((json_int_t)size));
-		if (err)
-			goto done;
-	}
-	text = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
-	if (!text) {
-		err = fm_error_set(FM_ENOMEM, "out of memory");
+	err = push_files(s, files, &w, dir, x);
+	if (err)
 		goto done;
-	}
-	err = buf_appends(&body, text);
-	if (!err)
-		err = buf_appends(&body, "\n");
-	if (err) {
-		fm_error_prefix("manifest");
-		goto done;
-	}
-	err = store_blob_put_mem(s, &ref, body.data, body.len);
+	err = push_manifest(s, &ref, m);
 	if (err)
 		goto done;
 	*out = ref;
@@ -283,9 +371,6 @@ int store_bundle_push(struct store *s, struct store_ref *out,
 done:
 	json_decref(m);
 	json_decref(files);
-	free(text);
-	free(full);
-	buf_cleanup(&body);
 	walk_cleanup(&w);
 	return err;
 }
@@ -298,20 +383,22 @@ int store_bundle_manifest(struct store *s, const struct store_ref *ref,
 	int err;
 
 	err = store_blob_get_mem(s, ref, &b);
-	if (!err)
-		err = fj_parse(&m, b.data, b.len, "manifest");
-	if (!err) {
-		err = store_manifest_check(m);
-		if (err)
-			fm_error_prefix("manifest %s", ref->hex);
-	}
-	buf_cleanup(&b);
+	if (err)
+		goto done;
+	err = fj_parse(&m, b.data, b.len, "manifest");
+	if (err)
+		goto done;
+	err = store_manifest_check(m);
 	if (err) {
-		json_decref(m);
-		return err;
+		fm_error_prefix("manifest %s", ref->hex);
+		goto done;
 	}
 	*out = m;
-	return FM_OK;
+	m = NULL;
+done:
+	buf_cleanup(&b);
+	json_decref(m);
+	return err;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag,
@@ -361,6 +448,24 @@ static int target_check(const char *dir)
 	return FM_OK;
 }
 
+/* Manifest entry f into the file full. */
+static int pull_file(struct store *s, const json_t *f, const char *full,
+		     const struct store_xfer *x)
+{
+	const char *sha = json_string_value(json_object_get(f, "sha256"));
+	json_int_t size = json_integer_value(json_object_get(f, "size"));
+	struct store_ref ref;
+	int err;
+
+	err = store_ref_parse(&ref, sha);
+	if (err)
+		return err;
+	err = store__mkdirs_for(full);
+	if (err)
+		return err;
+	return store_blob_get_file(s, &ref, (uint64_t)size, full, x);
+}
+
 static int pull_files(struct store *s, const json_t *m, const char *tmp,
 		      const struct store_xfer *x)
 {
@@ -371,26 +476,19 @@ static int pull_files(struct store *s, const json_t *m, const char *tmp,
 
 	if (!full)
 		return fm_error_set(FM_ENOMEM, "out of memory");
-	for (size_t i = 0; !err && i < json_array_size(files); i++) {
+	for (size_t i = 0; i < json_array_size(files); i++) {
 		const json_t *f = json_array_get(files, i);
 		const char *path = json_string_value(json_object_get(f, "path"));
-		const char *sha = json_string_value(json_object_get(f,
-								    "sha256"));
-		json_int_t size = json_integer_value(json_object_get(f,
-								     "size"));
-		struct store_ref ref;
 
 		/* the manifest was checked: path is confined, sha is hex */
 		snprintf(full, cap, "%s/%s", tmp, path);
-		err = store_ref_parse(&ref, sha);
-		if (!err)
-			err = store__mkdirs_for(full);
-		if (!err)
-			err = store_blob_get_file(s, &ref, (uint64_t)size, full,
-						  x);
-		if (err)
+		err = pull_file(s, f, full, x);
+		if (err) {
 			fm_error_prefix("%s", path);
+			goto done;
+		}
 	}
+done:
 	free(full);
 	return err;
 }
@@ -408,8 +506,9 @@ int store_bundle_pull(struct store *s, const struct store_ref *ref,
 	while (n > 1 && dir[n - 1] == '/')
 		n--;
 	err = store_bundle_manifest(s, ref, &m);
-	if (!err)
-		err = target_check(dir);
+	if (err)
+		goto done;
+	err = target_check(dir);
 	if (err)
 		goto done;
 	tmp = malloc(n + 32);

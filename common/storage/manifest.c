@@ -199,9 +199,39 @@ static int path_conflicts(json_t *files_set, json_t *dirs_set,
 	return FM_OK;
 }
 
-static int files_check(const json_t *m)
+/* files[i] (at p); fset and dset hold the paths of the entries before. */
+static int file_check(const json_t *f, const char *p, json_t *fset,
+		      json_t *dset)
 {
 	static const char *const keys[] = { "path", "sha256", "size", NULL };
+	const char *path;
+	long long size;
+	int err;
+
+	if (!json_is_object(f))
+		return fm_error_set(FM_EINVAL, "%s: expected an object", p);
+	err = fj_no_unknown(f, p, keys);
+	if (err)
+		return err;
+	err = fj_str(f, p, "path", STORE_PATH_MAX, &path);
+	if (err)
+		return err;
+	err = store_path_check(path);
+	if (err) {
+		fm_error_prefix("%s.path", p);
+		return err;
+	}
+	err = sha_field(f, p);
+	if (err)
+		return err;
+	err = fj_int(f, p, "size", 0, (long long)STORE_OBJECT_MAX, &size);
+	if (err)
+		return err;
+	return path_conflicts(fset, dset, path, p);
+}
+
+static int files_check(const json_t *m)
+{
 	json_t *files, *fset = NULL, *dset = NULL;
 	char p[64];
 	int err;
@@ -219,31 +249,8 @@ static int files_check(const json_t *m)
 		goto done;
 	}
 	for (size_t i = 0; i < json_array_size(files); i++) {
-		const json_t *f = json_array_get(files, i);
-		const char *path;
-		long long size;
-
 		fj_path_index(p, sizeof(p), "files", i);
-		if (!json_is_object(f)) {
-			err = fm_error_set(FM_EINVAL, "%s: expected an object",
-					   p);
-			goto done;
-		}
-		err = fj_no_unknown(f, p, keys);
-		if (!err)
-			err = fj_str(f, p, "path", STORE_PATH_MAX, &path);
-		if (!err) {
-			err = store_path_check(path);
-			if (err)
-				fm_error_prefix("%s.path", p);
-		}
-		if (!err)
-			err = sha_field(f, p);
-		if (!err)
-			err = fj_int(f, p, "size", 0, (long long)STORE_OBJECT_MAX,
-				     &size);
-		if (!err)
-			err = path_conflicts(fset, dset, path, p);
+		err = file_check(json_array_get(files, i), p, fset, dset);
 		if (err)
 			goto done;
 	}
@@ -253,14 +260,50 @@ done:
 	return err;
 }
 
-static int tensors_check(const json_t *model, const char *key)
+/* One tensor description (at p). */
+static int tensor_check(const json_t *t, const char *p)
 {
 	static const char *const keys[] = { "name", "shape", "dtype", NULL };
 	static const char *const dtypes[] = { "float32", "int32", "bool",
 					      NULL };
-	json_t *arr, *shape;
-	char p[64], q[96];
+	json_t *shape;
 	int dtype, err;
+
+	if (!json_is_object(t))
+		return fm_error_set(FM_EINVAL, "%s: expected an object", p);
+	err = fj_no_unknown(t, p, keys);
+	if (err)
+		return err;
+	err = text_field(t, p, "name", NAME_MAX_LEN, 1, NULL);
+	if (err)
+		return err;
+	err = fj_enum(t, p, "dtype", dtypes, &dtype);
+	if (err)
+		return err;
+	err = fj_arr(t, p, "shape", DIMS_MAX, &shape);
+	if (err)
+		return err;
+	if (json_array_size(shape) == 0)
+		return fm_error_set(FM_EINVAL, "%s.shape: expected 1 to %d "
+				    "dimensions", p, DIMS_MAX);
+	for (size_t j = 0; j < json_array_size(shape); j++) {
+		const json_t *d = json_array_get(shape, j);
+
+		if (json_is_null(d))
+			continue;
+		if (!json_is_integer(d) || json_integer_value(d) < 1 ||
+		    json_integer_value(d) > (1 << 30))
+			return fm_error_set(FM_EINVAL, "%s.shape[%zu]: expected "
+					    "a positive integer or null", p, j);
+	}
+	return FM_OK;
+}
+
+static int tensors_check(const json_t *model, const char *key)
+{
+	json_t *arr;
+	char p[64], q[96];
+	int err;
 
 	err = fj_arr(model, "model", key, TENSORS_MAX, &arr);
 	if (err)
@@ -269,36 +312,11 @@ static int tensors_check(const json_t *model, const char *key)
 		return fm_error_set(FM_EINVAL, "model.%s: expected at least one "
 				    "entry", key);
 	for (size_t i = 0; i < json_array_size(arr); i++) {
-		const json_t *t = json_array_get(arr, i);
-
 		snprintf(q, sizeof(q), "model.%s", key);
 		fj_path_index(p, sizeof(p), q, i);
-		if (!json_is_object(t))
-			return fm_error_set(FM_EINVAL, "%s: expected an object",
-					    p);
-		err = fj_no_unknown(t, p, keys);
-		if (!err)
-			err = text_field(t, p, "name", NAME_MAX_LEN, 1, NULL);
-		if (!err)
-			err = fj_enum(t, p, "dtype", dtypes, &dtype);
-		if (!err)
-			err = fj_arr(t, p, "shape", DIMS_MAX, &shape);
+		err = tensor_check(json_array_get(arr, i), p);
 		if (err)
 			return err;
-		if (json_array_size(shape) == 0)
-			return fm_error_set(FM_EINVAL, "%s.shape: expected 1 to "
-					    "%d dimensions", p, DIMS_MAX);
-		for (size_t j = 0; j < json_array_size(shape); j++) {
-			const json_t *d = json_array_get(shape, j);
-
-			if (json_is_null(d))
-				continue;
-			if (!json_is_integer(d) || json_integer_value(d) < 1 ||
-			    json_integer_value(d) > (1 << 30))
-				return fm_error_set(FM_EINVAL, "%s.shape[%zu]: "
-						    "expected a positive integer"
-						    " or null", p, j);
-		}
 	}
 	return FM_OK;
 }
@@ -316,18 +334,22 @@ static int model_check(const json_t *model)
 	if (!json_is_object(model))
 		return fm_error_set(FM_EINVAL, "model: expected an object");
 	err = fj_no_unknown(model, "model", keys);
-	if (!err)
-		err = fj_enum(model, "model", "format", formats, &format);
-	if (!err)
-		err = tensors_check(model, "inputs");
-	if (!err)
-		err = tensors_check(model, "outputs");
-	if (!err)
-		err = fj_int(model, "model", "parameters", 0, JSON_INT_MAX,
-			     &params);
-	if (!err)
-		err = text_field(model, "model", "engine_version",
-				 ENGINE_VERSION_MAX_LEN, 1, &ev);
+	if (err)
+		return err;
+	err = fj_enum(model, "model", "format", formats, &format);
+	if (err)
+		return err;
+	err = tensors_check(model, "inputs");
+	if (err)
+		return err;
+	err = tensors_check(model, "outputs");
+	if (err)
+		return err;
+	err = fj_int(model, "model", "parameters", 0, JSON_INT_MAX, &params);
+	if (err)
+		return err;
+	err = text_field(model, "model", "engine_version",
+			 ENGINE_VERSION_MAX_LEN, 1, &ev);
 	if (err)
 		return err;
 	for (const char *c = ev; *c; c++)
@@ -354,21 +376,27 @@ int store_manifest_check(const json_t *m)
 		return fm_error_set(FM_EINVAL, "manifest: expected a JSON "
 				    "object");
 	err = fj_no_unknown(m, "", keys);
-	if (!err)
-		err = fj_int(m, "", "manifest", 1, 1, &version);
-	if (!err)
-		err = fj_enum(m, "", "kind", kind_names, &kind);
-	if (!err)
-		err = text_field(m, "", "name", NAME_MAX_LEN, 1, NULL);
-	if (!err)
-		err = text_field(m, "", "version", VERSION_MAX_LEN, 1, NULL);
-	if (!err)
-		err = created_check(m);
-	if (!err)
-		err = text_field(m, "", "description", DESCRIPTION_MAX_LEN, 0,
-				 NULL);
-	if (!err)
-		err = files_check(m);
+	if (err)
+		return err;
+	err = fj_int(m, "", "manifest", 1, 1, &version);
+	if (err)
+		return err;
+	err = fj_enum(m, "", "kind", kind_names, &kind);
+	if (err)
+		return err;
+	err = text_field(m, "", "name", NAME_MAX_LEN, 1, NULL);
+	if (err)
+		return err;
+	err = text_field(m, "", "version", VERSION_MAX_LEN, 1, NULL);
+	if (err)
+		return err;
+	err = created_check(m);
+	if (err)
+		return err;
+	err = text_field(m, "", "description", DESCRIPTION_MAX_LEN, 0, NULL);
+	if (err)
+		return err;
+	err = files_check(m);
 	if (err)
 		return err;
 	model = json_object_get(m, "model");

@@ -1,5 +1,7 @@
-/* The store interface: URL dispatch, key rules and the calls every backend
- * shares (files and memory turned into sources and sinks). */
+/* The store interface: URL dispatch, and the calls every backend shares
+ * (files and memory turned into sources and sinks). Backends never call
+ * back into this file: what they share with it lives in store_key.c and
+ * store_io.c. */
 #include "storage/store_int.h"
 
 #include "core/err.h"
@@ -97,52 +99,6 @@ int store_set_limits(struct store *s, const struct store_limits *lim)
 	return FM_OK;
 }
 
-static int key_char_ok(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
-	       c == '~';
-}
-
-int store_key_check(const char *key)
-{
-	size_t len, comp = 0;
-
-	if (!key || !key[0])
-		return fm_error_set(FM_EINVAL, "storage key is empty");
-	len = strlen(key);
-	if (len > STORE_KEY_MAX)
-		return fm_error_set(FM_EINVAL, "storage key is %zu bytes, "
-				    "limit is %d", len, STORE_KEY_MAX);
-	for (size_t i = 0; i <= len; i++) {
-		char c = key[i];
-
-		if (c == '/' || c == '\0') {
-			if (comp == 0)
-				return fm_error_set(FM_EINVAL,
-						    "storage key \"%.200s\": "
-						    "empty component at "
-						    "offset %zu", key, i);
-			comp = 0;
-			continue;
-		}
-		if (comp == 0 && c == '.')
-			return fm_error_set(FM_EINVAL, "storage key \"%.200s\":"
-					    " a component starts with '.' at "
-					    "offset %zu", key, i);
-		if (!key_char_ok(c))
-			return fm_error_set(FM_EINVAL, "storage key \"%.200s\":"
-					    " character 0x%02x at offset %zu is "
-					    "not allowed (A-Z a-z 0-9 . _ ~ - /)",
-					    key, (unsigned char)c, i);
-		if (++comp > 255)
-			return fm_error_set(FM_EINVAL, "storage key \"%.200s\":"
-					    " a component is over 255 bytes",
-					    key);
-	}
-	return FM_OK;
-}
-
 int store_ensure(struct store *s)
 {
 	return s->ops->ensure(s);
@@ -168,8 +124,10 @@ int store_put_file(struct store *s, const char *key, const char *path,
 				    (unsigned long long)size);
 	}
 	err = store__fd_src_init(&src, fd, size, path, NULL);
-	if (!err)
-		err = s->ops->put(s, key, &src.base, x);
+	if (err)
+		goto done;
+	err = s->ops->put(s, key, &src.base, x);
+done:
 	store__fd_src_cleanup(&src);
 	close(fd);
 	return err;
@@ -235,9 +193,11 @@ int store_get_mem(struct store *s, const char *key, struct buf *out,
 	buf_reset(out);
 	store__mem_sink_init(&k, out, xfer_max(x), key);
 	err = s->ops->get(s, key, &k.base, x);
-	if (!err && !out->data)
-		err = buf_reserve(out, 0); /* an empty object is "" */
-	return err;
+	if (err)
+		return err;
+	if (!out->data)
+		return buf_reserve(out, 0); /* an empty object is "" */
+	return FM_OK;
 }
 
 int store_head(struct store *s, const char *key, uint64_t *size_out)
@@ -248,9 +208,11 @@ int store_head(struct store *s, const char *key, uint64_t *size_out)
 	if (err)
 		return err;
 	err = s->ops->head(s, key, &size);
-	if (!err && size_out)
+	if (err)
+		return err;
+	if (size_out)
 		*size_out = size;
-	return err;
+	return FM_OK;
 }
 
 int store_delete(struct store *s, const char *key)

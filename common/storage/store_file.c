@@ -33,21 +33,39 @@ static void progress(const struct store_xfer *x, uint64_t done,
 		x->progress(x->progress_ud, done, total);
 }
 
+/* Writes all n bytes of p to fd (path names it in errors). */
+static int write_all(int fd, const char *p, size_t n, const char *path)
+{
+	for (size_t off = 0; off < n;) {
+		ssize_t w = write(fd, p + off, n - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return fm_error_set(FM_EIO, "%s: %s", path,
+					    strerror(errno));
+		off += (size_t)w;
+	}
+	return FM_OK;
+}
+
 static int file_put(struct store *s, const char *key, struct store__src *src,
 		    const struct store_xfer *x)
 {
 	struct store__tmp t = { .fd = -1 };
 	char path[4096];
 	char *chunk = NULL;
-	uint64_t done = 0;
+	uint64_t sent = 0;
 	size_t got;
 	int err;
 
 	err = key_path(s, key, path, sizeof(path));
-	if (!err)
-		err = store__mkdirs_for(path);
-	if (!err)
-		err = store__tmp_open(&t, path);
+	if (err)
+		return err;
+	err = store__mkdirs_for(path);
+	if (err)
+		return err;
+	err = store__tmp_open(&t, path);
 	if (err)
 		return err;
 	chunk = malloc(FILE_CHUNK);
@@ -57,30 +75,24 @@ static int file_put(struct store *s, const char *key, struct store__src *src,
 	}
 	for (;;) {
 		err = src->read(src, chunk, FILE_CHUNK, &got);
-		if (err || got == 0)
+		if (err)
+			goto done;
+		if (got == 0)
 			break;
-		for (size_t off = 0; off < got;) {
-			ssize_t w = write(t.fd, chunk + off, got - off);
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				err = fm_error_set(FM_EIO, "%s: %s", path,
-						   strerror(errno));
-				goto done;
-			}
-			off += (size_t)w;
-		}
-		done += got;
-		progress(x, done, src->size);
+		err = write_all(t.fd, chunk, got, path);
+		if (err)
+			goto done;
+		sent += got;
+		progress(x, sent, src->size);
 	}
-	if (!err && done != src->size)
+	if (sent != src->size) {
 		err = fm_error_set(FM_ECONFLICT, "%s: source gave %llu bytes, "
 				   "expected %llu", key,
-				   (unsigned long long)done,
+				   (unsigned long long)sent,
 				   (unsigned long long)src->size);
-	if (!err)
-		err = store__tmp_commit(&t, 1);
+		goto done;
+	}
+	err = store__tmp_commit(&t, 1);
 done:
 	store__tmp_abort(&t);
 	free(chunk);
@@ -160,9 +172,10 @@ static int file_head(struct store *s, const char *key, uint64_t *size)
 {
 	int fd, err = open_key(s, key, &fd, size);
 
-	if (!err)
-		close(fd);
-	return err;
+	if (err)
+		return err;
+	close(fd);
+	return FM_OK;
 }
 
 static int file_del(struct store *s, const char *key)

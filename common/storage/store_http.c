@@ -217,6 +217,68 @@ static int transport_error(const struct store__req *r, CURLcode rc,
 	}
 }
 
+/* Before a retry: the body from its start, the sink emptied. */
+static int rewind_req(struct store__req *r)
+{
+	int err;
+
+	if (r->src) {
+		err = r->src->rewind(r->src);
+		if (err)
+			return err;
+	}
+	if (r->sink && r->sink->got)
+		return store__sink_restart(r->sink);
+	return FM_OK;
+}
+
+/* One exchange on s->curl; *rc is curl's result. */
+static int perform(struct store *s, struct store__req *r, struct xfer *t,
+		   char *errbuf, CURLcode *rc)
+{
+	struct curl_slist *hdrs = NULL;
+	int err;
+
+	*rc = CURLE_OK;
+	err = setup(s, r, t, &hdrs, errbuf);
+	if (err)
+		goto done;
+	*rc = curl_easy_perform(s->curl);
+done:
+	/* the handle outlives this frame's buffers */
+	curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(hdrs);
+	return err;
+}
+
+/* The status and Content-Length of the answer into r. */
+static void read_answer(struct store *s, struct store__req *r)
+{
+	curl_off_t cl = -1;
+
+	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_easy_getinfo(s->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+	if (cl >= 0)
+		r->length = (uint64_t)cl;
+}
+
+/* A 2xx GET's body is complete (an empty one never reached the sink). */
+static int finish_body(struct store__req *r, const struct xfer *t)
+{
+	int err;
+
+	if (r->status < 200 || r->status >= 300 || !r->sink ||
+	    strcmp(r->method, "GET") != 0)
+		return FM_OK;
+	if (!t->started) {
+		err = store__sink_announce(r->sink, 0);
+		if (err)
+			return err;
+	}
+	return store__sink_finish(r->sink);
+}
+
 int store__http_do(struct store *s, struct store__req *r)
 {
 	char errbuf[CURL_ERROR_SIZE];
@@ -227,9 +289,7 @@ int store__http_do(struct store *s, struct store__req *r)
 		return err;
 	for (int attempt = 0;; attempt++) {
 		struct xfer t = { .s = s, .r = r };
-		struct curl_slist *hdrs = NULL;
-		curl_off_t cl = -1;
-		CURLcode rc = CURLE_OK;
+		CURLcode rc;
 		int retry;
 
 		errbuf[0] = '\0';
@@ -239,33 +299,17 @@ int store__http_do(struct store *s, struct store__req *r)
 		r->length = STORE_UNKNOWN;
 		if (attempt > 0) {
 			backoff_sleep(s, attempt);
-			if (r->src)
-				err = r->src->rewind(r->src);
-			if (!err && r->sink && r->sink->got)
-				err = store__sink_restart(r->sink);
+			err = rewind_req(r);
 			if (err)
 				return err;
 		}
-		err = setup(s, r, &t, &hdrs, errbuf);
-		if (!err)
-			rc = curl_easy_perform(s->curl);
-		/* the handle outlives this frame's buffers */
-		curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, NULL);
-		curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, NULL);
-		curl_slist_free_all(hdrs);
+		err = perform(s, r, &t, errbuf, &rc);
 		if (err)
 			return err;
 		if (t.err)
 			return t.err; /* our source or sink stopped it */
-		if (rc == CURLE_OK) {
-			curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE,
-					  &r->status);
-			curl_easy_getinfo(s->curl,
-					  CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
-					  &cl);
-			if (cl >= 0)
-				r->length = (uint64_t)cl;
-		}
+		if (rc == CURLE_OK)
+			read_answer(s, r);
 		retry = rc == CURLE_OPERATION_TIMEDOUT ||
 			(rc == CURLE_OK && r->status >= 500);
 		if (retry && attempt < s->lim.retries) {
@@ -277,14 +321,7 @@ int store__http_do(struct store *s, struct store__req *r)
 		}
 		if (rc != CURLE_OK)
 			return transport_error(r, rc, errbuf, attempt + 1);
-		if (r->status >= 200 && r->status < 300 && r->sink &&
-		    strcmp(r->method, "GET") == 0) {
-			if (!t.started) /* empty body: no write call */
-				err = store__sink_announce(r->sink, 0);
-			if (!err)
-				err = store__sink_finish(r->sink);
-		}
-		return err;
+		return finish_body(r, &t);
 	}
 }
 
@@ -354,9 +391,11 @@ static int http_put(struct store *s, const char *key, struct store__src *src,
 	struct store__req r = { 0 };
 	int err = http_simple(s, "PUT", key, src, NULL, x, &r);
 
-	if (!err && (r.status < 200 || r.status >= 300))
-		err = store__http_status_error(s, key, r.status);
-	return err;
+	if (err)
+		return err;
+	if (r.status < 200 || r.status >= 300)
+		return store__http_status_error(s, key, r.status);
+	return FM_OK;
 }
 
 static int http_get(struct store *s, const char *key, struct store__sink *k,
@@ -365,9 +404,11 @@ static int http_get(struct store *s, const char *key, struct store__sink *k,
 	struct store__req r = { 0 };
 	int err = http_simple(s, "GET", key, NULL, k, x, &r);
 
-	if (!err && (r.status < 200 || r.status >= 300))
-		err = store__http_status_error(s, key, r.status);
-	return err;
+	if (err)
+		return err;
+	if (r.status < 200 || r.status >= 300)
+		return store__http_status_error(s, key, r.status);
+	return FM_OK;
 }
 
 static int http_head(struct store *s, const char *key, uint64_t *size)
@@ -375,14 +416,15 @@ static int http_head(struct store *s, const char *key, uint64_t *size)
 	struct store__req r = { 0 };
 	int err = http_simple(s, "HEAD", key, NULL, NULL, NULL, &r);
 
-	if (!err && (r.status < 200 || r.status >= 300))
-		err = store__http_status_error(s, key, r.status);
-	if (!err && r.length == STORE_UNKNOWN)
-		err = fm_error_set(FM_EUNAVAIL, "%s: %s gave no size for it",
-				   key, s->url);
-	if (!err)
-		*size = r.length;
-	return err;
+	if (err)
+		return err;
+	if (r.status < 200 || r.status >= 300)
+		return store__http_status_error(s, key, r.status);
+	if (r.length == STORE_UNKNOWN)
+		return fm_error_set(FM_EUNAVAIL, "%s: %s gave no size for it",
+				    key, s->url);
+	*size = r.length;
+	return FM_OK;
 }
 
 static int http_del(struct store *s, const char *key)
@@ -390,9 +432,11 @@ static int http_del(struct store *s, const char *key)
 	struct store__req r = { 0 };
 	int err = http_simple(s, "DELETE", key, NULL, NULL, NULL, &r);
 
-	if (!err && r.status != 404 && (r.status < 200 || r.status >= 300))
-		err = store__http_status_error(s, key, r.status);
-	return err;
+	if (err)
+		return err;
+	if (r.status != 404 && (r.status < 200 || r.status >= 300))
+		return store__http_status_error(s, key, r.status);
+	return FM_OK;
 }
 
 static int http_ensure(struct store *s)

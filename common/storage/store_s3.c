@@ -108,9 +108,11 @@ static int s3_put(struct store *s, const char *key, struct store__src *src,
 	struct store__req r = { 0 };
 	int err = s3_call(s, "PUT", key, src, NULL, x, &r);
 
-	if (!err && !ok_status(r.status))
-		err = s3_error(s, key, &r);
-	return err;
+	if (err)
+		return err;
+	if (!ok_status(r.status))
+		return s3_error(s, key, &r);
+	return FM_OK;
 }
 
 static int s3_get(struct store *s, const char *key, struct store__sink *k,
@@ -119,9 +121,11 @@ static int s3_get(struct store *s, const char *key, struct store__sink *k,
 	struct store__req r = { 0 };
 	int err = s3_call(s, "GET", key, NULL, k, x, &r);
 
-	if (!err && !ok_status(r.status))
-		err = s3_error(s, key, &r);
-	return err;
+	if (err)
+		return err;
+	if (!ok_status(r.status))
+		return s3_error(s, key, &r);
+	return FM_OK;
 }
 
 static int s3_head(struct store *s, const char *key, uint64_t *size)
@@ -129,14 +133,15 @@ static int s3_head(struct store *s, const char *key, uint64_t *size)
 	struct store__req r = { 0 };
 	int err = s3_call(s, "HEAD", key, NULL, NULL, NULL, &r);
 
-	if (!err && !ok_status(r.status))
-		err = s3_error(s, key, &r);
-	if (!err && r.length == STORE_UNKNOWN)
-		err = fm_error_set(FM_EUNAVAIL, "%s: %s gave no size for it",
-				   key, s->url);
-	if (!err)
-		*size = r.length;
-	return err;
+	if (err)
+		return err;
+	if (!ok_status(r.status))
+		return s3_error(s, key, &r);
+	if (r.length == STORE_UNKNOWN)
+		return fm_error_set(FM_EUNAVAIL, "%s: %s gave no size for it",
+				    key, s->url);
+	*size = r.length;
+	return FM_OK;
 }
 
 static int s3_del(struct store *s, const char *key)
@@ -144,9 +149,11 @@ static int s3_del(struct store *s, const char *key)
 	struct store__req r = { 0 };
 	int err = s3_call(s, "DELETE", key, NULL, NULL, NULL, &r);
 
-	if (!err && r.status != 404 && !ok_status(r.status))
-		err = s3_error(s, key, &r);
-	return err;
+	if (err)
+		return err;
+	if (r.status != 404 && !ok_status(r.status))
+		return s3_error(s, key, &r);
+	return FM_OK;
 }
 
 /* Bucket-level request: url is the bucket URL plus query. */
@@ -160,6 +167,16 @@ static int s3_bucket_call(struct store *s, const char *method,
 	r->sink = k;
 	r->payload_sha = src ? src->sha256_hex : EMPTY_SHA256;
 	return store__http_do(s, r);
+}
+
+/* Some servers answer "exists" for our own bucket too: it is ours if we
+ * may look into it. */
+static int bucket_is_ours(struct store *s)
+{
+	struct store__req h = { 0 };
+
+	return s3_bucket_call(s, "HEAD", s->bucket_url, NULL, NULL, &h) ==
+		       FM_OK && ok_status(h.status);
 }
 
 static int s3_ensure(struct store *s)
@@ -183,15 +200,8 @@ static int s3_ensure(struct store *s)
 		return err;
 	if (r.status == 409 && strstr(r.err_body, "BucketAlreadyOwnedByYou"))
 		return FM_OK;
-	if (r.status == 409) {
-		/* some servers say "exists" for our own bucket too: it is
-		 * ours if we may look into it */
-		struct store__req h = { 0 };
-
-		err = s3_bucket_call(s, "HEAD", s->bucket_url, NULL, NULL, &h);
-		if (!err && ok_status(h.status))
-			return FM_OK;
-	}
+	if (r.status == 409 && bucket_is_ours(s))
+		return FM_OK;
 	return s3_error(s, s->bucket, &r);
 }
 
@@ -256,14 +266,42 @@ static int list_page(struct store *s, const char *xml, store_list_fn fn,
 	return FM_OK;
 }
 
+/* One page of the bucket's list into page, after token when set. */
+static int list_fetch(struct store *s, struct buf *page, const char *token,
+		      const char *eprefix)
+{
+	struct store__req r = { 0 };
+	struct store__mem_sink k;
+	char url[8192];
+	char *etoken = NULL;
+	int err;
+
+	/* SigV4 signs the query as sent: keep it sorted and encoded */
+	if (token[0]) {
+		etoken = curl_easy_escape(NULL, token, 0);
+		if (!etoken)
+			return fm_error_set(FM_ENOMEM, "out of memory");
+	}
+	snprintf(url, sizeof(url), "%s?%s%s%slist-type=2&prefix=%s",
+		 s->bucket_url, etoken ? "continuation-token=" : "",
+		 etoken ? etoken : "", etoken ? "&" : "", eprefix);
+	curl_free(etoken);
+	buf_reset(page);
+	store__mem_sink_init(&k, page, LIST_PAGE_MAX, "bucket list");
+	err = s3_bucket_call(s, "GET", url, NULL, &k.base, &r);
+	if (err)
+		return err;
+	if (!ok_status(r.status))
+		return s3_error(s, "list", &r);
+	return FM_OK;
+}
+
 static int s3_list(struct store *s, const char *prefix, store_list_fn fn,
 		   void *ud)
 {
 	struct buf page = BUF_INIT(LIST_PAGE_MAX);
-	struct store__mem_sink k;
 	char full[STORE_KEY_MAX + 600], token[1024] = "", truncated[8];
-	char url[8192];
-	char *eprefix = NULL, *etoken = NULL;
+	char *eprefix = NULL;
 	int err = FM_OK;
 
 	snprintf(full, sizeof(full), "%s%s", s->prefix, prefix);
@@ -271,33 +309,14 @@ static int s3_list(struct store *s, const char *prefix, store_list_fn fn,
 	if (!eprefix)
 		return fm_error_set(FM_ENOMEM, "out of memory");
 	for (int i = 0; i < LIST_PAGES_MAX; i++) {
-		struct store__req r = { 0 };
-
-		/* SigV4 signs the query as sent: keep it sorted and encoded */
-		if (token[0]) {
-			etoken = curl_easy_escape(NULL, token, 0);
-			if (!etoken) {
-				err = fm_error_set(FM_ENOMEM, "out of memory");
-				break;
-			}
-		}
-		snprintf(url, sizeof(url), "%s?%s%s%slist-type=2&prefix=%s",
-			 s->bucket_url, etoken ? "continuation-token=" : "",
-			 etoken ? etoken : "", etoken ? "&" : "", eprefix);
-		curl_free(etoken);
-		etoken = NULL;
-		buf_reset(&page);
-		store__mem_sink_init(&k, &page, LIST_PAGE_MAX, "bucket list");
-		err = s3_bucket_call(s, "GET", url, NULL, &k.base, &r);
-		if (!err && !ok_status(r.status))
-			err = s3_error(s, "list", &r);
+		err = list_fetch(s, &page, token, eprefix);
 		if (err)
-			break;
+			goto done;
 		if (!page.data)
 			break;
 		err = list_page(s, page.data, fn, ud);
 		if (err)
-			break;
+			goto done;
 		if (!xml_tag(page.data, "IsTruncated", truncated,
 			     sizeof(truncated)) ||
 		    strcmp(truncated, "true") != 0)
@@ -307,10 +326,11 @@ static int s3_list(struct store *s, const char *prefix, store_list_fn fn,
 			err = fm_error_set(FM_EUNAVAIL, "%s: truncated list "
 					   "without a continuation token",
 					   s->url);
-			break;
+			goto done;
 		}
 		xml_unescape(token);
 	}
+done:
 	curl_free(eprefix);
 	buf_cleanup(&page);
 	return err;

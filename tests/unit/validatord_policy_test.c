@@ -1,0 +1,172 @@
+/* The validator daemon's model screening and verdicts on in-memory
+ * models (the daemon against real services is tests/e2e/demo_test.sh).
+ * The policy's helpers are private to the daemon, so the file is built
+ * into this test. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../../clients/validatord/policy.c"
+
+static struct ml_model *small_model(void)
+{
+	struct ml_model *m = NULL;
+	json_t *spec = json_loads("{\"input_shape\": [3], \"layers\": "
+				  "[{\"type\": \"dense\", \"units\": 2}]}",
+				  0, NULL);
+
+	assert_non_null(spec);
+	assert_int_equal(ml_model_from_spec(&m, spec, 7), FM_OK);
+	json_decref(spec);
+	return m;
+}
+
+/* A pool of k updates of one base model: update i moves every parameter
+ * by 0.01 * (i + 1), the last one by far more. */
+static void make_pool(struct pool *p, size_t k)
+{
+	memset(p, 0, sizeof(*p));
+	p->contributor = 1;
+	p->base = small_model();
+	p->ns = p->n = k;
+	p->e = calloc(k, sizeof(*p->e));
+	assert_non_null(p->e);
+	for (size_t i = 0; i < k; i++) {
+		size_t n;
+		float *w;
+
+		assert_int_equal(ml_model_clone(&p->e[i].m, p->base), FM_OK);
+		w = ml_model_params(p->e[i].m, &n);
+		for (size_t j = 0; j < n; j++)
+			w[j] += i + 1 == k ? 5.0f : 0.01f * (float)(i + 1);
+		p->e[i].arch_ok = 1;
+	}
+}
+
+/* Screening scores copies of the updates: the loaded models keep their
+ * weights (they were once overwritten with the deltas). */
+static void test_screen__leaves_the_models_alone(void **state)
+{
+	struct pool p;
+	float *before[5];
+	double score[5] = { 0 };
+	size_t n = 0;
+	int screened = -1;
+
+	(void)state;
+	make_pool(&p, 5);
+	for (size_t i = 0; i < 5; i++) {
+		const float *w = ml_model_params_const(p.e[i].m, &n);
+
+		before[i] = malloc(n * sizeof(float));
+		assert_non_null(before[i]);
+		memcpy(before[i], w, n * sizeof(float));
+	}
+	assert_int_equal(screen_updates(&p, score, &screened), FM_OK);
+	assert_int_equal(screened, 1);
+	for (size_t i = 0; i < 5; i++) {
+		const float *w = ml_model_params_const(p.e[i].m, &n);
+
+		assert_memory_equal(w, before[i], n * sizeof(float));
+		free(before[i]);
+	}
+	/* the far update stands out; the others sit near the median */
+	for (size_t i = 0; i < 4; i++) {
+		assert_true(score[4] > 100 * fabs(score[i]));
+		assert_true(fabs(score[i]) < 2);
+	}
+	pool_cleanup(&p);
+}
+
+/* Screening again gives the same scores: nothing it reads changed. */
+static void test_screen__repeats(void **state)
+{
+	struct pool p;
+	double a[4] = { 0 }, b[4] = { 0 };
+	int screened = 0;
+
+	(void)state;
+	make_pool(&p, 4);
+	assert_int_equal(screen_updates(&p, a, &screened), FM_OK);
+	assert_int_equal(screen_updates(&p, b, &screened), FM_OK);
+	assert_memory_equal(a, b, sizeof(a));
+	pool_cleanup(&p);
+}
+
+/* Fewer than three updates make no pool to screen against. */
+static void test_screen__needs_three(void **state)
+{
+	struct pool p;
+	double score[2] = { 0 };
+	int screened = -1;
+
+	(void)state;
+	make_pool(&p, 3);
+	p.e[2].arch_ok = 0;
+	assert_int_equal(screen_updates(&p, score, &screened), FM_OK);
+	assert_int_equal(screened, 0);
+	pool_cleanup(&p);
+}
+
+static void test_verdict__reasons(void **state)
+{
+	json_t *r = json_pack("{s:s, s:s}", "id", "r1", "contributor", "0xab");
+	struct entry x = { .result = r, .evaluated = 1, .arch_ok = 1,
+			   .ev = { .n = 100, .loss = 0.9, .accuracy = 0.5 } };
+	struct model_bar bar;
+	struct verdict v;
+
+	(void)state;
+	memset(&bar, 0, sizeof(bar));
+	bar.t.min_accuracy = 0.4;
+	bar.t.min_improvement = 0.01;
+	bar.t.max_loss = 1;
+	bar.t.max_distance = 3;
+	bar.t.gold_min = NAN;
+	bar.base_accuracy = 0.48;
+	bar.version = 2;
+	bar.screen = 1;
+
+	memset(&v, 0, sizeof(v));
+	model_verdict(&v, &x, 1.0, &bar);
+	assert_int_equal(v.accept, 1);
+	assert_string_equal(v.result_id, "r1");
+	assert_true(fabs(json_real_value(json_object_get(v.metrics,
+			 "improvement")) - 0.02) < 1e-9);
+	json_decref(v.metrics);
+
+	memset(&v, 0, sizeof(v));
+	model_verdict(&v, &x, 4.5, &bar);
+	assert_int_equal(v.accept, 0);
+	assert_non_null(strstr(v.reason, "median absolute deviations"));
+	json_decref(v.metrics);
+
+	bar.t.min_improvement = 0.1;
+	memset(&v, 0, sizeof(v));
+	model_verdict(&v, &x, 0, &bar);
+	assert_int_equal(v.accept, 0);
+	assert_non_null(strstr(v.reason, "changes version 2's 0.4800"));
+	json_decref(v.metrics);
+
+	x.arch_ok = 0;
+	memset(&v, 0, sizeof(v));
+	model_verdict(&v, &x, NAN, &bar);
+	assert_int_equal(v.accept, 0);
+	assert_string_equal(v.reason, "not the task's architecture");
+	json_decref(v.metrics);
+	json_decref(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_screen__leaves_the_models_alone),
+		cmocka_unit_test(test_screen__repeats),
+		cmocka_unit_test(test_screen__needs_three),
+		cmocka_unit_test(test_verdict__reasons),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
