@@ -110,11 +110,11 @@ static int ask(json_t *out, const json_t *doc)
 int cmd_annotate(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL }, *file = NULL;
-	const struct cli_opt opts[] = {
-		{ "--labels", CLI_STR, &file, "FILE",
+	const struct opt opts[] = {
+		{ "--labels", OPT_STR, &file, "FILE",
 		  "{\"labels\": {item id: label}} (default: asked on the "
 		  "terminal)", 0, 0 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 	json_t *as = NULL, *task = NULL, *doc = NULL, *in = NULL;
 	json_t *labels = NULL, *out = NULL, *body = NULL, *r = NULL;

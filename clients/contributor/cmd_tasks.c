@@ -13,15 +13,15 @@ int cmd_list_tasks(struct cli *c, int argc, char **argv)
 {
 	struct view_task_query q = { "open", NULL, NULL, NULL, 0 };
 	int all = 0, code;
-	const struct cli_opt opts[] = {
-		{ "--kind", CLI_STR, &q.kind, "K",
+	const struct opt opts[] = {
+		{ "--kind", OPT_STR, &q.kind, "K",
 		  "model_contributor, model_engineer or data_annotator", 0, 0 },
-		{ "--min-reward", CLI_STR, &q.min_reward, "AMOUNT",
+		{ "--min-reward", OPT_STR, &q.min_reward, "AMOUNT",
 		  "at least this reward (wei, or \"0.1 ether\")", 0, 0 },
-		{ "--all", CLI_FLAG, &all, NULL, "tasks in any state", 0, 0 },
-		{ "--limit", CLI_INT, &q.limit, "N", "at most N tasks (50)", 1,
+		{ "--all", OPT_FLAG, &all, NULL, "tasks in any state", 0, 0 },
+		{ "--limit", OPT_LONG, &q.limit, "N", "at most N tasks (50)", 1,
 		  200 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 
 	if (!cli_parse(c, opts, argc, argv, "[--kind K] [--min-reward W]",
@@ -35,7 +35,7 @@ int cmd_list_tasks(struct cli *c, int argc, char **argv)
 int cmd_show(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL };
-	const struct cli_opt opts[] = { CLI_OPT_END };
+	const struct opt opts[] = { OPT_END };
 	char tid[67];
 	int code;
 
@@ -48,7 +48,7 @@ int cmd_show(struct cli *c, int argc, char **argv)
 
 int cmd_status(struct cli *c, int argc, char **argv)
 {
-	const struct cli_opt opts[] = { CLI_OPT_END };
+	const struct opt opts[] = { OPT_END };
 	struct api *a = NULL;
 	json_t *list = NULL, *as;
 	char path[120];
@@ -109,7 +109,7 @@ static int earnings_json(struct cli *c, const char *q, const char *total,
 
 int cmd_earnings(struct cli *c, int argc, char **argv)
 {
-	const struct cli_opt opts[] = { CLI_OPT_END };
+	const struct opt opts[] = { OPT_END };
 	char q[80], total[80], bal_dec[CHAIN_U256_DEC_MAX], t1[96], t2[96];
 	struct chain_rpc *r = NULL;
 	struct chain_u256 bal;

@@ -34,7 +34,7 @@ static int assign(struct cli *c, const char *tid, char aid[37], json_t **out)
 int cmd_assign(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL };
-	const struct cli_opt opts[] = { CLI_OPT_END };
+	const struct opt opts[] = { OPT_END };
 	json_t *as = NULL;
 	char tid[67], aid[37];
 	int code;
@@ -237,10 +237,10 @@ static void print_trained(struct cli *c, const json_t *s)
 int cmd_train(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL }, *data = NULL, *att = NULL;
-	const struct cli_opt opts[] = {
-		{ "--data", CLI_STR, &data, "PATH", DATA_HELP, 0, 0 },
-		{ "--attack", CLI_STR, &att, "KIND", ATTACK_HELP, 0, 0 },
-		CLI_OPT_END,
+	const struct opt opts[] = {
+		{ "--data", OPT_STR, &data, "PATH", DATA_HELP, 0, 0 },
+		{ "--attack", OPT_STR, &att, "KIND", ATTACK_HELP, 0, 0 },
+		OPT_END,
 	};
 	json_t *s = NULL;
 	char aid[37];
@@ -348,14 +348,14 @@ int cmd_send_result(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL }, *model = NULL;
 	long examples = 0;
-	const struct cli_opt opts[] = {
-		{ "--model", CLI_STR, &model, "DIR",
+	const struct opt opts[] = {
+		{ "--model", OPT_STR, &model, "DIR",
 		  "a TensorFlow.js model folder made with any tool (default: "
 		  "what train made)", 0, 0 },
-		{ "--examples", CLI_INT, &examples, "N",
+		{ "--examples", OPT_LONG, &examples, "N",
 		  "with --model: examples it was trained on (the FedAvg "
 		  "weight)", 0, 1e12 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 	json_t *r = NULL;
 	char aid[37];
@@ -401,10 +401,10 @@ static int my_active(struct cli *c, const char *tid, char aid[37])
 int cmd_run(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL }, *data = NULL, *att = NULL;
-	const struct cli_opt opts[] = {
-		{ "--data", CLI_STR, &data, "PATH", DATA_HELP, 0, 0 },
-		{ "--attack", CLI_STR, &att, "KIND", ATTACK_HELP, 0, 0 },
-		CLI_OPT_END,
+	const struct opt opts[] = {
+		{ "--data", OPT_STR, &data, "PATH", DATA_HELP, 0, 0 },
+		{ "--attack", OPT_STR, &att, "KIND", ATTACK_HELP, 0, 0 },
+		OPT_END,
 	};
 	json_t *s = NULL, *r = NULL, *j;
 	char tid[67], aid[37];

@@ -15,7 +15,7 @@
 int cmd_cancel(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL };
-	const struct cli_opt opts[] = { CLI_OPT_END };
+	const struct opt opts[] = { OPT_END };
 	struct api *a = NULL;
 	json_t *t = NULL;
 	char tid[67], path[120];
@@ -46,10 +46,10 @@ int cmd_refund(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL };
 	long timeout = 120;
-	const struct cli_opt opts[] = {
-		{ "--timeout", CLI_INT, &timeout, "SECONDS",
+	const struct opt opts[] = {
+		{ "--timeout", OPT_LONG, &timeout, "SECONDS",
 		  "wait this long for the transaction (120)", 1, 86400 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 	uint8_t escrow[CHAIN_ADDR_LEN], tid_b[32];
 	char tid[67], op[CHAIN_ADDR_HEX], amount[CHAIN_U256_DEC_MAX];

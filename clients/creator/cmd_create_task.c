@@ -233,26 +233,26 @@ int cmd_create_task(struct cli *c, int argc, char **argv)
 	const char *validator = NULL;
 	long timeout = 120, grace = 3600;
 	int no_wait = 0, code;
-	const struct cli_opt opts[] = {
-		{ "--spec", CLI_STR, &spec_file, "FILE",
+	const struct opt opts[] = {
+		{ "--spec", OPT_STR, &spec_file, "FILE",
 		  "task spec (schema/task.schema.json; task_id and assets are "
 		  "filled in)", 0, 0 },
-		{ "--assets", CLI_STR, &assets, "DIR",
+		{ "--assets", OPT_STR, &assets, "DIR",
 		  "a model folder, or a folder with model/ (model tasks) or "
 		  "items.json (data_annotator)", 0, 0 },
-		{ "--task-id", CLI_STR, &task_id, "0x..",
+		{ "--task-id", OPT_STR, &task_id, "0x..",
 		  "use this task id (default: the spec's, else random)", 0, 0 },
-		{ "--validator", CLI_STR, &validator, "ADDR",
+		{ "--validator", OPT_STR, &validator, "ADDR",
 		  "who decides on results (default: the spec's, else you)", 0,
 		  0 },
-		{ "--grace", CLI_INT, &grace, "SECONDS",
+		{ "--grace", OPT_LONG, &grace, "SECONDS",
 		  "escrow deadline after the task's expiry (3600)", 0, 31536000 },
-		{ "--timeout", CLI_INT, &timeout, "SECONDS",
+		{ "--timeout", OPT_LONG, &timeout, "SECONDS",
 		  "wait this long for the funding and the task to open (120)",
 		  1, 86400 },
-		{ "--no-wait", CLI_FLAG, &no_wait, NULL,
+		{ "--no-wait", OPT_FLAG, &no_wait, NULL,
 		  "do not wait for the task to open", 0, 0 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 	struct task_spec s = { 0 };
 	json_t *spec = NULL, *task = NULL;

@@ -27,14 +27,14 @@ int cmd_aggregate(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL }, *data = NULL;
 	int force = 0, code, err;
-	const struct cli_opt opts[] = {
-		{ "--data", CLI_STR, &data, "PATH",
+	const struct opt opts[] = {
+		{ "--data", OPT_STR, &data, "PATH",
 		  "held-out data: the new version's accuracy goes into its "
 		  "metrics", 0, 0 },
-		{ "--force", CLI_FLAG, &force, NULL,
+		{ "--force", OPT_FLAG, &force, NULL,
 		  "aggregate even with fewer results than "
 		  "min_results_per_round", 0, 0 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 	struct ml_dataset d = { 0 };
 	json_t *task = NULL, *v = NULL, *met;
@@ -81,13 +81,13 @@ int cmd_pull_model(struct cli *c, int argc, char **argv)
 	const char *pos[1] = { NULL }, *out = NULL;
 	long version = -1;
 	int code, err;
-	const struct cli_opt opts[] = {
-		{ "--version", CLI_INT, &version, "N",
+	const struct opt opts[] = {
+		{ "--version", OPT_LONG, &version, "N",
 		  "model version (default: the newest)", 0, 1000000 },
-		{ "--out", CLI_STR, &out, "DIR",
+		{ "--out", OPT_STR, &out, "DIR",
 		  "where to write the bundle (must not exist or be empty)", 0,
 		  0 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 	struct store *st = NULL;
 	struct store_ref ref;

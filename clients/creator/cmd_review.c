@@ -13,16 +13,16 @@ int cmd_list_tasks(struct cli *c, int argc, char **argv)
 {
 	struct view_task_query q = { 0 };
 	int mine = 0, code;
-	const struct cli_opt opts[] = {
-		{ "--mine", CLI_FLAG, &mine, NULL, "only tasks you created", 0,
+	const struct opt opts[] = {
+		{ "--mine", OPT_FLAG, &mine, NULL, "only tasks you created", 0,
 		  0 },
-		{ "--state", CLI_STR, &q.state, "S",
+		{ "--state", OPT_STR, &q.state, "S",
 		  "draft, open, closed, expired or cancelled", 0, 0 },
-		{ "--kind", CLI_STR, &q.kind, "K",
+		{ "--kind", OPT_STR, &q.kind, "K",
 		  "model_contributor, model_engineer or data_annotator", 0, 0 },
-		{ "--limit", CLI_INT, &q.limit, "N", "at most N tasks (50)", 1,
+		{ "--limit", OPT_LONG, &q.limit, "N", "at most N tasks (50)", 1,
 		  200 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 
 	if (!cli_parse(c, opts, argc, argv, "[--mine] [--state S]", NULL, 0, 0,
@@ -38,7 +38,7 @@ int cmd_list_tasks(struct cli *c, int argc, char **argv)
 
 /* Parses the one TASK argument of a command. */
 static int one_task(struct cli *c, int argc, char **argv, char tid[67],
-		    const struct cli_opt *opts, int *code)
+		    const struct opt *opts, int *code)
 {
 	const char *pos[1] = { NULL };
 
@@ -53,7 +53,7 @@ static int one_task(struct cli *c, int argc, char **argv, char tid[67],
 
 int cmd_status(struct cli *c, int argc, char **argv)
 {
-	const struct cli_opt opts[] = { CLI_OPT_END };
+	const struct opt opts[] = { OPT_END };
 	char tid[67];
 	int code;
 
@@ -65,10 +65,10 @@ int cmd_status(struct cli *c, int argc, char **argv)
 int cmd_list_results(struct cli *c, int argc, char **argv)
 {
 	const char *state = NULL;
-	const struct cli_opt opts[] = {
-		{ "--state", CLI_STR, &state, "S",
+	const struct opt opts[] = {
+		{ "--state", OPT_STR, &state, "S",
 		  "submitted, accepted or rejected", 0, 0 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 	char tid[67];
 	int code;
@@ -101,11 +101,11 @@ static int load_result(struct cli *c, const char *rid, json_t **result,
 int cmd_evaluate(struct cli *c, int argc, char **argv)
 {
 	const char *data = NULL, *pos[1] = { NULL };
-	const struct cli_opt opts[] = {
-		{ "--data", CLI_STR, &data, "PATH",
+	const struct opt opts[] = {
+		{ "--data", OPT_STR, &data, "PATH",
 		  "test data in the task's format: a folder with *images* and "
 		  "*labels* IDX files, IMAGES,LABELS, or a CSV file", 0, 0 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 	struct ml_dataset d = { 0 };
 	struct ml_model *m = NULL, *cur = NULL;
@@ -215,7 +215,7 @@ static int decide(struct cli *c, const char *rid, int accept,
 int cmd_accept(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL };
-	const struct cli_opt opts[] = { CLI_OPT_END };
+	const struct opt opts[] = { OPT_END };
 	char rid[37];
 	int code;
 
@@ -229,10 +229,10 @@ int cmd_accept(struct cli *c, int argc, char **argv)
 int cmd_reject(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL }, *reason = NULL;
-	const struct cli_opt opts[] = {
-		{ "--reason", CLI_STR, &reason, "TEXT",
+	const struct opt opts[] = {
+		{ "--reason", OPT_STR, &reason, "TEXT",
 		  "why (the contributor sees it)", 0, 0 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 	char rid[37];
 	int code;
