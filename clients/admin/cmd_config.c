@@ -135,8 +135,12 @@ int cmd_config(struct admin *a, int argc, char **argv)
 	if (!admin_parse(a, &s, argc, argv, &code))
 		return code;
 	err = keys ? print_keys(json) : print_values(json, &a->cfg);
+	if (err)
+		return admin_fail(a);
 	/* a full disk or closed pipe must not pass for a printed table */
-	if (!err && (fflush(stdout) == EOF || ferror(stdout)))
-		err = fm_error_set(FM_EIO, "cannot write to stdout");
-	return err ? admin_fail(a) : CLI_OK;
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fm_error_set(FM_EIO, "cannot write to stdout");
+		return admin_fail(a);
+	}
+	return CLI_OK;
 }

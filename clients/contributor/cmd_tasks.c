@@ -58,11 +58,13 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	if (!cli_parse(c, opts, argc, argv, "", NULL, 0, 0, &code))
 		return code;
 	err = cli_identity(c);
-	if (!err)
-		err = cli_api(c, 0, &a);
+	if (err)
+		return cli_fail(c);
+	err = cli_api(c, 0, &a);
+	if (err)
+		return cli_fail(c);
 	snprintf(path, sizeof(path), "/v1/assignments?contributor=%s", c->addr);
-	if (!err)
-		err = api_get(a, API_ASSIGND, path, &list);
+	err = api_get(a, API_ASSIGND, path, &list);
 	if (err)
 		return cli_fail(c);
 	if (c->json)
@@ -92,9 +94,10 @@ static int earnings_json(struct cli *c, const char *q, const char *total,
 	json_t *list = NULL, *j;
 	int err = cli_api(c, 0, &a);
 
+	if (err)
+		return cli_fail(c);
 	snprintf(path, sizeof(path), "/v1/payouts%s", q);
-	if (!err)
-		err = api_get(a, API_VALIDATIOND, path, &list);
+	err = api_get(a, API_VALIDATIOND, path, &list);
 	if (err)
 		return cli_fail(c);
 	j = json_pack("{s:s, s:s, s:s, s:O}", "address", c->addr,
@@ -124,10 +127,13 @@ int cmd_earnings(struct cli *c, int argc, char **argv)
 	if (!c->json)
 		printf("payouts to %s:\n", c->addr);
 	err = view_payouts(c, q, total);
-	if (!err)
-		err = chain_rpc_new(&r, c->cfg.rpc_url, NULL);
-	if (!err)
-		err = chain_rpc_balance(r, &bal, c->key.addr);
+	if (err)
+		goto done;
+	err = chain_rpc_new(&r, c->cfg.rpc_url, NULL);
+	if (err)
+		goto done;
+	err = chain_rpc_balance(r, &bal, c->key.addr);
+done:
 	chain_rpc_free(r);
 	if (err)
 		return cli_fail(c);

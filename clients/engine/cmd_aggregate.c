@@ -67,7 +67,7 @@ static int load_counts(double *w, const char *list, const char **dirs,
 					    "updates need %zu counts", k, k);
 		return FM_OK;
 	}
-	for (; i < k && !err; i++) {
+	for (; i < k; i++) {
 		snprintf(path, sizeof(path), "%s/examples", dirs[i]);
 		err = buf_read_file(&b, path);
 		if (err == FM_ENOTFOUND || err == FM_EIO)
@@ -75,8 +75,11 @@ static int load_counts(double *w, const char *list, const char **dirs,
 					   "example count: write %s or pass "
 					   "--examples (or --uniform)", i,
 					   dirs[i], path);
-		if (!err)
-			err = parse_count(b.data, path, &w[i]);
+		if (err)
+			break;
+		err = parse_count(b.data, path, &w[i]);
+		if (err)
+			break;
 	}
 	buf_cleanup(&b);
 	return err;
@@ -99,9 +102,9 @@ static int round_epsilon(double *eps, double q, double sigma, int rounds,
 
 	ml_dp_acct_init(&acct);
 	err = ml_dp_acct_add(&acct, q, sigma, rounds);
-	if (!err)
-		err = ml_dp_acct_epsilon(&acct, delta, eps, NULL);
-	return err;
+	if (err)
+		return err;
+	return ml_dp_acct_epsilon(&acct, delta, eps, NULL);
 }
 
 /* What the DP step did, for the report. */

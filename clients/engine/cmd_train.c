@@ -219,7 +219,9 @@ int cmd_train(int argc, char **argv)
 		goto done;
 	engine_check_logits(m, o.loss, o.from_logits);
 	err = train_model(m, &o, &df, val_split, out, &p, &code);
-	if (!err && !code && !p.json)
+	if (err || code)
+		goto done;
+	if (!p.json)
 		printf("saved %s\n", out);
 done:
 	ml_model_free(m);

@@ -94,8 +94,9 @@ void opt_help(FILE *f, const struct opt_spec *s)
 
 static const struct opt_command *cmd_at(const struct opt_prog *p, size_t i)
 {
-	return (const struct opt_command *)(const void *)((const char *)p->cmds +
-							  i * p->stride);
+	const char *row0 = (const char *)p->cmds;
+
+	return (const struct opt_command *)(const void *)(row0 + i * p->stride);
 }
 
 void opt_prog_help(FILE *f, const struct opt_prog *p)
@@ -174,6 +175,16 @@ static int bad_integer(const struct opt_spec *s, const struct opt *o,
 			 o->name, v);
 }
 
+static int bad_number(const struct opt_spec *s, const struct opt *o,
+		      const char *v)
+{
+	if (ranged(o))
+		return opt_usage(s->prog, s->cmd, "%s: \"%s\" is not a number "
+				 "in [%g, %g]", o->name, v, o->min, o->max);
+	return opt_usage(s->prog, s->cmd, "%s: \"%s\" is not a number",
+			 o->name, v);
+}
+
 /* A whole decimal number in [lo, hi]; 0 when it is not. */
 static int parse_long(long *out, const char *v, long lo, long hi)
 {
@@ -228,14 +239,8 @@ static int set_value(const struct opt_spec *s, const struct opt *o,
 		errno = 0;
 		x = strtod(v, &end);
 		if (errno || end == v || *end || !isfinite(x) ||
-		    (ranged(o) && (x < o->min || x > o->max))) {
-			if (ranged(o))
-				return opt_usage(s->prog, s->cmd, "%s: \"%s\" is "
-						 "not a number in [%g, %g]",
-						 o->name, v, o->min, o->max);
-			return opt_usage(s->prog, s->cmd, "%s: \"%s\" is not a "
-					 "number", o->name, v);
-		}
+		    (ranged(o) && (x < o->min || x > o->max)))
+			return bad_number(s, o, v);
 		*(double *)o->dst = x;
 		return CLI_OK;
 	case OPT_FLAG:
@@ -315,6 +320,7 @@ int opt_parse(const struct opt_spec *s, int argc, char **argv, int *code)
 	}
 	if (s->npos)
 		*s->npos = npos;
+	*code = CLI_OK;
 	return 1;
 }
 

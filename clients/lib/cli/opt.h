@@ -54,10 +54,10 @@ struct opt_spec {
 };
 
 /* Parses argv[1..] (argv[0] is the command) against s. Returns 1 to go
- * on; 0 when the caller should return *code at once: 0 after --help
- * (usage on stdout) or --version, 2 after a usage error (reported on
- * stderr, naming the argument). A command's own --version wins over the
- * built-in one. */
+ * on (*code is then 0); 0 when the caller should return *code at once:
+ * 0 after --help (usage on stdout) or --version, 2 after a usage error
+ * (reported on stderr, naming the argument). A command's own --version
+ * wins over the built-in one. */
 int opt_parse(const struct opt_spec *s, int argc, char **argv, int *code);
 /* The help of s: usage, about, options, common options. */
 void opt_help(FILE *f, const struct opt_spec *s);
