@@ -1,5 +1,5 @@
-/* The CLIs' shared frame. Unlike the rest of common/, this module talks
- * to the terminal: it is the user interface of the client binaries. */
+/* The marketplace CLIs' shared frame. It talks to the terminal: it is
+ * the user interface of the client binaries. */
 #include "cli/cli.h"
 
 #include "cli/keys_cmd.h"
@@ -8,8 +8,6 @@
 #include "core/log.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

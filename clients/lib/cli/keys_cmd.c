@@ -562,7 +562,8 @@ struct keys_action {
 	int operands;
 };
 
-/* Runs action k once its line is parsed: configuration, folder, action. */
+/* Runs an action once its line is parsed: configuration, keystore
+ * folder, then the action. */
 static int run_action(const struct keys_action *act, const struct keys_args *a,
 		      const char *config)
 {
@@ -636,16 +637,15 @@ int keys_cmd_run(const char *prog, int argc, char **argv)
 		.about = "create, import and list signing keys (keystore v3)",
 		.common = common, .cmds = OPT_ROWS(actions),
 	};
+	struct opt_spec s = { .prog = prog, .cmd = cmd, .common = common,
+			      .pos = &a.file };
 
 	if (!opt_command(&p, &argc, argv, &k, &code))
 		return code;
 	snprintf(cmd, sizeof(cmd), "keys %s", actions[k].cmd.name);
-	const struct opt_spec s = {
-		.prog = prog, .cmd = cmd, .synopsis = actions[k].cmd.args ?
-		actions[k].cmd.args : "", .opts = actions[k].opts,
-		.common = common, .pos = &a.file,
-		.min_pos = actions[k].operands, .max_pos = actions[k].operands,
-	};
+	s.synopsis = actions[k].cmd.args ? actions[k].cmd.args : "";
+	s.opts = actions[k].opts;
+	s.min_pos = s.max_pos = actions[k].operands;
 	if (!opt_parse(&s, argc, argv, &code))
 		return code;
 	if (run_action(&actions[k], &a, config))

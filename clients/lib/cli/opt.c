@@ -336,8 +336,9 @@ static int find_cmd(const struct opt_prog *p, const char *word, size_t *k)
 	return 0;
 }
 
-/* Where the command word is in argv (0: none); *help when --help came
- * before it, *unknown the first option the program does not know. */
+/* Where the command word is in argv (0: none); *help and *version when
+ * those came before it, *unknown the first option the program does not
+ * know. */
 static int word_at(const struct opt_prog *p, int argc, char **argv,
 		   int *help, int *version, const char **unknown)
 {
