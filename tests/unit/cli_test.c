@@ -139,6 +139,7 @@ static void test_opt__options_and_positionals_mix_in_any_order(void **state)
 
 	(void)state;
 	assert_int_equal(opt_parse(&s, argc, argv, &code), 1);
+	assert_int_equal(code, CLI_OK); /* what a command returns on success */
 	assert_string_equal(name, "x y");
 	assert_int_equal(n, -7);
 	assert_true(big == UINT64_MAX);

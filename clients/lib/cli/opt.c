@@ -13,6 +13,11 @@
 
 #define LEFT_WIDTH 26 /* the option column of the help */
 
+/* The command line parsed last, "prog cmd", and its usage line: a usage
+ * error found after parsing shows the usage too. A process parses one
+ * command line. */
+static char parsed_who[128], parsed_usage[512];
+
 static const char *sep(const char *cmd)
 {
 	return cmd && cmd[0] ? " " : "";
@@ -133,10 +138,15 @@ static void print_version(const char *prog, const char *version)
 int opt_vusage(const char *prog, const char *cmd, const char *fmt,
 	       va_list ap)
 {
-	fprintf(stderr, "%s%s%s: ", prog, sep(cmd), str(cmd));
+	char who[128];
+
+	snprintf(who, sizeof(who), "%s%s%s", prog, sep(cmd), str(cmd));
+	fprintf(stderr, "%s: ", who);
 	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\nRun '%s%s%s --help' for its options.\n", prog,
-		sep(cmd), str(cmd));
+	fputc('\n', stderr);
+	if (!strcmp(who, parsed_who))
+		fprintf(stderr, "%s\n", parsed_usage);
+	fprintf(stderr, "Run '%s --help' for its options.\n", who);
 	return CLI_USAGE;
 }
 
@@ -290,6 +300,11 @@ int opt_parse(const struct opt_spec *s, int argc, char **argv, int *code)
 {
 	int npos = 0, only_pos = 0, rc;
 
+	snprintf(parsed_who, sizeof(parsed_who), "%s%s%s", s->prog,
+		 sep(s->cmd), str(s->cmd));
+	snprintf(parsed_usage, sizeof(parsed_usage), "usage: %s %s",
+		 parsed_who, str(s->synopsis));
+
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -313,9 +328,7 @@ int opt_parse(const struct opt_spec *s, int argc, char **argv, int *code)
 		}
 	}
 	if (npos < s->min_pos) {
-		*code = opt_usage(s->prog, s->cmd, "missing argument: %s%s%s "
-				  "%s", s->prog, sep(s->cmd), str(s->cmd),
-				  str(s->synopsis));
+		*code = opt_usage(s->prog, s->cmd, "missing argument");
 		return 0;
 	}
 	if (s->npos)

@@ -62,8 +62,9 @@ int opt_parse(const struct opt_spec *s, int argc, char **argv, int *code);
 /* The help of s: usage, about, options, common options. */
 void opt_help(FILE *f, const struct opt_spec *s);
 
-/* Prints "prog cmd: <message>" and where to find the options on
- * stderr; returns CLI_USAGE. cmd may be NULL. */
+/* Prints "prog cmd: <message>", the command's usage line (once its
+ * line was parsed) and where to find the options on stderr; returns
+ * CLI_USAGE. cmd may be NULL. */
 int opt_usage(const char *prog, const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int opt_vusage(const char *prog, const char *cmd, const char *fmt,
