@@ -6,17 +6,12 @@
  * variables and malformed values were already refused by name. */
 #include "admin.h"
 
-#include "cli/keys_cmd.h"
 #include "core/err.h"
 
 #include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-
-static const char usage_text[] = "[--keys] [--json]";
-
-enum { OPT_KEYS = 1, OPT_JSON, OPT_HELP };
 
 static const char *type_name(enum cfg_type t)
 {
@@ -78,12 +73,13 @@ static int print_keys(int json)
 
 	if (json && !arr)
 		return fm_error_set(FM_ENOMEM, "out of memory");
-	for (size_t i = 0; i < n && !err; i++) {
-		if (json) {
-			if (json_array_append_new(arr, key_json(&keys[i])))
-				err = fm_error_set(FM_ENOMEM, "out of memory");
-			continue;
+	for (size_t i = 0; i < n; i++) {
+		if (json && json_array_append_new(arr, key_json(&keys[i]))) {
+			err = fm_error_set(FM_ENOMEM, "out of memory");
+			break;
 		}
+		if (json)
+			continue;
 		env_name(env, sizeof(env), keys[i].name);
 		printf("%-34s %-8s %s%s\n    default: %s\n", env,
 		       type_name(keys[i].type), keys[i].help,
@@ -103,56 +99,48 @@ static int print_values(int json, const struct fm_config *cfg)
 
 	if (json && !obj)
 		return fm_error_set(FM_ENOMEM, "out of memory");
-	for (size_t i = 0; i < n && !err; i++) {
+	for (size_t i = 0; i < n; i++) {
 		err = cfg_get(cfg, keys[i].name, v, sizeof(v));
 		if (err)
 			break;
-		if (!json)
+		if (!json) {
 			printf("%s = %s\n", keys[i].name, v);
-		else if (json_object_set_new(obj, keys[i].name,
-					     json_string(v)))
+			continue;
+		}
+		if (json_object_set_new(obj, keys[i].name, json_string(v))) {
 			err = fm_error_set(FM_ENOMEM, "out of memory");
+			break;
+		}
 	}
 	return json ? print_json(obj, err) : err;
 }
 
-int cmd_config(int argc, char **argv, struct fm_config *cfg)
+int cmd_config(struct admin *a, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "keys", no_argument, NULL, OPT_KEYS },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 },
+	int keys = 0, json = 0, code, err;
+	const struct opt opts[] = {
+		{ "--keys", OPT_FLAG, &keys, NULL, "every setting: its "
+		  "FEDMARKET_* variable, type, help and default", 0, 0 },
+		{ "--json", OPT_FLAG, &json, NULL, "machine-readable output", 0,
+		  0 },
+		OPT_END,
 	};
-	const char *cmd = "config";
-	int keys = 0, json = 0, c, err;
+	struct opt_spec s = {
+		.synopsis = "[--keys] [--json]", .opts = opts,
+		.about = "Without options: the settings in effect, as \"key = "
+			 "value\" lines\n(defaults, then the config file, then "
+			 "FEDMARKET_* variables;\nsecrets as \"***\").\n",
+	};
 
-	optind = 0;
-	opterr = 0;
-	while ((c = keys_getopt(argc, argv, longopts)) != -1) {
-		switch (c) {
-		case OPT_KEYS: keys = 1; break;
-		case OPT_JSON: json = 1; break;
-		case OPT_HELP:
-			printf("usage: fedmarket-admin %s %s\n"
-			       "  (none)   the settings in effect, as "
-			       "\"key = value\" lines\n"
-			       "  --keys   every setting: its FEDMARKET_* "
-			       "variable, type, help and default\n"
-			       "  --json   machine-readable output\n",
-			       cmd, usage_text);
-			return 0;
-		default:
-			return admin_usage(cmd, usage_text, "unknown option "
-					   "(options are not abbreviated)");
-		}
-	}
-	if (optind != argc)
-		return admin_usage(cmd, usage_text, "unexpected argument %s",
-				   argv[optind]);
-	err = keys ? print_keys(json) : print_values(json, cfg);
+	if (!admin_parse(a, &s, argc, argv, &code))
+		return code;
+	err = keys ? print_keys(json) : print_values(json, &a->cfg);
+	if (err)
+		return admin_fail(a);
 	/* a full disk or closed pipe must not pass for a printed table */
-	if (!err && (fflush(stdout) == EOF || ferror(stdout)))
-		err = fm_error_set(FM_EIO, "cannot write to stdout");
-	return err ? admin_fail(cmd) : 0;
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fm_error_set(FM_EIO, "cannot write to stdout");
+		return admin_fail(a);
+	}
+	return CLI_OK;
 }

@@ -11,26 +11,22 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char usage_text[] =
-	"[--rpc-url URL] (--keystore FILE [--password-file FILE] | "
-	"--private-key-file FILE) [--timeout SECONDS] [--json]";
-
-enum { OPT_RPC = 1, OPT_KEYSTORE, OPT_PWFILE, OPT_PKFILE, OPT_JSON,
-       OPT_TIMEOUT, OPT_HELP };
-
 /* The code now at addr must be what the artifact says it deploys. */
 static int check_code(struct chain_rpc *rpc, const uint8_t addr[20])
 {
 	struct buf got = BUF_INIT(1 << 20), want = BUF_INIT(1 << 20);
 	int err = chain_rpc_code(rpc, &got, addr);
 
-	if (!err)
-		err = escrow_runtime_code(&want);
-	if (!err && (got.len != want.len ||
-		     memcmp(got.data, want.data, want.len) != 0))
+	if (err)
+		goto done;
+	err = escrow_runtime_code(&want);
+	if (err)
+		goto done;
+	if (got.len != want.len || memcmp(got.data, want.data, want.len) != 0)
 		err = fm_error_set(FM_EUNPROCESSABLE, "the code at the new "
 				   "address is not the escrow's (%zu bytes, "
 				   "expected %zu)", got.len, want.len);
+done:
 	buf_cleanup(&got);
 	buf_cleanup(&want);
 	return err;
@@ -67,80 +63,85 @@ static void print_result(int json, const struct chain_receipt *rc,
 	json_decref(j);
 }
 
-int cmd_deploy_escrow(int argc, char **argv, struct fm_config *cfg)
+/* Sends the deployment signed by key, waits for its receipt and checks
+ * the code now at the contract's address. */
+static int deploy(struct chain_receipt *rc, struct chain_tx *tx,
+		  const char *rpc_url, const struct chain_key *key,
+		  long timeout_s)
 {
-	static const struct option longopts[] = {
-		{ "rpc-url", required_argument, NULL, OPT_RPC },
-		{ "keystore", required_argument, NULL, OPT_KEYSTORE },
-		{ "password-file", required_argument, NULL, OPT_PWFILE },
-		{ "private-key-file", required_argument, NULL, OPT_PKFILE },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *rpc_url = cfg->rpc_url, *keystore = NULL, *pwfile = NULL;
-	const char *pkfile = NULL, *cmd = "deploy-escrow";
 	struct chain_rpc *rpc = NULL;
+	int err;
+
+	err = chain_rpc_new(&rpc, rpc_url, NULL);
+	if (err)
+		goto done;
+	err = escrow_deploy_tx(tx);
+	if (err)
+		goto done;
+	err = chain_rpc_send_tx(rpc, rc, tx, key, timeout_s * 1000);
+	if (err)
+		goto done;
+	if (!rc->has_contract) {
+		err = fm_error_set(FM_EUNPROCESSABLE, "the receipt names no "
+				   "contract address");
+		goto done;
+	}
+	err = check_code(rpc, rc->contract_address);
+done:
+	chain_rpc_free(rpc);
+	return err;
+}
+
+int cmd_deploy_escrow(struct admin *a, int argc, char **argv)
+{
+	const char *rpc_url = NULL, *keystore = NULL, *pwfile = NULL;
+	const char *pkfile = NULL;
+	long timeout_s = 120;
+	int json = 0, code, err;
+	const struct opt opts[] = {
+		{ "--rpc-url", OPT_STR, &rpc_url, "URL",
+		  "the chain node (default: rpc_url)", 0, 0 },
+		{ "--keystore", OPT_STR, &keystore, "FILE",
+		  "the deployer's keystore", 0, 0 },
+		{ "--password-file", OPT_STR, &pwfile, "FILE",
+		  "its password (default: password_file, else asked)", 0, 0 },
+		{ "--private-key-file", OPT_STR, &pkfile, "FILE",
+		  "the deployer's hex key instead (- for stdin)", 0, 0 },
+		{ "--timeout", OPT_LONG, &timeout_s, "SECONDS",
+		  "wait this long for the receipt (120)", 1, 3600 },
+		{ "--json", OPT_FLAG, &json, NULL, "machine-readable output", 0,
+		  0 },
+		OPT_END,
+	};
+	struct opt_spec s = {
+		.opts = opts,
+		.synopsis = "[--rpc-url URL] (--keystore FILE [--password-file "
+			    "FILE] | --private-key-file FILE) [--timeout "
+			    "SECONDS] [--json]",
+	};
 	struct chain_receipt rc;
 	struct chain_key key;
 	struct chain_tx tx;
-	long timeout_s = 120;
-	int json = 0, c, err;
-	char *end;
 
+	if (!admin_parse(a, &s, argc, argv, &code))
+		return code;
+	if (!keystore && !pkfile)
+		return admin_usage(a, "no key: give --keystore or "
+				   "--private-key-file");
 	memset(&rc, 0, sizeof(rc));
 	memset(&key, 0, sizeof(key));
-	optind = 0;
-	opterr = 0;
-	while ((c = keys_getopt(argc, argv, longopts)) != -1) {
-		switch (c) {
-		case OPT_RPC: rpc_url = optarg; break;
-		case OPT_KEYSTORE: keystore = optarg; break;
-		case OPT_PWFILE: pwfile = optarg; break;
-		case OPT_PKFILE: pkfile = optarg; break;
-		case OPT_JSON: json = 1; break;
-		case OPT_TIMEOUT:
-			timeout_s = strtol(optarg, &end, 10);
-			if (*end || timeout_s < 1 || timeout_s > 3600)
-				return admin_usage(cmd, usage_text, "--timeout:"
-						   " expected 1 to 3600 "
-						   "seconds");
-			break;
-		case OPT_HELP:
-			printf("usage: fedmarket-admin %s %s\n", cmd,
-			       usage_text);
-			return 0;
-		default:
-			return admin_usage(cmd, usage_text, "unknown option "
-					   "or missing value (options are "
-					   "not abbreviated)");
-		}
-	}
-	if (optind != argc)
-		return admin_usage(cmd, usage_text, "unexpected argument %s",
-				   argv[optind]);
-	if (!keystore && !pkfile)
-		return admin_usage(cmd, usage_text, "no key: give --keystore "
-				   "or --private-key-file");
 	chain_tx_init(&tx);
-	err = keys_load_signer(&key, cfg, keystore, pwfile, pkfile);
-	if (!err)
-		err = chain_rpc_new(&rpc, rpc_url, NULL);
-	if (!err)
-		err = escrow_deploy_tx(&tx);
-	if (!err)
-		err = chain_rpc_send_tx(rpc, &rc, &tx, &key, timeout_s * 1000);
-	if (!err && !rc.has_contract)
-		err = fm_error_set(FM_EUNPROCESSABLE, "the receipt names no "
-				   "contract address");
-	if (!err)
-		err = check_code(rpc, rc.contract_address);
-	if (!err)
-		print_result(json, &rc, tx.chain_id, &key);
+	err = keys_load_signer(&key, &a->cfg, keystore, pwfile, pkfile);
+	if (err)
+		goto done;
+	err = deploy(&rc, &tx, rpc_url ? rpc_url : a->cfg.rpc_url, &key,
+		     timeout_s);
+	if (err)
+		goto done;
+	print_result(json, &rc, tx.chain_id, &key);
+done:
 	chain_receipt_cleanup(&rc);
 	chain_tx_cleanup(&tx);
 	chain_key_wipe(&key);
-	chain_rpc_free(rpc);
-	return err ? admin_fail(cmd) : 0;
+	return err ? admin_fail(a) : CLI_OK;
 }

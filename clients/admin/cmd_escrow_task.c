@@ -2,18 +2,12 @@
 #include "admin.h"
 
 #include "chain/escrow.h"
-#include "cli/keys_cmd.h"
 #include "chain/rpc.h"
 #include "core/err.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-
-static const char usage_text[] =
-	"[--rpc-url URL] [--escrow ADDRESS] [--json] TASK_ID";
-
-enum { OPT_RPC = 1, OPT_ESCROW, OPT_JSON, OPT_HELP };
 
 static void print_task(int json, const char *task_hex,
 		       const struct escrow_task *t)
@@ -50,55 +44,48 @@ static void print_task(int json, const char *task_hex,
 	json_decref(j);
 }
 
-int cmd_escrow_task(int argc, char **argv, struct fm_config *cfg)
+int cmd_escrow_task(struct admin *a, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "rpc-url", required_argument, NULL, OPT_RPC },
-		{ "escrow", required_argument, NULL, OPT_ESCROW },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 },
+	const char *rpc_url = NULL, *escrow_hex = NULL, *pos[1] = { NULL };
+	int json = 0, code, err;
+	const struct opt opts[] = {
+		{ "--rpc-url", OPT_STR, &rpc_url, "URL",
+		  "the chain node (default: rpc_url)", 0, 0 },
+		{ "--escrow", OPT_STR, &escrow_hex, "ADDRESS",
+		  "the escrow contract (default: escrow_address)", 0, 0 },
+		{ "--json", OPT_FLAG, &json, NULL, "machine-readable output", 0,
+		  0 },
+		OPT_END,
 	};
-	const char *rpc_url = cfg->rpc_url, *escrow_hex = cfg->escrow_address;
-	const char *cmd = "escrow-task";
+	struct opt_spec s = {
+		.opts = opts, .pos = pos, .min_pos = 1, .max_pos = 1,
+		.synopsis = "[--rpc-url URL] [--escrow ADDRESS] [--json] "
+			    "TASK_ID",
+	};
 	struct chain_rpc *rpc = NULL;
 	struct escrow_task t;
 	uint8_t escrow[20], task[32];
-	int json = 0, c, err;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = keys_getopt(argc, argv, longopts)) != -1) {
-		switch (c) {
-		case OPT_RPC: rpc_url = optarg; break;
-		case OPT_ESCROW: escrow_hex = optarg; break;
-		case OPT_JSON: json = 1; break;
-		case OPT_HELP:
-			printf("usage: fedmarket-admin %s %s\n", cmd,
-			       usage_text);
-			return 0;
-		default:
-			return admin_usage(cmd, usage_text, "unknown option "
-					   "or missing value (options are "
-					   "not abbreviated)");
-		}
-	}
-	if (optind + 1 != argc)
-		return admin_usage(cmd, usage_text, "expected one TASK_ID");
+	if (!admin_parse(a, &s, argc, argv, &code))
+		return code;
+	if (!escrow_hex)
+		escrow_hex = a->cfg.escrow_address;
 	if (!escrow_hex[0])
-		return admin_usage(cmd, usage_text, "no escrow: give --escrow "
-				   "or set escrow_address");
+		return admin_usage(a, "no escrow: give --escrow or set "
+				   "escrow_address");
 	if (chain_address_parse(escrow, escrow_hex, "--escrow"))
-		return admin_usage(cmd, usage_text, "%s", fm_error_msg());
-	if (strlen(argv[optind]) != 66 || strncmp(argv[optind], "0x", 2) ||
-	    hex_decode(task, 32, argv[optind]))
-		return admin_usage(cmd, usage_text, "TASK_ID: expected 0x and "
-				   "64 hex digits");
-	err = chain_rpc_new(&rpc, rpc_url, NULL);
-	if (!err)
-		err = escrow_get_task(rpc, &t, escrow, task);
-	if (!err)
-		print_task(json, argv[optind], &t);
+		return admin_usage(a, "%s", fm_error_msg());
+	if (strlen(pos[0]) != 66 || strncmp(pos[0], "0x", 2) ||
+	    hex_decode(task, 32, pos[0]))
+		return admin_usage(a, "TASK_ID: expected 0x and 64 hex digits");
+	err = chain_rpc_new(&rpc, rpc_url ? rpc_url : a->cfg.rpc_url, NULL);
+	if (err)
+		goto done;
+	err = escrow_get_task(rpc, &t, escrow, task);
+	if (err)
+		goto done;
+	print_task(json, pos[0], &t);
+done:
 	chain_rpc_free(rpc);
-	return err ? admin_fail(cmd) : 0;
+	return err ? admin_fail(a) : CLI_OK;
 }

@@ -8,86 +8,86 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 
-static int cmd_keys(int argc, char **argv, struct fm_config *cfg)
+static int cmd_keys(struct admin *a, int argc, char **argv)
 {
-	return keys_cmd_run(argc, argv, cfg);
+	(void)a;
+	return keys_cmd_run(ADMIN_PROG, argc, argv);
 }
 
 /* Sorted by name. */
-static const struct {
-	const char *name;
-	int (*run)(int argc, char **argv, struct fm_config *cfg);
-	const char *help;
+static const struct admin_cmd {
+	struct opt_command cmd;
+	int (*run)(struct admin *a, int argc, char **argv);
 } commands[] = {
-	{ "config", cmd_config,
-	  "print the settings in effect, or every setting (--keys)" },
-	{ "deploy-escrow", cmd_deploy_escrow,
-	  "deploy the escrow contract and print its address" },
-	{ "escrow-task", cmd_escrow_task,
-	  "show a task's deposit, payouts and state on chain" },
-	{ "keys", cmd_keys, "create, import and list keystores" },
+	{ { "config", NULL,
+	    "print the settings in effect, or every setting (--keys)" },
+	  cmd_config },
+	{ { "deploy-escrow", NULL,
+	    "deploy the escrow contract and print its address" },
+	  cmd_deploy_escrow },
+	{ { "escrow-task", "TASK_ID",
+	    "show a task's deposit, payouts and state on chain" },
+	  cmd_escrow_task },
+	{ { "keys", "ACTION", "create, import and list keystores" },
+	  cmd_keys },
 };
 
-#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
-
-static int usage(FILE *f)
-{
-	fprintf(f, "usage: fedmarket-admin [--config FILE] COMMAND [ARGS]\n"
-		   "commands:\n");
-	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-15s %s\n", commands[i].name, commands[i].help);
-	fprintf(f, "Run fedmarket-admin COMMAND --help for its options.\n");
-	return 2;
-}
-
-int admin_usage(const char *cmd, const char *usage_text, const char *fmt,
-		...)
+int admin_usage(const struct admin *a, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "fedmarket-admin %s: ", cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	opt_vusage(ADMIN_PROG, a->cmd, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nusage: fedmarket-admin %s %s\n", cmd, usage_text);
-	return 2;
+	return CLI_USAGE;
 }
 
-int admin_fail(const char *cmd)
+int admin_fail(const struct admin *a)
 {
-	fprintf(stderr, "fedmarket-admin %s: %s\n", cmd, fm_error_msg());
+	return opt_fail(ADMIN_PROG, a->cmd);
+}
+
+int admin_parse(struct admin *a, struct opt_spec *s, int argc, char **argv,
+		int *code)
+{
+	int level;
+
+	s->prog = ADMIN_PROG;
+	s->cmd = a->cmd;
+	s->common = a->common;
+	if (!opt_parse(s, argc, argv, code))
+		return 0;
+	if (cfg_load(&a->cfg, a->config)) {
+		*code = admin_fail(a);
+		return 0;
+	}
+	level = log_level_parse(a->cfg.log_level);
+	log_init("admin", level < 0 ? LOG_INFO : (enum log_level)level,
+		 a->cfg.log_json);
+	log_set_stream(stderr);
 	return 1;
 }
 
 int main(int argc, char **argv)
 {
-	struct fm_config cfg;
-	const char *config = NULL;
-	int i = 1, level;
+	struct admin a = { 0 };
+	const struct opt common[] = {
+		{ "--config", OPT_STR, &a.config, "FILE",
+		  "configuration file (default: ~/.config/fedmarket/config)",
+		  0, 0 },
+		OPT_END,
+	};
+	const struct opt_prog p = {
+		.prog = ADMIN_PROG, .about = "operate a fedmarket deployment",
+		.common = common, .cmds = OPT_ROWS(commands),
+	};
+	size_t k;
+	int rc;
 
-	if (i + 1 < argc && !strcmp(argv[i], "--config")) {
-		config = argv[i + 1];
-		i += 2;
-	}
-	if (i >= argc)
-		return usage(stderr);
-	if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "help")) {
-		usage(stdout);
-		return 0;
-	}
-	if (cfg_load(&cfg, config)) {
-		fprintf(stderr, "fedmarket-admin: %s\n", fm_error_msg());
-		return 1;
-	}
-	level = log_level_parse(cfg.log_level);
-	log_init("admin", level < 0 ? LOG_INFO : (enum log_level)level,
-		 cfg.log_json);
-	log_set_stream(stderr);
-	for (size_t c = 0; c < NCOMMANDS; c++)
-		if (!strcmp(argv[i], commands[c].name))
-			return commands[c].run(argc - i, argv + i, &cfg);
-	fprintf(stderr, "fedmarket-admin: unknown command \"%s\"\n", argv[i]);
-	return usage(stderr);
+	a.common = common;
+	if (!opt_command(&p, &argc, argv, &k, &rc))
+		return rc;
+	a.cmd = commands[k].cmd.name;
+	return commands[k].run(&a, argc, argv);
 }

@@ -107,20 +107,119 @@ static int ask(json_t *out, const json_t *doc)
 	return FM_OK;
 }
 
+/* The assignment's task (a data-annotation task, the assignment
+ * active) and its items.json, pulled from the task's assets. */
+static int load_items(struct cli *c, const char *aid, json_t **task,
+		      json_t **doc)
+{
+	char dir[WORK_PATH_MAX], path[WORK_PATH_MAX + 16];
+	struct api *a = NULL;
+	json_t *as = NULL;
+	int err;
+
+	err = cli_api(c, 0, &a);
+	if (err)
+		goto done;
+	err = api_assignment(a, aid, &as);
+	if (err)
+		goto done;
+	if (strcmp(cli_str(as, "state"), "active")) {
+		err = fm_error_set(FM_ECONFLICT, "assignment %s is %s, not "
+				   "active: take a new slot with 'assign %s'",
+				   aid, cli_str(as, "state"),
+				   cli_str(as, "task_id"));
+		goto done;
+	}
+	err = api_task(a, cli_str(as, "task_id"), task);
+	if (err)
+		goto done;
+	if (strcmp(cli_str(*task, "kind"), "data_annotator")) {
+		err = fm_error_set(FM_EINVAL, "task %s is not a data-annotation"
+				   " task: use 'train %s --data PATH'",
+				   cli_str(*task, "id"), aid);
+		goto done;
+	}
+	err = work_pull(c, dir, sizeof(dir), cli_str(*task, "assets"));
+	if (err)
+		goto done;
+	snprintf(path, sizeof(path), "%s/items.json", dir);
+	err = fj_load_file(doc, path, 64u << 20);
+done:
+	json_decref(as);
+	return err;
+}
+
+/* The labels: from file ({"labels": {...}} or {...}), else asked on the
+ * terminal; checked against the task's items and labels. */
+static int get_labels(json_t **out, const char *file, const json_t *doc)
+{
+	json_t *in = NULL, *labels = NULL;
+	int err;
+
+	if (file) {
+		err = fj_load_file(&in, file, 64u << 20);
+		if (err)
+			goto done;
+		labels = json_incref(json_object_get(in, "labels")
+					     ? json_object_get(in, "labels")
+					     : in);
+	} else {
+		labels = json_object();
+		err = ask(labels, doc);
+		if (err)
+			goto done;
+	}
+	err = check_labels(labels, doc);
+	if (err)
+		goto done;
+	*out = json_incref(labels);
+done:
+	if (err && file)
+		fm_error_prefix("%s", file);
+	json_decref(in);
+	json_decref(labels);
+	return err;
+}
+
+/* Pushes the labels as labels.json and submits them; *r gets the
+ * result. */
+static int submit_labels(struct cli *c, const char *aid, json_t *labels,
+			 json_t **r)
+{
+	json_t *doc = json_pack("{s:O}", "labels", labels), *body = NULL;
+	struct store_ref ref;
+	struct api *a = NULL;
+	char path[120];
+	int err;
+
+	err = work_push_json(c, &ref, doc, "labels.json", STORE_KIND_RESULT,
+			     "labels");
+	if (err)
+		goto done;
+	body = json_pack("{s:s, s:I}", "bundle", ref.hex, "num_examples",
+			 (json_int_t)json_object_size(labels));
+	err = cli_api(c, 1, &a);
+	if (err)
+		goto done;
+	snprintf(path, sizeof(path), "/v1/assignments/%s/result", aid);
+	err = api_post(a, API_RESULTD, path, body, r);
+done:
+	json_decref(doc);
+	json_decref(body);
+	return err;
+}
+
 int cmd_annotate(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL }, *file = NULL;
-	const struct cli_opt opts[] = {
-		{ "--labels", CLI_STR, &file, "FILE",
+	const struct opt opts[] = {
+		{ "--labels", OPT_STR, &file, "FILE",
 		  "{\"labels\": {item id: label}} (default: asked on the "
 		  "terminal)", 0, 0 },
-		CLI_OPT_END,
+		OPT_END,
 	};
-	json_t *as = NULL, *task = NULL, *doc = NULL, *in = NULL;
-	json_t *labels = NULL, *out = NULL, *body = NULL, *r = NULL;
-	struct store_ref ref;
-	struct api *a = NULL;
-	char aid[37], dir[WORK_PATH_MAX], path[WORK_PATH_MAX + 16];
+	json_t *task = NULL, *doc = NULL, *labels = NULL, *r = NULL;
+	char aid[37];
 	int code, err;
 
 	if (!cli_parse(c, opts, argc, argv, "ASSIGNMENT [--labels FILE]", pos,
@@ -128,53 +227,13 @@ int cmd_annotate(struct cli *c, int argc, char **argv)
 		return code;
 	if (cli_uuid(aid, pos[0], "assignment"))
 		return cli_usage(c, "%s", fm_error_msg());
-	err = cli_api(c, 0, &a);
-	if (!err)
-		err = api_assignment(a, aid, &as);
-	if (!err && strcmp(cli_str(as, "state"), "active"))
-		err = fm_error_set(FM_ECONFLICT, "assignment %s is %s, not "
-				   "active: take a new slot with 'assign %s'",
-				   aid, cli_str(as, "state"),
-				   cli_str(as, "task_id"));
-	if (!err)
-		err = api_task(a, cli_str(as, "task_id"), &task);
-	if (!err && strcmp(cli_str(task, "kind"), "data_annotator"))
-		err = fm_error_set(FM_EINVAL, "task %s is not a data-annotation"
-				   " task: use 'train %s --data PATH'",
-				   cli_str(task, "id"), aid);
-	if (!err)
-		err = work_pull(c, dir, sizeof(dir), cli_str(task, "assets"));
-	snprintf(path, sizeof(path), "%s/items.json", dir);
-	if (!err)
-		err = fj_load_file(&doc, path, 64u << 20);
+	err = load_items(c, aid, &task, &doc);
 	if (err)
 		goto done;
-	if (file) {
-		err = fj_load_file(&in, file, 64u << 20);
-		labels = json_incref(json_object_get(in, "labels")
-					     ? json_object_get(in, "labels")
-					     : in);
-	} else {
-		labels = json_object();
-		err = ask(labels, doc);
-	}
-	if (!err)
-		err = check_labels(labels, doc);
-	if (err) {
-		if (file)
-			fm_error_prefix("%s", file);
+	err = get_labels(&labels, file, doc);
+	if (err)
 		goto done;
-	}
-	out = json_pack("{s:O}", "labels", labels);
-	err = work_push_json(c, &ref, out, "labels.json", STORE_KIND_RESULT,
-			     "labels");
-	body = json_pack("{s:s, s:I}", "bundle", ref.hex, "num_examples",
-			 (json_int_t)json_object_size(labels));
-	if (!err)
-		err = cli_api(c, 1, &a);
-	snprintf(path, sizeof(path), "/v1/assignments/%s/result", aid);
-	if (!err)
-		err = api_post(a, API_RESULTD, path, body, &r);
+	err = submit_labels(c, aid, labels, &r);
 	if (err)
 		goto done;
 	if (c->json)
@@ -184,13 +243,9 @@ int cmd_annotate(struct cli *c, int argc, char **argv)
 		       cli_str(r, "id"), json_object_size(labels),
 		       cli_str(r, "id"));
 done:
-	json_decref(as);
 	json_decref(task);
 	json_decref(doc);
-	json_decref(in);
 	json_decref(labels);
-	json_decref(out);
-	json_decref(body);
 	json_decref(r);
 	return err ? cli_fail(c) : CLI_OK;
 }

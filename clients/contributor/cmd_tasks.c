@@ -13,15 +13,15 @@ int cmd_list_tasks(struct cli *c, int argc, char **argv)
 {
 	struct view_task_query q = { "open", NULL, NULL, NULL, 0 };
 	int all = 0, code;
-	const struct cli_opt opts[] = {
-		{ "--kind", CLI_STR, &q.kind, "K",
+	const struct opt opts[] = {
+		{ "--kind", OPT_STR, &q.kind, "K",
 		  "model_contributor, model_engineer or data_annotator", 0, 0 },
-		{ "--min-reward", CLI_STR, &q.min_reward, "AMOUNT",
+		{ "--min-reward", OPT_STR, &q.min_reward, "AMOUNT",
 		  "at least this reward (wei, or \"0.1 ether\")", 0, 0 },
-		{ "--all", CLI_FLAG, &all, NULL, "tasks in any state", 0, 0 },
-		{ "--limit", CLI_INT, &q.limit, "N", "at most N tasks (50)", 1,
+		{ "--all", OPT_FLAG, &all, NULL, "tasks in any state", 0, 0 },
+		{ "--limit", OPT_LONG, &q.limit, "N", "at most N tasks (50)", 1,
 		  200 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 
 	if (!cli_parse(c, opts, argc, argv, "[--kind K] [--min-reward W]",
@@ -35,7 +35,7 @@ int cmd_list_tasks(struct cli *c, int argc, char **argv)
 int cmd_show(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL };
-	const struct cli_opt opts[] = { CLI_OPT_END };
+	const struct opt opts[] = { OPT_END };
 	char tid[67];
 	int code;
 
@@ -48,7 +48,7 @@ int cmd_show(struct cli *c, int argc, char **argv)
 
 int cmd_status(struct cli *c, int argc, char **argv)
 {
-	const struct cli_opt opts[] = { CLI_OPT_END };
+	const struct opt opts[] = { OPT_END };
 	struct api *a = NULL;
 	json_t *list = NULL, *as;
 	char path[120];
@@ -58,11 +58,13 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	if (!cli_parse(c, opts, argc, argv, "", NULL, 0, 0, &code))
 		return code;
 	err = cli_identity(c);
-	if (!err)
-		err = cli_api(c, 0, &a);
+	if (err)
+		return cli_fail(c);
+	err = cli_api(c, 0, &a);
+	if (err)
+		return cli_fail(c);
 	snprintf(path, sizeof(path), "/v1/assignments?contributor=%s", c->addr);
-	if (!err)
-		err = api_get(a, API_ASSIGND, path, &list);
+	err = api_get(a, API_ASSIGND, path, &list);
 	if (err)
 		return cli_fail(c);
 	if (c->json)
@@ -92,9 +94,10 @@ static int earnings_json(struct cli *c, const char *q, const char *total,
 	json_t *list = NULL, *j;
 	int err = cli_api(c, 0, &a);
 
+	if (err)
+		return cli_fail(c);
 	snprintf(path, sizeof(path), "/v1/payouts%s", q);
-	if (!err)
-		err = api_get(a, API_VALIDATIOND, path, &list);
+	err = api_get(a, API_VALIDATIOND, path, &list);
 	if (err)
 		return cli_fail(c);
 	j = json_pack("{s:s, s:s, s:s, s:O}", "address", c->addr,
@@ -109,7 +112,7 @@ static int earnings_json(struct cli *c, const char *q, const char *total,
 
 int cmd_earnings(struct cli *c, int argc, char **argv)
 {
-	const struct cli_opt opts[] = { CLI_OPT_END };
+	const struct opt opts[] = { OPT_END };
 	char q[80], total[80], bal_dec[CHAIN_U256_DEC_MAX], t1[96], t2[96];
 	struct chain_rpc *r = NULL;
 	struct chain_u256 bal;
@@ -124,10 +127,13 @@ int cmd_earnings(struct cli *c, int argc, char **argv)
 	if (!c->json)
 		printf("payouts to %s:\n", c->addr);
 	err = view_payouts(c, q, total);
-	if (!err)
-		err = chain_rpc_new(&r, c->cfg.rpc_url, NULL);
-	if (!err)
-		err = chain_rpc_balance(r, &bal, c->key.addr);
+	if (err)
+		goto done;
+	err = chain_rpc_new(&r, c->cfg.rpc_url, NULL);
+	if (err)
+		goto done;
+	err = chain_rpc_balance(r, &bal, c->key.addr);
+done:
 	chain_rpc_free(r);
 	if (err)
 		return cli_fail(c);

@@ -20,13 +20,18 @@ static int assign(struct cli *c, const char *tid, char aid[37], json_t **out)
 	json_t *as = NULL;
 	int err = cli_api(c, 1, &a);
 
+	if (err)
+		return err;
 	snprintf(path, sizeof(path), "/v1/tasks/%s/assignments", tid);
-	if (!err)
-		err = api_post(a, API_ASSIGND, path, NULL, &as);
-	if (!err)
-		err = cli_uuid(aid, cli_str(as, "id"), "assignment id");
-	if (!err && out)
+	err = api_post(a, API_ASSIGND, path, NULL, &as);
+	if (err)
+		return err;
+	err = cli_uuid(aid, cli_str(as, "id"), "assignment id");
+	if (err)
+		goto done;
+	if (out)
 		*out = json_incref(as);
+done:
 	json_decref(as);
 	return err;
 }
@@ -34,7 +39,7 @@ static int assign(struct cli *c, const char *tid, char aid[37], json_t **out)
 int cmd_assign(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL };
-	const struct cli_opt opts[] = { CLI_OPT_END };
+	const struct opt opts[] = { OPT_END };
 	json_t *as = NULL;
 	char tid[67], aid[37];
 	int code;
@@ -62,8 +67,9 @@ static int active_assignment(struct cli *c, const char *aid, json_t **as,
 	struct api *a = NULL;
 	int err = cli_api(c, 0, &a);
 
-	if (!err)
-		err = api_assignment(a, aid, as);
+	if (err)
+		return err;
+	err = api_assignment(a, aid, as);
 	if (err)
 		return err;
 	if (strcmp(cli_str(*as, "state"), "active"))
@@ -131,81 +137,134 @@ static int attack(const char *spec, struct ml_model *trained,
 	return FM_OK;
 }
 
+/* What training for an assignment needs. */
+struct train_in {
+	json_t *task, *ver; /* the task and its newest model version */
+	struct ml_model *m; /* that version's model */
+	struct ml_dataset d;
+	struct ml_train_opts o;
+};
+
+static void train_in_cleanup(struct train_in *in)
+{
+	json_decref(in->task);
+	json_decref(in->ver);
+	ml_model_free(in->m);
+	ml_dataset_cleanup(&in->d);
+}
+
+/* The task's training options and newest model, and the data, checked
+ * against that model. */
+static int train_load(struct cli *c, const char *aid, const char *data,
+		      struct train_in *in)
+{
+	json_t *as = NULL;
+	const json_t *spec;
+	struct api *a = NULL;
+	int err;
+
+	err = active_assignment(c, aid, &as, &in->task);
+	if (err)
+		goto done;
+	if (!strcmp(cli_str(in->task, "kind"), "data_annotator")) {
+		err = fm_error_set(FM_EINVAL, "task %s is a data-annotation "
+				   "task: use 'annotate %s'",
+				   cli_str(in->task, "id"), aid);
+		goto done;
+	}
+	spec = json_object_get(in->task, "spec");
+	err = work_train_opts(&in->o, spec);
+	if (err)
+		goto done;
+	err = cli_api(c, 0, &a);
+	if (err)
+		goto done;
+	err = api_model_version(a, cli_str(in->task, "id"), -1, &in->ver);
+	if (err)
+		goto done;
+	err = work_load_bundle_model(c, cli_str(in->ver, "bundle_ref"),
+				     &in->m);
+	if (err)
+		goto done;
+	err = work_load_data(&in->d, spec, data);
+	if (err)
+		goto done;
+	err = ml_data_check(in->m, &in->d, in->o.loss);
+	if (err && in->d.n && fm_error_code() == FM_EINVAL)
+		fm_error_prefix("data %s does not fit the task's model", data);
+done:
+	json_decref(as);
+	return err;
+}
+
+/* dir/result.json: what send-result submits with the model; *summary
+ * gets it too. */
+static int write_summary(json_t **summary, const char *dir, const char *aid,
+			 const struct train_in *in, const struct train_ctx *t)
+{
+	char path[WORK_PATH_MAX + 16];
+	json_t *res;
+	int err = FM_OK;
+
+	res = json_pack("{s:s, s:I, s:i, s:{s:f, s:f}}", "assignment", aid,
+			"num_examples", (json_int_t)in->d.n, "base_version",
+			(int)json_integer_value(json_object_get(in->ver,
+								"version")),
+			"metrics", "loss",
+			isfinite(t->last.loss) ? t->last.loss : 0, "accuracy",
+			t->last.accuracy);
+	snprintf(path, sizeof(path), "%s/result.json", dir);
+	if (!res || json_dump_file(res, path, JSON_INDENT(1)))
+		err = fm_error_set(FM_EIO, "cannot write %s", path);
+	else
+		*summary = json_incref(res);
+	json_decref(res);
+	return err;
+}
+
 /* Trains the task's newest model version on data; the model and
  * result.json go to the assignment's local folder. */
 static int train(struct cli *c, const char *aid, const char *data,
 		 const char *attack_spec, json_t **summary)
 {
-	json_t *as = NULL, *task = NULL, *ver = NULL, *res = NULL;
-	struct ml_model *m = NULL, *base = NULL;
-	struct ml_dataset d = { 0 };
-	struct ml_train_opts o;
+	struct train_in in = { 0 };
+	struct ml_model *base = NULL;
 	struct train_ctx t = { 0 };
-	struct api *a = NULL;
 	char dir[WORK_PATH_MAX], path[WORK_PATH_MAX + 16];
-	const json_t *spec;
 	int err;
 
-	err = active_assignment(c, aid, &as, &task);
-	if (!err && !strcmp(cli_str(task, "kind"), "data_annotator"))
-		err = fm_error_set(FM_EINVAL, "task %s is a data-annotation "
-				   "task: use 'annotate %s'",
-				   cli_str(task, "id"), aid);
-	spec = json_object_get(task, "spec");
-	if (!err)
-		err = work_train_opts(&o, spec);
-	if (!err)
-		err = cli_api(c, 0, &a);
-	if (!err)
-		err = api_model_version(a, cli_str(task, "id"), -1, &ver);
-	if (!err)
-		err = work_load_bundle_model(c, cli_str(ver, "bundle_ref"), &m);
-	if (!err)
-		err = work_load_data(&d, spec, data);
-	if (!err)
-		err = ml_data_check(m, &d, o.loss);
-	if (err) {
-		if (d.n && fm_error_code() == FM_EINVAL)
-			fm_error_prefix("data %s does not fit the task's model",
-					data);
-		goto done;
-	}
-	if (attack_spec)
-		err = ml_model_clone(&base, m);
-	cli_bar_init(&t.bar, c, "training");
-	t.epochs = o.epochs;
-	o.on_batch = on_batch;
-	o.on_epoch = on_epoch;
-	o.cb_arg = &t;
-	if (!err)
-		err = ml_train(m, &d, &o);
-	if (!err && attack_spec)
-		err = attack(attack_spec, m, base);
-	if (!err)
-		err = local_dir(c, dir, sizeof(dir), aid);
-	snprintf(path, sizeof(path), "%s/model", dir);
-	if (!err)
-		err = ml_model_save(m, path);
+	err = train_load(c, aid, data, &in);
 	if (err)
 		goto done;
-	res = json_pack("{s:s, s:I, s:i, s:{s:f, s:f}}", "assignment", aid,
-			"num_examples", (json_int_t)d.n, "base_version",
-			(int)json_integer_value(json_object_get(ver, "version")),
-			"metrics", "loss", isfinite(t.last.loss) ? t.last.loss : 0,
-			"accuracy", t.last.accuracy);
-	snprintf(path, sizeof(path), "%s/result.json", dir);
-	if (!res || json_dump_file(res, path, JSON_INDENT(1)))
-		err = fm_error_set(FM_EIO, "cannot write %s", path);
-	if (!err)
-		*summary = json_incref(res);
+	if (attack_spec) {
+		err = ml_model_clone(&base, in.m);
+		if (err)
+			goto done;
+	}
+	cli_bar_init(&t.bar, c, "training");
+	t.epochs = in.o.epochs;
+	in.o.on_batch = on_batch;
+	in.o.on_epoch = on_epoch;
+	in.o.cb_arg = &t;
+	err = ml_train(in.m, &in.d, &in.o);
+	if (err)
+		goto done;
+	if (attack_spec) {
+		err = attack(attack_spec, in.m, base);
+		if (err)
+			goto done;
+	}
+	err = local_dir(c, dir, sizeof(dir), aid);
+	if (err)
+		goto done;
+	snprintf(path, sizeof(path), "%s/model", dir);
+	err = ml_model_save(in.m, path);
+	if (err)
+		goto done;
+	err = write_summary(summary, dir, aid, &in, &t);
 done:
-	json_decref(as);
-	json_decref(task);
-	json_decref(ver);
-	json_decref(res);
-	ml_model_free(m);
 	ml_model_free(base);
-	ml_dataset_cleanup(&d);
+	train_in_cleanup(&in);
 	return err;
 }
 
@@ -237,10 +296,10 @@ static void print_trained(struct cli *c, const json_t *s)
 int cmd_train(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL }, *data = NULL, *att = NULL;
-	const struct cli_opt opts[] = {
-		{ "--data", CLI_STR, &data, "PATH", DATA_HELP, 0, 0 },
-		{ "--attack", CLI_STR, &att, "KIND", ATTACK_HELP, 0, 0 },
-		CLI_OPT_END,
+	const struct opt opts[] = {
+		{ "--data", OPT_STR, &data, "PATH", DATA_HELP, 0, 0 },
+		{ "--attack", OPT_STR, &att, "KIND", ATTACK_HELP, 0, 0 },
+		OPT_END,
 	};
 	json_t *s = NULL;
 	char aid[37];
@@ -264,6 +323,35 @@ int cmd_train(struct cli *c, int argc, char **argv)
 
 /* ------------------------------------------------------------ send-result */
 
+/* A model folder, loaded and checked for NaN and infinity. */
+static int load_checked(struct ml_model **m, const char *dir)
+{
+	int err = ml_model_load(m, dir);
+
+	if (err)
+		goto done;
+	err = ml_model_check_finite(*m);
+done:
+	if (err)
+		fm_error_prefix("model %s", dir);
+	return err;
+}
+
+/* What train left in dir for aid: the model and result.json. */
+static int load_trained(struct ml_model **m, json_t **res, const char *dir,
+			const char *aid)
+{
+	char path[WORK_PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s/result.json", dir);
+	if (fj_load_file(res, path, 1u << 20))
+		return fm_error_set(FM_ENOTFOUND, "nothing trained for "
+				    "assignment %s: run 'train %s --data "
+				    "PATH' or give --model DIR", aid, aid);
+	snprintf(path, sizeof(path), "%s/model", dir);
+	return load_checked(m, path);
+}
+
 /* Pushes the model (model_dir, else the one train left) and submits it;
  * *out gets the result. */
 static int send_result(struct cli *c, const char *aid, const char *model_dir,
@@ -273,42 +361,25 @@ static int send_result(struct cli *c, const char *aid, const char *model_dir,
 	struct ml_model *m = NULL;
 	struct store_ref ref;
 	struct api *a = NULL;
-	char dir[WORK_PATH_MAX], path[WORK_PATH_MAX + 16], name[64];
+	char dir[WORK_PATH_MAX], path[120], name[64];
 	int err;
 
 	/* a model given by path is checked before anything is asked */
 	if (model_dir) {
-		err = ml_model_load(&m, model_dir);
-		if (!err)
-			err = ml_model_check_finite(m);
-		if (err) {
-			fm_error_prefix("model %s", model_dir);
+		err = load_checked(&m, model_dir);
+		if (err)
 			goto done;
-		}
 	}
 	err = active_assignment(c, aid, &as, &task);
-	if (!err)
-		err = local_dir(c, dir, sizeof(dir), aid);
+	if (err)
+		goto done;
+	err = local_dir(c, dir, sizeof(dir), aid);
 	if (err)
 		goto done;
 	if (!m) {
-		snprintf(path, sizeof(path), "%s/result.json", dir);
-		err = fj_load_file(&res, path, 1u << 20);
-		if (err) {
-			err = fm_error_set(FM_ENOTFOUND, "nothing trained for "
-					   "assignment %s: run 'train %s --data "
-					   "PATH' or give --model DIR",
-					   aid, aid);
+		err = load_trained(&m, &res, dir, aid);
+		if (err)
 			goto done;
-		}
-		snprintf(path, sizeof(path), "%s/model", dir);
-		err = ml_model_load(&m, path);
-		if (!err)
-			err = ml_model_check_finite(m);
-		if (err) {
-			fm_error_prefix("model %s", path);
-			goto done;
-		}
 	}
 	snprintf(name, sizeof(name), "result-%.8s", aid);
 	err = work_push_model(c, &ref, m, STORE_KIND_RESULT, name, NULL);
@@ -321,9 +392,10 @@ static int send_result(struct cli *c, const char *aid, const char *model_dir,
 	if (res)
 		json_object_set(body, "metrics", json_object_get(res, "metrics"));
 	err = cli_api(c, 1, &a);
+	if (err)
+		goto done;
 	snprintf(path, sizeof(path), "/v1/assignments/%s/result", aid);
-	if (!err)
-		err = api_post(a, API_RESULTD, path, body, out);
+	err = api_post(a, API_RESULTD, path, body, out);
 done:
 	json_decref(as);
 	json_decref(task);
@@ -348,14 +420,14 @@ int cmd_send_result(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL }, *model = NULL;
 	long examples = 0;
-	const struct cli_opt opts[] = {
-		{ "--model", CLI_STR, &model, "DIR",
+	const struct opt opts[] = {
+		{ "--model", OPT_STR, &model, "DIR",
 		  "a TensorFlow.js model folder made with any tool (default: "
 		  "what train made)", 0, 0 },
-		{ "--examples", CLI_INT, &examples, "N",
+		{ "--examples", OPT_LONG, &examples, "N",
 		  "with --model: examples it was trained on (the FedAvg "
 		  "weight)", 0, 1e12 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 	json_t *r = NULL;
 	char aid[37];
@@ -382,10 +454,11 @@ static int my_active(struct cli *c, const char *tid, char aid[37])
 	size_t i;
 	int err = cli_api(c, 1, &a);
 
+	if (err)
+		return err;
 	snprintf(path, sizeof(path), "/v1/assignments?contributor=%s&task=%s",
 		 c->addr, tid);
-	if (!err)
-		err = api_get(a, API_ASSIGND, path, &list);
+	err = api_get(a, API_ASSIGND, path, &list);
 	if (err)
 		return err;
 	err = fm_error_set(FM_ENOTFOUND, "no active assignment");
@@ -398,15 +471,44 @@ static int my_active(struct cli *c, const char *tid, char aid[37])
 	return err;
 }
 
+/* A slot of task tid for run: a new one, or the one taken before and
+ * not used yet. */
+static int take_slot(struct cli *c, const char *tid, char aid[37])
+{
+	char msg[FM_ERR_MSG_MAX];
+	int err = assign(c, tid, aid, NULL);
+
+	if (err != FM_ECONFLICT)
+		return err;
+	snprintf(msg, sizeof(msg), "%s", fm_error_msg());
+	if (my_active(c, tid, aid) == FM_OK)
+		return FM_OK;
+	return fm_error_set(FM_ECONFLICT, "%s", msg);
+}
+
+static void print_run(struct cli *c, const char *aid, json_t *s, json_t *r)
+{
+	json_t *j;
+
+	if (!c->json) {
+		print_sent(c, r);
+		return;
+	}
+	j = json_pack("{s:s, s:O, s:O}", "assignment", aid, "training", s,
+		      "result", r);
+	cli_print_json(j);
+	json_decref(j);
+}
+
 int cmd_run(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL }, *data = NULL, *att = NULL;
-	const struct cli_opt opts[] = {
-		{ "--data", CLI_STR, &data, "PATH", DATA_HELP, 0, 0 },
-		{ "--attack", CLI_STR, &att, "KIND", ATTACK_HELP, 0, 0 },
-		CLI_OPT_END,
+	const struct opt opts[] = {
+		{ "--data", OPT_STR, &data, "PATH", DATA_HELP, 0, 0 },
+		{ "--attack", OPT_STR, &att, "KIND", ATTACK_HELP, 0, 0 },
+		OPT_END,
 	};
-	json_t *s = NULL, *r = NULL, *j;
+	json_t *s = NULL, *r = NULL;
 	char tid[67], aid[37];
 	int code, err;
 
@@ -417,37 +519,22 @@ int cmd_run(struct cli *c, int argc, char **argv)
 		return cli_usage(c, "--data is required");
 	if (cli_task_id(tid, pos[0]))
 		return cli_usage(c, "%s", fm_error_msg());
-	err = assign(c, tid, aid, NULL);
-	if (err == FM_ECONFLICT) {
-		/* a slot taken before and not used yet is this run's */
-		char msg[FM_ERR_MSG_MAX];
-
-		snprintf(msg, sizeof(msg), "%s", fm_error_msg());
-		err = my_active(c, tid, aid) == FM_OK
-			      ? FM_OK
-			      : fm_error_set(FM_ECONFLICT, "%s", msg);
-	}
-	if (!err && !c->json)
+	err = take_slot(c, tid, aid);
+	if (err)
+		goto done;
+	if (!c->json)
 		printf("assignment %s of task %s\n", aid, tid);
-	if (!err)
-		err = train(c, aid, data, att, &s);
-	if (!err && !c->json)
+	err = train(c, aid, data, att, &s);
+	if (err)
+		goto done;
+	if (!c->json)
 		print_trained(c, s);
-	if (!err)
-		err = send_result(c, aid, NULL, 0, &r);
-	if (err) {
-		json_decref(s);
-		return cli_fail(c);
-	}
-	if (c->json) {
-		j = json_pack("{s:s, s:O, s:O}", "assignment", aid, "training",
-			      s, "result", r);
-		cli_print_json(j);
-		json_decref(j);
-	} else {
-		print_sent(c, r);
-	}
+	err = send_result(c, aid, NULL, 0, &r);
+	if (err)
+		goto done;
+	print_run(c, aid, s, r);
+done:
 	json_decref(s);
 	json_decref(r);
-	return CLI_OK;
+	return err ? cli_fail(c) : CLI_OK;
 }

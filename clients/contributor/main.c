@@ -6,19 +6,26 @@
 
 /* Sorted by name. */
 static const struct cli_cmd commands[] = {
-	{ "annotate", cmd_annotate,
-	  "label a data-annotation task's items and send the labels" },
-	{ "assign", cmd_assign, "take a slot of a task" },
-	{ "earnings", cmd_earnings,
-	  "your payouts with their transactions, and your balance" },
-	{ "list-tasks", cmd_list_tasks, "open tasks" },
-	{ "run", cmd_run, "assign, train and send-result in one go" },
-	{ "send-result", cmd_send_result,
-	  "push a trained (or your own) model and submit it" },
-	{ "show", cmd_show, "one task: what to do and how it pays" },
-	{ "status", cmd_status, "your assignments and their state" },
-	{ "train", cmd_train,
-	  "train the task's current model on your data" },
+	{ { "annotate", "ASSIGNMENT",
+	    "label a data-annotation task's items and send the labels" },
+	  cmd_annotate },
+	{ { "assign", "TASK", "take a slot of a task" }, cmd_assign },
+	{ { "earnings", NULL,
+	    "your payouts with their transactions, and your balance" },
+	  cmd_earnings },
+	{ { "keys", "ACTION", "create, import and list signing keys "
+	    "(keystore v3)" }, cli_keys },
+	{ { "list-tasks", NULL, "open tasks" }, cmd_list_tasks },
+	{ { "run", "TASK", "assign, train and send-result in one go" },
+	  cmd_run },
+	{ { "send-result", "ASSIGNMENT",
+	    "push a trained (or your own) model and submit it" },
+	  cmd_send_result },
+	{ { "show", "TASK", "one task: what to do and how it pays" },
+	  cmd_show },
+	{ { "status", NULL, "your assignments and their state" }, cmd_status },
+	{ { "train", "ASSIGNMENT",
+	    "train the task's current model on your data" }, cmd_train },
 };
 
 int main(int argc, char **argv)

@@ -22,6 +22,31 @@
 #include <unistd.h>
 
 #define SPEC_MAX (1u << 20)
+/* a placeholder reference lets the spec be checked before the upload */
+#define NO_ASSETS \
+	"0000000000000000000000000000000000000000000000000000000000000000"
+
+/* A data-annotation task's dir/items.json: items and labels. */
+static int check_items(const char *dir)
+{
+	char path[WORK_PATH_MAX];
+	json_t *items = NULL, *arr;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/items.json", dir);
+	err = fj_load_file(&items, path, 64u << 20);
+	if (err)
+		return err;
+	arr = json_object_get(items, "items");
+	if (!json_is_array(arr) || !json_array_size(arr))
+		err = fm_error_set(FM_EINVAL, "%s: expected a non-empty "
+				   "\"items\" array", path);
+	else if (!json_is_array(json_object_get(items, "labels")))
+		err = fm_error_set(FM_EINVAL, "%s: expected a \"labels\" "
+				   "array", path);
+	json_decref(items);
+	return err;
+}
 
 /* The assets folder holds what the task kind needs, and the engine loads
  * the model: checked before anything is spent. A model folder itself
@@ -31,34 +56,23 @@ static int check_assets(const char *dir, const char *kind,
 			struct ml_model **model)
 {
 	char path[WORK_PATH_MAX];
-	json_t *items = NULL, *arr;
 	struct stat sb;
 	int err;
 
 	if (stat(dir, &sb) || !S_ISDIR(sb.st_mode))
 		return fm_error_set(FM_EINVAL, "assets %s: not a folder", dir);
-	if (!strcmp(kind, "data_annotator")) {
-		snprintf(path, sizeof(path), "%s/items.json", dir);
-		err = fj_load_file(&items, path, 64u << 20);
-		if (!err && (!json_is_array(arr = json_object_get(items,
-								  "items")) ||
-			     !json_array_size(arr)))
-			err = fm_error_set(FM_EINVAL, "%s: expected a non-empty "
-					   "\"items\" array", path);
-		if (!err && !json_is_array(json_object_get(items, "labels")))
-			err = fm_error_set(FM_EINVAL, "%s: expected a "
-					   "\"labels\" array", path);
-		json_decref(items);
-		return err;
-	}
+	if (!strcmp(kind, "data_annotator"))
+		return check_items(dir);
 	snprintf(path, sizeof(path), "%s/model.json", dir);
 	if (access(path, F_OK) == 0)
 		snprintf(path, sizeof(path), "%s", dir);
 	else
 		snprintf(path, sizeof(path), "%s/model", dir);
 	err = ml_model_load(model, path);
-	if (!err)
-		err = ml_model_check_finite(*model);
+	if (err)
+		goto done;
+	err = ml_model_check_finite(*model);
+done:
 	if (err) {
 		ml_model_free(*model);
 		*model = NULL;
@@ -81,14 +95,20 @@ static int push_assets(struct cli *c, struct store_ref *ref, const char *dir,
 	if (m && access(top, F_OK) == 0)
 		return work_push_model(c, ref, m, STORE_KIND_TASK_ASSETS, title,
 				       NULL);
-	err = m ? work_model_meta(&meta, m) : FM_OK;
+	if (m) {
+		err = work_model_meta(&meta, m);
+		if (err)
+			return err;
+	}
 	info.model = meta;
-	if (!err)
-		err = store_open(&st, NULL, &c->cfg);
-	if (!err)
-		err = store_ensure(st);
-	if (!err)
-		err = store_bundle_push(st, ref, NULL, dir, &info, NULL);
+	err = store_open(&st, NULL, &c->cfg);
+	if (err)
+		goto done;
+	err = store_ensure(st);
+	if (err)
+		goto done;
+	err = store_bundle_push(st, ref, NULL, dir, &info, NULL);
+done:
 	store_free(st);
 	json_decref(meta);
 	return err;
@@ -133,14 +153,18 @@ static int fund(struct cli *c, const struct task_spec *s, long long deadline,
 	tx_out[0] = '\0';
 	chain_tx_init(&tx);
 	err = work_market_chain(c, escrow, op_hex);
-	if (!err)
-		err = chain_address_parse(op, op_hex, "operator");
-	if (!err)
-		err = hex_decode(tid, 32, s->task_id);
-	if (!err)
-		err = chain_u256_parse(&reward, s->reward_wei, "reward_wei");
-	if (!err)
-		err = chain_rpc_new(&r, c->cfg.rpc_url, NULL);
+	if (err)
+		goto done;
+	err = chain_address_parse(op, op_hex, "operator");
+	if (err)
+		goto done;
+	err = hex_decode(tid, 32, s->task_id);
+	if (err)
+		goto done;
+	err = chain_u256_parse(&reward, s->reward_wei, "reward_wei");
+	if (err)
+		goto done;
+	err = chain_rpc_new(&r, c->cfg.rpc_url, NULL);
 	if (err)
 		goto done;
 	err = escrow_get_task(r, &et, escrow, tid);
@@ -158,8 +182,9 @@ static int fund(struct cli *c, const struct task_spec *s, long long deadline,
 		goto done;
 	err = escrow_fund_tx(&tx, escrow, tid, op, (uint64_t)deadline, &reward,
 			     (uint32_t)s->max_assignments);
-	if (!err)
-		err = chain_rpc_send_tx(r, &rc, &tx, &c->key, timeout_s * 1000);
+	if (err)
+		goto done;
+	err = chain_rpc_send_tx(r, &rc, &tx, &c->key, timeout_s * 1000);
 	if (err)
 		goto done;
 	tx_out[0] = '0';
@@ -181,7 +206,9 @@ static int wait_open(struct cli *c, const char *id, long timeout_s,
 	time_t end = time(NULL) + timeout_s;
 	int err = cli_api(c, 0, &a);
 
-	while (!err) {
+	if (err)
+		return err;
+	for (;;) {
 		const char *st = json_string_value(json_object_get(*task,
 								   "state"));
 
@@ -199,8 +226,9 @@ static int wait_open(struct cli *c, const char *id, long timeout_s,
 		json_decref(*task);
 		*task = NULL;
 		err = api_task(a, id, task);
+		if (err)
+			return err;
 	}
-	return err;
 }
 
 static void print_task(struct cli *c, const json_t *t, const char *tx)
@@ -228,56 +256,32 @@ static void print_task(struct cli *c, const json_t *t, const char *tx)
 		printf("  escrow funded in transaction %s\n", tx);
 }
 
-int cmd_create_task(struct cli *c, int argc, char **argv)
+/* What create-task was told, besides the common options. */
+struct create_args {
+	const char *spec_file, *assets, *task_id, *validator;
+	long timeout, grace;
+	int no_wait;
+};
+
+/* The spec file with the task id (--task-id, the spec's, else random)
+ * and --validator filled in. */
+static int load_spec(json_t **out, const struct create_args *a)
 {
-	const char *spec_file = NULL, *assets = NULL, *task_id = NULL;
-	const char *validator = NULL;
-	long timeout = 120, grace = 3600;
-	int no_wait = 0, code;
-	const struct cli_opt opts[] = {
-		{ "--spec", CLI_STR, &spec_file, "FILE",
-		  "task spec (schema/task.schema.json; task_id and assets are "
-		  "filled in)", 0, 0 },
-		{ "--assets", CLI_STR, &assets, "DIR",
-		  "a model folder, or a folder with model/ (model tasks) or "
-		  "items.json (data_annotator)", 0, 0 },
-		{ "--task-id", CLI_STR, &task_id, "0x..",
-		  "use this task id (default: the spec's, else random)", 0, 0 },
-		{ "--validator", CLI_STR, &validator, "ADDR",
-		  "who decides on results (default: the spec's, else you)", 0,
-		  0 },
-		{ "--grace", CLI_INT, &grace, "SECONDS",
-		  "escrow deadline after the task's expiry (3600)", 0, 31536000 },
-		{ "--timeout", CLI_INT, &timeout, "SECONDS",
-		  "wait this long for the funding and the task to open (120)",
-		  1, 86400 },
-		{ "--no-wait", CLI_FLAG, &no_wait, NULL,
-		  "do not wait for the task to open", 0, 0 },
-		CLI_OPT_END,
-	};
-	struct task_spec s = { 0 };
-	json_t *spec = NULL, *task = NULL;
-	struct ml_model *model = NULL;
-	struct store_ref ref;
-	struct api *a = NULL;
-	char tid[67], tx[67] = "";
-	const char *kind;
+	json_t *spec = NULL;
+	char tid[67];
 	uint8_t rnd[32];
 	int err;
 
-	if (!cli_parse(c, opts, argc, argv, "--spec FILE --assets DIR",
-		       NULL, 0, 0, &code))
-		return code;
-	if (!spec_file || !assets)
-		return cli_usage(c, "--spec and --assets are required");
-	err = fj_load_file(&spec, spec_file, SPEC_MAX);
-	if (!err && !json_is_object(spec))
-		err = fm_error_set(FM_EINVAL, "%s: expected a JSON object",
-				   spec_file);
+	err = fj_load_file(&spec, a->spec_file, SPEC_MAX);
 	if (err)
+		return err;
+	if (!json_is_object(spec)) {
+		err = fm_error_set(FM_EINVAL, "%s: expected a JSON object",
+				   a->spec_file);
 		goto done;
-	if (task_id) {
-		err = cli_task_id(tid, task_id);
+	}
+	if (a->task_id) {
+		err = cli_task_id(tid, a->task_id);
 		if (err)
 			goto done;
 		json_object_set_new(spec, "task_id", json_string(tid));
@@ -288,49 +292,125 @@ int cmd_create_task(struct cli *c, int argc, char **argv)
 		hex_encode(tid + 2, rnd, sizeof(rnd));
 		json_object_set_new(spec, "task_id", json_string(tid));
 	}
-	if (validator)
-		json_object_set_new(spec, "validator", json_string(validator));
-	kind = json_string_value(json_object_get(spec, "kind"));
-	err = check_assets(assets, kind ? kind : "", &model);
-	if (!err)
-		err = fix_expiry(spec);
-	/* a placeholder reference lets the spec be checked before the
-	 * upload */
-	if (!err)
-		json_object_set_new(spec, "assets", json_string(
-			"0000000000000000000000000000000000000000000000000000000000000000"));
-	if (!err)
-		err = task_spec_parse(&s, spec, (long long)time(NULL));
+	if (a->validator)
+		json_object_set_new(spec, "validator",
+				    json_string(a->validator));
+	*out = json_incref(spec);
+done:
+	json_decref(spec);
+	return err;
+}
+
+/* Every local check before anything is spent: the assets, the expiry,
+ * the spec itself (with a placeholder for the assets' reference), the
+ * signing key. */
+static int check_task(struct cli *c, json_t *spec, const char *assets,
+		      struct ml_model **model, struct task_spec *s)
+{
+	const char *kind = json_string_value(json_object_get(spec, "kind"));
+	int err;
+
+	err = check_assets(assets, kind ? kind : "", model);
+	if (err)
+		return err;
+	err = fix_expiry(spec);
+	if (err)
+		return err;
+	json_object_set_new(spec, "assets", json_string(NO_ASSETS));
+	err = task_spec_parse(s, spec, (long long)time(NULL));
+	if (err)
+		return err;
 	/* taskd would refuse a model that cannot take the data: say so
 	 * before any money moves */
-	if (!err && model)
-		err = spec_model_fits(s.doc, model);
-	if (!err)
-		err = cli_identity(c);
+	if (*model) {
+		err = spec_model_fits(s->doc, *model);
+		if (err)
+			return err;
+	}
+	return cli_identity(c);
+}
+
+/* Pushes the assets, funds the escrow and posts the task; *task gets it
+ * as taskd answered, tx the funding transaction ("" when it was funded
+ * before). */
+static int post_task(struct cli *c, const struct create_args *a,
+		     json_t *spec, const struct ml_model *model,
+		     const struct task_spec *s, json_t **task, char tx[67])
+{
+	struct store_ref ref;
+	struct api *api = NULL;
+	int err;
+
+	err = push_assets(c, &ref, a->assets, model, s->title);
 	if (err)
-		goto done;
-	err = push_assets(c, &ref, assets, model, s.title);
-	if (err)
-		goto done;
+		return err;
 	json_object_set_new(spec, "assets", json_string(ref.hex));
-	err = fund(c, &s, s.expires_at + s.assignment_duration_s + grace,
-		   timeout, tx);
+	err = fund(c, s, s->expires_at + s->assignment_duration_s + a->grace,
+		   a->timeout, tx);
 	if (err)
-		goto done;
-	err = cli_api(c, 1, &a);
-	if (!err)
-		err = api_post(a, API_TASKD, "/v1/tasks", spec, &task);
-	if (err) {
+		return err;
+	err = cli_api(c, 1, &api);
+	if (err)
+		return err;
+	err = api_post(api, API_TASKD, "/v1/tasks", spec, task);
+	if (err)
 		fm_error_prefix("the escrow holds the funding of task %s but "
 				"posting it failed (run create-task again with "
 				"--task-id %s: it will not fund twice)",
-				s.task_id, s.task_id);
+				s->task_id, s->task_id);
+	return err;
+}
+
+int cmd_create_task(struct cli *c, int argc, char **argv)
+{
+	struct create_args a = { .timeout = 120, .grace = 3600 };
+	const struct opt opts[] = {
+		{ "--spec", OPT_STR, &a.spec_file, "FILE",
+		  "task spec (schema/task.schema.json; task_id and assets are "
+		  "filled in)", 0, 0 },
+		{ "--assets", OPT_STR, &a.assets, "DIR",
+		  "a model folder, or a folder with model/ (model tasks) or "
+		  "items.json (data_annotator)", 0, 0 },
+		{ "--task-id", OPT_STR, &a.task_id, "0x..",
+		  "use this task id (default: the spec's, else random)", 0, 0 },
+		{ "--validator", OPT_STR, &a.validator, "ADDR",
+		  "who decides on results (default: the spec's, else you)", 0,
+		  0 },
+		{ "--grace", OPT_LONG, &a.grace, "SECONDS",
+		  "escrow deadline after the task's expiry (3600)", 0, 31536000 },
+		{ "--timeout", OPT_LONG, &a.timeout, "SECONDS",
+		  "wait this long for the funding and the task to open (120)",
+		  1, 86400 },
+		{ "--no-wait", OPT_FLAG, &a.no_wait, NULL,
+		  "do not wait for the task to open", 0, 0 },
+		OPT_END,
+	};
+	struct task_spec s = { 0 };
+	json_t *spec = NULL, *task = NULL;
+	struct ml_model *model = NULL;
+	char tx[67] = "";
+	int code, err;
+
+	if (!cli_parse(c, opts, argc, argv, "--spec FILE --assets DIR",
+		       NULL, 0, 0, &code))
+		return code;
+	if (!a.spec_file || !a.assets)
+		return cli_usage(c, "--spec and --assets are required");
+	err = load_spec(&spec, &a);
+	if (err)
 		goto done;
+	err = check_task(c, spec, a.assets, &model, &s);
+	if (err)
+		goto done;
+	err = post_task(c, &a, spec, model, &s, &task, tx);
+	if (err)
+		goto done;
+	if (!a.no_wait) {
+		err = wait_open(c, s.task_id, a.timeout, &task);
+		if (err)
+			goto done;
 	}
-	if (!no_wait)
-		err = wait_open(c, s.task_id, timeout, &task);
-	if (!err)
-		print_task(c, task, tx);
+	print_task(c, task, tx);
 done:
 	task_spec_cleanup(&s);
 	json_decref(spec);

@@ -13,16 +13,16 @@ int cmd_list_tasks(struct cli *c, int argc, char **argv)
 {
 	struct view_task_query q = { 0 };
 	int mine = 0, code;
-	const struct cli_opt opts[] = {
-		{ "--mine", CLI_FLAG, &mine, NULL, "only tasks you created", 0,
+	const struct opt opts[] = {
+		{ "--mine", OPT_FLAG, &mine, NULL, "only tasks you created", 0,
 		  0 },
-		{ "--state", CLI_STR, &q.state, "S",
+		{ "--state", OPT_STR, &q.state, "S",
 		  "draft, open, closed, expired or cancelled", 0, 0 },
-		{ "--kind", CLI_STR, &q.kind, "K",
+		{ "--kind", OPT_STR, &q.kind, "K",
 		  "model_contributor, model_engineer or data_annotator", 0, 0 },
-		{ "--limit", CLI_INT, &q.limit, "N", "at most N tasks (50)", 1,
+		{ "--limit", OPT_LONG, &q.limit, "N", "at most N tasks (50)", 1,
 		  200 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 
 	if (!cli_parse(c, opts, argc, argv, "[--mine] [--state S]", NULL, 0, 0,
@@ -38,7 +38,7 @@ int cmd_list_tasks(struct cli *c, int argc, char **argv)
 
 /* Parses the one TASK argument of a command. */
 static int one_task(struct cli *c, int argc, char **argv, char tid[67],
-		    const struct cli_opt *opts, int *code)
+		    const struct opt *opts, int *code)
 {
 	const char *pos[1] = { NULL };
 
@@ -53,7 +53,7 @@ static int one_task(struct cli *c, int argc, char **argv, char tid[67],
 
 int cmd_status(struct cli *c, int argc, char **argv)
 {
-	const struct cli_opt opts[] = { CLI_OPT_END };
+	const struct opt opts[] = { OPT_END };
 	char tid[67];
 	int code;
 
@@ -65,10 +65,10 @@ int cmd_status(struct cli *c, int argc, char **argv)
 int cmd_list_results(struct cli *c, int argc, char **argv)
 {
 	const char *state = NULL;
-	const struct cli_opt opts[] = {
-		{ "--state", CLI_STR, &state, "S",
+	const struct opt opts[] = {
+		{ "--state", OPT_STR, &state, "S",
 		  "submitted, accepted or rejected", 0, 0 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 	char tid[67];
 	int code;
@@ -89,29 +89,92 @@ static int load_result(struct cli *c, const char *rid, json_t **result,
 	struct api *a = NULL;
 	int err = cli_api(c, 0, &a);
 
-	if (!err)
-		err = api_result(a, rid, result);
-	if (!err)
-		err = api_task(a, json_string_value(json_object_get(*result,
-								    "task_id")),
-			       task);
+	if (err)
+		return err;
+	err = api_result(a, rid, result);
+	if (err)
+		return err;
+	return api_task(a, json_string_value(json_object_get(*result,
+							     "task_id")),
+			task);
+}
+
+/* The accuracy and loss, on d, of result r's model and of the task's
+ * newest version *ver. */
+static int evaluate_both(struct cli *c, const json_t *r, const json_t *t,
+			 const struct ml_dataset *d, struct ml_eval *ev,
+			 struct ml_eval *cev, json_t **ver)
+{
+	const json_t *spec = json_object_get(t, "spec");
+	struct ml_model *m = NULL, *cur = NULL;
+	struct api *a = NULL;
+	int err;
+
+	err = work_load_bundle_model(
+		c, json_string_value(json_object_get(r, "bundle_ref")), &m);
+	if (err)
+		goto done;
+	err = work_evaluate(m, spec, d, ev);
+	if (err)
+		goto done;
+	err = cli_api(c, 0, &a);
+	if (err)
+		goto done;
+	err = api_model_version(a, json_string_value(json_object_get(t, "id")),
+				-1, ver);
+	if (err)
+		goto done;
+	err = work_load_bundle_model(
+		c, json_string_value(json_object_get(*ver, "bundle_ref")),
+		&cur);
+	if (err)
+		goto done;
+	err = work_evaluate(cur, spec, d, cev);
+done:
+	ml_model_free(m);
+	ml_model_free(cur);
 	return err;
+}
+
+static void print_evaluation(struct cli *c, const char *rid, size_t n,
+			     const struct ml_eval *ev,
+			     const struct ml_eval *cev, const json_t *ver)
+{
+	long long version = json_integer_value(json_object_get(ver, "version"));
+
+	if (c->json) {
+		json_t *j = json_pack("{s:s, s:I, s:f, s:f, s:i, s:f, s:f}",
+				      "result", rid, "examples", (json_int_t)n,
+				      "accuracy", ev->accuracy, "loss",
+				      ev->loss, "current_version",
+				      (int)version, "current_accuracy",
+				      cev->accuracy, "current_loss",
+				      cev->loss);
+
+		cli_print_json(j);
+		json_decref(j);
+		return;
+	}
+	printf("result %s on %zu examples: accuracy %.4f, loss %.4f\n"
+	       "model version %lld: accuracy %.4f, loss %.4f (%s%+.4f%s)\n",
+	       rid, n, ev->accuracy, ev->loss, version, cev->accuracy,
+	       cev->loss,
+	       cli_c(c, ev->accuracy >= cev->accuracy ? CLI_GREEN : CLI_RED),
+	       ev->accuracy - cev->accuracy, cli_c(c, CLI_RESET));
 }
 
 int cmd_evaluate(struct cli *c, int argc, char **argv)
 {
 	const char *data = NULL, *pos[1] = { NULL };
-	const struct cli_opt opts[] = {
-		{ "--data", CLI_STR, &data, "PATH",
+	const struct opt opts[] = {
+		{ "--data", OPT_STR, &data, "PATH",
 		  "test data in the task's format: a folder with *images* and "
 		  "*labels* IDX files, IMAGES,LABELS, or a CSV file", 0, 0 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 	struct ml_dataset d = { 0 };
-	struct ml_model *m = NULL, *cur = NULL;
 	struct ml_eval ev, cev;
-	json_t *r = NULL, *t = NULL, *ver = NULL, *spec;
-	struct api *a = NULL;
+	json_t *r = NULL, *t = NULL, *ver = NULL;
 	char rid[37];
 	int code, err;
 
@@ -123,61 +186,23 @@ int cmd_evaluate(struct cli *c, int argc, char **argv)
 	if (cli_uuid(rid, pos[0], "result"))
 		return cli_usage(c, "%s", fm_error_msg());
 	err = load_result(c, rid, &r, &t);
-	spec = json_object_get(t, "spec");
-	if (!err && !strcmp(json_string_value(json_object_get(t, "kind")),
-			    "data_annotator"))
-		err = fm_error_set(FM_EINVAL, "result %s labels data; there is "
-				   "no model to evaluate", rid);
-	if (!err)
-		err = work_load_data(&d, spec, data);
-	if (!err)
-		err = work_load_bundle_model(
-			c, json_string_value(json_object_get(r, "bundle_ref")),
-			&m);
-	if (!err)
-		err = work_evaluate(m, spec, &d, &ev);
-	if (!err)
-		err = cli_api(c, 0, &a);
-	if (!err)
-		err = api_model_version(
-			a, json_string_value(json_object_get(t, "id")), -1,
-			&ver);
-	if (!err)
-		err = work_load_bundle_model(
-			c, json_string_value(json_object_get(ver, "bundle_ref")),
-			&cur);
-	if (!err)
-		err = work_evaluate(cur, spec, &d, &cev);
 	if (err)
 		goto done;
-	if (c->json) {
-		json_t *j = json_pack("{s:s, s:I, s:f, s:f, s:i, s:f, s:f}",
-				      "result", rid, "examples", (json_int_t)d.n,
-				      "accuracy", ev.accuracy, "loss", ev.loss,
-				      "current_version",
-				      (int)json_integer_value(json_object_get(
-					      ver, "version")),
-				      "current_accuracy", cev.accuracy,
-				      "current_loss", cev.loss);
-
-		cli_print_json(j);
-		json_decref(j);
-	} else {
-		printf("result %s on %zu examples: accuracy %.4f, loss %.4f\n"
-		       "model version %lld: accuracy %.4f, loss %.4f "
-		       "(%s%+.4f%s)\n",
-		       rid, d.n, ev.accuracy, ev.loss,
-		       (long long)json_integer_value(json_object_get(ver,
-								    "version")),
-		       cev.accuracy, cev.loss,
-		       cli_c(c, ev.accuracy >= cev.accuracy ? CLI_GREEN
-							    : CLI_RED),
-		       ev.accuracy - cev.accuracy, cli_c(c, CLI_RESET));
+	if (!strcmp(json_string_value(json_object_get(t, "kind")),
+		    "data_annotator")) {
+		err = fm_error_set(FM_EINVAL, "result %s labels data; there is "
+				   "no model to evaluate", rid);
+		goto done;
 	}
+	err = work_load_data(&d, json_object_get(t, "spec"), data);
+	if (err)
+		goto done;
+	err = evaluate_both(c, r, t, &d, &ev, &cev, &ver);
+	if (err)
+		goto done;
+	print_evaluation(c, rid, d.n, &ev, &cev, ver);
 done:
 	ml_dataset_cleanup(&d);
-	ml_model_free(m);
-	ml_model_free(cur);
 	json_decref(r);
 	json_decref(t);
 	json_decref(ver);
@@ -195,8 +220,10 @@ static int decide(struct cli *c, const char *rid, int accept,
 	int err = body ? cli_api(c, 1, &a) : fm_error_set(FM_ENOMEM, "oom");
 
 	snprintf(path, sizeof(path), "/v1/results/%s/decision", rid);
-	if (!err)
-		err = api_post(a, API_VALIDATIOND, path, body, &out);
+	if (err)
+		goto done;
+	err = api_post(a, API_VALIDATIOND, path, body, &out);
+done:
 	json_decref(body);
 	if (err)
 		return cli_fail(c);
@@ -215,7 +242,7 @@ static int decide(struct cli *c, const char *rid, int accept,
 int cmd_accept(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL };
-	const struct cli_opt opts[] = { CLI_OPT_END };
+	const struct opt opts[] = { OPT_END };
 	char rid[37];
 	int code;
 
@@ -229,10 +256,10 @@ int cmd_accept(struct cli *c, int argc, char **argv)
 int cmd_reject(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL }, *reason = NULL;
-	const struct cli_opt opts[] = {
-		{ "--reason", CLI_STR, &reason, "TEXT",
+	const struct opt opts[] = {
+		{ "--reason", OPT_STR, &reason, "TEXT",
 		  "why (the contributor sees it)", 0, 0 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 	char rid[37];
 	int code;

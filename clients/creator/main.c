@@ -6,21 +6,30 @@
 
 /* Sorted by name. */
 static const struct cli_cmd commands[] = {
-	{ "accept", cmd_accept, "accept a result (its reward is paid on chain)" },
-	{ "aggregate", cmd_aggregate,
-	  "combine accepted results into the next model version" },
-	{ "cancel", cmd_cancel, "cancel a task; the unpaid escrow is refunded" },
-	{ "create-task", cmd_create_task,
-	  "push the assets, fund the escrow and post a task" },
-	{ "evaluate", cmd_evaluate, "evaluate a result on your own test data" },
-	{ "list-results", cmd_list_results, "results of a task" },
-	{ "list-tasks", cmd_list_tasks, "tasks (yours with --mine)" },
-	{ "pull-model", cmd_pull_model, "download a model version of a task" },
-	{ "refund", cmd_refund,
-	  "withdraw a task's unpaid escrow after its deadline" },
-	{ "reject", cmd_reject, "reject a result with a reason" },
-	{ "status", cmd_status, "a task: state, slots, results, versions, "
-	  "payouts, escrow" },
+	{ { "accept", "RESULT",
+	    "accept a result (its reward is paid on chain)" }, cmd_accept },
+	{ { "aggregate", "TASK",
+	    "combine accepted results into the next model version" },
+	  cmd_aggregate },
+	{ { "cancel", "TASK",
+	    "cancel a task; the unpaid escrow is refunded" }, cmd_cancel },
+	{ { "create-task", NULL,
+	    "push the assets, fund the escrow and post a task" },
+	  cmd_create_task },
+	{ { "evaluate", "RESULT", "evaluate a result on your own test data" },
+	  cmd_evaluate },
+	{ { "keys", "ACTION", "create, import and list signing keys "
+	    "(keystore v3)" }, cli_keys },
+	{ { "list-results", "TASK", "results of a task" }, cmd_list_results },
+	{ { "list-tasks", NULL, "tasks (yours with --mine)" }, cmd_list_tasks },
+	{ { "pull-model", "TASK", "download a model version of a task" },
+	  cmd_pull_model },
+	{ { "refund", "TASK",
+	    "withdraw a task's unpaid escrow after its deadline" },
+	  cmd_refund },
+	{ { "reject", "RESULT", "reject a result with a reason" }, cmd_reject },
+	{ { "status", "TASK", "a task: state, slots, results, versions, "
+	    "payouts, escrow" }, cmd_status },
 };
 
 int main(int argc, char **argv)

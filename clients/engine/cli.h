@@ -2,19 +2,18 @@
  * share (option parsing, data flags, output). A command is one
  * cmd_<name>.c file defining `int cmd_<name>(int argc, char **argv)`
  * plus one row in main.c's table and one declaration below. Commands
- * return 0 (ok), 1 (runtime error, message already printed) or 2
- * (usage error). */
+ * return CLI_OK, CLI_ERR (runtime error, message already printed) or
+ * CLI_USAGE (usage error). */
 #ifndef FM_CLIENTS_ENGINE_CLI_H
 #define FM_CLIENTS_ENGINE_CLI_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli/opt.h"
 #include "engine/ml.h"
 
-#define CLI_OK 0
-#define CLI_ERR 1
-#define CLI_USAGE 2
+#define ENGINE_PROG "fedmarket-engine"
 
 int cmd_summary(int argc, char **argv);
 int cmd_init(int argc, char **argv);
@@ -24,38 +23,19 @@ int cmd_predict(int argc, char **argv);
 int cmd_aggregate(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 
-/* ---- options: one declarative table per command ------------------------ */
+/* "1.0 (OpenBLAS <kernels>)", what --version prints after the name. */
+const char *engine_version(void);
 
-enum opt_type {
-	OPT_STR,    /* const char * */
-	OPT_INT,    /* int, in [min, max] */
-	OPT_U64,    /* uint64_t */
-	OPT_NUM,    /* double, in [min, max] */
-	OPT_FLAG,   /* int set to 1 */
-};
+/* Parses a command's line against s (prog and version filled in here):
+ * 1 to go on, else 0 with *code (after --help, --version or a usage
+ * error, reported). */
+int engine_parse(struct opt_spec *s, int argc, char **argv, int *code);
 
-struct opt {
-	const char *name;   /* "--model" */
-	enum opt_type type;
-	void *dst;
-	const char *arg;    /* placeholder in usage ("DIR"), NULL for flags */
-	const char *help;
-	double min, max;    /* OPT_INT, OPT_NUM; both 0 = no range */
-};
-
-/* Parses argv[1..] (argv[0] is the command name) against opts, which
- * ends with a row whose name is NULL. --help prints usage and returns
- * -1; a bad option prints an error and usage and returns CLI_USAGE. */
-int opts_parse(const struct opt *opts, int argc, char **argv,
-	       const char *cmd, const char *synopsis);
-void opts_usage(const struct opt *opts, const char *cmd,
-		const char *synopsis);
-
-/* Prints "fedmarket-engine: <fm_error_msg()>" and returns CLI_ERR. */
-int cli_fail(void);
+/* Prints "fedmarket-engine <cmd>: <fm_error_msg()>" and returns CLI_ERR. */
+int engine_fail(const char *cmd);
 /* Prints "fedmarket-engine <cmd>: <message>" for a usage error and
  * returns CLI_USAGE. */
-int cli_usage_error(const char *cmd, const char *fmt, ...)
+int engine_usage(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* ---- data flags shared by train, eval and what comes later ------------- */
@@ -110,10 +90,10 @@ int split_names(char *buf, size_t bufsize, const char *list,
 /* A warning on stderr when the loss and the model's output disagree
  * (cross-entropy on a linear output without --from-logits, or logits
  * asked of a softmax/sigmoid output): Keras would compute it silently. */
-void cli_check_logits(const struct ml_model *m, enum ml_loss loss,
-		      int from_logits);
+void engine_check_logits(const struct ml_model *m, enum ml_loss loss,
+			 int from_logits);
 
 /* Sets OpenBLAS threads from --threads when given (> 0). */
-void cli_threads(int threads);
+void engine_threads(int threads);
 
 #endif

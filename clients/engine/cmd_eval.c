@@ -5,11 +5,13 @@
 
 #include <stdio.h>
 
+#define CMD "eval"
+
 int cmd_eval(int argc, char **argv)
 {
 	struct data_flags df = { 0 };
 	const char *dir = NULL, *loss_name = "sparse_categorical_crossentropy";
-	int from_logits = 0, json = 0, batch = 1024, threads = 0, rc;
+	int from_logits = 0, json = 0, batch = 1024, threads = 0, code;
 	const struct opt opts[] = {
 		{ "--model", OPT_STR, &dir, "DIR", "model folder", 0, 0 },
 		OPTS_DATA(&df),
@@ -23,40 +25,41 @@ int cmd_eval(int argc, char **argv)
 		  "evaluation batch (1024)", 1, 1 << 20 },
 		{ "--threads", OPT_INT, &threads, "N", "BLAS threads", 1, 256 },
 		{ "--json", OPT_FLAG, &json, NULL, "print JSON", 0, 0 },
-		{ NULL, 0, NULL, NULL, NULL, 0, 0 },
+		OPT_END,
+	};
+	struct opt_spec s = {
+		.cmd = CMD, .opts = opts,
+		.synopsis = "--model DIR (--test-images F --test-labels F | "
+			    "--test-csv F --inputs A,B --outputs Y) [options]",
 	};
 	struct ml_dataset train, test, *d;
 	struct ml_model *m = NULL;
 	struct ml_eval ev;
 	enum ml_loss loss;
+	int err = FM_OK;
 
-	rc = opts_parse(opts, argc, argv, "eval",
-			"--model DIR (--test-images F --test-labels F | "
-			"--test-csv F --inputs A,B --outputs Y) [options]");
-	if (rc)
-		return rc;
+	if (!engine_parse(&s, argc, argv, &code))
+		return code;
 	if (!dir)
-		return cli_usage_error("eval", "--model is required");
+		return engine_usage(CMD, "--model is required");
 	if (ml_loss_parse(loss_name, &loss))
-		return cli_usage_error("eval", "--loss: %s", fm_error_msg());
-	cli_threads(threads);
-	rc = data_load(&df, &train, &test, 0, 0, "eval");
-	if (rc)
-		return rc;
+		return engine_usage(CMD, "--loss: %s", fm_error_msg());
+	engine_threads(threads);
+	code = data_load(&df, &train, &test, 0, 0, CMD);
+	if (code)
+		return code;
 	d = test.n ? &test : &train;
 	if (!d->n) {
-		rc = cli_usage_error("eval", "give test (or training) data");
+		code = engine_usage(CMD, "give test (or training) data");
 		goto done;
 	}
-	if (ml_model_load(&m, dir)) {
-		rc = cli_fail();
+	err = ml_model_load(&m, dir);
+	if (err)
 		goto done;
-	}
-	cli_check_logits(m, loss, from_logits);
-	if (ml_evaluate(m, d, loss, from_logits, batch, &ev)) {
-		rc = cli_fail();
+	engine_check_logits(m, loss, from_logits);
+	err = ml_evaluate(m, d, loss, from_logits, batch, &ev);
+	if (err)
 		goto done;
-	}
 	if (json)
 		printf("{\"loss\": %.6f, \"accuracy\": %.6f, \"n\": %zu}\n",
 		       ev.loss, ev.accuracy, ev.n);
@@ -64,8 +67,10 @@ int cmd_eval(int argc, char **argv)
 		printf("loss %.4f accuracy %.4f (%zu samples)\n", ev.loss,
 		       ev.accuracy, ev.n);
 done:
+	if (err)
+		code = engine_fail(CMD);
 	ml_model_free(m);
 	ml_dataset_cleanup(&train);
 	ml_dataset_cleanup(&test);
-	return rc;
+	return code;
 }

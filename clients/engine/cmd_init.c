@@ -7,7 +7,33 @@
 
 #include <stdio.h>
 
+#define CMD "init"
 #define SPEC_MAX (1 << 20)
+
+/* A model built from the layer spec in path. */
+static int from_spec(struct ml_model **m, const char *path, uint64_t seed)
+{
+	json_t *spec = NULL;
+	int err = fj_load_file(&spec, path, SPEC_MAX);
+
+	if (err)
+		return err;
+	err = ml_model_from_spec(m, spec, seed);
+	if (err)
+		fm_error_prefix("%s", path);
+	json_decref(spec);
+	return err;
+}
+
+/* The architecture of the model in dir with fresh weights. */
+static int reinit(struct ml_model **m, const char *dir, uint64_t seed)
+{
+	int err = ml_model_load(m, dir);
+
+	if (err)
+		return err;
+	return ml_model_init_weights(*m, seed);
+}
 
 int cmd_init(int argc, char **argv)
 {
@@ -21,39 +47,30 @@ int cmd_init(int argc, char **argv)
 		{ "--out", OPT_STR, &out, "DIR", "where to write the model", 0,
 		  0 },
 		{ "--seed", OPT_U64, &seed, "N", "initializer seed (0)", 0, 0 },
-		{ NULL, 0, NULL, NULL, NULL, 0, 0 },
+		OPT_END,
+	};
+	struct opt_spec s = {
+		.cmd = CMD, .opts = opts,
+		.synopsis = "(--spec F | --model DIR) --out DIR [--seed N]",
 	};
 	struct ml_model *m = NULL;
-	json_t *spec = NULL;
-	int rc;
+	int code, err;
 
-	rc = opts_parse(opts, argc, argv, "init",
-			"(--spec F | --model DIR) --out DIR [--seed N]");
-	if (rc)
-		return rc;
+	if (!engine_parse(&s, argc, argv, &code))
+		return code;
 	if (!out || !spec_path == !model)
-		return cli_usage_error("init", "give --out and one of --spec "
-				       "or --model");
-	if (spec_path) {
-		if (fj_load_file(&spec, spec_path, SPEC_MAX) ||
-		    ml_model_from_spec(&m, spec, seed)) {
-			if (spec)
-				fm_error_prefix("%s", spec_path);
-			rc = cli_fail();
-			goto done;
-		}
-	} else if (ml_model_load(&m, model) || ml_model_init_weights(m, seed)) {
-		rc = cli_fail();
+		return engine_usage(CMD, "give --out and one of --spec or "
+				    "--model");
+	err = spec_path ? from_spec(&m, spec_path, seed)
+			: reinit(&m, model, seed);
+	if (err)
 		goto done;
-	}
-	if (ml_model_save(m, out)) {
-		rc = cli_fail();
+	err = ml_model_save(m, out);
+	if (err)
 		goto done;
-	}
 	printf("%s: %zu parameters, seed %llu\n", out, ml_model_param_count(m),
 	       (unsigned long long)seed);
 done:
-	json_decref(spec);
 	ml_model_free(m);
-	return rc;
+	return err ? engine_fail(CMD) : CLI_OK;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CMD "predict"
 #define INPUT_MAX (256u << 20)
 
 /* x [n, model input] from the input tensor. */
@@ -23,10 +24,12 @@ static int read_input(const char *path, const struct ml_model *m,
 	int err;
 
 	err = fj_load_file(&root, path, INPUT_MAX);
-	if (!err)
-		err = fj_arr(root, "", "shape", ML_MAX_RANK + 1, &shape);
-	if (!err)
-		err = fj_arr(root, "", "data", ML_MAX_DATA_FLOATS, &data);
+	if (err)
+		goto done;
+	err = fj_arr(root, "", "shape", ML_MAX_RANK + 1, &shape);
+	if (err)
+		goto done;
+	err = fj_arr(root, "", "data", ML_MAX_DATA_FLOATS, &data);
 	if (err)
 		goto done;
 	if (json_array_size(shape) < 2) {
@@ -91,24 +94,35 @@ done:
 	return err;
 }
 
-static int write_output(const char *path, const struct ml_model *m,
-			const float *y, size_t n)
+/* y [n, model output] as a tensor's JSON text. */
+static int format_output(struct buf *b, const struct ml_model *m,
+			 const float *y, size_t n)
 {
 	struct ml_shape s = ml_model_output_shape(m);
 	size_t count = n * ml_model_output_size(m);
+	int err;
+
+	err = buf_appendf(b, "{\"shape\": [%zu", n);
+	for (int i = 0; !err && i < s.rank; i++)
+		err = buf_appendf(b, ", %d", s.dim[i]);
+	if (err)
+		return err;
+	err = buf_appends(b, "], \"data\": [");
+	for (size_t i = 0; !err && i < count; i++)
+		err = buf_appendf(b, "%s%.9g", i ? ", " : "", (double)y[i]);
+	if (err)
+		return err;
+	return buf_appends(b, "]}\n");
+}
+
+static int write_output(const char *path, const struct ml_model *m,
+			const float *y, size_t n)
+{
 	struct buf b = BUF_INIT((size_t)-1 / 2);
 	FILE *f = NULL;
 	int err;
 
-	err = buf_appendf(&b, "{\"shape\": [%zu", n);
-	for (int i = 0; !err && i < s.rank; i++)
-		err = buf_appendf(&b, ", %d", s.dim[i]);
-	if (!err)
-		err = buf_appends(&b, "], \"data\": [");
-	for (size_t i = 0; !err && i < count; i++)
-		err = buf_appendf(&b, "%s%.9g", i ? ", " : "", (double)y[i]);
-	if (!err)
-		err = buf_appends(&b, "]}\n");
+	err = format_output(&b, m, y, n);
 	if (err)
 		goto done;
 	f = strcmp(path, "-") == 0 ? stdout : fopen(path, "wb");
@@ -124,42 +138,46 @@ done:
 int cmd_predict(int argc, char **argv)
 {
 	const char *dir = NULL, *in = NULL, *out = NULL;
-	int threads = 0, rc;
+	int threads = 0, code;
 	const struct opt opts[] = {
 		{ "--model", OPT_STR, &dir, "DIR", "model folder", 0, 0 },
 		{ "--input", OPT_STR, &in, "F", "input tensor (JSON)", 0, 0 },
 		{ "--output", OPT_STR, &out, "F", "output tensor (JSON, - for "
 		  "stdout)", 0, 0 },
 		{ "--threads", OPT_INT, &threads, "N", "BLAS threads", 1, 256 },
-		{ NULL, 0, NULL, NULL, NULL, 0, 0 },
+		OPT_END,
 	};
+	struct opt_spec s = { .cmd = CMD, .opts = opts,
+			      .synopsis = "--model DIR --input F --output F" };
 	struct ml_model *m = NULL;
 	float *x = NULL, *y = NULL;
 	size_t n = 0;
+	int err;
 
-	rc = opts_parse(opts, argc, argv, "predict",
-			"--model DIR --input F --output F");
-	if (rc)
-		return rc;
+	if (!engine_parse(&s, argc, argv, &code))
+		return code;
 	if (!dir || !in || !out)
-		return cli_usage_error("predict", "--model, --input and "
-				       "--output are required");
-	cli_threads(threads);
-	if (ml_model_load(&m, dir) || read_input(in, m, &x, &n)) {
-		rc = cli_fail();
+		return engine_usage(CMD, "--model, --input and --output are "
+				    "required");
+	engine_threads(threads);
+	err = ml_model_load(&m, dir);
+	if (err)
 		goto done;
-	}
+	err = read_input(in, m, &x, &n);
+	if (err)
+		goto done;
 	y = malloc(n * ml_model_output_size(m) * sizeof(float) + 1);
 	if (!y) {
-		fm_error_set(FM_ENOMEM, "out of memory");
-		rc = cli_fail();
+		err = fm_error_set(FM_ENOMEM, "out of memory");
 		goto done;
 	}
-	if (ml_predict(m, x, n, y) || write_output(out, m, y, n))
-		rc = cli_fail();
+	err = ml_predict(m, x, n, y);
+	if (err)
+		goto done;
+	err = write_output(out, m, y, n);
 done:
 	free(x);
 	free(y);
 	ml_model_free(m);
-	return rc;
+	return err ? engine_fail(CMD) : CLI_OK;
 }

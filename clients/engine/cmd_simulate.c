@@ -82,118 +82,161 @@ static int limit_train(struct ml_dataset *d, size_t n, uint64_t seed)
 	return FM_OK;
 }
 
-int cmd_simulate(int argc, char **argv)
-{
-	struct data_flags df = { 0 };
+/* The command line: the simulation's options and what they name. */
+struct sim_args {
+	struct data_flags df;
 	struct fed_flags ff;
 	struct ml_fed_sim_opts o;
-	const char *dir = NULL, *out = NULL, *split = "iid";
-	const char *attack = "sign_flip", *opt_name = "adam";
-	const char *loss_name = "sparse_categorical_crossentropy";
-	int clients = 10, malicious = 0, classes = 0, threads = 0;
-	int max_train = 0, rc = CLI_OK, err = FM_OK;
-	struct ml_dataset train = { 0 }, test = { 0 };
-	struct ml_model *m = NULL;
+	const char *dir, *out, *split, *attack, *opt_name, *loss_name;
+	int clients, malicious, classes, threads, max_train;
+};
 
-	fed_flags_init(&ff);
-	ml_fed_sim_opts_init(&o);
+/* Parses the line into a; 1 to go on, else 0 with *code. */
+static int parse_line(struct sim_args *a, int argc, char **argv, int *code)
+{
+	struct ml_fed_sim_opts *o = &a->o;
 	const struct opt opts[] = {
-		{ "--model", OPT_STR, &dir, "DIR", "initial global model", 0,
-		  0 },
-		OPTS_DATA(&df),
-		{ "--clients", OPT_INT, &clients, "N", "simulated clients (10)",
-		  1, ML_AGG_MAX_UPDATES },
-		{ "--rounds", OPT_INT, &o.rounds, "R", "rounds (5)", 1,
+		{ "--model", OPT_STR, &a->dir, "DIR", "initial global model",
+		  0, 0 },
+		OPTS_DATA(&a->df),
+		{ "--clients", OPT_INT, &a->clients, "N",
+		  "simulated clients (10)", 1, ML_AGG_MAX_UPDATES },
+		{ "--rounds", OPT_INT, &o->rounds, "R", "rounds (5)", 1,
 		  100000 },
-		{ "--local-epochs", OPT_INT, &o.local.epochs, "E",
+		{ "--local-epochs", OPT_INT, &o->local.epochs, "E",
 		  "local epochs per round (1)", 1, 100000 },
-		{ "--batch-size", OPT_INT, &o.local.batch_size, "B",
+		{ "--batch-size", OPT_INT, &o->local.batch_size, "B",
 		  "local batch size (32)", 1, 1 << 20 },
-		{ "--optimizer", OPT_STR, &opt_name, "NAME",
+		{ "--optimizer", OPT_STR, &a->opt_name, "NAME",
 		  "local optimizer: adam (default) or sgd", 0, 0 },
-		{ "--lr", OPT_NUM, &o.local.lr, "X", "local learning rate "
+		{ "--lr", OPT_NUM, &o->local.lr, "X", "local learning rate "
 		  "(0.001)", 1e-12, 1e6 },
-		{ "--momentum", OPT_NUM, &o.local.momentum, "X",
+		{ "--momentum", OPT_NUM, &o->local.momentum, "X",
 		  "SGD momentum (0)", 0, 0.999999 },
-		{ "--loss", OPT_STR, &loss_name, "NAME",
+		{ "--loss", OPT_STR, &a->loss_name, "NAME",
 		  "sparse_categorical_crossentropy (default), ...", 0, 0 },
-		{ "--from-logits", OPT_FLAG, &o.local.from_logits, NULL,
+		{ "--from-logits", OPT_FLAG, &o->local.from_logits, NULL,
 		  "the model outputs logits", 0, 0 },
-		{ "--classes", OPT_INT, &classes, "N", "label classes (the "
+		{ "--classes", OPT_INT, &a->classes, "N", "label classes (the "
 		  "model's outputs)", 1, 100000 },
-		{ "--split", OPT_STR, &split, "S", "iid (default), "
+		{ "--split", OPT_STR, &a->split, "S", "iid (default), "
 		  "dirichlet:ALPHA or shards:K", 0, 0 },
-		{ "--sample-rate", OPT_NUM, &o.sample_rate, "Q", "fraction of "
-		  "clients per round (1)", 1e-9, 1 },
-		{ "--malicious", OPT_INT, &malicious, "M", "attacking clients "
-		  "(0)", 0, ML_AGG_MAX_UPDATES },
-		{ "--attack", OPT_STR, &attack, "A", "sign_flip[:K] (default), "
-		  "scale:K or noise[:S]", 0, 0 },
-		{ "--max-train", OPT_INT, &max_train, "N", "use N random "
+		{ "--sample-rate", OPT_NUM, &o->sample_rate, "Q", "fraction "
+		  "of clients per round (1)", 1e-9, 1 },
+		{ "--malicious", OPT_INT, &a->malicious, "M", "attacking "
+		  "clients (0)", 0, ML_AGG_MAX_UPDATES },
+		{ "--attack", OPT_STR, &a->attack, "A", "sign_flip[:K] "
+		  "(default), scale:K or noise[:S]", 0, 0 },
+		{ "--max-train", OPT_INT, &a->max_train, "N", "use N random "
 		  "training samples (all)", 1, 2147483647 },
-		{ "--fed-eval", OPT_FLAG, &o.fed_eval, NULL, "also evaluate "
+		{ "--fed-eval", OPT_FLAG, &o->fed_eval, NULL, "also evaluate "
 		  "each round on every client's data (federated evaluation)",
 		  0, 0 },
-		{ "--out", OPT_STR, &out, "DIR", "write the final model", 0,
+		{ "--out", OPT_STR, &a->out, "DIR", "write the final model", 0,
 		  0 },
-		{ "--threads", OPT_INT, &threads, "N", "BLAS threads", 1, 256 },
-		OPTS_FED(&ff),
-		{ NULL, 0, NULL, NULL, NULL, 0, 0 },
+		{ "--threads", OPT_INT, &a->threads, "N", "BLAS threads", 1,
+		  256 },
+		OPTS_FED(&a->ff),
+		OPT_END,
+	};
+	struct opt_spec s = {
+		.cmd = CMD, .opts = opts,
+		.synopsis = "--model DIR (--train-images F --train-labels F | "
+			    "--train-csv F ...) (--test-images F --test-labels "
+			    "F | --test-csv F) [options]",
 	};
 
-	rc = opts_parse(opts, argc, argv, CMD, "--model DIR (--train-images F "
-			"--train-labels F | --train-csv F ...) (--test-images "
-			"F --test-labels F | --test-csv F) [options]");
-	if (!rc)
-		rc = fed_flags_finish(&ff, CMD);
-	if (rc)
-		return rc;
-	if (!dir)
-		return cli_usage_error(CMD, "--model is required");
-	if (ml_optimizer_parse(opt_name, &o.local.optimizer))
-		return cli_usage_error(CMD, "--optimizer: %s", fm_error_msg());
-	if (ml_loss_parse(loss_name, &o.local.loss))
-		return cli_usage_error(CMD, "--loss: %s", fm_error_msg());
-	if (ml_fed_split_parse(&o.split, split))
-		return cli_usage_error(CMD, "--split: %s", fm_error_msg());
-	if (ml_fed_attack_parse(&o.attack, attack))
-		return cli_usage_error(CMD, "--attack: %s", fm_error_msg());
-	if (malicious > clients)
-		return cli_usage_error(CMD, "--malicious %d: more than the %d "
-				       "clients", malicious, clients);
-	o.clients = (size_t)clients;
-	o.malicious = (size_t)malicious;
-	o.agg = ff.agg;
-	o.dp_clip = ff.dp_clip;
-	o.dp_noise = ff.dp_clip > 0 ? ff.dp_noise : 0;
-	o.dp_delta = ff.dp_delta;
-	o.seed = ff.seed;
-	o.local.seed = ff.seed;
-	o.on_round = print_round;
-	o.cb_arg = &ff;
-	cli_threads(threads);
-	rc = data_load(&df, &train, &test, 1, 1, CMD);
-	if (rc)
-		goto done;
-	err = ml_model_load(&m, dir);
-	if (!err)
-		err = limit_train(&train, (size_t)max_train, ff.seed);
+	if (!engine_parse(&s, argc, argv, code))
+		return 0;
+	*code = fed_flags_finish(&a->ff, CMD);
+	return *code == CLI_OK;
+}
+
+/* Turns the names of the line into the simulation's options; a usage
+ * error is reported and returned. */
+static int sim_options(struct sim_args *a)
+{
+	struct ml_fed_sim_opts *o = &a->o;
+
+	if (!a->dir)
+		return engine_usage(CMD, "--model is required");
+	if (ml_optimizer_parse(a->opt_name, &o->local.optimizer))
+		return engine_usage(CMD, "--optimizer: %s", fm_error_msg());
+	if (ml_loss_parse(a->loss_name, &o->local.loss))
+		return engine_usage(CMD, "--loss: %s", fm_error_msg());
+	if (ml_fed_split_parse(&o->split, a->split))
+		return engine_usage(CMD, "--split: %s", fm_error_msg());
+	if (ml_fed_attack_parse(&o->attack, a->attack))
+		return engine_usage(CMD, "--attack: %s", fm_error_msg());
+	if (a->malicious > a->clients)
+		return engine_usage(CMD, "--malicious %d: more than the %d "
+				    "clients", a->malicious, a->clients);
+	o->clients = (size_t)a->clients;
+	o->malicious = (size_t)a->malicious;
+	o->agg = a->ff.agg;
+	o->dp_clip = a->ff.dp_clip;
+	o->dp_noise = a->ff.dp_clip > 0 ? a->ff.dp_noise : 0;
+	o->dp_delta = a->ff.dp_delta;
+	o->seed = a->ff.seed;
+	o->local.seed = a->ff.seed;
+	o->on_round = print_round;
+	o->cb_arg = &a->ff;
+	return CLI_OK;
+}
+
+/* The simulation proper on loaded data; the model goes to --out. */
+static int simulate(struct sim_args *a, struct ml_dataset *train,
+		    const struct ml_dataset *test)
+{
+	struct ml_model *m = NULL;
+	int err;
+
+	err = ml_model_load(&m, a->dir);
 	if (err)
 		goto done;
-	o.classes = classes ? classes : (int)ml_model_output_size(m);
-	err = ml_fed_simulate(m, &train, &test, &o);
-	if (!err && out) {
-		err = ml_model_save(m, out);
-		if (err)
-			fm_error_prefix("%s", out);
+	err = limit_train(train, (size_t)a->max_train, a->ff.seed);
+	if (err)
+		goto done;
+	a->o.classes = a->classes ? a->classes
+				  : (int)ml_model_output_size(m);
+	err = ml_fed_simulate(m, train, test, &a->o);
+	if (err || !a->out)
+		goto done;
+	err = ml_model_save(m, a->out);
+	if (err) {
+		fm_error_prefix("%s", a->out);
+		goto done;
 	}
-	if (!err && out && !ff.json)
-		printf("saved %s\n", out);
+	if (!a->ff.json)
+		printf("saved %s\n", a->out);
 done:
-	if (err)
-		rc = cli_fail();
 	ml_model_free(m);
+	return err;
+}
+
+int cmd_simulate(int argc, char **argv)
+{
+	struct sim_args a = {
+		.split = "iid", .attack = "sign_flip", .opt_name = "adam",
+		.loss_name = "sparse_categorical_crossentropy", .clients = 10,
+	};
+	struct ml_dataset train = { 0 }, test = { 0 };
+	int code;
+
+	fed_flags_init(&a.ff);
+	ml_fed_sim_opts_init(&a.o);
+	if (!parse_line(&a, argc, argv, &code))
+		return code;
+	code = sim_options(&a);
+	if (code)
+		return code;
+	engine_threads(a.threads);
+	code = data_load(&a.df, &train, &test, 1, 1, CMD);
+	if (code)
+		return code;
+	if (simulate(&a, &train, &test))
+		code = engine_fail(CMD);
 	ml_dataset_cleanup(&train);
 	ml_dataset_cleanup(&test);
-	return rc;
+	return code;
 }

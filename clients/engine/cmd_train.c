@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define CMD "train"
+
 struct progress {
 	const struct ml_dataset *test;
 	const struct ml_dataset *val;
@@ -91,13 +93,71 @@ static int on_epoch(void *arg, struct ml_model *m,
 	return 0;
 }
 
+/* Holds out the validation split of *train (shuffled under seed). */
+static int split_validation(struct ml_dataset *train, struct ml_dataset *val,
+			    double fraction, uint64_t seed)
+{
+	struct ml_dataset fit = { 0 };
+	int err = ml_dataset_split(&fit, val, train, fraction, seed);
+
+	if (err)
+		return err;
+	ml_dataset_cleanup(train);
+	*train = fit;
+	return FM_OK;
+}
+
+/* Trains m on the data the flags name and saves it to out. */
+static int train_model(struct ml_model *m, struct ml_train_opts *o,
+		       const struct data_flags *df, double val_split,
+		       const char *out, struct progress *p, int *code)
+{
+	struct ml_dataset train, test, val = { 0 };
+	int err = FM_OK;
+
+	*code = data_load(df, &train, &test, 1, 0, CMD);
+	if (*code)
+		return FM_OK;
+	if (val_split > 0) {
+		err = split_validation(&train, &val, val_split, o->seed);
+		if (err)
+			goto done;
+		p->val = val.n ? &val : NULL;
+	}
+	p->test = test.n ? &test : NULL;
+	if (p->test) {
+		err = ml_data_check(m, p->test, o->loss);
+		if (err) {
+			fm_error_prefix("test data");
+			goto done;
+		}
+	}
+	p->loss = o->loss;
+	p->from_logits = o->from_logits;
+	p->bar = isatty(STDERR_FILENO);
+	p->epochs = o->epochs;
+	p->epoch = 1;
+	o->on_epoch = on_epoch;
+	o->on_batch = on_batch;
+	o->cb_arg = p;
+	err = ml_train(m, &train, o);
+	if (err)
+		goto done;
+	err = ml_model_save(m, out);
+done:
+	ml_dataset_cleanup(&train);
+	ml_dataset_cleanup(&test);
+	ml_dataset_cleanup(&val);
+	return err;
+}
+
 int cmd_train(int argc, char **argv)
 {
 	struct data_flags df = { 0 };
 	struct ml_train_opts o;
 	const char *dir = NULL, *out = NULL, *opt_name = "adam";
 	const char *loss_name = "sparse_categorical_crossentropy";
-	int no_shuffle = 0, threads = 0, rc;
+	int no_shuffle = 0, threads = 0, code, err;
 	double val_split = 0;
 	struct progress p = { 0 };
 
@@ -134,66 +194,36 @@ int cmd_train(int argc, char **argv)
 		{ "--threads", OPT_INT, &threads, "N", "BLAS threads", 1, 256 },
 		{ "--json", OPT_FLAG, &p.json, NULL, "one JSON object per epoch",
 		  0, 0 },
-		{ NULL, 0, NULL, NULL, NULL, 0, 0 },
+		OPT_END,
 	};
-	struct ml_dataset train, test, fit = { 0 }, val = { 0 };
+	struct opt_spec s = {
+		.cmd = CMD, .opts = opts,
+		.synopsis = "--model DIR --out DIR (--train-images F "
+			    "--train-labels F | --train-csv F --inputs A,B "
+			    "--outputs Y) [options]",
+	};
 	struct ml_model *m = NULL;
 
-	rc = opts_parse(opts, argc, argv, "train",
-			"--model DIR --out DIR (--train-images F "
-			"--train-labels F | --train-csv F --inputs A,B "
-			"--outputs Y) [options]");
-	if (rc)
-		return rc;
+	if (!engine_parse(&s, argc, argv, &code))
+		return code;
 	if (!dir || !out)
-		return cli_usage_error("train", "--model and --out are "
-				       "required");
+		return engine_usage(CMD, "--model and --out are required");
 	if (ml_optimizer_parse(opt_name, &o.optimizer))
-		return cli_usage_error("train", "--optimizer: %s",
-				       fm_error_msg());
+		return engine_usage(CMD, "--optimizer: %s", fm_error_msg());
 	if (ml_loss_parse(loss_name, &o.loss))
-		return cli_usage_error("train", "--loss: %s", fm_error_msg());
+		return engine_usage(CMD, "--loss: %s", fm_error_msg());
 	o.shuffle = !no_shuffle;
-	cli_threads(threads);
-	if (ml_model_load(&m, dir))
-		return cli_fail();
-	cli_check_logits(m, o.loss, o.from_logits);
-	rc = data_load(&df, &train, &test, 1, 0, "train");
-	if (rc)
+	engine_threads(threads);
+	err = ml_model_load(&m, dir);
+	if (err)
 		goto done;
-	if (val_split > 0) {
-		if (ml_dataset_split(&fit, &val, &train, val_split, o.seed)) {
-			rc = cli_fail();
-			goto done;
-		}
-		ml_dataset_cleanup(&train);
-		train = fit;
-		p.val = val.n ? &val : NULL;
-	}
-	p.test = test.n ? &test : NULL;
-	if (p.test && ml_data_check(m, p.test, o.loss)) {
-		fm_error_prefix("test data");
-		rc = cli_fail();
+	engine_check_logits(m, o.loss, o.from_logits);
+	err = train_model(m, &o, &df, val_split, out, &p, &code);
+	if (err || code)
 		goto done;
-	}
-	p.loss = o.loss;
-	p.from_logits = o.from_logits;
-	p.bar = isatty(STDERR_FILENO);
-	p.epochs = o.epochs;
-	p.epoch = 1;
-	o.on_epoch = on_epoch;
-	o.on_batch = on_batch;
-	o.cb_arg = &p;
-	if (ml_train(m, &train, &o) || ml_model_save(m, out)) {
-		rc = cli_fail();
-		goto done;
-	}
 	if (!p.json)
 		printf("saved %s\n", out);
 done:
 	ml_model_free(m);
-	ml_dataset_cleanup(&train);
-	ml_dataset_cleanup(&test);
-	ml_dataset_cleanup(&val);
-	return rc;
+	return err ? engine_fail(CMD) : code;
 }

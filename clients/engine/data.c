@@ -17,13 +17,13 @@ static int load_csv(struct ml_dataset *d, const char *path,
 	size_t ni = 0, no = 0;
 
 	if (!f->inputs || !f->outputs)
-		return cli_usage_error(cmd, "CSV data needs --inputs and "
-				       "--outputs");
+		return engine_usage(cmd, "CSV data needs --inputs and "
+				    "--outputs");
 	if (split_names(ibuf, sizeof(ibuf), f->inputs, in, MAX_COLUMNS, &ni) ||
 	    split_names(obuf, sizeof(obuf), f->outputs, out, MAX_COLUMNS, &no))
-		return cli_usage_error(cmd, "%s", fm_error_msg());
+		return engine_usage(cmd, "%s", fm_error_msg());
 	if (ml_dataset_load_csv(d, path, in, ni, out, no))
-		return cli_fail();
+		return engine_fail(cmd);
 	return CLI_OK;
 }
 
@@ -33,17 +33,16 @@ static int load_one(struct ml_dataset *d, const char *images,
 		    const char *which)
 {
 	if (csv && (images || labels))
-		return cli_usage_error(cmd, "give either --%s-csv or "
-				       "--%s-images/--%s-labels", which, which,
-				       which);
+		return engine_usage(cmd, "give either --%s-csv or "
+				    "--%s-images/--%s-labels", which, which,
+				    which);
 	if (csv)
 		return load_csv(d, csv, f, cmd);
 	if (!images || !labels)
-		return cli_usage_error(cmd, "--%s-images needs --%s-labels "
-				       "(and the other way round)", which,
-				       which);
+		return engine_usage(cmd, "--%s-images needs --%s-labels "
+				    "(and the other way round)", which, which);
 	if (ml_dataset_load_idx(d, images, labels))
-		return cli_fail();
+		return engine_fail(cmd);
 	return CLI_OK;
 }
 
@@ -55,14 +54,54 @@ static int preprocess(struct ml_dataset *d, const struct data_flags *f,
 
 	if (f->resize) {
 		if (sscanf(f->resize, "%dx%d%c", &h, &w, &tail) != 2)
-			return cli_usage_error(cmd, "--resize: expected HxW, "
-					       "got '%s'", f->resize);
+			return engine_usage(cmd, "--resize: expected HxW, "
+					    "got \"%s\"", f->resize);
 		if (ml_dataset_resize(d, h, w))
-			return cli_fail();
+			return engine_fail(cmd);
 	}
 	if (f->scale > 0)
 		ml_dataset_scale(d, (float)f->scale);
 	return CLI_OK;
+}
+
+/* Scales both sets by the statistics of ref (train, else test). */
+static int standardize(struct ml_dataset *train, struct ml_dataset *test,
+		       int have_train, int have_test)
+{
+	const struct ml_dataset *ref = have_train ? train : test;
+	float *mean = NULL, *std = NULL;
+	int err = FM_OK;
+
+	if (have_train && have_test && test->x_size != train->x_size)
+		return fm_error_set(FM_EINVAL, "test samples have %zu values, "
+				    "training samples %zu", test->x_size,
+				    train->x_size);
+	mean = malloc(ref->x_size * sizeof(float) + 1);
+	std = malloc(ref->x_size * sizeof(float) + 1);
+	if (!mean || !std) {
+		err = fm_error_set(FM_ENOMEM, "out of memory");
+		goto done;
+	}
+	ml_dataset_stats(ref, mean, std);
+	if (have_train)
+		ml_dataset_standardize(train, mean, std);
+	if (have_test)
+		ml_dataset_standardize(test, mean, std);
+done:
+	free(mean);
+	free(std);
+	return err;
+}
+
+/* One set: load_one, then preprocess. */
+static int load_set(struct ml_dataset *d, const char *images,
+		    const char *labels, const char *csv,
+		    const struct data_flags *f, const char *cmd,
+		    const char *which)
+{
+	int rc = load_one(d, images, labels, csv, f, cmd, which);
+
+	return rc ? rc : preprocess(d, f, cmd);
 }
 
 int data_load(const struct data_flags *f, struct ml_dataset *train,
@@ -71,53 +110,34 @@ int data_load(const struct data_flags *f, struct ml_dataset *train,
 {
 	int have_train = f->train_images || f->train_labels || f->train_csv;
 	int have_test = f->test_images || f->test_labels || f->test_csv;
-	float *mean = NULL, *std = NULL;
 	int rc = CLI_OK;
 
 	memset(train, 0, sizeof(*train));
 	memset(test, 0, sizeof(*test));
 	if (need_train && !have_train)
-		return cli_usage_error(cmd, "training data is needed "
-				       "(--train-images/--train-labels or "
-				       "--train-csv)");
+		return engine_usage(cmd, "training data is needed "
+				    "(--train-images/--train-labels or "
+				    "--train-csv)");
 	if (need_test && !have_test)
-		return cli_usage_error(cmd, "test data is needed "
-				       "(--test-images/--test-labels or "
-				       "--test-csv)");
-	if (have_train)
-		rc = load_one(train, f->train_images, f->train_labels,
+		return engine_usage(cmd, "test data is needed "
+				    "(--test-images/--test-labels or "
+				    "--test-csv)");
+	if (have_train) {
+		rc = load_set(train, f->train_images, f->train_labels,
 			      f->train_csv, f, cmd, "train");
-	if (!rc && have_train)
-		rc = preprocess(train, f, cmd);
-	if (!rc && have_test)
-		rc = load_one(test, f->test_images, f->test_labels, f->test_csv,
-			      f, cmd, "test");
-	if (!rc && have_test)
-		rc = preprocess(test, f, cmd);
-	if (!rc && f->standardize) {
-		const struct ml_dataset *ref = have_train ? train : test;
-
-		mean = malloc(ref->x_size * sizeof(float) + 1);
-		std = malloc(ref->x_size * sizeof(float) + 1);
-		if (!mean || !std) {
-			fm_error_set(FM_ENOMEM, "out of memory");
-			rc = cli_fail();
-		} else if (have_train && have_test &&
-			   test->x_size != train->x_size) {
-			fm_error_set(FM_EINVAL, "test samples have %zu values, "
-				     "training samples %zu", test->x_size,
-				     train->x_size);
-			rc = cli_fail();
-		} else {
-			ml_dataset_stats(ref, mean, std);
-			if (have_train)
-				ml_dataset_standardize(train, mean, std);
-			if (have_test)
-				ml_dataset_standardize(test, mean, std);
-		}
+		if (rc)
+			goto done;
 	}
-	free(mean);
-	free(std);
+	if (have_test) {
+		rc = load_set(test, f->test_images, f->test_labels,
+			      f->test_csv, f, cmd, "test");
+		if (rc)
+			goto done;
+	}
+	if (f->standardize &&
+	    standardize(train, test, have_train, have_test))
+		rc = engine_fail(cmd);
+done:
 	if (rc) {
 		ml_dataset_cleanup(train);
 		ml_dataset_cleanup(test);

@@ -21,7 +21,7 @@ void fed_flags_init(struct fed_flags *f)
 int fed_flags_finish(struct fed_flags *f, const char *cmd)
 {
 	if (ml_agg_rule_parse(&f->agg.rule, f->rule))
-		return cli_usage_error(cmd, "--rule: %s", fm_error_msg());
+		return engine_usage(cmd, "--rule: %s", fm_error_msg());
 	if (f->seed_text) {
 		char *end;
 
@@ -29,21 +29,20 @@ int fed_flags_finish(struct fed_flags *f, const char *cmd)
 		f->seed = strtoull(f->seed_text, &end, 10);
 		if (errno || end == f->seed_text || *end ||
 		    f->seed_text[0] == '-')
-			return cli_usage_error(cmd, "--seed '%s': expected an "
-					       "integer in 0..2^64-1",
-					       f->seed_text);
+			return engine_usage(cmd, "--seed \"%s\": expected an "
+					    "integer in 0..2^64-1",
+					    f->seed_text);
 		f->seed_set = 1;
 	}
 	if (f->dp_noise >= 0 && f->dp_clip == 0)
-		return cli_usage_error(cmd, "--dp-noise needs --dp-clip");
+		return engine_usage(cmd, "--dp-noise needs --dp-clip");
 	if (f->dp_clip > 0) {
 		if (f->dp_noise < 0)
-			return cli_usage_error(cmd, "--dp-clip needs "
-					       "--dp-noise");
+			return engine_usage(cmd, "--dp-clip needs --dp-noise");
 		if (f->agg.rule != ML_AGG_FEDAVG)
-			return cli_usage_error(cmd, "differential privacy "
-					       "works with --rule fedavg only, "
-					       "not %s", f->rule);
+			return engine_usage(cmd, "differential privacy works "
+					    "with --rule fedavg only, not %s",
+					    f->rule);
 	}
 	return CLI_OK;
 }

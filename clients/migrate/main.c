@@ -1,4 +1,5 @@
 /* fedmarket-migrate: applies migrations/NNNN_name.sql in order. */
+#include "cli/opt.h"
 #include "core/cfg.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -7,61 +8,61 @@
 #include <stdio.h>
 #include <string.h>
 
-static void usage(FILE *f)
+#define PROG "fedmarket-migrate"
+
+static const char about[] =
+	"commands:\n"
+	"  up                         apply pending migrations (default)\n"
+	"  status                     list migrations and whether each is "
+	"applied\n";
+
+/* up or status against the database at url. */
+static int run(const char *cmd, const char *url, const char *dir)
 {
-	fprintf(f,
-		"usage: fedmarket-migrate [--dir DIR] [--database-url URL] "
-		"[up|status]\n"
-		"  up       apply pending migrations (default)\n"
-		"  status   list migrations and whether each is applied\n"
-		"  --dir    migrations folder (default: migrations)\n"
-		"  --database-url  overrides FEDMARKET_DATABASE_URL\n");
+	struct migrate_report rep = { 0 };
+	int err;
+
+	if (!strcmp(cmd, "status"))
+		return migrate_status(url, dir, stdout);
+	err = migrate_run(url, dir, &rep, stdout);
+	if (err)
+		return err;
+	printf("migrations: %d applied, %d already applied\n", rep.applied,
+	       rep.already);
+	return FM_OK;
 }
 
 int main(int argc, char **argv)
 {
+	const char *dir = "migrations", *url = NULL, *config = NULL;
+	const char *pos[1] = { NULL };
+	const struct opt opts[] = {
+		{ "--dir", OPT_STR, &dir, "DIR",
+		  "migrations folder (default: migrations)", 0, 0 },
+		{ "--database-url", OPT_STR, &url, "URL",
+		  "overrides database_url (FEDMARKET_DATABASE_URL)", 0, 0 },
+		{ "--config", OPT_STR, &config, "FILE",
+		  "configuration file (default: ~/.config/fedmarket/config)",
+		  0, 0 },
+		OPT_END,
+	};
+	const struct opt_spec s = {
+		.prog = PROG, .synopsis = "[options] [up|status]",
+		.about = about, .opts = opts, .pos = pos, .max_pos = 1,
+	};
+	const char *cmd;
 	struct fm_config cfg;
-	struct migrate_report rep = { 0 };
-	const char *dir = "migrations", *url = NULL, *cmd = "up";
-	int err;
+	int code;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
-			dir = argv[++i];
-		} else if (!strcmp(argv[i], "--database-url") &&
-			   i + 1 < argc) {
-			url = argv[++i];
-		} else if (!strcmp(argv[i], "up") ||
-			   !strcmp(argv[i], "status")) {
-			cmd = argv[i];
-		} else {
-			fprintf(stderr, "fedmarket-migrate: unknown argument "
-					"\"%s\"\n",
-				argv[i]);
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (cfg_load(&cfg, NULL)) {
-		fprintf(stderr, "fedmarket-migrate: %s\n", fm_error_msg());
-		return 2;
-	}
+	if (!opt_parse(&s, argc, argv, &code))
+		return code;
+	cmd = pos[0] ? pos[0] : "up";
+	if (strcmp(cmd, "up") && strcmp(cmd, "status"))
+		return opt_usage(PROG, NULL, "unknown command \"%s\"", cmd);
+	if (cfg_load(&cfg, config))
+		return opt_fail(PROG, NULL);
 	log_init("migrate", LOG_WARN, 0);
-	if (!url)
-		url = cfg.database_url;
-	if (!strcmp(cmd, "status"))
-		err = migrate_status(url, dir, stdout);
-	else
-		err = migrate_run(url, dir, &rep, stdout);
-	if (err) {
-		fprintf(stderr, "fedmarket-migrate: %s\n", fm_error_msg());
-		return 1;
-	}
-	if (!strcmp(cmd, "up"))
-		printf("migrations: %d applied, %d already applied\n",
-		       rep.applied, rep.already);
-	return 0;
+	if (run(cmd, url ? url : cfg.database_url, dir))
+		return opt_fail(PROG, NULL);
+	return CLI_OK;
 }

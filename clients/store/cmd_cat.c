@@ -39,27 +39,29 @@ static int find_file(struct cmd_ctx *c, const struct store_ref *bundle,
 int cmd_cat(struct cmd_ctx *c, int argc, char **argv)
 {
 	struct buf b = BUF_INIT(CAT_MAX);
+	const char *pos[2] = { NULL, NULL };
+	struct opt_spec s = { .synopsis = "REF [PATH]", .pos = pos,
+			      .min_pos = 1, .max_pos = 2 };
 	struct store_ref ref;
-	int rc = 1;
+	int code, err;
 
-	if (argc != 2 && argc != 3)
-		return cmd_usage_error(c, "cat: expected REF [PATH]");
-	if (store_ref_parse(&ref, argv[1]))
+	if (!cmd_parse(c, &s, argc, argv, &code))
+		return code;
+	if (store_ref_parse(&ref, pos[0]))
 		return cmd_fail(c);
 	if (cmd_open_store(c))
-		return 1;
-	if (argc == 3 && find_file(c, &ref, argv[2], &ref))
-		goto done;
-	if (store_blob_get_mem(c->store, &ref, &b))
-		goto done;
-	if (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout)) {
-		fm_error_set(FM_EIO, "cannot write to standard output");
-		goto done;
+		return CLI_ERR;
+	if (pos[1]) {
+		err = find_file(c, &ref, pos[1], &ref);
+		if (err)
+			goto done;
 	}
-	rc = 0;
+	err = store_blob_get_mem(c->store, &ref, &b);
+	if (err)
+		goto done;
+	if (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout))
+		err = fm_error_set(FM_EIO, "cannot write to standard output");
 done:
-	if (rc)
-		cmd_fail(c);
 	buf_cleanup(&b);
-	return rc;
+	return err ? cmd_fail(c) : CLI_OK;
 }

@@ -7,16 +7,22 @@
 
 int cmd_check(struct cmd_ctx *c, int argc, char **argv)
 {
+	const char *pos[1] = { NULL };
+	struct opt_spec s = { .synopsis = "FILE", .pos = pos, .min_pos = 1,
+			      .max_pos = 1 };
 	json_t *m = NULL;
-	int rc = 0;
+	int code, err;
 
-	if (argc != 2)
-		return cmd_usage_error(c, "check: expected one manifest file");
-	if (fj_load_file(&m, argv[1], STORE_MANIFEST_MAX) ||
-	    store_manifest_check(m))
-		rc = cmd_fail(c);
-	else
-		printf("%s: ok\n", argv[1]);
+	if (!cmd_parse(c, &s, argc, argv, &code))
+		return code;
+	err = fj_load_file(&m, pos[0], STORE_MANIFEST_MAX);
+	if (err)
+		goto done;
+	err = store_manifest_check(m);
+	if (err)
+		goto done;
+	printf("%s: ok\n", pos[0]);
+done:
 	json_decref(m);
-	return rc;
+	return err ? cmd_fail(c) : CLI_OK;
 }

@@ -37,17 +37,20 @@ static int list_bundle(struct cmd_ctx *c, const struct store_ref *ref)
 
 int cmd_ls(struct cmd_ctx *c, int argc, char **argv)
 {
+	const char *pos[1] = { NULL };
+	struct opt_spec s = { .synopsis = "[REF]", .pos = pos, .max_pos = 1 };
 	struct store_ref ref;
+	int code;
 
-	if (argc > 2)
-		return cmd_usage_error(c, "ls: expected at most one REF");
-	if (argc == 2 && store_ref_parse(&ref, argv[1]))
+	if (!cmd_parse(c, &s, argc, argv, &code))
+		return code;
+	if (pos[0] && store_ref_parse(&ref, pos[0]))
 		return cmd_fail(c);
 	if (cmd_open_store(c))
-		return 1;
-	if (argc == 2)
+		return CLI_ERR;
+	if (pos[0])
 		return list_bundle(c, &ref);
 	if (store_list(c->store, "", print_key, NULL))
 		return cmd_fail(c);
-	return 0;
+	return CLI_OK;
 }

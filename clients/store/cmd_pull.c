@@ -5,16 +5,20 @@
 
 int cmd_pull(struct cmd_ctx *c, int argc, char **argv)
 {
+	const char *pos[2] = { NULL, NULL };
+	struct opt_spec s = { .synopsis = "REF DIR", .pos = pos, .min_pos = 2,
+			      .max_pos = 2 };
 	struct store_ref ref;
+	int code;
 
-	if (argc != 3)
-		return cmd_usage_error(c, "pull: expected REF DIR");
-	if (store_ref_parse(&ref, argv[1]))
+	if (!cmd_parse(c, &s, argc, argv, &code))
+		return code;
+	if (store_ref_parse(&ref, pos[0]))
 		return cmd_fail(c);
 	if (cmd_open_store(c))
-		return 1;
-	if (store_bundle_pull(c->store, &ref, argv[2], NULL,
+		return CLI_ERR;
+	if (store_bundle_pull(c->store, &ref, pos[1], NULL,
 			      cmd_xfer(c, "pull")))
 		return cmd_fail(c);
-	return 0;
+	return CLI_OK;
 }

@@ -48,21 +48,25 @@ static int watched(struct cli *c, const struct opts *o, json_t **out)
 	size_t i;
 	int err = cli_api(c, 0, &a);
 
-	for (i = 0; !err && i < o->ntasks; i++) {
+	if (err)
+		goto done;
+	for (i = 0; i < o->ntasks; i++) {
 		err = api_task(a, o->tasks[i], &t);
-		if (!err)
-			json_array_append_new(list, t);
+		if (err)
+			goto done;
+		json_array_append_new(list, t);
 	}
-	if (!err && !o->ntasks) {
-		err = api_get(a, API_TASKD, "/v1/tasks?limit=200", &page);
-		json_array_foreach(err ? NULL : json_object_get(page, "tasks"),
-				   i, t)
-			if (!strcmp(cli_str(t, "validator"), c->addr) &&
-			    !strcmp(cli_str(t, "validation_strategy"),
-				    "custom") &&
-			    strcmp(cli_str(t, "state"), "draft"))
-				json_array_append(list, t);
-	}
+	if (o->ntasks)
+		goto done;
+	err = api_get(a, API_TASKD, "/v1/tasks?limit=200", &page);
+	if (err)
+		goto done;
+	json_array_foreach(json_object_get(page, "tasks"), i, t)
+		if (!strcmp(cli_str(t, "validator"), c->addr) &&
+		    !strcmp(cli_str(t, "validation_strategy"), "custom") &&
+		    strcmp(cli_str(t, "state"), "draft"))
+			json_array_append(list, t);
+done:
 	json_decref(page);
 	if (err) {
 		json_decref(list);
@@ -83,25 +87,42 @@ static int post_verdict(struct cli *c, const char *task_id,
 	json_t *out = NULL;
 	int err = cli_api(c, 1, &a);
 
+	if (err)
+		goto done;
 	if (!v->accept)
 		json_object_set_new(body, "reason", json_string(v->reason));
 	snprintf(path, sizeof(path), "/v1/results/%s/decision", v->result_id);
-	if (!err)
-		err = api_post(a, API_VALIDATIOND, path, body, &out);
+	err = api_post(a, API_VALIDATIOND, path, body, &out);
 	if (err == FM_ECONFLICT) {
 		log_info("task %.12s: result %s was already decided", task_id,
 			 v->result_id);
 		err = FM_OK;
-	} else if (!err && v->accept) {
+	} else if (err) {
+		goto done;
+	} else if (v->accept) {
 		log_info("task %.12s: accepted result %s of %s", task_id,
 			 v->result_id, v->contributor);
-	} else if (!err) {
+	} else {
 		log_info("task %.12s: rejected result %s of %s: %s", task_id,
 			 v->result_id, v->contributor, v->reason);
 	}
+done:
 	json_decref(body);
 	json_decref(out);
 	return err;
+}
+
+static void log_published(const json_t *task, const json_t *ver)
+{
+	json_t *m = json_object_get(ver, "metrics");
+
+	log_info("task %.12s: published version %lld (%s of %zu results, "
+		 "held-out accuracy %.4f, was %.4f)", cli_str(task, "id"),
+		 (long long)json_integer_value(json_object_get(ver, "version")),
+		 cli_str(ver, "rule"),
+		 json_array_size(json_object_get(ver, "results")),
+		 json_number_value(json_object_get(m, "accuracy")),
+		 json_number_value(json_object_get(m, "previous_accuracy")));
 }
 
 /* One task: decide what was submitted, then publish a full round. */
@@ -122,22 +143,11 @@ static int serve_task(struct cli *c, const struct opts *o, const json_t *task,
 	err = round_publish(c, task, holdout, 0, &ver);
 	if (err == FM_ECONFLICT)
 		return FM_OK; /* the round is not full yet */
-	if (!err) {
-		json_t *m = json_object_get(ver, "metrics");
-
-		log_info("task %.12s: published version %lld (%s of %zu "
-			 "results, held-out accuracy %.4f, was %.4f)",
-			 cli_str(task, "id"),
-			 (long long)json_integer_value(json_object_get(
-				 ver, "version")),
-			 cli_str(ver, "rule"),
-			 json_array_size(json_object_get(ver, "results")),
-			 json_number_value(json_object_get(m, "accuracy")),
-			 json_number_value(json_object_get(m,
-							   "previous_accuracy")));
-	}
+	if (err)
+		return err;
+	log_published(task, ver);
 	json_decref(ver);
-	return err;
+	return FM_OK;
 }
 
 /* Loads the held-out data in the first watched model task's format. */
@@ -168,59 +178,89 @@ static void sleep_s(long s)
 		nanosleep(&(struct timespec){ 0, 100000000L }, NULL);
 }
 
+/* The gold labels of --gold: {"labels": {id: label}} or {id: label}. */
+static int load_gold(json_t **out, const char *file)
+{
+	json_t *doc = NULL;
+	int err = fj_load_file(&doc, file, 64u << 20);
+
+	if (err)
+		return err;
+	*out = json_incref(json_object_get(doc, "labels")
+				   ? json_object_get(doc, "labels")
+				   : doc);
+	json_decref(doc);
+	return FM_OK;
+}
+
+/* Serves every watched task once. An error is returned only when the
+ * setup is wrong (the marketplace being down is retried); a task's own
+ * failure is logged and the others go on. */
+static int pass(struct cli *c, const struct opts *o, struct ml_dataset *holdout,
+		int *have, const json_t *gold)
+{
+	json_t *tasks = NULL, *t;
+	size_t i;
+	int err;
+
+	err = watched(c, o, &tasks);
+	if (err)
+		goto done;
+	err = load_holdout(c, o, tasks, holdout, have);
+	if (err)
+		goto done;
+	json_array_foreach(tasks, i, t) {
+		if (stopping)
+			break;
+		log_ctx_set(cli_str(t, "id"));
+		if (serve_task(c, o, t, *have ? holdout : NULL, gold))
+			log_warn("task %.12s: %s", cli_str(t, "id"),
+				 fm_error_msg());
+		log_ctx_set(NULL);
+	}
+done:
+	json_decref(tasks);
+	if (err && err != FM_EUNAVAIL && err != FM_ETIMEOUT)
+		return err; /* bad setup: say so rather than loop */
+	if (err)
+		log_warn("%s; retrying", fm_error_msg());
+	return FM_OK;
+}
+
 static int run(struct cli *c, const struct opts *o)
 {
 	struct ml_dataset holdout = { 0 };
-	json_t *gold = NULL, *tasks = NULL, *t;
+	json_t *gold = NULL;
 	int have = 0, err = FM_OK;
-	size_t i;
 
 	if (o->gold_file) {
-		json_t *doc = NULL;
-
-		err = fj_load_file(&doc, o->gold_file, 64u << 20);
+		err = load_gold(&gold, o->gold_file);
 		if (err)
 			return err;
-		gold = json_incref(json_object_get(doc, "labels")
-					   ? json_object_get(doc, "labels")
-					   : doc);
-		json_decref(doc);
 	}
 	log_info("validator %s watching %s", c->addr,
 		 o->ntasks ? "the given tasks" : "its custom-strategy tasks");
 	while (!stopping) {
-		err = watched(c, o, &tasks);
-		if (!err)
-			err = load_holdout(c, o, tasks, &holdout, &have);
-		if (err && err != FM_EUNAVAIL && err != FM_ETIMEOUT)
-			break; /* bad setup: say so rather than loop */
-		json_array_foreach(err ? NULL : tasks, i, t) {
-			int terr;
-
-			if (stopping)
-				break;
-			log_ctx_set(cli_str(t, "id"));
-			terr = serve_task(c, o, t, have ? &holdout : NULL, gold);
-			if (terr)
-				log_warn("task %.12s: %s", cli_str(t, "id"),
-					 fm_error_msg());
-			log_ctx_set(NULL);
-		}
-		if (err)
-			log_warn("%s; retrying", fm_error_msg());
-		json_decref(tasks);
-		tasks = NULL;
-		err = FM_OK;
-		if (o->once)
+		err = pass(c, o, &holdout, &have, gold);
+		if (err || o->once)
 			break;
 		sleep_s(o->interval_s);
 	}
-	json_decref(tasks);
 	json_decref(gold);
 	ml_dataset_cleanup(&holdout);
 	if (!err)
 		log_info("stopped");
 	return err;
+}
+
+/* The daemon logs at info level unless log_level says otherwise. */
+static void start_logging(const struct cli *c)
+{
+	int level = log_level_parse(c->cfg.log_level);
+
+	log_init("validatord", level < 0 ? LOG_INFO : (enum log_level)level,
+		 c->cfg.log_json);
+	log_set_stream(stderr);
 }
 
 int main(int argc, char **argv)
@@ -230,20 +270,20 @@ int main(int argc, char **argv)
 	struct opts o = { .interval_s = 2, .round_wait_s = 120 };
 	static char ids[MAX_TASKS][67];
 	const char *pos[MAX_TASKS] = { NULL };
-	const struct cli_opt opts[] = {
-		{ "--data", CLI_STR, &o.data, "PATH",
+	const struct opt opts[] = {
+		{ "--data", OPT_STR, &o.data, "PATH",
 		  "held-out data in the tasks' format (IDX folder, "
 		  "IMAGES,LABELS or CSV)", 0, 0 },
-		{ "--gold", CLI_STR, &o.gold_file, "FILE",
+		{ "--gold", OPT_STR, &o.gold_file, "FILE",
 		  "data annotation: {\"labels\": {item id: label}} of gold "
 		  "items", 0, 0 },
-		{ "--interval", CLI_INT, &o.interval_s, "SECONDS",
+		{ "--interval", OPT_LONG, &o.interval_s, "SECONDS",
 		  "pause between passes (2)", 1, 3600 },
-		{ "--round-wait", CLI_INT, &o.round_wait_s, "SECONDS",
+		{ "--round-wait", OPT_LONG, &o.round_wait_s, "SECONDS",
 		  "decide a partial round after this long (120)", 0, 86400 },
-		{ "--once", CLI_FLAG, &o.once, NULL, "one pass, then exit", 0,
+		{ "--once", OPT_FLAG, &o.once, NULL, "one pass, then exit", 0,
 		  0 },
-		CLI_OPT_END,
+		OPT_END,
 	};
 	struct sigaction sa;
 	struct cli c;
@@ -251,23 +291,11 @@ int main(int argc, char **argv)
 
 	ml_blas_setup(argc, argv);
 	cli_init(&c, "fedmarket-validatord");
-	c.cmd = "";
 	/* TASK ids are positional: fedmarket-validatord [options] [TASK]... */
 	if (!cli_parse(&c, opts, argc, argv, synopsis, pos, 0, MAX_TASKS,
 		       &code))
 		return code;
-	if (cli_load_config(&c)) {
-		fprintf(stderr, "fedmarket-validatord: %s\n", fm_error_msg());
-		return CLI_ERR;
-	}
-	{
-		int level = log_level_parse(c.cfg.log_level);
-
-		log_init("validatord",
-			 level < 0 ? LOG_INFO : (enum log_level)level,
-			 c.cfg.log_json);
-		log_set_stream(stderr);
-	}
+	start_logging(&c);
 	for (size_t i = 0; i < MAX_TASKS && pos[i]; i++) {
 		if (cli_task_id(ids[i], pos[i]))
 			return cli_usage(&c, "%s", fm_error_msg());
@@ -278,8 +306,10 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	err = cli_identity(&c);
-	if (!err)
-		err = run(&c, &o);
+	if (err)
+		goto done;
+	err = run(&c, &o);
+done:
 	code = err ? cli_fail(&c) : CLI_OK;
 	cli_cleanup(&c);
 	return code;

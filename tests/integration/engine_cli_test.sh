@@ -36,10 +36,10 @@ idx_labels() { # file bytes-as-octal-escapes count
 
 # ---- usage errors: exit 2 ----
 expect 2 "usage: fedmarket-engine" "no command is a usage error" -- "$E"
-expect 2 "unknown command 'fly'" "unknown command" -- "$E" fly
-expect 2 "unknown option '--bogus'" "unknown option" -- "$E" summary --bogus
+expect 2 'unknown command "fly"' "unknown command" -- "$E" fly
+expect 2 'unknown option "--bogus"' "unknown option" -- "$E" summary --bogus
 expect 2 "--model is required" "missing --model" -- "$E" summary
-expect 2 "--epochs: 'x' is not an integer" "non-numeric --epochs" -- \
+expect 2 '--epochs: "x" is not an integer' "non-numeric --epochs" -- \
   "$E" train --model "$seed" --out "$T/o" --epochs x
 expect 2 "--loss: loss 'hinge' is not supported" "unknown loss" -- \
   "$E" eval --model "$seed" --loss hinge
@@ -174,7 +174,7 @@ expect 0 "" "training is deterministic under --seed" -- cmp "$T/det_a/weights.bi
 expect 0 '"val_accuracy"' "--validation-split reports validation figures" -- \
   "$E" train --model "$T/small" --out "$T/val" --train-images "$T/img8.idx" \
   --train-labels "$T/lab8.idx" --validation-split 0.25 --json
-expect 2 "--validation-split: '1.5' is not a number in [0, 0.99]" "validation split out of range" -- \
+expect 2 '--validation-split: "1.5" is not a number in [0, 0.99]' "validation split out of range" -- \
   "$E" train --model "$T/small" --out "$T/val" --train-images "$T/img8.idx" \
   --train-labels "$T/lab8.idx" --validation-split 1.5
 

@@ -1,6 +1,8 @@
-/* clients/lib/cli: option tables (values, ranges, flags, positionals, common
- * options, usage errors), ids, wei formatting, task training options and
- * data loading by a task's spec. */
+/* clients/lib/cli: the option parser (values, ranges, flags,
+ * positionals, options before and after the command word, --help and
+ * --version, usage errors), the marketplace CLIs' common options and
+ * configuration, ids, wei formatting, task training options and data
+ * loading by a task's spec. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +10,7 @@
 #include <cmocka.h>
 
 #include "cli/cli.h"
+#include "cli/opt.h"
 #include "cli/work.h"
 #include "core/err.h"
 
@@ -16,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int parse(struct cli *c, const struct cli_opt *opts, const char **pos,
+static int parse(struct cli *c, const struct opt *opts, const char **pos,
 		 int min_pos, int max_pos, int *code, int argc, ...)
 {
 	char *argv[16];
@@ -36,12 +39,12 @@ static void test_cli__parses_values_flags_and_positionals(void **state)
 	long n = 5;
 	double x = 0;
 	int f = 0, code = -1;
-	const struct cli_opt opts[] = {
-		{ "--name", CLI_STR, &s, "S", "a string", 0, 0 },
-		{ "--count", CLI_INT, &n, "N", "an int", 1, 10 },
-		{ "--rate", CLI_NUM, &x, "X", "a number", 0, 1 },
-		{ "--flag", CLI_FLAG, &f, NULL, "a flag", 0, 0 },
-		CLI_OPT_END,
+	const struct opt opts[] = {
+		{ "--name", OPT_STR, &s, "S", "a string", 0, 0 },
+		{ "--count", OPT_LONG, &n, "N", "an int", 1, 10 },
+		{ "--rate", OPT_NUM, &x, "X", "a number", 0, 1 },
+		{ "--flag", OPT_FLAG, &f, NULL, "a flag", 0, 0 },
+		OPT_END,
 	};
 	struct cli c;
 
@@ -67,10 +70,10 @@ static void test_cli__usage_errors_exit_2(void **state)
 	long n = 5;
 	int f = 0, code = -1;
 	const char *pos[1] = { NULL };
-	const struct cli_opt opts[] = {
-		{ "--count", CLI_INT, &n, "N", "an int", 1, 10 },
-		{ "--flag", CLI_FLAG, &f, NULL, "a flag", 0, 0 },
-		CLI_OPT_END,
+	const struct opt opts[] = {
+		{ "--count", OPT_LONG, &n, "N", "an int", 1, 10 },
+		{ "--flag", OPT_FLAG, &f, NULL, "a flag", 0, 0 },
+		OPT_END,
 	};
 	struct cli c;
 
@@ -98,6 +101,177 @@ static void test_cli__usage_errors_exit_2(void **state)
 	assert_int_equal(parse(&c, opts, pos, 0, 1, &code, 2, "cmd", "--help"),
 			 0);
 	assert_int_equal(code, CLI_OK);
+}
+
+/* argv of string literals, as main gets it (writable, NULL-terminated) */
+static int make_argv(char **argv, size_t max, const char *const *words)
+{
+	int n = 0;
+
+	while (words[n] && (size_t)n + 1 < max) {
+		argv[n] = (char *)words[n];
+		n++;
+	}
+	argv[n] = NULL;
+	return n;
+}
+
+static void test_opt__options_and_positionals_mix_in_any_order(void **state)
+{
+	const char *name = NULL, *pos[3] = { NULL, NULL, NULL };
+	int n = 0, flag = 0, npos = -1, code = -1;
+	uint64_t big = 0;
+	const struct opt opts[] = {
+		{ "--name", OPT_STR, &name, "S", "a string", 0, 0 },
+		{ "--n", OPT_INT, &n, "N", "an int", 0, 0 },
+		{ "--big", OPT_U64, &big, "N", "a large count", 0, 0 },
+		{ "--flag", OPT_FLAG, &flag, NULL, "a flag", 0, 0 },
+		OPT_END,
+	};
+	const struct opt_spec s = { .prog = "p", .cmd = "c", .synopsis = "A...",
+				    .opts = opts, .pos = pos, .max_pos = 3,
+				    .npos = &npos };
+	static const char *const line[] = { "c", "a", "--name=x y", "b",
+		"--flag", "--n", "-7", "--big", "18446744073709551615", "--",
+		"--not-an-option", NULL };
+	char *argv[16];
+	int argc = make_argv(argv, 16, line);
+
+	(void)state;
+	assert_int_equal(opt_parse(&s, argc, argv, &code), 1);
+	assert_int_equal(code, CLI_OK); /* what a command returns on success */
+	assert_string_equal(name, "x y");
+	assert_int_equal(n, -7);
+	assert_true(big == UINT64_MAX);
+	assert_int_equal(flag, 1);
+	assert_int_equal(npos, 3);
+	assert_string_equal(pos[0], "a");
+	assert_string_equal(pos[1], "b");
+	assert_string_equal(pos[2], "--not-an-option");
+}
+
+static void test_opt__help_version_and_bad_values(void **state)
+{
+	const char *own = NULL;
+	int code = -1;
+	uint64_t u = 5;
+	const struct opt opts[] = {
+		{ "--version", OPT_STR, &own, "V", "the command's own", 0, 0 },
+		{ "--u", OPT_U64, &u, "N", "a count", 0, 0 },
+		OPT_END,
+	};
+	const struct opt_spec s = { .prog = "p", .cmd = "c", .opts = opts };
+	const struct opt_spec bare = { .prog = "p", .cmd = "c" };
+	char *argv[8];
+
+	(void)state;
+	assert_int_equal(opt_parse(&s, make_argv(argv, 8, (const char *[]){
+		"c", "--help", NULL }), argv, &code), 0);
+	assert_int_equal(code, CLI_OK);
+	assert_int_equal(opt_parse(&bare, make_argv(argv, 8, (const char *[]){
+		"c", "--version", NULL }), argv, &code), 0);
+	assert_int_equal(code, CLI_OK);
+	/* a command's own --version wins over the built-in */
+	assert_int_equal(opt_parse(&s, make_argv(argv, 8, (const char *[]){
+		"c", "--version", "3", NULL }), argv, &code), 1);
+	assert_string_equal(own, "3");
+	assert_int_equal(opt_parse(&s, make_argv(argv, 8, (const char *[]){
+		"c", "--u", "-1", NULL }), argv, &code), 0);
+	assert_int_equal(code, CLI_USAGE);
+	assert_true(u == 5);
+	/* options are never abbreviated */
+	assert_int_equal(opt_parse(&s, make_argv(argv, 8, (const char *[]){
+		"c", "--vers", "3", NULL }), argv, &code), 0);
+	assert_int_equal(code, CLI_USAGE);
+	assert_int_equal(opt_parse(&bare, make_argv(argv, 8, (const char *[]){
+		"c", "x", NULL }), argv, &code), 0);
+	assert_int_equal(code, CLI_USAGE);
+}
+
+struct row {
+	struct opt_command cmd;
+	int id;
+};
+
+static const struct row rows[] = {
+	{ { "list", NULL, "list" }, 1 },
+	{ { "show", "ID", "show" }, 2 },
+};
+
+static void test_opt__the_command_word_is_found_among_options(void **state)
+{
+	const char *config = NULL;
+	int json = 0, code = -1, argc;
+	const struct opt common[] = {
+		{ "--config", OPT_STR, &config, "FILE", "config", 0, 0 },
+		{ "--json", OPT_FLAG, &json, NULL, "json", 0, 0 },
+		OPT_END,
+	};
+	const struct opt_prog p = { .prog = "p", .about = "a test",
+				    .common = common, .cmds = OPT_ROWS(rows) };
+	char *argv[12];
+	size_t k = 99;
+
+	(void)state;
+	/* program options, and a command's option with its value, before
+	 * the word; the word goes first, the rest keeps its order */
+	argc = make_argv(argv, 12, (const char *[]){ "p", "--config", "show",
+		"--state", "open", "--json", "show", "7", "--mine", NULL });
+	assert_int_equal(opt_command(&p, &argc, argv, &k, &code), 1);
+	assert_int_equal(rows[k].id, 2);
+	assert_int_equal(argc, 8);
+	assert_string_equal(argv[0], "show");
+	assert_string_equal(argv[1], "--config");
+	assert_string_equal(argv[2], "show");
+	assert_string_equal(argv[3], "--state");
+	assert_string_equal(argv[6], "7");
+	assert_string_equal(argv[7], "--mine");
+	assert_null(argv[8]);
+	/* an unknown flag just before the word does not swallow it */
+	argc = make_argv(argv, 12, (const char *[]){ "p", "--mine", "list",
+		NULL });
+	assert_int_equal(opt_command(&p, &argc, argv, &k, &code), 1);
+	assert_int_equal(rows[k].id, 1);
+	assert_string_equal(argv[1], "--mine");
+	/* help CMD is CMD --help */
+	argc = make_argv(argv, 12, (const char *[]){ "p", "help", "show",
+		NULL });
+	assert_int_equal(opt_command(&p, &argc, argv, &k, &code), 1);
+	assert_int_equal(argc, 2);
+	assert_string_equal(argv[0], "show");
+	assert_string_equal(argv[1], "--help");
+	argc = make_argv(argv, 12, (const char *[]){ "p", "--help", NULL });
+	assert_int_equal(opt_command(&p, &argc, argv, &k, &code), 0);
+	assert_int_equal(code, CLI_OK);
+	argc = make_argv(argv, 12, (const char *[]){ "p", "--version",
+		"list", NULL });
+	assert_int_equal(opt_command(&p, &argc, argv, &k, &code), 0);
+	assert_int_equal(code, CLI_OK);
+	argc = make_argv(argv, 12, (const char *[]){ "p", "--json", NULL });
+	assert_int_equal(opt_command(&p, &argc, argv, &k, &code), 0);
+	assert_int_equal(code, CLI_USAGE);
+	argc = make_argv(argv, 12, (const char *[]){ "p", "lsit", NULL });
+	assert_int_equal(opt_command(&p, &argc, argv, &k, &code), 0);
+	assert_int_equal(code, CLI_USAGE);
+	argc = make_argv(argv, 12, (const char *[]){ "p", "--bogus", NULL });
+	assert_int_equal(opt_command(&p, &argc, argv, &k, &code), 0);
+	assert_int_equal(code, CLI_USAGE);
+}
+
+static void test_cli__config_after_the_command_is_loaded(void **state)
+{
+	const struct opt opts[] = { OPT_END };
+	int code = -1;
+	struct cli c;
+
+	(void)state;
+	cli_init(&c, "test");
+	c.cmd = "cmd";
+	assert_int_equal(parse(&c, opts, NULL, 0, 0, &code, 3, "cmd",
+			       "--config", "/nonexistent/fm.conf"), 0);
+	assert_int_equal(code, CLI_ERR);
+	assert_non_null(strstr(fm_error_msg(), "/nonexistent/fm.conf"));
+	cli_cleanup(&c);
 }
 
 static void test_cli__ids_are_checked_and_lowercased(void **state)
@@ -210,6 +384,12 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cli__parses_values_flags_and_positionals),
 		cmocka_unit_test(test_cli__usage_errors_exit_2),
+		cmocka_unit_test(
+			test_opt__options_and_positionals_mix_in_any_order),
+		cmocka_unit_test(test_opt__help_version_and_bad_values),
+		cmocka_unit_test(
+			test_opt__the_command_word_is_found_among_options),
+		cmocka_unit_test(test_cli__config_after_the_command_is_loaded),
 		cmocka_unit_test(test_cli__ids_are_checked_and_lowercased),
 		cmocka_unit_test(test_cli__formats_wei_as_ether),
 		cmocka_unit_test(test_cli__training_options_come_from_the_spec),

@@ -1,5 +1,5 @@
-/* The CLIs' shared frame. Unlike the rest of common/, this module talks
- * to the terminal: it is the user interface of the client binaries. */
+/* The marketplace CLIs' shared frame. It talks to the terminal: it is
+ * the user interface of the client binaries. */
 #include "cli/cli.h"
 
 #include "cli/keys_cmd.h"
@@ -8,25 +8,12 @@
 #include "core/log.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static const struct cli_opt common_opts[] = {
-	{ "--json", CLI_FLAG, NULL, NULL, "machine-readable output", 0, 0 },
-	{ "--key", CLI_STR, NULL, "ADDR|FILE",
-	  "signing key: an address in keystore_dir or a keystore file", 0, 0 },
-	{ "--password-file", CLI_STR, NULL, "FILE",
-	  "keystore password (default: password_file, else asked)", 0, 0 },
-	{ "--config", CLI_STR, NULL, "FILE",
-	  "configuration file (default: ~/.config/fedmarket/config)", 0, 0 },
-	CLI_OPT_END,
-};
 
 void cli_init(struct cli *c, const char *prog)
 {
@@ -40,10 +27,14 @@ void cli_init(struct cli *c, const char *prog)
 
 int cli_load_config(struct cli *c)
 {
-	int level, err = cfg_load(&c->cfg, c->config_file);
+	int level, err;
 
+	if (c->cfg_loaded)
+		return FM_OK;
+	err = cfg_load(&c->cfg, c->config_file);
 	if (err)
 		return err;
+	c->cfg_loaded = 1;
 	/* a CLI's own messages are its output; the library's info lines
 	 * would only clutter the terminal */
 	level = log_level_parse(c->cfg.log_level);
@@ -65,6 +56,29 @@ void cli_cleanup(struct cli *c)
 
 /* ---------------------------------------------------------------- options */
 
+#define NCOMMON 5
+
+/* The options every command of a marketplace CLI takes, writing into c. */
+static void common_opts(struct opt out[NCOMMON], struct cli *c)
+{
+	const struct opt rows[NCOMMON] = {
+		{ "--json", OPT_FLAG, &c->json, NULL,
+		  "machine-readable output", 0, 0 },
+		{ "--key", OPT_STR, &c->key_which, "ADDR|FILE",
+		  "signing key: an address in keystore_dir or a keystore file",
+		  0, 0 },
+		{ "--password-file", OPT_STR, &c->password_file, "FILE",
+		  "keystore password (default: password_file, else asked)", 0,
+		  0 },
+		{ "--config", OPT_STR, &c->config_file, "FILE",
+		  "configuration file (default: ~/.config/fedmarket/config)",
+		  0, 0 },
+		OPT_END,
+	};
+
+	memcpy(out, rows, sizeof(rows));
+}
+
 /* A daemon without subcommands has no command name to show. */
 static const char *cmd_of(const struct cli *c)
 {
@@ -76,173 +90,36 @@ static const char *sep(const struct cli *c)
 	return cmd_of(c)[0] ? " " : "";
 }
 
-static void usage_rows(FILE *f, const struct cli_opt *opts)
-{
-	for (const struct cli_opt *o = opts; o && o->name; o++) {
-		char left[64];
-
-		snprintf(left, sizeof(left), "%s%s%s", o->name,
-			 o->arg ? " " : "", o->arg ? o->arg : "");
-		fprintf(f, "  %-26s %s\n", left, o->help);
-	}
-}
-
-static void usage(FILE *f, const struct cli *c, const struct cli_opt *opts,
-		  const char *synopsis)
-{
-	fprintf(f, "usage: %s%s%s %s\n", c->prog, sep(c), cmd_of(c), synopsis);
-	if (opts && opts->name) {
-		fprintf(f, "\noptions:\n");
-		usage_rows(f, opts);
-	}
-	fprintf(f, "\ncommon options:\n");
-	usage_rows(f, common_opts);
-}
-
 int cli_usage(struct cli *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s%s%s: ", c->prog, sep(c), cmd_of(c));
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	opt_vusage(c->prog, c->cmd, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nRun '%s%s%s --help' for its options.\n", c->prog,
-		sep(c), cmd_of(c));
 	return CLI_USAGE;
 }
 
-static int set_value(struct cli *c, const struct cli_opt *o, const char *v)
+int cli_parse(struct cli *c, const struct opt *opts, int argc, char **argv,
+	      const char *synopsis, const char **pos, int min_pos,
+	      int max_pos, int *code)
 {
-	int ranged = o->min != 0 || o->max != 0;
-	char *end;
+	struct opt common[NCOMMON];
+	const struct opt_spec s = {
+		.prog = c->prog, .cmd = c->cmd, .synopsis = synopsis,
+		.opts = opts, .common = common, .pos = pos,
+		.min_pos = min_pos, .max_pos = max_pos,
+	};
 
-	errno = 0;
-	switch (o->type) {
-	case CLI_STR:
-		*(const char **)o->dst = v;
+	common_opts(common, c);
+	if (!opt_parse(&s, argc, argv, code))
 		return 0;
-	case CLI_INT: {
-		long x = strtol(v, &end, 10);
-
-		if (errno || end == v || *end ||
-		    (ranged && (x < o->min || x > o->max)))
-			return cli_usage(c, "%s: \"%s\" is not an integer in "
-					 "[%.0f, %.0f]", o->name, v, o->min,
-					 o->max);
-		*(long *)o->dst = x;
-		return 0;
-	}
-	case CLI_NUM: {
-		double x = strtod(v, &end);
-
-		if (errno || end == v || *end || !isfinite(x) ||
-		    (ranged && (x < o->min || x > o->max)))
-			return cli_usage(c, "%s: \"%s\" is not a number in "
-					 "[%g, %g]", o->name, v, o->min,
-					 o->max);
-		*(double *)o->dst = x;
-		return 0;
-	}
-	case CLI_FLAG:
-		break;
-	}
-	return 0;
-}
-
-static const struct cli_opt *find_opt(const struct cli_opt *opts,
-				      const char *a, size_t len)
-{
-	for (const struct cli_opt *o = opts; o && o->name; o++)
-		if (strlen(o->name) == len && !strncmp(o->name, a, len))
-			return o;
-	return NULL;
-}
-
-/* The common options write into c; their table rows have no dst. */
-static void *common_dst(struct cli *c, const struct cli_opt *o)
-{
-	if (!strcmp(o->name, "--json"))
-		return &c->json;
-	if (!strcmp(o->name, "--key"))
-		return &c->key_which;
-	if (!strcmp(o->name, "--password-file"))
-		return &c->password_file;
-	return &c->config_file;
-}
-
-int cli_parse(struct cli *c, const struct cli_opt *opts, int argc,
-	      char **argv, const char *synopsis, const char **pos,
-	      int min_pos, int max_pos, int *code)
-{
-	int npos = 0, only_pos = 0;
-
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *eq, *val = NULL;
-		const struct cli_opt *o;
-		struct cli_opt tmp;
-		size_t len;
-
-		if (only_pos || a[0] != '-' || !a[1]) {
-			if (npos == max_pos) {
-				*code = cli_usage(c, "unexpected argument "
-						  "\"%s\"", a);
-				return 0;
-			}
-			pos[npos++] = a;
-			continue;
-		}
-		if (!strcmp(a, "--")) {
-			only_pos = 1;
-			continue;
-		}
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			usage(stdout, c, opts, synopsis);
-			*code = CLI_OK;
-			return 0;
-		}
-		eq = strchr(a, '=');
-		len = eq ? (size_t)(eq - a) : strlen(a);
-		o = find_opt(opts, a, len);
-		if (!o && (o = find_opt(common_opts, a, len))) {
-			tmp = *o;
-			tmp.dst = common_dst(c, o);
-			o = &tmp;
-		}
-		if (!o) {
-			*code = cli_usage(c, "unknown option \"%.*s\"",
-					  (int)len, a);
-			return 0;
-		}
-		if (o->type == CLI_FLAG) {
-			if (eq) {
-				*code = cli_usage(c, "%s takes no value",
-						  o->name);
-				return 0;
-			}
-			*(int *)o->dst = 1;
-			continue;
-		}
-		if (eq)
-			val = eq + 1;
-		else if (i + 1 < argc)
-			val = argv[++i];
-		else {
-			*code = cli_usage(c, "%s needs a value (%s)", o->name,
-					  o->arg);
-			return 0;
-		}
-		*code = set_value(c, o, val);
-		if (*code)
-			return 0;
-	}
-	if (npos < min_pos) {
-		*code = cli_usage(c, "missing argument: %s %s %s", c->prog,
-				  c->cmd, synopsis);
-		return 0;
-	}
 	if (c->json)
 		c->progress = 0;
+	if (cli_load_config(c)) {
+		*code = cli_fail(c);
+		return 0;
+	}
 	return 1;
 }
 
@@ -509,68 +386,31 @@ bad:
 
 /* ------------------------------------------------------------------- main */
 
-static void main_usage(FILE *f, const char *prog, const char *about,
-		       const struct cli_cmd *cmds, size_t n)
+int cli_keys(struct cli *c, int argc, char **argv)
 {
-	fprintf(f, "%s — %s\n\nusage: %s [--config FILE] COMMAND [ARGS]\n\n"
-		   "commands:\n", prog, about, prog);
-	for (size_t i = 0; i < n; i++)
-		fprintf(f, "  %-16s %s\n", cmds[i].name, cmds[i].help);
-	fprintf(f, "  %-16s %s\n", "keys",
-		"create, import and list signing keys (keystore v3)");
-	fprintf(f, "\nRun '%s COMMAND --help' for a command's options.\n"
-		   "Settings come from FEDMARKET_* variables and "
-		   "~/.config/fedmarket/config.\n", prog);
+	return keys_cmd_run(c->prog, argc, argv);
 }
 
 int cli_main(const char *prog, const char *about, const struct cli_cmd *cmds,
 	     size_t n, int argc, char **argv)
 {
-	static char help_flag[] = "--help";
-	char *hv[2] = { NULL, help_flag };
+	struct opt common[NCOMMON];
+	struct opt_prog p = {
+		.prog = prog, .about = about, .common = common,
+		.epilog = "Settings come from FEDMARKET_* variables and "
+			  "~/.config/fedmarket/config.\n",
+		.cmds = &cmds[0].cmd, .ncmds = n, .stride = sizeof(*cmds),
+	};
 	struct cli c;
-	int i = 1, rc;
+	size_t k;
+	int rc;
 
 	cli_init(&c, prog);
-	if (i + 1 < argc && !strcmp(argv[i], "--config")) {
-		c.config_file = argv[i + 1];
-		i += 2;
-	}
-	if (i >= argc) {
-		main_usage(stderr, prog, about, cmds, n);
-		return CLI_USAGE;
-	}
-	if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h") ||
-	    (!strcmp(argv[i], "help") && i + 1 >= argc)) {
-		main_usage(stdout, prog, about, cmds, n);
-		return CLI_OK;
-	}
-	if (!strcmp(argv[i], "help")) {
-		/* help CMD is CMD --help */
-		hv[0] = argv[i + 1];
-		argv = hv;
-		argc = 2;
-		i = 0;
-	}
-	c.cmd = argv[i];
-	if (cli_load_config(&c)) {
-		fprintf(stderr, "%s: %s\n", prog, fm_error_msg());
-		return CLI_ERR;
-	}
-	if (!strcmp(argv[i], "keys")) {
-		rc = keys_cmd_run(argc - i, argv + i, &c.cfg);
-		cli_cleanup(&c);
+	common_opts(common, &c);
+	if (!opt_command(&p, &argc, argv, &k, &rc))
 		return rc;
-	}
-	for (size_t k = 0; k < n; k++) {
-		if (strcmp(argv[i], cmds[k].name))
-			continue;
-		rc = cmds[k].run(&c, argc - i, argv + i);
-		cli_cleanup(&c);
-		return rc;
-	}
-	fprintf(stderr, "%s: unknown command \"%s\"\n\n", prog, argv[i]);
-	main_usage(stderr, prog, about, cmds, n);
+	c.cmd = cmds[k].cmd.name;
+	rc = cmds[k].run(&c, argc, argv);
 	cli_cleanup(&c);
-	return CLI_USAGE;
+	return rc;
 }

@@ -1,14 +1,15 @@
-/* What the fedmarket CLIs (creator, contributor, validator daemon) share:
- * one declarative option table per command with --help, the common
- * options (--config, --json, --key, --password-file), configuration
- * loading, the signing identity from the keystore, the marketplace
- * client, colours (only on a terminal, never under NO_COLOR), progress
- * bars (only on a terminal) and exit codes: 0 ok, 1 runtime error,
- * 2 usage error. Nothing here exits; main returns the code. */
+/* What the marketplace CLIs (creator, contributor, validator daemon)
+ * share: their common options (--config, --json, --key,
+ * --password-file) on top of the option parser of cli/opt.h,
+ * configuration loading, the signing identity from the keystore, the
+ * marketplace client, colours (only on a terminal, never under
+ * NO_COLOR), progress bars (only on a terminal) and the reporting of
+ * errors. Nothing here exits; main returns the code. */
 #ifndef FM_CLI_CLI_H
 #define FM_CLI_CLI_H
 
 #include "chain/sig.h"
+#include "cli/opt.h"
 #include "client/api.h"
 #include "core/cfg.h"
 
@@ -16,34 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CLI_OK 0
-#define CLI_ERR 1
-#define CLI_USAGE 2
-
-enum cli_opt_type {
-	CLI_STR,  /* const char * */
-	CLI_INT,  /* long, in [min, max] */
-	CLI_NUM,  /* double, in [min, max] */
-	CLI_FLAG, /* int set to 1 */
-};
-
-struct cli_opt {
-	const char *name; /* "--data" */
-	enum cli_opt_type type;
-	void *dst;
-	const char *arg;  /* placeholder shown in usage ("DIR"); NULL: flag */
-	const char *help;
-	double min, max;  /* CLI_INT, CLI_NUM; both 0: no range */
-};
-
-#define CLI_OPT_END { NULL, CLI_FLAG, NULL, NULL, NULL, 0, 0 }
-
 /* One run of a CLI: configuration and what commands load lazily. */
 struct cli {
 	const char *prog;          /* "fedmarket-creator" */
 	const char *cmd;           /* the command running, for messages */
 	const char *config_file;   /* --config, or NULL */
 	struct fm_config cfg;
+	int cfg_loaded;
 	int json;                  /* --json: machine-readable stdout */
 	int color;                 /* stdout is a terminal, NO_COLOR unset */
 	int progress;              /* stderr is a terminal and not --json */
@@ -56,34 +36,40 @@ struct cli {
 	int api_signed;
 };
 
+/* A row of a CLI's command table. */
 struct cli_cmd {
-	const char *name;
+	struct opt_command cmd;
 	int (*run)(struct cli *c, int argc, char **argv);
-	const char *help; /* one line */
 };
 
-/* The whole main of a CLI with subcommands (cmds sorted by name): global
- * options, configuration, `keys` (shared with every CLI), `help CMD`,
- * dispatch. Returns the exit code. */
+/* `keys`, the command every marketplace CLI has (cli/keys_cmd.h). */
+int cli_keys(struct cli *c, int argc, char **argv);
+
+/* The whole main of a CLI with subcommands (cmds sorted by name):
+ * finds the command (options may come before or after it), --help,
+ * --version, `help CMD`, dispatch. Returns the exit code. */
 int cli_main(const char *prog, const char *about, const struct cli_cmd *cmds,
 	     size_t n, int argc, char **argv);
 
 /* Sets up c for prog (used by cli_main, and by daemons without
  * subcommands): terminal detection and NO_COLOR. */
 void cli_init(struct cli *c, const char *prog);
-/* Loads the configuration (c->config_file or the default file, then
- * FEDMARKET_* variables) and starts logging on stderr. */
+/* Loads the configuration once (c->config_file or the default file,
+ * then FEDMARKET_* variables) and starts logging on stderr. */
 int cli_load_config(struct cli *c);
 void cli_cleanup(struct cli *c);
 
 /* Parses argv[1..] (argv[0] is the command) against opts plus the common
- * options. Positional arguments go to pos (at most max_pos of them; fewer
- * than min_pos is a usage error). Returns 1 to go on; 0 when the command
- * should return *code at once (0 after --help, 2 after a usage error,
- * already reported). synopsis follows the command name in usage. */
-int cli_parse(struct cli *c, const struct cli_opt *opts, int argc,
-	      char **argv, const char *synopsis, const char **pos,
-	      int min_pos, int max_pos, int *code);
+ * options (opt_parse), then loads the configuration (cli_load_config):
+ * every command's --config is applied before it does anything.
+ * Positional arguments go to pos (at most max_pos of them; fewer than
+ * min_pos is a usage error). Returns 1 to go on; 0 when the command
+ * should return *code at once (0 after --help or --version, 2 after a
+ * usage error, 1 when the configuration does not load; reported).
+ * synopsis follows the command name in usage. */
+int cli_parse(struct cli *c, const struct opt *opts, int argc, char **argv,
+	      const char *synopsis, const char **pos, int min_pos,
+	      int max_pos, int *code);
 
 /* Prints "prog cmd: <message>" (and "usage: ...") on stderr; returns
  * CLI_USAGE. */

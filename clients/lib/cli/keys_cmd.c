@@ -1,5 +1,7 @@
 #include "cli/keys_cmd.h"
 
+#include "cli/opt.h"
+
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/fjson.h"
@@ -30,52 +32,6 @@ struct keys_args {
 	int light;
 	const char *file;     /* import's operand */
 };
-
-static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "keys: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr,
-		"\nusage: keys new [--light]\n"
-		"       keys import FILE\n"
-		"       keys import-private-key [--private-key-file F] "
-		"[--light]\n"
-		"       keys list\n"
-		"       keys address [--key ADDR | --keystore FILE]\n"
-		"options: --keystore-dir D, --password-file P, --json\n");
-	return 2;
-}
-
-static int runtime_error(void)
-{
-	fprintf(stderr, "keys: %s\n", fm_error_msg());
-	return 1;
-}
-
-int keys_getopt(int argc, char **argv, const struct option *longopts)
-{
-	const char *typed, *name;
-	size_t len;
-	int idx = -1, c;
-
-	c = getopt_long(argc, argv, "", longopts, &idx);
-	if (c == -1 || c == '?' || c == ':' || idx < 0)
-		return c;
-	/* "--name value" consumed two elements, "--name[=value]" one */
-	typed = optarg && optind >= 2 && optarg == argv[optind - 1] ?
-			argv[optind - 2] : argv[optind - 1];
-	name = longopts[idx].name;
-	len = strlen(name);
-	if (strncmp(typed, "--", 2) != 0 || strncmp(typed + 2, name, len) ||
-	    (typed[2 + len] != '\0' && typed[2 + len] != '='))
-		return '?';
-	return c;
-}
 
 /* ---- terminal and files ---- */
 
@@ -142,8 +98,11 @@ int keys_password(char out[KS_PASSWORD_MAX], const struct fm_config *cfg,
 	if (err || !confirm)
 		return err;
 	err = prompt_tty(again, "repeat the password: ");
-	if (!err && strcmp(out, again) != 0)
+	if (err)
+		goto done;
+	if (strcmp(out, again) != 0)
 		err = fm_error_set(FM_EINVAL, "the passwords differ");
+done:
 	sodium_memzero(again, sizeof(again));
 	if (err)
 		sodium_memzero(out, KS_PASSWORD_MAX);
@@ -168,11 +127,12 @@ static int read_private_key(struct chain_key *out, const char *file)
 	} else {
 		err = buf_read_file(&b, file);
 	}
-	if (!err) {
-		err = chain_key_from_hex(out, b.data ? b.data : "");
-		if (err && file && strcmp(file, "-") != 0)
-			fm_error_prefix("%s", file);
-	}
+	if (err)
+		goto done;
+	err = chain_key_from_hex(out, b.data ? b.data : "");
+	if (err && file && strcmp(file, "-") != 0)
+		fm_error_prefix("%s", file);
+done:
 	if (b.data)
 		sodium_memzero(b.data, b.len);
 	buf_cleanup(&b);
@@ -319,12 +279,16 @@ int keys_load_identity(struct chain_key *out, const struct fm_config *cfg,
 	int err;
 
 	err = key_dir(dir, cfg, NULL);
-	if (!err)
-		err = keys_find(path, sizeof(path), dir, which);
-	if (!err)
-		err = keys_password(pw, cfg, password_file, 0);
-	if (!err)
-		err = ks_load(out, path, pw);
+	if (err)
+		return err;
+	err = keys_find(path, sizeof(path), dir, which);
+	if (err)
+		return err;
+	err = keys_password(pw, cfg, password_file, 0);
+	if (err)
+		goto done;
+	err = ks_load(out, path, pw);
+done:
 	sodium_memzero(pw, sizeof(pw));
 	return err;
 }
@@ -346,8 +310,10 @@ int keys_load_signer(struct chain_key *out, const struct fm_config *cfg,
 				    "(with --password-file) or "
 				    "--private-key-file FILE");
 	err = keys_password(pw, cfg, password_file, 0);
-	if (!err)
-		err = ks_load(out, keystore, pw);
+	if (err)
+		goto done;
+	err = ks_load(out, keystore, pw);
+done:
 	sodium_memzero(pw, sizeof(pw));
 	return err;
 }
@@ -375,13 +341,29 @@ static void print_key(const struct keys_args *a, const uint8_t addr[20],
 
 /* ---- actions ---- */
 
+/* Encrypts k under a new password into a keystore file of dir. */
+static int save_key(char *path, size_t n, const char *dir,
+		    const struct chain_key *k, const struct keys_args *a,
+		    const struct fm_config *cfg)
+{
+	static const struct ks_params light = KS_SCRYPT_LIGHT;
+	char pw[KS_PASSWORD_MAX];
+	int err = keys_password(pw, cfg, a->password_file, 1);
+
+	if (err)
+		goto done;
+	err = ks_save(path, n, dir, k, pw, a->light ? &light : NULL);
+done:
+	sodium_memzero(pw, sizeof(pw));
+	return err;
+}
+
 /* Stores key under dir unless dir already holds it. */
 static int store_new(const struct keys_args *a, const char *dir,
 		     const struct chain_key *k, const char *text, size_t len,
 		     const struct fm_config *cfg)
 {
-	static const struct ks_params light = KS_SCRYPT_LIGHT;
-	char path[PATH_MAX_], hex[CHAIN_ADDR_HEX], pw[KS_PASSWORD_MAX];
+	char path[PATH_MAX_], hex[CHAIN_ADDR_HEX];
 	int err;
 
 	chain_address_to_hex(hex, k->addr);
@@ -391,18 +373,14 @@ static int store_new(const struct keys_args *a, const char *dir,
 				    hex, dir, path);
 	if (err != FM_ENOTFOUND)
 		return err;
-	if (text) {
+	if (text)
 		err = ks_write(path, sizeof(path), dir, k->addr, text, len);
-	} else {
-		err = keys_password(pw, cfg, a->password_file, 1);
-		if (!err)
-			err = ks_save(path, sizeof(path), dir, k, pw,
-				      a->light ? &light : NULL);
-		sodium_memzero(pw, sizeof(pw));
-	}
-	if (!err)
-		print_key(a, k->addr, path);
-	return err;
+	else
+		err = save_key(path, sizeof(path), dir, k, a, cfg);
+	if (err)
+		return err;
+	print_key(a, k->addr, path);
+	return FM_OK;
 }
 
 static int do_new(const struct keys_args *a, const char *dir,
@@ -411,8 +389,9 @@ static int do_new(const struct keys_args *a, const char *dir,
 	struct chain_key k;
 	int err = chain_key_generate(&k);
 
-	if (!err)
-		err = store_new(a, dir, &k, NULL, 0, cfg);
+	if (err)
+		return err;
+	err = store_new(a, dir, &k, NULL, 0, cfg);
 	chain_key_wipe(&k);
 	return err;
 }
@@ -456,15 +435,20 @@ static int do_import(const struct keys_args *a, const char *dir,
 	memset(&k, 0, sizeof(k));
 	/* decrypting proves the file and the password before keeping it */
 	err = buf_read_file(&text, a->file);
-	if (!err)
-		err = keys_password(pw, cfg, a->password_file, 0);
-	if (!err)
-		err = ks_decrypt(&k, text.data, text.len, pw, a->file);
+	if (err)
+		goto done;
+	err = keys_password(pw, cfg, a->password_file, 0);
+	if (err)
+		goto done;
+	err = ks_decrypt(&k, text.data, text.len, pw, a->file);
+	if (err)
+		goto done;
+	err = with_address(&kept, &text, &k, a->file);
+	if (err)
+		goto done;
+	err = store_new(a, dir, &k, kept.data, kept.len, cfg);
+done:
 	sodium_memzero(pw, sizeof(pw));
-	if (!err)
-		err = with_address(&kept, &text, &k, a->file);
-	if (!err)
-		err = store_new(a, dir, &k, kept.data, kept.len, cfg);
 	chain_key_wipe(&k);
 	buf_cleanup(&text);
 	buf_cleanup(&kept);
@@ -477,8 +461,9 @@ static int do_import_private_key(const struct keys_args *a, const char *dir,
 	struct chain_key k;
 	int err = read_private_key(&k, a->private_key_file);
 
-	if (!err)
-		err = store_new(a, dir, &k, NULL, 0, cfg);
+	if (err)
+		return err;
+	err = store_new(a, dir, &k, NULL, 0, cfg);
 	chain_key_wipe(&k);
 	return err;
 }
@@ -521,12 +506,35 @@ static int do_list(const struct keys_args *a, const char *dir,
 	return FM_OK;
 }
 
+/* The address of a keystore without an address field: only the key
+ * itself can tell. */
+static int address_of_key(uint8_t addr[CHAIN_ADDR_LEN], const char *path,
+			  const struct keys_args *a,
+			  const struct fm_config *cfg)
+{
+	char pw[KS_PASSWORD_MAX];
+	struct chain_key k;
+	int err;
+
+	memset(&k, 0, sizeof(k));
+	err = keys_password(pw, cfg, a->password_file, 0);
+	if (err)
+		goto done;
+	err = ks_load(&k, path, pw);
+	if (err)
+		goto done;
+	memcpy(addr, k.addr, CHAIN_ADDR_LEN);
+done:
+	sodium_memzero(pw, sizeof(pw));
+	chain_key_wipe(&k);
+	return err;
+}
+
 static int do_address(const struct keys_args *a, const char *dir,
 		      const struct fm_config *cfg)
 {
-	char path[PATH_MAX_], pw[KS_PASSWORD_MAX];
+	char path[PATH_MAX_];
 	uint8_t addr[CHAIN_ADDR_LEN];
-	struct chain_key k;
 	int err;
 
 	if (a->key && a->keystore)
@@ -537,97 +545,110 @@ static int do_address(const struct keys_args *a, const char *dir,
 	if (err)
 		return err;
 	err = ks_peek_address(addr, path);
-	if (err == FM_ENOTFOUND) {
-		/* no address field: only the key itself can tell */
-		err = keys_password(pw, cfg, a->password_file, 0);
-		if (!err)
-			err = ks_load(&k, path, pw);
-		if (!err)
-			memcpy(addr, k.addr, CHAIN_ADDR_LEN);
-		sodium_memzero(pw, sizeof(pw));
-		chain_key_wipe(&k);
-	}
-	if (!err)
-		print_key(a, addr, path);
-	return err;
+	if (err == FM_ENOTFOUND)
+		err = address_of_key(addr, path, a, cfg);
+	if (err)
+		return err;
+	print_key(a, addr, path);
+	return FM_OK;
 }
 
-enum { OPT_DIR = 1, OPT_PWFILE, OPT_JSON, OPT_LIGHT, OPT_PKFILE, OPT_KEY,
-       OPT_KEYSTORE };
-
-/* Each action, the options it takes (bit per OPT_*) and its operands. */
-static const struct {
-	const char *name;
+/* An action of `keys`: its options and operands. */
+struct keys_action {
+	struct opt_command cmd;
 	int (*run)(const struct keys_args *a, const char *dir,
 		   const struct fm_config *cfg);
-	unsigned opts;
+	const struct opt *opts;
 	int operands;
-} actions[] = {
-	{ "new", do_new, 1u << OPT_LIGHT, 0 },
-	{ "import", do_import, 0, 1 },
-	{ "import-private-key", do_import_private_key,
-	  1u << OPT_LIGHT | 1u << OPT_PKFILE, 0 },
-	{ "list", do_list, 0, 0 },
-	{ "address", do_address, 1u << OPT_KEY | 1u << OPT_KEYSTORE, 0 },
 };
 
-#define NACTIONS (sizeof(actions) / sizeof(actions[0]))
-
-int keys_cmd_run(int argc, char **argv, const struct fm_config *cfg)
+/* Runs an action once its line is parsed: configuration, keystore
+ * folder, then the action. */
+static int run_action(const struct keys_action *act, const struct keys_args *a,
+		      const char *config)
 {
-	static const struct option longopts[] = {
-		{ "keystore-dir", required_argument, NULL, OPT_DIR },
-		{ "password-file", required_argument, NULL, OPT_PWFILE },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "light", no_argument, NULL, OPT_LIGHT },
-		{ "private-key-file", required_argument, NULL, OPT_PKFILE },
-		{ "key", required_argument, NULL, OPT_KEY },
-		{ "keystore", required_argument, NULL, OPT_KEYSTORE },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const unsigned common = 1u << OPT_DIR | 1u << OPT_PWFILE |
-				       1u << OPT_JSON;
-	struct keys_args a;
+	struct fm_config cfg;
 	char dir[PATH_MAX_];
-	char **av = argv + 1; /* getopt sees the action as argv[0] */
-	int ac = argc - 1, c, err;
-	size_t act;
+	int err;
 
-	memset(&a, 0, sizeof(a));
-	if (argc < 2)
-		return usage("missing action");
-	for (act = 0; act < NACTIONS; act++)
-		if (!strcmp(av[0], actions[act].name))
-			break;
-	if (act == NACTIONS)
-		return usage("unknown action \"%s\"", av[0]);
-	optind = 0; /* GNU: restart option parsing from scratch */
-	opterr = 0;
-	while ((c = keys_getopt(ac, av, longopts)) != -1) {
-		if (c == '?' || c == ':')
-			return usage("unknown option or missing value (options "
-				     "are not abbreviated)");
-		if (!((common | actions[act].opts) & (1u << c)))
-			return usage("%s does not take %s", av[0],
-				     av[optind - 1]);
-		switch (c) {
-		case OPT_DIR: a.dir = optarg; break;
-		case OPT_PWFILE: a.password_file = optarg; break;
-		case OPT_JSON: a.json = 1; break;
-		case OPT_LIGHT: a.light = 1; break;
-		case OPT_PKFILE: a.private_key_file = optarg; break;
-		case OPT_KEY: a.key = optarg; break;
-		case OPT_KEYSTORE: a.keystore = optarg; break;
-		}
-	}
-	if (ac - optind != actions[act].operands)
-		return usage("%s takes %d operand%s", av[0],
-			     actions[act].operands,
-			     actions[act].operands == 1 ? "" : "s");
-	if (actions[act].operands)
-		a.file = av[optind];
-	err = key_dir(dir, cfg, a.dir);
-	if (!err)
-		err = actions[act].run(&a, dir, cfg);
-	return err ? runtime_error() : 0;
+	err = cfg_load(&cfg, config);
+	if (err)
+		return err;
+	err = key_dir(dir, &cfg, a->dir);
+	if (err)
+		return err;
+	return act->run(a, dir, &cfg);
+}
+
+int keys_cmd_run(const char *prog, int argc, char **argv)
+{
+	struct keys_args a = { 0 };
+	const char *config = NULL;
+	char cmd[64];
+	size_t k;
+	int code;
+	const struct opt common[] = {
+		{ "--keystore-dir", OPT_STR, &a.dir, "DIR",
+		  "keystore folder (default: keystore_dir)", 0, 0 },
+		{ "--password-file", OPT_STR, &a.password_file, "FILE",
+		  "keystore password (default: password_file, else asked)", 0,
+		  0 },
+		{ "--json", OPT_FLAG, &a.json, NULL, "machine-readable output",
+		  0, 0 },
+		{ "--config", OPT_STR, &config, "FILE",
+		  "configuration file (default: ~/.config/fedmarket/config)",
+		  0, 0 },
+		OPT_END,
+	};
+	const struct opt none[] = { OPT_END };
+	const struct opt light[] = {
+		{ "--light", OPT_FLAG, &a.light, NULL,
+		  "cheap key derivation (tests and demos only)", 0, 0 },
+		OPT_END,
+	};
+	const struct opt private_key[] = {
+		{ "--private-key-file", OPT_STR, &a.private_key_file, "FILE",
+		  "hex private key (default: standard input)", 0, 0 },
+		light[0],
+		OPT_END,
+	};
+	const struct opt which[] = {
+		{ "--key", OPT_STR, &a.key, "ADDR", "a key of the keystore "
+		  "folder", 0, 0 },
+		{ "--keystore", OPT_STR, &a.keystore, "FILE", "a keystore file",
+		  0, 0 },
+		OPT_END,
+	};
+	/* sorted by name */
+	const struct keys_action actions[] = {
+		{ { "address", "[--key ADDR | --keystore FILE]",
+		    "the address a CLI signs with" }, do_address, which, 0 },
+		{ { "import", "FILE", "add a keystore v3 file (geth, cast "
+		    "wallet, MetaMask)" }, do_import, none, 1 },
+		{ { "import-private-key", "[--private-key-file FILE]",
+		    "a hex key from FILE or standard input (never from the "
+		    "command line)" }, do_import_private_key, private_key, 0 },
+		{ { "list", NULL, "addresses and files" }, do_list, none, 0 },
+		{ { "new", "[--light]", "create a key and store its keystore" },
+		  do_new, light, 0 },
+	};
+	const struct opt_prog p = {
+		.prog = prog, .cmd = "keys",
+		.about = "create, import and list signing keys (keystore v3)",
+		.common = common, .cmds = OPT_ROWS(actions),
+	};
+	struct opt_spec s = { .prog = prog, .cmd = cmd, .common = common,
+			      .pos = &a.file };
+
+	if (!opt_command(&p, &argc, argv, &k, &code))
+		return code;
+	snprintf(cmd, sizeof(cmd), "keys %s", actions[k].cmd.name);
+	s.synopsis = actions[k].cmd.args ? actions[k].cmd.args : "";
+	s.opts = actions[k].opts;
+	s.min_pos = s.max_pos = actions[k].operands;
+	if (!opt_parse(&s, argc, argv, &code))
+		return code;
+	if (run_action(&actions[k], &a, config))
+		return opt_fail(prog, cmd);
+	return CLI_OK;
 }

@@ -1,4 +1,4 @@
-/* The `keys` subcommand every fedmarket CLI shares, and the loading of a
+/* The `keys` command every fedmarket CLI shares, and the loading of a
  * CLI's signing identity.
  *
  *   keys new [--light]                  create a key, store its keystore
@@ -12,7 +12,7 @@
  *                                       the identity the CLI signs with
  * Common options: --keystore-dir D (default: keystore_dir),
  * --password-file P (default: password_file; else asked on the
- * terminal), --json. */
+ * terminal), --json, --config FILE. */
 #ifndef FM_CHAIN_KEYS_CMD_H
 #define FM_CHAIN_KEYS_CMD_H
 
@@ -20,18 +20,14 @@
 #include "chain/sig.h"
 #include "core/cfg.h"
 
-#include <getopt.h>
 #include <stddef.h>
 
-/* getopt_long for the CLIs (optstring ""), refusing abbreviated long
- * options: "--private-key KEY" must never be read as "--private-key-file
- * KEY". Returns like getopt_long; '?' for an unknown, abbreviated or
- * incomplete option. */
-int keys_getopt(int argc, char **argv, const struct option *longopts);
-
-/* argv[0] is "keys", argv[1] the action. Prints results on stdout and
- * errors on stderr; returns the exit code: 0, 1 (runtime), 2 (usage). */
-int keys_cmd_run(int argc, char **argv, const struct fm_config *cfg);
+/* argv[0] is "keys"; the action and the options follow in any order
+ * (options are never abbreviated: "--private-key KEY" is not
+ * "--private-key-file KEY"). Loads the configuration (--config), prints
+ * results on stdout and errors on stderr, as prog; returns the exit
+ * code: 0, 1 (runtime), 2 (usage). */
+int keys_cmd_run(const char *prog, int argc, char **argv);
 
 /* Finds a keystore file: which is an address (0x + 40 hex digits) of a
  * key in dir, or else a file path, or NULL for the only key in dir. path_out gets n bytes at most.

@@ -47,15 +47,15 @@ int round_state_load(struct cli *c, const json_t *task,
 		return fm_error_set(FM_ENOMEM, "out of memory");
 	}
 	err = cli_api(c, 0, &a);
-	if (!err) {
-		snprintf(path, sizeof(path), "/v1/tasks/%s/models", id);
-		err = api_get(a, API_TASKD, path, &models);
-	}
-	if (!err) {
-		snprintf(path, sizeof(path), "/v1/tasks/%s/results?state="
-			 "accepted", id);
-		err = api_get(a, API_RESULTD, path, &results);
-	}
+	if (err)
+		goto done;
+	snprintf(path, sizeof(path), "/v1/tasks/%s/models", id);
+	err = api_get(a, API_TASKD, path, &models);
+	if (err)
+		goto done;
+	snprintf(path, sizeof(path), "/v1/tasks/%s/results?state=accepted",
+		 id);
+	err = api_get(a, API_RESULTD, path, &results);
 	if (err)
 		goto done;
 	s.version = -1;
@@ -116,29 +116,57 @@ static int agg_cfg(struct agg_cfg *out, const json_t *spec)
 	out->agg = def;
 	out->dp_clip = out->dp_noise = 0;
 	err = fj_str_opt(a, "task.aggregation", "rule", 32, "fedavg", &rule);
-	if (!err)
-		err = ml_agg_rule_parse(&out->agg.rule, rule);
-	if (!err)
-		err = fj_num_opt(a, "task.aggregation", "trim_fraction", 0, 0.49,
-				 0.1, &out->agg.trim);
-	if (!err)
-		err = fj_int_opt(a, "task.aggregation", "krum_f", 0, 1000, 0, &f);
-	if (!err)
-		err = fj_num_opt(a, "task.aggregation", "clip_radius", 1e-30,
-				 1e30, 1.0, &out->agg.clip_tau);
+	if (err)
+		return err;
+	err = ml_agg_rule_parse(&out->agg.rule, rule);
+	if (err)
+		return err;
+	err = fj_num_opt(a, "task.aggregation", "trim_fraction", 0, 0.49, 0.1,
+			 &out->agg.trim);
+	if (err)
+		return err;
+	err = fj_int_opt(a, "task.aggregation", "krum_f", 0, 1000, 0, &f);
+	if (err)
+		return err;
+	err = fj_num_opt(a, "task.aggregation", "clip_radius", 1e-30, 1e30,
+			 1.0, &out->agg.clip_tau);
 	if (err)
 		return err;
 	out->agg.krum_f = (int)f;
 	out->rule = rule;
 	dp = json_object_get(a, "dp");
-	if (json_is_object(dp)) {
-		err = fj_num(dp, "task.aggregation.dp", "clip", 1e-30, 1e30,
-			     &out->dp_clip);
-		if (!err)
-			err = fj_num(dp, "task.aggregation.dp", "noise", 0, 1e6,
-				     &out->dp_noise);
+	if (!json_is_object(dp))
+		return FM_OK;
+	err = fj_num(dp, "task.aggregation.dp", "clip", 1e-30, 1e30,
+		     &out->dp_clip);
+	if (err)
+		return err;
+	return fj_num(dp, "task.aggregation.dp", "noise", 0, 1e6,
+		      &out->dp_noise);
+}
+
+/* out = the rule (or DP FedAvg) over the k deltas of n parameters. */
+static int combine_deltas(float *out, const float *const *deltas,
+			  const double *weights, size_t k, size_t n,
+			  const struct agg_cfg *cfg)
+{
+	struct ml_rng rng;
+	uint64_t seed = 0;
+	int err;
+
+	if (cfg->dp_clip > 0) {
+		err = ml_dp_random_seed(&seed);
+		if (err)
+			return err;
+		ml_rng_seed(&rng, seed);
+		return ml_dp_fedavg(out, deltas, k, n, cfg->dp_clip,
+				    cfg->dp_noise, (double)k, &rng, NULL);
 	}
-	return err;
+	err = ml_agg_opts_check(&cfg->agg, k);
+	if (err)
+		return err;
+	return ml_agg_combine(out, deltas, weights, k, n, &cfg->agg, NULL,
+			      NULL);
 }
 
 /* Combines the deltas of the k results from base into base (in place). */
@@ -148,40 +176,26 @@ static int combine(struct ml_model *base, struct ml_model **ms,
 	size_t n = 0, i, j;
 	float *bp = ml_model_params(base, &n), *out = NULL;
 	float **deltas = calloc(k, sizeof(*deltas));
-	struct ml_rng rng;
-	uint64_t seed = 0;
-	int err = FM_OK;
+	int err;
 
 	out = malloc(n * sizeof(float));
 	if (!deltas || !out) {
 		err = fm_error_set(FM_ENOMEM, "out of memory");
 		goto done;
 	}
-	for (i = 0; i < k && !err; i++) {
+	for (i = 0; i < k; i++) {
 		size_t mn;
 
 		deltas[i] = ml_model_params(ms[i], &mn);
 		for (j = 0; j < n; j++)
 			deltas[i][j] -= bp[j];
 	}
-	if (cfg->dp_clip > 0) {
-		err = ml_dp_random_seed(&seed);
-		if (!err) {
-			ml_rng_seed(&rng, seed);
-			err = ml_dp_fedavg(out, (const float *const *)deltas, k,
-					   n, cfg->dp_clip, cfg->dp_noise,
-					   (double)k, &rng, NULL);
-		}
-	} else {
-		err = ml_agg_opts_check(&cfg->agg, k);
-		if (!err)
-			err = ml_agg_combine(out, (const float *const *)deltas,
-					     weights, k, n, &cfg->agg, NULL,
-					     NULL);
-	}
-	if (!err)
-		for (j = 0; j < n; j++)
-			bp[j] += out[j];
+	err = combine_deltas(out, (const float *const *)deltas, weights, k, n,
+			     cfg);
+	if (err)
+		goto done;
+	for (j = 0; j < n; j++)
+		bp[j] += out[j];
 done:
 	free(out);
 	free(deltas);
@@ -202,9 +216,73 @@ static void eval_into(json_t *metrics, const char *prefix, struct ml_model *m,
 	json_object_set_new(metrics, key, json_real(ev.loss));
 }
 
+/* The model of result r, of the base's architecture unless base is
+ * NULL (any architecture). */
+static int load_result(struct cli *c, const json_t *r,
+		       const struct ml_model *base, struct ml_model **m)
+{
+	int err = work_load_bundle_model(c, cli_str(r, "bundle_ref"), m);
+
+	if (err)
+		goto done;
+	if (base)
+		err = ml_model_same_arch(base, *m);
+done:
+	if (err)
+		fm_error_prefix("result %s", cli_str(r, "id"));
+	return err;
+}
+
+/* The models of the pending results and their example counts as
+ * weights. */
+static int load_results(struct cli *c, const struct round_state *st,
+			const struct ml_model *base, struct ml_model **ms,
+			double *w)
+{
+	size_t i;
+	json_t *r;
+	int err;
+
+	json_array_foreach(st->pending, i, r) {
+		long long ne = json_integer_value(json_object_get(
+			r, "num_examples"));
+
+		w[i] = ne > 0 ? (double)ne : 1.0;
+		err = load_result(c, r, base, &ms[i]);
+		if (err)
+			return err;
+	}
+	return FM_OK;
+}
+
+/* The pending result that scores best: held-out accuracy, else what the
+ * validator measured. */
+static size_t pick_best(const struct round_state *st, struct ml_model **ms,
+			const json_t *spec, const struct ml_dataset *holdout)
+{
+	double best = -1;
+	size_t pick = 0, i;
+	json_t *r;
+
+	json_array_foreach(st->pending, i, r) {
+		struct ml_eval ev;
+		double score = json_number_value(json_object_get(
+			json_object_get(json_object_get(r, "decision"),
+					"metrics"),
+			"accuracy"));
+
+		if (holdout && !work_evaluate(ms[i], spec, holdout, &ev))
+			score = ev.accuracy;
+		if (score > best) {
+			best = score;
+			pick = i;
+		}
+	}
+	return pick;
+}
+
 /* The new model of a model task: combined deltas, or for model_engineer
- * the accepted model that scores best (held-out accuracy, else what the
- * validator measured). */
+ * the accepted model that scores best. */
 static int model_round(struct cli *c, const json_t *task,
 		       const struct round_state *st,
 		       const struct ml_dataset *holdout, json_t *metrics,
@@ -212,54 +290,31 @@ static int model_round(struct cli *c, const json_t *task,
 {
 	const json_t *spec = json_object_get(task, "spec");
 	int engineer = !strcmp(cli_str(task, "kind"), "model_engineer");
-	size_t k = json_array_size(st->pending), i;
+	size_t k = json_array_size(st->pending), i, pick;
 	struct ml_model *base = NULL, **ms = calloc(k, sizeof(*ms));
-	double *w = calloc(k, sizeof(*w)), best = -1;
+	double *w = calloc(k, sizeof(*w));
 	struct agg_cfg cfg;
-	size_t pick = 0;
-	json_t *r;
 	int err;
 
 	if (!ms || !w) {
 		err = fm_error_set(FM_ENOMEM, "out of memory");
 		goto done;
 	}
-	err = engineer ? FM_OK : agg_cfg(&cfg, spec);
-	if (!err)
-		err = work_load_bundle_model(c, cli_str(st->current,
-						       "bundle_ref"),
-					     &base);
-	json_array_foreach(st->pending, i, r) {
-		long long ne = json_integer_value(json_object_get(
-			r, "num_examples"));
-
+	if (!engineer) {
+		err = agg_cfg(&cfg, spec);
 		if (err)
-			break;
-		err = work_load_bundle_model(c, cli_str(r, "bundle_ref"), &ms[i]);
-		if (!err && !engineer)
-			err = ml_model_same_arch(base, ms[i]);
-		if (err)
-			fm_error_prefix("result %s", cli_str(r, "id"));
-		w[i] = ne > 0 ? (double)ne : 1.0;
+			goto done;
 	}
+	err = work_load_bundle_model(c, cli_str(st->current, "bundle_ref"),
+				     &base);
+	if (err)
+		goto done;
+	err = load_results(c, st, engineer ? NULL : base, ms, w);
 	if (err)
 		goto done;
 	eval_into(metrics, "previous_", base, spec, holdout);
 	if (engineer) {
-		json_array_foreach(st->pending, i, r) {
-			struct ml_eval ev;
-			double score = json_number_value(json_object_get(
-				json_object_get(json_object_get(r, "decision"),
-						"metrics"),
-				"accuracy"));
-
-			if (holdout && !work_evaluate(ms[i], spec, holdout, &ev))
-				score = ev.accuracy;
-			if (score > best) {
-				best = score;
-				pick = i;
-			}
-		}
+		pick = pick_best(st, ms, spec, holdout);
 		*out = ms[pick];
 		ms[pick] = NULL;
 		*rule = "best";
@@ -283,6 +338,53 @@ done:
 
 /* ------------------------------------------------------- annotation rule */
 
+/* Adds one vote per label of a result's labels.json to votes
+ * ({item: {label: count}}). */
+static void tally(json_t *votes, const json_t *doc)
+{
+	const char *item;
+	json_t *v;
+
+	json_object_foreach(json_object_get(doc, "labels"), item, v) {
+		json_t *t = json_object_get(votes, item);
+		char key[256];
+
+		if (json_is_string(v))
+			snprintf(key, sizeof(key), "%s", json_string_value(v));
+		else if (json_is_integer(v))
+			snprintf(key, sizeof(key), "%lld",
+				 (long long)json_integer_value(v));
+		else
+			continue;
+		if (!t) {
+			t = json_object();
+			json_object_set_new(votes, item, t);
+		}
+		json_object_set_new(t, key, json_integer(1 + json_integer_value(
+						   json_object_get(t, key))));
+	}
+}
+
+/* labels[item] = the label with the most votes. */
+static void majority(json_t *labels, const json_t *votes)
+{
+	const char *item, *lab;
+	json_t *t, *n;
+
+	json_object_foreach((json_t *)votes, item, t) {
+		const char *best = NULL;
+		long long bn = 0;
+
+		json_object_foreach(t, lab, n)
+			if (json_integer_value(n) > bn) {
+				bn = json_integer_value(n);
+				best = lab;
+			}
+		if (best)
+			json_object_set_new(labels, item, json_string(best));
+	}
+}
+
 /* The majority label of each item over the pending results' labels. */
 static int label_round(struct cli *c, const struct round_state *st,
 		       json_t **out)
@@ -297,56 +399,19 @@ static int label_round(struct cli *c, const struct round_state *st,
 	}
 	json_array_foreach(st->pending, i, r) {
 		char dir[WORK_PATH_MAX], path[WORK_PATH_MAX + 16];
-		json_t *doc = NULL, *v;
-		const char *item;
+		json_t *doc = NULL;
 
 		err = work_pull(c, dir, sizeof(dir), cli_str(r, "bundle_ref"));
-		snprintf(path, sizeof(path), "%s/labels.json", dir);
-		if (!err)
-			err = fj_load_file(&doc, path, 64u << 20);
 		if (err)
 			goto done;
-		json_object_foreach(json_object_get(doc, "labels"), item, v) {
-			json_t *tally = json_object_get(votes, item);
-			char key[256];
-
-			if (!tally) {
-				tally = json_object();
-				json_object_set_new(votes, item, tally);
-			}
-			if (json_is_string(v))
-				snprintf(key, sizeof(key), "%s",
-					 json_string_value(v));
-			else if (json_is_integer(v))
-				snprintf(key, sizeof(key), "%lld",
-					 (long long)json_integer_value(v));
-			else
-				continue;
-			json_object_set_new(tally, key,
-					    json_integer(json_integer_value(
-						    json_object_get(tally, key)) +
-							 1));
-		}
+		snprintf(path, sizeof(path), "%s/labels.json", dir);
+		err = fj_load_file(&doc, path, 64u << 20);
+		if (err)
+			goto done;
+		tally(votes, doc);
 		json_decref(doc);
 	}
-	{
-		const char *item, *lab;
-		json_t *tally, *n;
-
-		json_object_foreach(votes, item, tally) {
-			const char *best = NULL;
-			long long bn = 0;
-
-			json_object_foreach(tally, lab, n)
-				if (json_integer_value(n) > bn) {
-					bn = json_integer_value(n);
-					best = lab;
-				}
-			if (best)
-				json_object_set_new(labels, item,
-						    json_string(best));
-		}
-	}
+	majority(labels, votes);
 	*out = json_pack("{s:O}", "labels", labels);
 done:
 	json_decref(votes);
@@ -356,14 +421,41 @@ done:
 
 /* ------------------------------------------------------------------ round */
 
+/* Builds the next version from the pending results and pushes it as
+ * bundle name; ref and rule say what was published. */
+static int push_next(struct cli *c, const json_t *task,
+		     const struct round_state *st,
+		     const struct ml_dataset *holdout, const char *name,
+		     json_t *metrics, struct store_ref *ref, const char **rule)
+{
+	struct ml_model *next = NULL;
+	json_t *doc = NULL;
+	int err;
+
+	if (!strcmp(cli_str(task, "kind"), "data_annotator")) {
+		err = label_round(c, st, &doc);
+		if (err)
+			return err;
+		err = work_push_json(c, ref, doc, "labels.json",
+				     STORE_KIND_DATASET, name);
+		json_decref(doc);
+		return err;
+	}
+	err = model_round(c, task, st, holdout, metrics, &next, rule);
+	if (err)
+		return err;
+	err = work_push_model(c, ref, next, STORE_KIND_MODEL, name, NULL);
+	ml_model_free(next);
+	return err;
+}
+
 int round_publish(struct cli *c, const json_t *task,
 		  const struct ml_dataset *holdout, int force, json_t **out)
 {
 	const char *id = cli_str(task, "id");
 	struct round_state st = { 0 };
-	struct ml_model *next = NULL;
 	json_t *metrics = json_object(), *body = NULL, *ids = json_array();
-	json_t *doc = NULL, *r, *published = NULL;
+	json_t *r, *published = NULL;
 	const char *rule = "majority";
 	struct store_ref ref;
 	struct api *a = NULL;
@@ -390,17 +482,7 @@ int round_publish(struct cli *c, const json_t *task,
 	json_array_foreach(st.pending, i, r)
 		json_array_append_new(ids, json_string(cli_str(r, "id")));
 	snprintf(name, sizeof(name), "task-%.10s-v%d", id + 2, st.version + 1);
-	if (!strcmp(cli_str(task, "kind"), "data_annotator")) {
-		err = label_round(c, &st, &doc);
-		if (!err)
-			err = work_push_json(c, &ref, doc, "labels.json",
-					     STORE_KIND_DATASET, name);
-	} else {
-		err = model_round(c, task, &st, holdout, metrics, &next, &rule);
-		if (!err)
-			err = work_push_model(c, &ref, next, STORE_KIND_MODEL,
-					      name, NULL);
-	}
+	err = push_next(c, task, &st, holdout, name, metrics, &ref, &rule);
 	if (err)
 		goto done;
 	json_object_set_new(metrics, "results", json_integer((json_int_t)
@@ -408,19 +490,19 @@ int round_publish(struct cli *c, const json_t *task,
 	body = json_pack("{s:s, s:s, s:O, s:O}", "bundle", ref.hex, "rule",
 			 rule, "metrics", metrics, "results", ids);
 	err = cli_api(c, 1, &a);
-	if (!err) {
-		snprintf(path, sizeof(path), "/v1/tasks/%s/models", id);
-		err = api_post(a, API_VALIDATIOND, path, body, &published);
-	}
-	if (!err && out)
+	if (err)
+		goto done;
+	snprintf(path, sizeof(path), "/v1/tasks/%s/models", id);
+	err = api_post(a, API_VALIDATIOND, path, body, &published);
+	if (err)
+		goto done;
+	if (out)
 		*out = json_incref(published);
 done:
 	round_state_cleanup(&st);
-	ml_model_free(next);
 	json_decref(metrics);
 	json_decref(body);
 	json_decref(ids);
-	json_decref(doc);
 	json_decref(published);
 	return err;
 }

@@ -46,32 +46,48 @@ static int add_query(char *q, size_t n, const char *key, const char *value)
 	return FM_OK;
 }
 
+/* The query string of q ("?state=open&limit=50"). */
+static int task_query(char *query, size_t n, const struct view_task_query *q)
+{
+	char wei[CHAIN_U256_DEC_MAX], limit[24];
+	struct chain_u256 min;
+	int err;
+
+	query[0] = '\0';
+	err = add_query(query, n, "state", q->state);
+	if (err)
+		return err;
+	err = add_query(query, n, "kind", q->kind);
+	if (err)
+		return err;
+	err = add_query(query, n, "creator", q->creator);
+	if (err)
+		return err;
+	if (q->min_reward) {
+		err = chain_u256_parse(&min, q->min_reward, "--min-reward");
+		if (err)
+			return err;
+		chain_u256_to_dec(wei, sizeof(wei), &min);
+		err = add_query(query, n, "min_reward", wei);
+		if (err)
+			return err;
+	}
+	snprintf(limit, sizeof(limit), "%ld", q->limit ? q->limit : 50);
+	return add_query(query, n, "limit", limit);
+}
+
 int view_tasks(struct cli *c, const struct view_task_query *q)
 {
-	char query[1024] = "", path[1100], wei[CHAIN_U256_DEC_MAX], limit[24];
-	struct chain_u256 min;
+	char query[1024], path[1100];
 	struct api *a = NULL;
 	json_t *page = NULL, *t;
 	size_t i;
-	int err = FM_OK;
+	int err;
 
-	if (q->min_reward) {
-		err = chain_u256_parse(&min, q->min_reward, "--min-reward");
-		chain_u256_to_dec(wei, sizeof(wei), &min);
-	}
-	snprintf(limit, sizeof(limit), "%ld", q->limit ? q->limit : 50);
-	if (!err)
-		err = add_query(query, sizeof(query), "state", q->state);
-	if (!err)
-		err = add_query(query, sizeof(query), "kind", q->kind);
-	if (!err)
-		err = add_query(query, sizeof(query), "creator", q->creator);
-	if (!err && q->min_reward)
-		err = add_query(query, sizeof(query), "min_reward", wei);
-	if (!err)
-		err = add_query(query, sizeof(query), "limit", limit);
-	if (!err)
-		err = cli_api(c, 0, &a);
+	err = task_query(query, sizeof(query), q);
+	if (err)
+		return err;
+	err = cli_api(c, 0, &a);
 	if (err)
 		return err;
 	snprintf(path, sizeof(path), "/v1/tasks%s", query);
@@ -132,10 +148,11 @@ int view_results(struct cli *c, const char *task_id, const char *state)
 	size_t i;
 	int err = cli_api(c, 0, &a);
 
+	if (err)
+		return err;
 	snprintf(path, sizeof(path), "/v1/tasks/%s/results%s%s", task_id,
 		 state ? "?state=" : "", state ? state : "");
-	if (!err)
-		err = api_get(a, API_RESULTD, path, &list);
+	err = api_get(a, API_RESULTD, path, &list);
 	if (err)
 		return err;
 	if (c->json)
@@ -159,9 +176,10 @@ int view_payouts(struct cli *c, const char *query, char *total_wei)
 	size_t i;
 	int err = cli_api(c, 0, &a);
 
+	if (err)
+		return err;
 	snprintf(path, sizeof(path), "/v1/payouts%s", query);
-	if (!err)
-		err = api_get(a, API_VALIDATIOND, path, &list);
+	err = api_get(a, API_VALIDATIOND, path, &list);
 	if (err)
 		return err;
 	json_array_foreach(json_object_get(list, "payouts"), i, p) {
@@ -196,12 +214,15 @@ static int escrow_view(struct cli *c, const char *task_id, json_t *j)
 	struct escrow_task t;
 	int err = work_market_chain(c, escrow, op);
 
-	if (!err)
-		err = hex_decode(tid, 32, task_id);
-	if (!err)
-		err = chain_rpc_new(&r, c->cfg.rpc_url, NULL);
-	if (!err)
-		err = escrow_get_task(r, &t, escrow, tid);
+	if (err)
+		return err;
+	err = hex_decode(tid, 32, task_id);
+	if (err)
+		return err;
+	err = chain_rpc_new(&r, c->cfg.rpc_url, NULL);
+	if (err)
+		return err;
+	err = escrow_get_task(r, &t, escrow, tid);
 	chain_rpc_free(r);
 	if (err)
 		return err;
@@ -223,43 +244,40 @@ static int escrow_view(struct cli *c, const char *task_id, json_t *j)
 	return FM_OK;
 }
 
-int view_task(struct cli *c, const char *task_id, int full)
+/* What status shows besides the task: its model versions, results and
+ * (in JSON) payouts. */
+struct task_view {
+	json_t *t, *models, *results, *pays;
+};
+
+static int load_view(struct cli *c, const char *task_id, int full,
+		     struct task_view *v)
 {
-	char path[200], reward[96], q[120];
+	char path[200];
 	struct api *a = NULL;
-	json_t *t = NULL, *models = NULL, *results = NULL, *pays = NULL, *m, *r;
-	size_t i;
 	int err = cli_api(c, 0, &a);
 
-	if (!err)
-		err = api_task(a, task_id, &t);
-	if (!err && full) {
-		snprintf(path, sizeof(path), "/v1/tasks/%s/models", task_id);
-		err = api_get(a, API_TASKD, path, &models);
-	}
-	if (!err && full) {
-		snprintf(path, sizeof(path), "/v1/tasks/%s/results", task_id);
-		err = api_get(a, API_RESULTD, path, &results);
-	}
-	if (!err && full && c->json) {
-		snprintf(path, sizeof(path), "/v1/payouts?task=%s", task_id);
-		err = api_get(a, API_VALIDATIOND, path, &pays);
-	}
 	if (err)
-		goto done;
-	if (c->json) {
-		if (full) {
-			json_object_set(t, "payouts",
-					json_object_get(pays, "payouts"));
-			json_object_set(t, "models",
-					json_object_get(models, "models"));
-			json_object_set(t, "results",
-					json_object_get(results, "results"));
-			escrow_view(c, task_id, t); /* best effort */
-		}
-		cli_print_json(t);
-		goto done;
-	}
+		return err;
+	err = api_task(a, task_id, &v->t);
+	if (err || !full)
+		return err;
+	snprintf(path, sizeof(path), "/v1/tasks/%s/models", task_id);
+	err = api_get(a, API_TASKD, path, &v->models);
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "/v1/tasks/%s/results", task_id);
+	err = api_get(a, API_RESULTD, path, &v->results);
+	if (err || !c->json)
+		return err;
+	snprintf(path, sizeof(path), "/v1/payouts?task=%s", task_id);
+	return api_get(a, API_VALIDATIOND, path, &v->pays);
+}
+
+static void print_task_head(struct cli *c, const json_t *t)
+{
+	char reward[96];
+
 	cli_format_wei(reward, sizeof(reward), cli_show(t, "reward_wei"));
 	printf("%s%s%s\n  %s%s%s  %s, reward %s, %lld/%lld slots free\n"
 	       "  creator %s, validator %s (%s)\n  expires %s\n",
@@ -271,10 +289,19 @@ int view_task(struct cli *c, const char *task_id, int full)
 	       cli_show(t, "validation_strategy"), cli_show(t, "expires_at"));
 	if (json_string_length(json_object_get(t, "description")))
 		printf("  %s\n", cli_show(t, "description"));
-	if (!full)
-		goto done;
+}
+
+/* Versions, results, payouts and escrow under the task's head. */
+static int print_task_rest(struct cli *c, const char *task_id,
+			   const struct task_view *v)
+{
+	char q[120];
+	json_t *m, *r;
+	size_t i;
+	int err;
+
 	printf("model versions:\n");
-	json_array_foreach(json_object_get(models, "models"), i, m) {
+	json_array_foreach(json_object_get(v->models, "models"), i, m) {
 		printf("  v%lld  %s", int_of(m, "version"),
 		       cli_show(m, "bundle_ref"));
 		if (json_is_string(json_object_get(m, "rule")))
@@ -284,19 +311,48 @@ int view_task(struct cli *c, const char *task_id, int full)
 		printf("\n");
 	}
 	printf("results:\n");
-	if (!json_array_size(json_object_get(results, "results")))
+	if (!json_array_size(json_object_get(v->results, "results")))
 		printf("  none yet\n");
-	json_array_foreach(json_object_get(results, "results"), i, r)
+	json_array_foreach(json_object_get(v->results, "results"), i, r)
 		print_result_line(c, r);
 	printf("payouts:\n");
 	snprintf(q, sizeof(q), "?task=%s", task_id);
 	err = view_payouts(c, q, NULL);
-	if (!err && escrow_view(c, task_id, NULL))
+	if (err)
+		return err;
+	if (escrow_view(c, task_id, NULL))
 		printf("escrow: not readable (%s)\n", fm_error_msg());
+	return FM_OK;
+}
+
+int view_task(struct cli *c, const char *task_id, int full)
+{
+	struct task_view v = { 0 };
+	int err;
+
+	err = load_view(c, task_id, full, &v);
+	if (err)
+		goto done;
+	if (c->json) {
+		if (full) {
+			json_object_set(v.t, "payouts",
+					json_object_get(v.pays, "payouts"));
+			json_object_set(v.t, "models",
+					json_object_get(v.models, "models"));
+			json_object_set(v.t, "results",
+					json_object_get(v.results, "results"));
+			escrow_view(c, task_id, v.t); /* best effort */
+		}
+		cli_print_json(v.t);
+		goto done;
+	}
+	print_task_head(c, v.t);
+	if (full)
+		err = print_task_rest(c, task_id, &v);
 done:
-	json_decref(t);
-	json_decref(models);
-	json_decref(results);
-	json_decref(pays);
+	json_decref(v.t);
+	json_decref(v.models);
+	json_decref(v.results);
+	json_decref(v.pays);
 	return err;
 }

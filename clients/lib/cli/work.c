@@ -68,8 +68,9 @@ int work_pull(struct cli *c, char *out, size_t n, const char *ref_text)
 	if (stat(out, &sb) == 0 && S_ISDIR(sb.st_mode))
 		return FM_OK;
 	err = store_open(&st, NULL, &c->cfg);
-	if (!err)
-		err = store_bundle_pull(st, &ref, out, NULL, NULL);
+	if (err)
+		return err;
+	err = store_bundle_pull(st, &ref, out, NULL, NULL);
 	store_free(st);
 	return err;
 }
@@ -91,10 +92,13 @@ int work_load_bundle_model(struct cli *c, const char *ref,
 	char dir[WORK_PATH_MAX], mdir[WORK_PATH_MAX + 8];
 	int err = work_pull(c, dir, sizeof(dir), ref);
 
-	if (!err)
-		err = work_model_dir(mdir, sizeof(mdir), dir);
-	if (!err)
-		err = ml_model_load(out, mdir);
+	if (err)
+		goto done;
+	err = work_model_dir(mdir, sizeof(mdir), dir);
+	if (err)
+		goto done;
+	err = ml_model_load(out, mdir);
+done:
 	if (err)
 		return fm_error_prefix("bundle %.12s", ref);
 	return FM_OK;
@@ -164,10 +168,13 @@ static int push_dir(struct cli *c, struct store_ref *out, const char *dir,
 	struct store *st = NULL;
 	int err = store_open(&st, NULL, &c->cfg);
 
-	if (!err)
-		err = store_ensure(st);
-	if (!err)
-		err = store_bundle_push(st, out, NULL, dir, &info, NULL);
+	if (err)
+		return err;
+	err = store_ensure(st);
+	if (err)
+		goto done;
+	err = store_bundle_push(st, out, NULL, dir, &info, NULL);
+done:
 	store_free(st);
 	return err;
 }
@@ -184,10 +191,13 @@ int work_push_model(struct cli *c, struct store_ref *out,
 		return err;
 	snprintf(mdir, sizeof(mdir), "%s/model", dir);
 	err = ml_model_save(m, mdir);
-	if (!err)
-		err = work_model_meta(&model, m);
-	if (!err)
-		err = push_dir(c, out, dir, kind, name, model, meta);
+	if (err)
+		goto done;
+	err = work_model_meta(&model, m);
+	if (err)
+		goto done;
+	err = push_dir(c, out, dir, kind, name, model, meta);
+done:
 	json_decref(model);
 	work_rm_tree(dir);
 	return err;
@@ -204,7 +214,7 @@ int work_push_json(struct cli *c, struct store_ref *out, const json_t *doc,
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	if (json_dump_file(doc, path, JSON_INDENT(1) | JSON_SORT_KEYS))
 		err = fm_error_set(FM_EIO, "cannot write %s", path);
-	if (!err)
+	else
 		err = push_dir(c, out, dir, kind, name, NULL, NULL);
 	work_rm_tree(dir);
 	return err;
@@ -219,31 +229,38 @@ int work_market_chain(struct cli *c, uint8_t escrow[CHAIN_ADDR_LEN],
 	uint8_t cfg_escrow[CHAIN_ADDR_LEN], opb[CHAIN_ADDR_LEN];
 	int err = cli_api(c, 0, &a);
 
-	if (!err)
-		err = api_get(a, API_TASKD, "/v1/info", &info);
+	if (err)
+		return err;
+	err = api_get(a, API_TASKD, "/v1/info", &info);
 	if (err)
 		return err;
 	e = json_string_value(json_object_get(info, "escrow_address"));
 	op = json_string_value(json_object_get(info, "operator_address"));
-	if (!e || !e[0] || !op || !op[0])
+	if (!e || !e[0] || !op || !op[0]) {
 		err = fm_error_set(FM_EUNAVAIL, "taskd has no escrow or "
 				   "operator configured (GET /v1/info)");
-	if (!err)
-		err = chain_address_parse(escrow, e, "escrow_address");
-	if (!err)
-		err = chain_address_parse(opb, op, "operator_address");
-	if (!err && c->cfg.escrow_address[0] &&
+		goto done;
+	}
+	err = chain_address_parse(escrow, e, "escrow_address");
+	if (err)
+		goto done;
+	err = chain_address_parse(opb, op, "operator_address");
+	if (err)
+		goto done;
+	/* a configured escrow must be the marketplace's */
+	if (c->cfg.escrow_address[0] &&
 	    (chain_address_parse(cfg_escrow, c->cfg.escrow_address,
 				 "escrow_address") ||
-	     memcmp(cfg_escrow, escrow, CHAIN_ADDR_LEN)))
+	     memcmp(cfg_escrow, escrow, CHAIN_ADDR_LEN))) {
 		err = fm_error_set(FM_EINVAL, "escrow_address %s is not the "
 				   "marketplace's escrow %s",
 				   c->cfg.escrow_address, e);
-	if (!err) {
-		operator_hex[0] = '0';
-		operator_hex[1] = 'x';
-		hex_encode(operator_hex + 2, opb, CHAIN_ADDR_LEN);
+		goto done;
 	}
+	operator_hex[0] = '0';
+	operator_hex[1] = 'x';
+	hex_encode(operator_hex + 2, opb, CHAIN_ADDR_LEN);
+done:
 	json_decref(info);
 	return err;
 }
@@ -263,30 +280,33 @@ int work_train_opts(struct ml_train_opts *o, const json_t *spec)
 		return fm_error_set(FM_EINVAL, "task.training: the task has no "
 				    "training information");
 	err = fj_int(t, "task.training", "epochs", 1, 1000, &epochs);
-	if (!err)
-		err = fj_int(t, "task.training", "batch_size", 1, 65536, &batch);
-	if (!err)
-		err = fj_num(t, "task.training", "learning_rate", 1e-12, 10,
-			     &lr);
-	if (!err)
-		err = fj_str(t, "task.training", "optimizer", 16, &opt);
-	if (!err)
-		err = fj_num_opt(t, "task.training", "momentum", 0, 1, 0,
-				 &momentum);
-	if (!err)
-		err = fj_str(t, "task.training", "loss", 64, &loss);
-	if (!err)
-		err = fj_bool_opt(t, "task.training", "from_logits", 0,
-				  &from_logits);
-	if (!err)
-		err = fj_int_opt(t, "task.training", "seed", 0, INT64_MAX, 0,
-				 &seed);
-	if (!err && ml_optimizer_parse(opt, &o->optimizer))
-		err = fm_error_prefix("task.training.optimizer");
-	if (!err && ml_loss_parse(loss, &o->loss))
-		err = fm_error_prefix("task.training.loss");
 	if (err)
 		return err;
+	err = fj_int(t, "task.training", "batch_size", 1, 65536, &batch);
+	if (err)
+		return err;
+	err = fj_num(t, "task.training", "learning_rate", 1e-12, 10, &lr);
+	if (err)
+		return err;
+	err = fj_str(t, "task.training", "optimizer", 16, &opt);
+	if (err)
+		return err;
+	err = fj_num_opt(t, "task.training", "momentum", 0, 1, 0, &momentum);
+	if (err)
+		return err;
+	err = fj_str(t, "task.training", "loss", 64, &loss);
+	if (err)
+		return err;
+	err = fj_bool_opt(t, "task.training", "from_logits", 0, &from_logits);
+	if (err)
+		return err;
+	err = fj_int_opt(t, "task.training", "seed", 0, INT64_MAX, 0, &seed);
+	if (err)
+		return err;
+	if (ml_optimizer_parse(opt, &o->optimizer))
+		return fm_error_prefix("task.training.optimizer");
+	if (ml_loss_parse(loss, &o->loss))
+		return fm_error_prefix("task.training.loss");
 	o->epochs = (int)epochs;
 	o->batch_size = (int)batch;
 	o->lr = lr;
@@ -302,9 +322,9 @@ int work_evaluate(struct ml_model *m, const json_t *spec,
 	struct ml_train_opts o;
 	int err = work_train_opts(&o, spec);
 
-	if (!err)
-		err = ml_evaluate(m, d, o.loss, o.from_logits, 0, out);
-	return err;
+	if (err)
+		return err;
+	return ml_evaluate(m, d, o.loss, o.from_logits, 0, out);
 }
 
 /* ------------------------------------------------------------------- data */
@@ -347,8 +367,9 @@ static int load_idx(struct ml_dataset *out, const char *path)
 		snprintf(labels, sizeof(labels), "%s", comma + 1);
 	} else if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
 		err = find_one(images, sizeof(images), path, "images");
-		if (!err)
-			err = find_one(labels, sizeof(labels), path, "labels");
+		if (err)
+			return err;
+		err = find_one(labels, sizeof(labels), path, "labels");
 		if (err)
 			return err;
 	} else {
@@ -411,20 +432,21 @@ int work_load_data(struct ml_dataset *out, const json_t *spec,
 		return err;
 	pre = json_object_get(data, "preprocessing");
 	rs = json_object_get(pre, "resize");
-	if (json_array_size(rs) == 2)
+	if (json_array_size(rs) == 2) {
 		err = ml_dataset_resize(
 			&d, (int)json_integer_value(json_array_get(rs, 0)),
 			(int)json_integer_value(json_array_get(rs, 1)));
+		if (err) {
+			ml_dataset_cleanup(&d);
+			return err;
+		}
+	}
 	scale = json_number_value(json_object_get(pre, "scale"));
 	norm = json_string_value(json_object_get(pre, "normalize"));
 	if (scale <= 0 && norm && !strcmp(norm, "scale"))
 		scale = 255;
-	if (!err && scale > 0)
+	if (scale > 0)
 		ml_dataset_scale(&d, (float)scale);
-	if (err) {
-		ml_dataset_cleanup(&d);
-		return err;
-	}
 	*out = d;
 	return FM_OK;
 }

@@ -160,16 +160,18 @@ static int connect_locked(PGconn **out, const char *conninfo)
 	}
 	/* quiet NOTICEs such as "relation already exists, skipping" */
 	err = simple(pg, "SET client_min_messages = warning");
-	if (!err)
-		err = simple(pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY
-				 ")");
-	if (!err)
-		err = simple(pg,
-			     "CREATE TABLE IF NOT EXISTS schema_migrations ("
-			     " version integer PRIMARY KEY,"
-			     " name text NOT NULL,"
-			     " sha256 text NOT NULL,"
-			     " applied_at timestamptz NOT NULL DEFAULT now())");
+	if (err)
+		goto done;
+	err = simple(pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")");
+	if (err)
+		goto done;
+	err = simple(pg,
+		     "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		     " version integer PRIMARY KEY,"
+		     " name text NOT NULL,"
+		     " sha256 text NOT NULL,"
+		     " applied_at timestamptz NOT NULL DEFAULT now())");
+done:
 	if (err) {
 		PQfinish(pg);
 		return err;
@@ -192,11 +194,12 @@ static int applied(PGconn *pg, int version, char *sha, size_t n, int *found)
 			 "= $1",
 			 1, NULL, params, NULL, NULL, 0);
 	err = exec_ok(pg, r, "reading schema_migrations");
-	if (!err) {
-		*found = PQntuples(r) > 0;
-		if (*found)
-			snprintf(sha, n, "%s", PQgetvalue(r, 0, 0));
-	}
+	if (err)
+		goto done;
+	*found = PQntuples(r) > 0;
+	if (*found)
+		snprintf(sha, n, "%s", PQgetvalue(r, 0, 0));
+done:
 	PQclear(r);
 	return err;
 }
@@ -230,8 +233,10 @@ static int apply_one(PGconn *pg, const struct migration *m)
 			 3, NULL, params, NULL, NULL, 0);
 	err = exec_ok(pg, r, "recording the migration");
 	PQclear(r);
-	if (!err)
-		err = simple(pg, "COMMIT");
+	if (err)
+		goto done;
+	err = simple(pg, "COMMIT");
+done:
 	if (err)
 		PQclear(PQexec(pg, "ROLLBACK"));
 	return err;
@@ -267,11 +272,12 @@ static int open_checked(struct migration_set *s, PGconn **pg,
 {
 	int err = load_dir(s, dir);
 
-	if (!err)
-		err = connect_locked(pg, conninfo);
-	if (!err)
-		err = verify_applied(*pg, s);
-	return err;
+	if (err)
+		return err;
+	err = connect_locked(pg, conninfo);
+	if (err)
+		return err;
+	return verify_applied(*pg, s);
 }
 
 int migrate_run(const char *conninfo, const char *dir,
