@@ -2,6 +2,7 @@
 
 #include "chain/keccak.h"
 #include "core/err.h"
+#include "core/file.h"
 #include "core/fjson.h"
 
 #include <errno.h>
@@ -356,16 +357,10 @@ done:
 /* Writes n bytes of data to fd and syncs them (path names it). */
 static int write_synced(int fd, const char *data, size_t n, const char *path)
 {
-	for (size_t off = 0; off < n;) {
-		ssize_t w = write(fd, data + off, n - off);
+	int err = file_write_all(fd, data, n, path);
 
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return fm_error_set(FM_EIO, "%s: %s", path,
-					    strerror(errno));
-		off += (size_t)w;
-	}
+	if (err)
+		return err;
 	if (fsync(fd) != 0)
 		return fm_error_set(FM_EIO, "%s: %s", path, strerror(errno));
 	return FM_OK;

@@ -3,13 +3,13 @@
 #include "storage/bundle.h"
 
 #include "core/err.h"
+#include "core/file.h"
 #include "core/fjson.h"
 #include "storage/store_int.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,24 +401,6 @@ done:
 	return err;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-/* rm -rf without following links: only ever called on our temp dir */
-static void remove_tree(const char *dir)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* dir may be missing or an empty directory; anything else is a conflict */
 static int target_check(const char *dir)
 {
@@ -545,7 +527,7 @@ int store_bundle_pull(struct store *s, const struct store_ref *ref,
 	}
 done:
 	if (made)
-		remove_tree(tmp);
+		file_remove_tree(tmp);
 	free(tmp);
 	json_decref(m);
 	return err;

@@ -4,6 +4,7 @@
 #include "storage/store_int.h"
 
 #include "core/err.h"
+#include "core/file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,22 +32,6 @@ static void progress(const struct store_xfer *x, uint64_t done,
 {
 	if (x && x->progress)
 		x->progress(x->progress_ud, done, total);
-}
-
-/* Writes all n bytes of p to fd (path names it in errors). */
-static int write_all(int fd, const char *p, size_t n, const char *path)
-{
-	for (size_t off = 0; off < n;) {
-		ssize_t w = write(fd, p + off, n - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return fm_error_set(FM_EIO, "%s: %s", path,
-					    strerror(errno));
-		off += (size_t)w;
-	}
-	return FM_OK;
 }
 
 static int file_put(struct store *s, const char *key, struct store__src *src,
@@ -79,7 +64,7 @@ static int file_put(struct store *s, const char *key, struct store__src *src,
 			goto done;
 		if (got == 0)
 			break;
-		err = write_all(t.fd, chunk, got, path);
+		err = file_write_all(t.fd, chunk, got, path);
 		if (err)
 			goto done;
 		sent += got;
