@@ -22,6 +22,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_aggregate(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
+int cmd_shapley(int argc, char **argv);
 
 /* "1.0 (OpenBLAS <kernels>)", what --version prints after the name. */
 const char *engine_version(void);

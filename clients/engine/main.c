@@ -16,6 +16,8 @@ static const struct engine_cmd {
 	    "for a model" }, cmd_init },
 	{ { "predict", NULL, "outputs of a model for JSON input tensors" },
 	  cmd_predict },
+	{ { "shapley", NULL, "each update's Shapley value for the held-out "
+	    "metric of the round's aggregate" }, cmd_shapley },
 	{ { "simulate", NULL, "federated training simulated over N clients" },
 	  cmd_simulate },
 	{ { "summary", NULL, "layers, output shapes and parameter counts of a "
