@@ -41,7 +41,7 @@ static int create(struct http_req *req, void *arg)
 					   s->cfg.escrow_address,
 					   s->cfg.chain_id };
 	json_t *body = NULL, *task = NULL;
-	char funding_tx[67], funded[80];
+	char funding_tx[67], funded[80], total[80];
 	int funded_ok = 0, err;
 
 	if (!s->operator_address[0] || !s->cfg.escrow_address[0])
@@ -57,6 +57,14 @@ static int create(struct http_req *req, void *arg)
 		err = fm_error_set(FM_EUNPROCESSABLE, "%s", fm_error_msg());
 	if (err)
 		goto done;
+	/* the escrow holds the whole of it in one uint256 */
+	if (spec_wei_mul(total, spec.reward_wei, spec.max_assignments)) {
+		err = fm_error_set(FM_EUNPROCESSABLE,
+				   "task.reward_wei x task.max_assignments: "
+				   "over 2^256 - 1 wei, more than the escrow "
+				   "can hold");
+		goto done;
+	}
 	err = checks_assets(s, &spec);
 	if (err)
 		goto done;

@@ -738,10 +738,31 @@ static void test_http_server__healthz(void **state)
 	assert_string_equal(json_string_value(json_object_get(r.json,
 							      "status")),
 			    "ok");
+	struct buf b = BUF_INIT(1 << 20);
+	char text[4096];
+	FILE *log = tmpfile();
+	size_t n;
+
+	/* the check's own message (hosts, ports) goes to the log only */
+	assert_non_null(log);
+	log_set_stream(log);
 	atomic_store(&f->svc.health_err, 1);
 	assert_int_equal(call(f, "GET", "/healthz", NULL, &r), 503);
-	assert_string_equal(err_msg(&r), "database: connection refused");
+	assert_string_equal(err_msg(&r), "testd is not ready");
+	assert_int_equal(http_test_raw(f->port,
+				       "GET /healthz HTTP/1.1\r\nHost: t\r\n"
+				       "Connection: close\r\n\r\n",
+				       &b),
+			 503);
+	assert_null(strstr(b.data, "connection refused"));
 	atomic_store(&f->svc.health_err, 0);
+	log_set_stream(NULL);
+	rewind(log);
+	n = fread(text, 1, sizeof(text) - 1, log);
+	text[n] = '\0';
+	fclose(log);
+	assert_non_null(strstr(text, "database: connection refused"));
+	buf_cleanup(&b);
 	assert_int_equal(call(f, "GET", "/healthz", NULL, &r), 200);
 	httpc_resp_cleanup(&r);
 }
@@ -917,6 +938,39 @@ static void test_http_server__malformed_http(void **state)
 	assert_still_serving(f);
 	buf_cleanup(&b);
 	buf_cleanup(&big);
+}
+
+/* A body whose length two headers could state two ways is refused and
+ * the connection closed: what follows cannot be read as a request. */
+static void test_http_server__ambiguous_body_length(void **state)
+{
+	static const char *const reqs[] = {
+		"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 7\r\n"
+		"Content-Length: 40\r\n\r\n{\"n\":1}",
+		"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n"
+		"content-length: 7\r\n\r\n{\"n\":1}",
+		"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 7\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n7\r\n{\"n\":1}\r\n0\r\n\r\n",
+	};
+	struct fx *f = *state;
+	struct buf b = BUF_INIT(1 << 20);
+	char rest[64];
+
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		int fd = http_test_connect(f->port);
+
+		assert_true(fd >= 0);
+		assert_int_equal(http_test_send(fd, reqs[i], strlen(reqs[i])),
+				 0);
+		buf_reset(&b);
+		assert_int_equal(http_test_read_response(fd, &b), 400);
+		assert_non_null(strstr(b.data, "\"invalid_argument\""));
+		/* closed: no second answer to bytes of the first request */
+		assert_true(recv(fd, rest, sizeof(rest), 0) <= 0);
+		close(fd);
+	}
+	assert_still_serving(f);
+	buf_cleanup(&b);
 }
 
 static uint64_t xorshift(uint64_t *x)
@@ -1354,6 +1408,7 @@ int main(void)
 		T(test_http_server__json_body_errors),
 		T(test_http_server__body_limit_before_reading),
 		T(test_http_server__chunked_body_limit),
+		T(test_http_server__ambiguous_body_length),
 		T(test_http_server__request_id),
 		T(test_http_server__handler_errors),
 		T(test_http_server__idempotency_key),

@@ -729,6 +729,62 @@ static void test_services__bad_input_gets_the_right_status(void **state)
 	json_decref(a);
 }
 
+/* No answer names the server's own folders, hosts or ports: a bundle's
+ * problem is named by its path in the bundle, a reward too large for
+ * the escrow by its fields. */
+static void test_services__messages_name_no_server_detail(void **state)
+{
+	struct chain_key worker;
+	char p[256], dir[256], ref[65];
+	json_t *spec, *o = NULL, *task = NULL, *a = NULL, *body, *meta;
+
+	(void)state;
+	assert_int_equal(chain_key_generate(&worker), FM_OK);
+	/* 10^73 x 100000 is over 2^256 */
+	spec = funded_spec("model_contributor", G.assets_mlp, 100000,
+			   "manual", 0);
+	json_object_set_new(spec, "reward_wei",
+			    json_string("1000000000000000000000000000000000000"
+					"0000000000000000000000000000000000000"));
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL, &o),
+			 422);
+	if (!strstr(err_msg(o), "task.reward_wei x task.max_assignments"))
+		fail_msg("message \"%s\" names both fields", err_msg(o));
+	json_decref(o);
+	path_of(p, sizeof(p), "/v1/tasks/%s", sv(spec, "task_id"));
+	assert_int_equal(get(TASKD, p, &o), 404);
+	json_decref(o);
+	json_decref(spec);
+
+	/* a result whose model.json is broken */
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 1);
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL,
+			      &task),
+			 201);
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", sv(task, "id"));
+	assert_int_equal(post(ASSIGND, &worker, p, NULL, NULL, &a), 201);
+	model_dir(dir, sizeof(dir), mlp_spec, 5, 0);
+	char mdir[300];
+	snprintf(mdir, sizeof(mdir), "%s/model", dir);
+	write_file(mdir, "model.json", "{\"format\": \"layers-model\", ");
+	meta = model_meta();
+	push_bundle(ref, dir, STORE_KIND_RESULT, meta);
+	json_decref(meta);
+	tenv_sh("rm -rf %s", dir);
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
+	body = json_pack("{s:s}", "bundle", ref);
+	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o), 422);
+	if (!strstr(err_msg(o), "model/model.json") ||
+	    strstr(err_msg(o), "/tmp") || strstr(err_msg(o), "fedmarket-"))
+		fail_msg("message \"%s\" names model/model.json and no "
+			 "server folder", err_msg(o));
+	json_decref(o);
+	json_decref(body);
+	json_decref(spec);
+	json_decref(task);
+	json_decref(a);
+}
+
 /* Sends a request with hand-made signature headers. */
 static long send_signed(int svc, const char *path, const char *body,
 			const struct reqsig_headers *h, json_t **out)
@@ -1004,6 +1060,7 @@ struct probe {
 	long ok; /* the status once the database is back */
 	long status;
 	char code[32];
+	char msg[256];
 };
 
 static struct probe *probe_add(struct probe *q, int *n, int svc, long ok,
@@ -1035,6 +1092,7 @@ static void probe_run(struct probe *q)
 	c = json_string_value(
 		json_object_get(json_object_get(o, "error"), "code"));
 	snprintf(q->code, sizeof(q->code), "%s", c ? c : "");
+	snprintf(q->msg, sizeof(q->msg), "%s", err_msg(o));
 	json_decref(o);
 }
 
@@ -1091,6 +1149,13 @@ static void test_services__database_down_is_503(void **state)
 				 "not 503 \"unavailable\"",
 				 svc_names[q[i].svc], q[i].key ? "POST " : "",
 				 q[i].path, q[i].status, q[i].code);
+	/* libpq's text (the database's host and port) stays in the log */
+	for (int i = 0; i < n; i++)
+		if (strstr(q[i].msg, "port") ||
+		    strstr(q[i].msg, tenv_require("FM_PORT_BASE")) ||
+		    strstr(q[i].msg, "127.0.0.1"))
+			fail_msg("database down: %s %s answered \"%s\"",
+				 svc_names[q[i].svc], q[i].path, q[i].msg);
 
 	/* back: the same requests (the signed ones with a fresh nonce, the
 	 * idempotency key unused) go through at once */
@@ -1135,6 +1200,8 @@ int main(void)
 		cmocka_unit_test(
 			test_services__auto_approval_waits_for_its_delay),
 		cmocka_unit_test(test_services__bad_input_gets_the_right_status),
+		cmocka_unit_test(
+			test_services__messages_name_no_server_detail),
 		cmocka_unit_test(
 			test_services__forged_replayed_stale_signatures),
 		cmocka_unit_test(test_services__idempotency_key),

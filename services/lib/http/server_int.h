@@ -66,6 +66,7 @@ struct http_req {
 	int authed;
 	int started;
 	int queued;
+	int bad_framing; /* the body's length is ambiguous: close */
 	size_t discarded; /* body bytes dropped after an early answer */
 	struct buf body;
 	struct timespec t0;

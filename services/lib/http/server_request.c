@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
@@ -158,6 +159,39 @@ static int route(struct http_req *r)
 	return take_params(r, segs, n);
 }
 
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind,
+				     const char *key, const char *value)
+{
+	int *n = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		n[0]++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+		n[1]++;
+	return MHD_YES;
+}
+
+/* A body whose length two headers could state differently is refused:
+ * a proxy in front may read it the other way (request smuggling). */
+static int framing_ok(struct http_req *r)
+{
+	int n[2] = { 0, 0 };
+
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_framing, n);
+	if (n[0] > 1)
+		http_srv_fail(r, FM_EINVAL, "more than one Content-Length "
+			      "header");
+	else if (n[1] > 1 || (n[1] && n[0]))
+		http_srv_fail(r, FM_EINVAL, "Transfer-Encoding with "
+			      "Content-Length or given twice");
+	else
+		return 1;
+	r->bad_framing = 1;
+	return 0;
+}
+
 /* First call for a request: routing and the body limit, before any body
  * byte is read. */
 static void begin(struct http_req *r, const char *url, const char *method)
@@ -169,7 +203,7 @@ static void begin(struct http_req *r, const char *url, const char *method)
 	r->path = url;
 	request_id(r);
 	log_ctx_set(r->id);
-	if (route(r))
+	if (!framing_ok(r) || route(r))
 		return;
 	max = r->route->def.max_body ? r->route->def.max_body
 				     : r->srv->o.max_body;
@@ -262,7 +296,7 @@ enum MHD_Result http_srv_on_request(void *cls, struct MHD_Connection *conn,
 		/* answering now refuses the body unread but closes the
 		 * connection; without a body, answer at the last call and
 		 * keep it open */
-		if (r->status && has_body(r))
+		if (r->status && (has_body(r) || r->bad_framing))
 			ret = http_srv_queue(r);
 		goto out;
 	}

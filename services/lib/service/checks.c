@@ -11,6 +11,7 @@
 #include "engine/ml.h"
 #include "market/fit.h"
 #include "market/market.h"
+#include "service/fetch.h"
 #include "storage/blob.h"
 #include "storage/bundle.h"
 #include "storage/store.h"
@@ -45,11 +46,9 @@ static int pull(struct svc *s, char *dir, size_t dir_n, const char *ref_text,
 {
 	struct store *st = NULL;
 	struct store_ref ref;
-	json_t *m = NULL, *files;
+	json_t *m = NULL;
 	const char *tmp = getenv("TMPDIR");
 	uint64_t total = 0;
-	size_t i;
-	json_t *f;
 	enum store_kind kind;
 	int err;
 
@@ -64,9 +63,7 @@ static int pull(struct svc *s, char *dir, size_t dir_n, const char *ref_text,
 	err = store_bundle_manifest(st, &ref, &m);
 	if (err)
 		goto done;
-	files = json_object_get(m, "files");
-	json_array_foreach(files, i, f)
-		total += (uint64_t)json_integer_value(json_object_get(f, "size"));
+	fetch_declared(m, &total, NULL);
 	if (total > CHECKS_BUNDLE_MAX) {
 		err = fm_error_set(FM_EUNPROCESSABLE,
 				   "%s: bundle holds %llu bytes, the limit is "
@@ -93,7 +90,7 @@ static int pull(struct svc *s, char *dir, size_t dir_n, const char *ref_text,
 		err = fm_error_set(FM_EIO, "cannot create a temporary folder");
 		goto done;
 	}
-	err = store_bundle_pull(st, &ref, dir, NULL, NULL);
+	err = fetch_files(st, m, dir);
 done:
 	if (err && err != FM_EUNAVAIL && err != FM_ENOMEM && err != FM_EIO) {
 		/* not found, tampered, malformed: the request's fault */
@@ -121,13 +118,16 @@ static int load_model(struct ml_model **out, const char *dir,
 
 	snprintf(path, sizeof(path), "%s/model", dir);
 	err = ml_model_load(out, path);
-	if (err)
+	if (err) {
+		fetch_scrub(dir);
 		return fm_error_set(FM_EUNPROCESSABLE, "%s: model/: %s", what,
 				    fm_error_msg());
+	}
 	err = ml_model_check_finite(*out);
 	if (err) {
 		ml_model_free(*out);
 		*out = NULL;
+		fetch_scrub(dir);
 		return fm_error_set(FM_EUNPROCESSABLE, "%s: %s", what,
 				    fm_error_msg());
 	}
@@ -142,9 +142,11 @@ static int load_labels_file(json_t **out, const char *dir, const char *file,
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	err = fj_load_file(out, path, 64u << 20);
-	if (err)
+	if (err) {
+		fetch_scrub(dir);
 		return fm_error_set(FM_EUNPROCESSABLE, "%s: %s: %s", what, file,
 				    fm_error_msg());
+	}
 	return FM_OK;
 }
 
