@@ -33,9 +33,23 @@ static const struct cfg_key keys[] = {
 	  "PostgreSQL connections per process" },
 	{ "escrow_address", STR(escrow_address), "", 0, 0, 0,
 	  "escrow contract address (0x...)" },
+	{ "http_max_connections", INT(http_max_connections), "16384", 16,
+	  1000000, 0,
+	  "open connections per service at most (the descriptor limit is "
+	  "raised to its hard limit, and this is kept below it)" },
+	{ "http_max_connections_per_ip", INT(http_max_connections_per_ip), "0",
+	  0, 1000000, 0,
+	  "open connections from one address at most; 0: no limit (set it "
+	  "when no proxy stands in front, as a proxy's address is shared)" },
+	{ "http_request_timeout_s", INT(http_request_timeout_s), "10", 1, 3600,
+	  0, "a request's headers and body must arrive within this long of "
+	  "its connection opening (or of the previous answer on it)" },
 	{ "http_threads", INT(http_threads), "16", 1, 256, 0,
 	  "HTTP worker threads per service (handlers wait on the database;"
 	  " as many as db_pool_size)" },
+	{ "idempotency_lease_s", INT(idempotency_lease_s), "300", 1, 86400, 0,
+	  "how long a request in progress holds its Idempotency-Key (and "
+	  "resultd an assignment); a retry after a crash runs once it passes" },
 	{ "keystore_dir", STR(keystore_dir), "~/.config/fedmarket/keys", 0, 0,
 	  0, "where CLIs keep keystore v3 files" },
 	{ "log_json", BOOL(log_json), "false", 0, 0, 0,

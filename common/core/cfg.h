@@ -41,6 +41,10 @@ struct fm_config {
 	char resultd_listen[128];
 	char validationd_listen[128];
 	long http_threads;
+	long http_max_connections;
+	long http_max_connections_per_ip;
+	long http_request_timeout_s;
+	long idempotency_lease_s;
 	long max_body_bytes;
 	long signature_max_skew_s;
 	long sweep_interval_s;

@@ -20,6 +20,7 @@
 #include "marketfx.h"
 #include "storage/bundle.h"
 #include "storage/store.h"
+#include "blobsrv.h"
 #include "svcfx.h"
 #include "testenv.h"
 
@@ -31,13 +32,18 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { TASKD, ASSIGND, RESULTD, VALIDATIOND, NSVC };
+/* RESULTD2 is a second resultd that reads the store through the test's
+ * blob server (which can hold a download half-way), with its own
+ * temporary folder and short leases. */
+enum { TASKD, ASSIGND, RESULTD, VALIDATIOND, NSVC, RESULTD2 = NSVC, NPROC };
 static const char *const svc_names[NSVC] = { "taskd", "assignd", "resultd",
 					     "validationd" };
 
 static struct {
 	struct mdb db;
-	struct svcproc svc[NSVC];
+	struct svcproc svc[NPROC];
+	struct blobsrv *blobs;
+	char tmp2[256]; /* RESULTD2's TMPDIR */
 	char store_dir[256];
 	char store_url[300];
 	char escrow[CHAIN_ADDR_HEX];
@@ -140,6 +146,26 @@ static void write_file(const char *dir, const char *name, const char *text)
 	fclose(f);
 }
 
+static int start_resultd2(void)
+{
+	static char e[5][700];
+	const char *env[12];
+	int n = 0;
+
+	snprintf(e[0], sizeof(e[0]),
+		 "FEDMARKET_STORAGE_URL=http://127.0.0.1:%d", svcfx_port(NPROC));
+	snprintf(e[1], sizeof(e[1]), "TMPDIR=%s", G.tmp2);
+	snprintf(e[2], sizeof(e[2]), "FEDMARKET_IDEMPOTENCY_LEASE_S=3");
+	env[n++] = G.env[0];
+	for (int i = 2; i < 6; i++)
+		env[n++] = G.env[i];
+	for (int i = 0; i < 3; i++)
+		env[n++] = e[i];
+	env[n] = NULL;
+	return svcfx_start(&G.svc[RESULTD2], "resultd", svcfx_port(RESULTD2),
+			   env);
+}
+
 static int setup(void **state)
 {
 	char dir[256];
@@ -194,14 +220,20 @@ static int setup(void **state)
 	for (int i = 0; i < NSVC; i++)
 		if (svcfx_start(&G.svc[i], svc_names[i], svcfx_port(i), envp))
 			return -1;
-	return 0;
+	snprintf(G.tmp2, sizeof(G.tmp2), "/tmp/fm_svc_tmp2_XXXXXX");
+	if (!mkdtemp(G.tmp2) ||
+	    blobsrv_start(&G.blobs, G.store_dir, svcfx_port(NPROC)))
+		return -1;
+	return start_resultd2();
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	for (int i = 0; i < NSVC; i++)
+	for (int i = 0; i < NPROC; i++)
 		svcfx_stop(&G.svc[i]);
+	blobsrv_stop(G.blobs);
+	tenv_sh("rm -rf %s", G.tmp2);
 	mdb_close(&G.db);
 	tenv_sh("rm -rf %s", G.store_dir);
 	return 0;
@@ -885,6 +917,157 @@ static void test_services__idempotency_key(void **state)
 	json_decref(t2);
 }
 
+/* A result bundle for the test model with two extra files of pad_mib
+ * MiB of random bytes each; its reference into ref, and into pad_key the
+ * store path ("sha256/<hex>") of the extra blob a fetch takes last (in
+ * sha256 order), so that holding it leaves the other one complete. */
+static void padded_result(char ref[65], char pad_key[80], int pad_mib,
+			  uint64_t seed)
+{
+	char dir[256], path[300];
+	struct store_ref pref[2];
+	json_t *meta;
+
+	model_dir(dir, sizeof(dir), mlp_spec, seed, 0);
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/pad%d.bin", dir, i);
+		assert_int_equal(tenv_sh("head -c %dM /dev/urandom > %s",
+					 pad_mib, path),
+				 0);
+		assert_int_equal(store_hash_file(&pref[i], NULL, path), FM_OK);
+	}
+	snprintf(pad_key, 80, "sha256/%s",
+		 strcmp(pref[0].hex, pref[1].hex) > 0 ? pref[0].hex
+						      : pref[1].hex);
+	meta = model_meta();
+	push_bundle(ref, dir, STORE_KIND_RESULT, meta);
+	json_decref(meta);
+	tenv_sh("rm -rf %s", dir);
+}
+
+/* An active assignment of a new worker on a new open task: its id into
+ * id (37 bytes). */
+static void new_assignment(char id[37], struct chain_key *worker)
+{
+	json_t *spec, *task = NULL, *a = NULL;
+	char p[256];
+
+	assert_int_equal(chain_key_generate(worker), FM_OK);
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 1);
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL,
+			      &task),
+			 201);
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", sv(task, "id"));
+	assert_int_equal(post(ASSIGND, worker, p, NULL, NULL, &a), 201);
+	snprintf(id, 37, "%s", sv(a, "id"));
+	json_decref(spec);
+	json_decref(task);
+	json_decref(a);
+}
+
+struct poster {
+	int svc;
+	const struct chain_key *key;
+	const char *path;
+	const json_t *body;
+	const char *idem;
+	pthread_barrier_t *go;
+	long status;
+	json_t *out;
+};
+
+static void *poster_main(void *arg)
+{
+	struct poster *q = arg;
+
+	if (q->go)
+		pthread_barrier_wait(q->go);
+	q->status = post(q->svc, q->key, q->path, q->body, q->idem, &q->out);
+	return NULL;
+}
+
+/* Bytes under dir (du -sb); -1 when it cannot be read. */
+static long long du(const char *dir)
+{
+	char out[64];
+
+	if (tenv_sh_out(out, sizeof(out), "du -sb '%s' | cut -f1", dir))
+		return -1;
+	return atoll(out);
+}
+
+/* resultd is killed in the middle of a download made under an
+ * Idempotency-Key. The restarted process removes what the killed one
+ * left in its temporary folder, and the client's retry with the same key
+ * runs once the key's lease (3 s here) has passed: a 409 "still being
+ * processed" until then, never for ever. */
+static void test_services__submit_retried_after_a_crash(void **state)
+{
+	struct chain_key worker;
+	struct poster q = { 0 };
+	pthread_t t;
+	char id[37], p[256], ref[65], pad[80], found[512];
+	json_t *body, *o = NULL;
+	long long left;
+	long st = 0;
+	double t0;
+
+	(void)state;
+	new_assignment(id, &worker);
+	padded_result(ref, pad, 8, 21);
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", id);
+	body = json_pack("{s:s}", "bundle", ref);
+	blobsrv_hold(G.blobs, pad);
+	q = (struct poster){ RESULTD2, &worker, p, body, "submit-1", NULL, 0,
+			     NULL };
+	assert_int_equal(pthread_create(&t, NULL, poster_main, &q), 0);
+	for (int i = 0; i < 200 && blobsrv_held(G.blobs) < 1; i++)
+		usleep(50000);
+	assert_int_equal(blobsrv_held(G.blobs), 1);
+	/* the other 8 MiB file arrived in the check's folder */
+	for (int i = 0; i < 100 && du(G.tmp2) < (8 << 20); i++)
+		usleep(20000);
+	assert_true(du(G.tmp2) >= (8 << 20));
+	svcfx_kill(&G.svc[RESULTD2]);
+	pthread_join(t, NULL);
+	json_decref(q.out);
+	assert_int_equal(q.status, 0); /* no answer: the process died */
+	blobsrv_release(G.blobs);
+
+	assert_int_equal(start_resultd2(), 0);
+	/* the new process's folder is all there is, and it is empty but for
+	 * its lock */
+	assert_int_equal(tenv_sh_out(found, sizeof(found),
+				     "cd '%s' && ls -A | wc -l", G.tmp2),
+			 0);
+	assert_string_equal(found, "1");
+	left = du(G.tmp2);
+	if (left > 64 * 1024)
+		fail_msg("%lld bytes left in the temporary folder", left);
+
+	t0 = now_s();
+	for (;;) {
+		o = NULL;
+		st = post(RESULTD2, &worker, p, body, "submit-1", &o);
+		if (st != 409)
+			break;
+		assert_non_null(strstr(err_msg(o), "still being processed"));
+		json_decref(o);
+		if (now_s() - t0 > 15)
+			fail_msg("still 409 after %.0f s", now_s() - t0);
+		usleep(250000);
+	}
+	if (st != 201)
+		fail_msg("the retry answered %ld: %s", st, err_msg(o));
+	assert_string_equal(sv(o, "state"), "submitted");
+	json_decref(o);
+	/* and the same key now replays the answer */
+	assert_int_equal(post(RESULTD2, &worker, p, body, "submit-1", &o),
+			 201);
+	json_decref(o);
+	json_decref(body);
+}
+
 /* Runs sql on the test's database (triggers that stage a race). */
 static void sql(const char *text)
 {
@@ -1205,6 +1388,7 @@ int main(void)
 		cmocka_unit_test(
 			test_services__forged_replayed_stale_signatures),
 		cmocka_unit_test(test_services__idempotency_key),
+		cmocka_unit_test(test_services__submit_retried_after_a_crash),
 		cmocka_unit_test(
 			test_services__create_answers_201_when_the_sweeper_opened_first),
 		cmocka_unit_test(

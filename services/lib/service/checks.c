@@ -16,27 +16,10 @@
 #include "storage/bundle.h"
 #include "storage/store.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void rm_tree(const char *dir)
-{
-	if (dir[0])
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Pulls bundle ref into a new temporary folder (dir, PATH_MAX bytes) and
  * checks its kind and total size. Storage failures other than
@@ -47,7 +30,6 @@ static int pull(struct svc *s, char *dir, size_t dir_n, const char *ref_text,
 	struct store *st = NULL;
 	struct store_ref ref;
 	json_t *m = NULL;
-	const char *tmp = getenv("TMPDIR");
 	uint64_t total = 0;
 	enum store_kind kind;
 	int err;
@@ -84,12 +66,9 @@ static int pull(struct svc *s, char *dir, size_t dir_n, const char *ref_text,
 				   store_kind_name(want));
 		goto done;
 	}
-	snprintf(dir, dir_n, "%s/fedmarket-check-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir)) {
-		dir[0] = '\0';
-		err = fm_error_set(FM_EIO, "cannot create a temporary folder");
+	err = tmpdir_make(&s->tmp, dir, dir_n, "check-");
+	if (err)
 		goto done;
-	}
 	err = fetch_files(st, m, dir);
 done:
 	if (err && err != FM_EUNAVAIL && err != FM_ENOMEM && err != FM_EIO) {
@@ -194,7 +173,7 @@ int checks_assets(struct svc *s, const struct task_spec *spec)
 	err = spec_model_fits(spec->doc, m);
 done:
 	ml_model_free(m);
-	rm_tree(dir);
+	tmpdir_remove_tree(dir);
 	return err;
 }
 
@@ -329,8 +308,8 @@ int checks_result(json_t **out, struct svc *s, const json_t *task,
 		err = check_model(checks, dir, adir, kind);
 done:
 	json_decref(manifest);
-	rm_tree(dir);
-	rm_tree(adir);
+	tmpdir_remove_tree(dir);
+	tmpdir_remove_tree(adir);
 	if (err) {
 		json_decref(checks);
 		return err;
