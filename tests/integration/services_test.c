@@ -24,11 +24,17 @@
 #include "svcfx.h"
 #include "testenv.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1068,6 +1074,114 @@ static void test_services__submit_retried_after_a_crash(void **state)
 	json_decref(body);
 }
 
+/* Milliseconds a GET /healthz on a new connection takes to answer 200;
+ * -1 when it is not answered so within 5 s. */
+static double probe_ms(int svc)
+{
+	struct sockaddr_in a = { 0 };
+	struct timeval tv = { 5, 0 };
+	const char req[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n"
+			   "Connection: close\r\n\r\n";
+	char buf[256];
+	double t0 = now_s(), ms = -1;
+	ssize_t n;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)G.svc[svc].port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) ==
+		    (ssize_t)sizeof(req) - 1 &&
+	    (n = recv(fd, buf, sizeof(buf) - 1, 0)) > 0) {
+		buf[n] = '\0';
+		if (strstr(buf, " 200 "))
+			ms = (now_s() - t0) * 1000;
+	}
+	close(fd);
+	return ms;
+}
+
+/* Slowloris against taskd with its default settings: 1,100 connections
+ * from this host, each trickling one header line a second, more than
+ * the 1,024 a process could hold before. A probe from the same host
+ * answers within a second all along, and the server cuts the trickling
+ * requests at their 10 s deadline. */
+static void test_services__slowloris_leaves_room(void **state)
+{
+	enum { SOCKS = 1100 };
+	static int fd[SOCKS];
+	struct rlimit rl;
+	struct sockaddr_in a = { 0 };
+	const char head[] = "GET /v1/tasks HTTP/1.1\r\nHost: t\r\n";
+	double t0, worst = 0, at[] = { 1, 3, 6, 9 };
+	int open_n = 0, probes = 0, cut = 0;
+
+	(void)state;
+	/* this process holds the attacker's sockets */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < SOCKS + 200)
+		skip();
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)G.svc[TASKD].port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < SOCKS; i++) {
+		fd[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		assert_true(fd[i] >= 0);
+		connect(fd[i], (struct sockaddr *)&a, sizeof(a));
+	}
+	usleep(200000);
+	for (int i = 0; i < SOCKS; i++)
+		open_n += send(fd[i], head, sizeof(head) - 1, MSG_NOSIGNAL) > 0;
+	assert_true(open_n > SOCKS - 10);
+	t0 = now_s();
+	for (int k = 0; now_s() - t0 < 12.5; k++) {
+		/* a header line a second on each socket */
+		for (int i = 0; i < SOCKS; i++)
+			if (fd[i] >= 0 &&
+			    send(fd[i], "X-Slow: y\r\n", 11, MSG_NOSIGNAL) < 0) {
+				close(fd[i]);
+				fd[i] = -1;
+				cut++;
+			}
+		while (probes < (int)(sizeof(at) / sizeof(at[0])) &&
+		       now_s() - t0 >= at[probes]) {
+			double ms = probe_ms(TASKD);
+
+			printf("probe at %.1f s under %d trickling connections: "
+			       "%.1f ms\n", now_s() - t0, SOCKS - cut, ms);
+			if (ms < 0 || ms > 1000)
+				fail_msg("probe %d answered in %.0f ms", probes,
+					 ms);
+			worst = ms > worst ? ms : worst;
+			probes++;
+		}
+		usleep(250000);
+	}
+	/* past the deadline the server closed them: reading shows the end */
+	for (int i = 0; i < SOCKS; i++) {
+		char c;
+
+		if (fd[i] < 0)
+			continue;
+		if (recv(fd[i], &c, 1, MSG_DONTWAIT) == 0 || errno == ECONNRESET ||
+		    errno == EPIPE)
+			cut++;
+		close(fd[i]);
+	}
+	printf("worst probe %.1f ms; %d of %d trickling connections cut "
+	       "by the 10 s deadline\n", worst, cut, SOCKS);
+	assert_int_equal(probes, 4);
+	if (cut < SOCKS - 10)
+		fail_msg("only %d of %d trickling connections were cut", cut,
+			 SOCKS);
+}
+
 /* Runs sql on the test's database (triggers that stage a race). */
 static void sql(const char *text)
 {
@@ -1394,6 +1508,7 @@ int main(void)
 		cmocka_unit_test(
 			test_services__fifty_racers_ten_slots_over_http),
 		cmocka_unit_test(test_services__info_and_metrics),
+		cmocka_unit_test(test_services__slowloris_leaves_room),
 		cmocka_unit_test(
 			test_services__serve_again_after_database_restart),
 		cmocka_unit_test_teardown(test_services__database_down_is_503,

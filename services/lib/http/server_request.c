@@ -16,9 +16,6 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
-/* Chunked body bytes read and dropped after the limit, to answer 413. */
-#define DISCARD_MAX (1u << 20)
-
 void http_srv_quote(char *out, size_t n, const char *s)
 {
 	size_t i = 0;
@@ -282,7 +279,6 @@ enum MHD_Result http_srv_on_request(void *cls, struct MHD_Connection *conn,
 	enum MHD_Result ret = MHD_YES;
 
 	(void)cls;
-	(void)conn;
 	(void)version;
 	if (!r)
 		return MHD_NO; /* the URI callback ran out of memory */
@@ -296,26 +292,25 @@ enum MHD_Result http_srv_on_request(void *cls, struct MHD_Connection *conn,
 		/* answering now refuses the body unread but closes the
 		 * connection; without a body, answer at the last call and
 		 * keep it open */
-		if (r->status && (has_body(r) || r->bad_framing))
+		if (r->status && (has_body(r) || r->bad_framing)) {
+			http_srv_conn_reading(r->srv, conn, 0);
 			ret = http_srv_queue(r);
+		}
 		goto out;
 	}
 	log_ctx_set(r->id);
 	if (*upload_size) {
 		/* libmicrohttpd cannot answer in the middle of a chunked
-		 * body: the rest is discarded, up to a bound, then the
-		 * connection is dropped */
-		if (r->status) {
-			r->discarded += *upload_size;
-			if (r->discarded > DISCARD_MAX)
-				ret = MHD_NO;
-		} else if (buf_append(&r->body, upload, *upload_size)) {
+		 * body: the rest is read and dropped, so the 413 goes out at
+		 * its end; the request deadline bounds how long that lasts */
+		if (!r->status &&
+		    buf_append(&r->body, upload, *upload_size))
 			http_srv_fail(r, FM_ETOOLARGE, "request body is over "
 				      "the limit of %zu bytes", r->body.max);
-		}
 		*upload_size = 0;
 		goto out;
 	}
+	http_srv_conn_reading(r->srv, conn, 0);
 	if (!r->status)
 		dispatch(r);
 	ret = http_srv_queue(r);
@@ -401,7 +396,8 @@ void http_srv_on_done(void *cls, struct MHD_Connection *conn,
 	struct timespec t1;
 	uint64_t us;
 
-	(void)conn;
+	/* the next request on this connection has its own deadline */
+	http_srv_conn_reading(s, conn, 1);
 	if (!r)
 		return;
 	*req_cls = NULL;

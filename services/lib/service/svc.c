@@ -193,6 +193,9 @@ static int start_http(struct svc *s, const struct http_route *routes,
 	o.listen = listen;
 	o.name = s->name;
 	o.threads = (unsigned)s->cfg.http_threads;
+	o.max_connections = (unsigned)s->cfg.http_max_connections;
+	o.max_per_ip = (unsigned)s->cfg.http_max_connections_per_ip;
+	o.request_timeout_s = (unsigned)s->cfg.http_request_timeout_s;
 	o.max_body = (size_t)s->cfg.max_body_bytes;
 	o.verify = svc_verify;
 	o.verify_arg = s;
