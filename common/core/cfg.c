@@ -74,6 +74,13 @@ static const struct cfg_key keys[] = {
 	  "payout worker poll interval" },
 	{ "payout_stuck_timeout_s", INT(payout_stuck_timeout_s), "60", 1,
 	  86400, 0, "replace a pending payout transaction after this long" },
+	{ "result_checks_max", INT(result_checks_max), "4", 1, 256, 0,
+	  "results resultd downloads and checks at once; more are answered "
+	  "503 with Retry-After" },
+	{ "result_tmp_max_bytes", INT(result_tmp_max_bytes), "4294967296",
+	  1L << 20, 1L << 40, 0,
+	  "temporary space resultd's checks take at once (reserved from the "
+	  "sizes manifests declare, before downloading)" },
 	{ "resultd_listen", STR(resultd_listen), "127.0.0.1:54392", 0, 0, 0,
 	  "address:port resultd listens on" },
 	{ "resultd_url", STR(resultd_url), "http://127.0.0.1:54392", 0, 0, 0,

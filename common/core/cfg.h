@@ -45,6 +45,8 @@ struct fm_config {
 	long http_max_connections_per_ip;
 	long http_request_timeout_s;
 	long idempotency_lease_s;
+	long result_checks_max;
+	long result_tmp_max_bytes;
 	long max_body_bytes;
 	long signature_max_skew_s;
 	long sweep_interval_s;

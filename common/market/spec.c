@@ -336,7 +336,7 @@ int task_spec_parse(struct task_spec *out, const json_t *spec, long long now)
 		"task_id", "title", "description", "kind", "reward_wei",
 		"max_assignments", "assignment_duration_s", "lifetime_s",
 		"expires_at", "validator", "validation", "training",
-		"aggregation", "assets", NULL
+		"aggregation", "assets", "max_result_bytes", NULL
 	};
 	struct task_spec s;
 	const char *str;
@@ -407,6 +407,10 @@ int task_spec_parse(struct task_spec *out, const json_t *spec, long long now)
 		err = check_training(spec, s.kind);
 	if (!err)
 		err = check_aggregation(&s, spec);
+	if (!err)
+		err = fj_int_opt(spec, "task", "max_result_bytes", 1,
+				 SPEC_RESULT_BYTES_MAX, SPEC_RESULT_BYTES_DEFAULT,
+				 &s.max_result_bytes);
 	if (!err)
 		err = fj_str(spec, "task", "assets", 64, &str);
 	if (err)

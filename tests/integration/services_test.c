@@ -152,10 +152,12 @@ static void write_file(const char *dir, const char *name, const char *text)
 	fclose(f);
 }
 
-static int start_resultd2(void)
+/* (Re)starts RESULTD2; extra is NULL or more settings ("KEY=VALUE",
+ * NULL-terminated). */
+static int start_resultd2_with(const char *const *extra)
 {
-	static char e[5][700];
-	const char *env[12];
+	static char e[3][700];
+	const char *env[16];
 	int n = 0;
 
 	snprintf(e[0], sizeof(e[0]),
@@ -167,9 +169,16 @@ static int start_resultd2(void)
 		env[n++] = G.env[i];
 	for (int i = 0; i < 3; i++)
 		env[n++] = e[i];
+	for (int i = 0; extra && extra[i] && n < 15; i++)
+		env[n++] = extra[i];
 	env[n] = NULL;
 	return svcfx_start(&G.svc[RESULTD2], "resultd", svcfx_port(RESULTD2),
 			   env);
+}
+
+static int start_resultd2(void)
+{
+	return start_resultd2_with(NULL);
 }
 
 static int setup(void **state)
@@ -1057,7 +1066,10 @@ static void test_services__submit_retried_after_a_crash(void **state)
 		st = post(RESULTD2, &worker, p, body, "submit-1", &o);
 		if (st != 409)
 			break;
-		assert_non_null(strstr(err_msg(o), "still being processed"));
+		/* the key's lease, then the assignment's claim, run out */
+		if (!strstr(err_msg(o), "still being processed") &&
+		    !strstr(err_msg(o), "is being checked"))
+			fail_msg("the retry answered 409 \"%s\"", err_msg(o));
 		json_decref(o);
 		if (now_s() - t0 > 15)
 			fail_msg("still 409 after %.0f s", now_s() - t0);
@@ -1072,6 +1084,255 @@ static void test_services__submit_retried_after_a_crash(void **state)
 			 201);
 	json_decref(o);
 	json_decref(body);
+}
+
+/* POSTs body (JSON text) signed by key with curl, keeping the answer's
+ * headers: the status, and the raw answer into out. */
+static long post_raw(int svc, const struct chain_key *key, const char *path,
+		     const char *body, const char *idem, char *out, size_t n)
+{
+	struct reqsig_headers h;
+	struct reqsig_msg m = { "POST", path, body, strlen(body) };
+	char idem_h[128] = "";
+	int rc;
+
+	assert_int_equal(reqsig_sign(&h, key, &m, (int64_t)time(NULL)),
+			 FM_OK);
+	if (idem)
+		snprintf(idem_h, sizeof(idem_h), "-H 'Idempotency-Key: %s'",
+			 idem);
+	rc = tenv_sh_out(out, n,
+			 "curl -s -i -X POST '%s%s' "
+			 "-H 'Content-Type: application/json' %s "
+			 "-H '" REQSIG_HDR_ADDRESS ": %s' "
+			 "-H '" REQSIG_HDR_TIMESTAMP ": %s' "
+			 "-H '" REQSIG_HDR_NONCE ": %s' "
+			 "-H '" REQSIG_HDR_SIGNATURE ": %s' --data '%s'",
+			 G.svc[svc].url, path, idem_h, h.address, h.timestamp,
+			 h.nonce, h.signature, body);
+	assert_int_equal(rc, 0);
+	return strncmp(out, "HTTP/1.1 ", 9) ? -1 : strtol(out + 9, NULL, 10);
+}
+
+/* Eight submissions of one assignment at once (the attack wrote 7.2 GiB
+ * of temporary files): the first claims it and downloads, the seven
+ * others are refused with 409 without downloading anything: at once, or,
+ * for one the server's thread took together with the first (it waits
+ * for that thread), once the first is recorded. */
+static void test_services__concurrent_submits_download_once(void **state)
+{
+	enum { N = 8 };
+	struct chain_key worker;
+	struct poster q[N];
+	pthread_t t[N];
+	pthread_barrier_t go;
+	char id[37], p[256], ref[65], pad[80], raw[4096];
+	json_t *body;
+	int refused = 0;
+	double t0;
+
+	(void)state;
+	new_assignment(id, &worker);
+	padded_result(ref, pad, 8, 31);
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", id);
+	body = json_pack("{s:s}", "bundle", ref);
+	blobsrv_hold(G.blobs, pad);
+	uint64_t sent0 = blobsrv_bytes(G.blobs);
+	pthread_barrier_init(&go, NULL, N);
+	for (int i = 0; i < N; i++) {
+		q[i] = (struct poster){ RESULTD2, &worker, p, body, NULL, &go,
+					0, NULL };
+		assert_int_equal(pthread_create(&t[i], NULL, poster_main, &q[i]),
+				 0);
+	}
+	t0 = now_s();
+	for (int i = 0; i < 200 && blobsrv_held(G.blobs) < 1; i++)
+		usleep(20000);
+	assert_int_equal(blobsrv_held(G.blobs), 1);
+	/* the others answer while the first still downloads */
+	for (int i = 0; i < 50 && refused < N - 1; i++) {
+		refused = 0;
+		for (int k = 0; k < N; k++)
+			refused += q[k].status == 409;
+		usleep(20000);
+	}
+	printf("%d of %d concurrent submits refused within %.2f s, while "
+	       "the first downloads; %d download(s) begun\n", refused, N,
+	       now_s() - t0, blobsrv_gets(G.blobs, pad));
+	assert_true(refused >= 1);
+	/* and one more, to see its Retry-After */
+	char *text = json_dumps(body, JSON_COMPACT);
+	assert_int_equal(post_raw(RESULTD2, &worker, p, text, NULL, raw,
+				  sizeof(raw)),
+			 409);
+	assert_non_null(strcasestr(raw, "\nRetry-After: "));
+	assert_non_null(strstr(raw, "is being checked"));
+	free(text);
+	blobsrv_release(G.blobs);
+	int ok = 0;
+	for (int i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		if (q[i].status == 201)
+			ok++;
+		else if (q[i].status != 409 ||
+			 (!strstr(err_msg(q[i].out), "is being checked") &&
+			  !strstr(err_msg(q[i].out), "is submitted")))
+			fail_msg("submit %d answered %ld: %s", i, q[i].status,
+				 err_msg(q[i].out));
+		json_decref(q[i].out);
+	}
+	pthread_barrier_destroy(&go);
+	assert_int_equal(ok, 1);
+	assert_int_equal(blobsrv_gets(G.blobs, pad), 1);
+	printf("bytes downloaded by %d concurrent submits: %llu (the bundle "
+	       "once)\n", N,
+	       (unsigned long long)(blobsrv_bytes(G.blobs) - sent0));
+	json_decref(body);
+}
+
+/* A result bundle of one blob of kib KiB listed copies times: its
+ * reference into ref, the blob's store path into key. */
+static void repeated_result(char ref[65], char key[80], int kib, int copies)
+{
+	char dir[256], path[300];
+	struct store_ref r;
+
+	snprintf(dir, sizeof(dir), "/tmp/fm_svc_rep_XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/labels.json", dir);
+	assert_int_equal(tenv_sh("echo '{\"labels\":{}}' > %s", path), 0);
+	snprintf(path, sizeof(path), "%s/big0.bin", dir);
+	assert_int_equal(tenv_sh("head -c %dK /dev/urandom > %s", kib, path),
+			 0);
+	assert_int_equal(store_hash_file(&r, NULL, path), FM_OK);
+	snprintf(key, 80, "sha256/%s", r.hex);
+	for (int i = 1; i < copies; i++)
+		assert_int_equal(tenv_sh("cp %s/big0.bin %s/big%d.bin", dir,
+					 dir, i),
+				 0);
+	push_bundle(ref, dir, STORE_KIND_RESULT, NULL);
+	tenv_sh("rm -rf %s", dir);
+}
+
+/* task.max_result_bytes is weighed against the sizes the manifest
+ * declares before anything is fetched: one 400 KiB blob listed three
+ * times is 1.2 MiB, over a 1 MiB limit, and never downloaded; under a
+ * 2 MiB limit it is downloaded once for its three paths. */
+static void test_services__result_size_weighed_before_fetching(void **state)
+{
+	struct chain_key worker;
+	char ref[65], key[80], p[256];
+	json_t *spec, *task = NULL, *a = NULL, *o = NULL, *body;
+	long long limits[2] = { 1 << 20, 2 << 20 };
+
+	(void)state;
+	assert_int_equal(chain_key_generate(&worker), FM_OK);
+	repeated_result(ref, key, 400, 3);
+	body = json_pack("{s:s}", "bundle", ref);
+	for (int i = 0; i < 2; i++) {
+		spec = funded_spec("data_annotator", G.assets_items, 2,
+				   "manual", 1);
+		json_object_set_new(spec, "max_result_bytes",
+				    json_integer(limits[i]));
+		assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec,
+				      NULL, &task),
+				 201);
+		assert_int_equal(json_integer_value(json_object_get(
+					 json_object_get(task, "spec"),
+					 "max_result_bytes")),
+				 limits[i]);
+		path_of(p, sizeof(p), "/v1/tasks/%s/assignments",
+			sv(task, "id"));
+		assert_int_equal(post(ASSIGND, &worker, p, NULL, NULL, &a),
+				 201);
+		path_of(p, sizeof(p), "/v1/assignments/%s/result",
+			sv(a, "id"));
+		if (i == 0) {
+			assert_int_equal(post(RESULTD2, &worker, p, body, NULL,
+					      &o),
+					 422);
+			if (!strstr(err_msg(o), "over the limit of 1048576 "
+					    "(task.max_result_bytes)"))
+				fail_msg("message \"%s\"", err_msg(o));
+			assert_int_equal(blobsrv_gets(G.blobs, key), 0);
+		} else {
+			assert_int_equal(post(RESULTD2, &worker, p, body, NULL,
+					      &o),
+					 201);
+			assert_int_equal(blobsrv_gets(G.blobs, key), 1);
+		}
+		json_decref(o);
+		json_decref(a);
+		json_decref(task);
+		json_decref(spec);
+	}
+	json_decref(body);
+}
+
+/* resultd checks result_checks_max results at once, within
+ * result_tmp_max_bytes of temporary space reserved from the manifests'
+ * sizes: a check that does not fit now is 503 with Retry-After, and runs
+ * when retried later. */
+static void test_services__resultd_bounds_its_checks(void **state)
+{
+	static const char *const one_slot[] = {
+		"FEDMARKET_RESULT_CHECKS_MAX=1", NULL
+	};
+	static const char *const small_space[] = {
+		"FEDMARKET_RESULT_TMP_MAX_BYTES=25165824", NULL /* 24 MiB */
+	};
+	const char *const *cases[2] = { one_slot, small_space };
+	struct chain_key w1, w2;
+	char id1[37], id2[37], p1[256], p2[256], ref1[65], ref2[65];
+	char pad1[80], pad2[80], raw[4096];
+
+	(void)state;
+	padded_result(ref1, pad1, 8, 41);
+	padded_result(ref2, pad2, 8, 42);
+	for (int c = 0; c < 2; c++) {
+		struct poster q = { 0 };
+		pthread_t t;
+		json_t *b1 = json_pack("{s:s}", "bundle", ref1);
+		char *b2 = NULL;
+
+		svcfx_stop(&G.svc[RESULTD2]);
+		assert_int_equal(start_resultd2_with(cases[c]), 0);
+		new_assignment(id1, &w1);
+		new_assignment(id2, &w2);
+		path_of(p1, sizeof(p1), "/v1/assignments/%s/result", id1);
+		path_of(p2, sizeof(p2), "/v1/assignments/%s/result", id2);
+		blobsrv_hold(G.blobs, pad1);
+		q = (struct poster){ RESULTD2, &w1, p1, b1, NULL, NULL, 0,
+				     NULL };
+		assert_int_equal(pthread_create(&t, NULL, poster_main, &q), 0);
+		for (int i = 0; i < 200 && blobsrv_held(G.blobs) < 1; i++)
+			usleep(20000);
+		assert_int_equal(blobsrv_held(G.blobs), 1);
+		/* a second 16 MiB check: no slot, or no room */
+		json_t *jb = json_pack("{s:s}", "bundle", ref2);
+		b2 = json_dumps(jb, JSON_COMPACT);
+		json_decref(jb);
+		int gets2 = blobsrv_gets(G.blobs, pad2);
+		assert_int_equal(post_raw(RESULTD2, &w2, p2, b2, "busy-1", raw,
+					  sizeof(raw)),
+				 503);
+		assert_non_null(strcasestr(raw, "\nRetry-After: 5"));
+		assert_non_null(strstr(raw, c ? "temporary space"
+					       : "checks are running"));
+		assert_int_equal(blobsrv_gets(G.blobs, pad2), gets2);
+		blobsrv_release(G.blobs);
+		pthread_join(t, NULL);
+		assert_int_equal(q.status, 201);
+		json_decref(q.out);
+		/* later, with the same key: it runs */
+		assert_int_equal(post_raw(RESULTD2, &w2, p2, b2, "busy-1", raw,
+					  sizeof(raw)),
+				 201);
+		free(b2);
+		json_decref(b1);
+	}
+	svcfx_stop(&G.svc[RESULTD2]);
+	assert_int_equal(start_resultd2(), 0);
 }
 
 /* Milliseconds a GET /healthz on a new connection takes to answer 200;
@@ -1503,6 +1764,11 @@ int main(void)
 			test_services__forged_replayed_stale_signatures),
 		cmocka_unit_test(test_services__idempotency_key),
 		cmocka_unit_test(test_services__submit_retried_after_a_crash),
+		cmocka_unit_test(
+			test_services__concurrent_submits_download_once),
+		cmocka_unit_test(
+			test_services__result_size_weighed_before_fetching),
+		cmocka_unit_test(test_services__resultd_bounds_its_checks),
 		cmocka_unit_test(
 			test_services__create_answers_201_when_the_sweeper_opened_first),
 		cmocka_unit_test(

@@ -227,5 +227,8 @@ int http_resp_header(struct http_req *req, const char *name,
  * body (borrowed, NUL-terminated), NULL when none is set. */
 int http_resp_status(const struct http_req *req);
 const char *http_resp_body(const struct http_req *req, size_t *len);
+/* A response header added so far (case-insensitive name); NULL if none. */
+const char *http_resp_header_get(const struct http_req *req,
+				 const char *name);
 
 #endif

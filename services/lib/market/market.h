@@ -71,6 +71,17 @@ struct market_result_in {
 	const json_t *reported_metrics; /* object or NULL */
 	const json_t *checks;           /* what the service verified */
 };
+/* Claims the active assignment of contributor for one submission, for
+ * lease_s seconds, before anything is downloaded; *task (new reference)
+ * is its task. Refuses: no such assignment (404), another's (403), not
+ * active or past its deadline (409), and a submission already being
+ * checked (409; *retry_s, may be NULL, is the seconds its claim has
+ * left). */
+int market_submit_claim(struct db_pool *p, json_t **task,
+			const char *assignment_id, const char *contributor,
+			long lease_s, long long *retry_s);
+/* Ends a claim, once the submission was recorded or refused. */
+void market_submit_release(struct db_pool *p, const char *assignment_id);
 /* active -> submitted, with the result row, in one transaction. */
 int market_result_submit(struct db_pool *p, json_t **out,
 			 const struct market_result_in *in);

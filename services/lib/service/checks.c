@@ -21,16 +21,27 @@
 #include <string.h>
 #include <unistd.h>
 
+/* What one pull may take: the bundle's declared bytes at most (limit,
+ * named by limit_name in messages), and its distinct bytes reserved from
+ * budget (NULL: none) into *reserved, which the caller releases. */
+struct pull_limits {
+	uint64_t limit;
+	const char *limit_name;
+	struct budget *budget;
+	uint64_t *reserved;
+};
+
 /* Pulls bundle ref into a new temporary folder (dir, PATH_MAX bytes) and
  * checks its kind and total size. Storage failures other than
  * unavailability are the submitter's problem: 422. */
 static int pull(struct svc *s, char *dir, size_t dir_n, const char *ref_text,
-		enum store_kind want, const char *what, json_t **manifest)
+		enum store_kind want, const char *what, json_t **manifest,
+		const struct pull_limits *lim)
 {
 	struct store *st = NULL;
 	struct store_ref ref;
 	json_t *m = NULL;
-	uint64_t total = 0;
+	uint64_t total = 0, distinct = 0;
 	enum store_kind kind;
 	int err;
 
@@ -45,13 +56,14 @@ static int pull(struct svc *s, char *dir, size_t dir_n, const char *ref_text,
 	err = store_bundle_manifest(st, &ref, &m);
 	if (err)
 		goto done;
-	fetch_declared(m, &total, NULL);
-	if (total > CHECKS_BUNDLE_MAX) {
+	fetch_declared(m, &total, &distinct);
+	if (total > lim->limit) {
 		err = fm_error_set(FM_EUNPROCESSABLE,
-				   "%s: bundle holds %llu bytes, the limit is "
-				   "%llu",
+				   "%s: the manifest declares %llu bytes, over "
+				   "the limit of %llu (%s)",
 				   what, (unsigned long long)total,
-				   (unsigned long long)CHECKS_BUNDLE_MAX);
+				   (unsigned long long)lim->limit,
+				   lim->limit_name);
 		goto done;
 	}
 	err = store_kind_parse(&kind, json_string_value(
@@ -65,6 +77,13 @@ static int pull(struct svc *s, char *dir, size_t dir_n, const char *ref_text,
 				   what, store_kind_name(kind),
 				   store_kind_name(want));
 		goto done;
+	}
+	if (lim->budget) {
+		/* what the fetch writes: each distinct blob once */
+		err = budget_reserve(lim->budget, distinct, what);
+		if (err)
+			goto done;
+		*lim->reserved += distinct;
 	}
 	err = tmpdir_make(&s->tmp, dir, dir_n, "check-");
 	if (err)
@@ -157,8 +176,11 @@ int checks_assets(struct svc *s, const struct task_spec *spec)
 	struct ml_model *m = NULL;
 	int err;
 
+	struct pull_limits lim = { CHECKS_BUNDLE_MAX, "the largest bundle a "
+				   "service takes", NULL, NULL };
+
 	err = pull(s, dir, sizeof(dir), spec->assets, STORE_KIND_TASK_ASSETS,
-		   "task.assets", NULL);
+		   "task.assets", NULL, &lim);
 	if (err)
 		goto done;
 	if (spec->kind == TASK_DATA_ANNOTATOR) {
@@ -278,19 +300,37 @@ done:
 	return err;
 }
 
+/* task.spec.max_result_bytes, or its default for tasks posted before
+ * the field. */
+static uint64_t max_result_bytes(const json_t *task)
+{
+	const json_t *v = json_object_get(json_object_get(task, "spec"),
+					  "max_result_bytes");
+
+	if (json_is_integer(v) && json_integer_value(v) > 0)
+		return (uint64_t)json_integer_value(v);
+	return (uint64_t)SPEC_RESULT_BYTES_DEFAULT;
+}
+
 int checks_result(json_t **out, struct svc *s, const json_t *task,
-		  const char *bundle_ref)
+		  const char *bundle_ref, struct budget *budget)
 {
 	const char *kind = json_string_value(json_object_get(task, "kind"));
 	const char *assets = json_string_value(json_object_get(task, "assets"));
 	char dir[4096] = "", adir[4096] = "";
 	json_t *checks = json_object(), *manifest = NULL;
+	uint64_t reserved = 0;
+	struct pull_limits lim = { max_result_bytes(task),
+				   "task.max_result_bytes", budget,
+				   &reserved };
+	struct pull_limits alim = { CHECKS_BUNDLE_MAX, "the largest bundle a "
+				    "service takes", budget, &reserved };
 	int err;
 
 	if (!checks)
 		return fm_error_set(FM_ENOMEM, "out of memory");
 	err = pull(s, dir, sizeof(dir), bundle_ref, STORE_KIND_RESULT,
-		   "bundle", &manifest);
+		   "bundle", &manifest, &lim);
 	if (err)
 		goto done;
 	json_object_set_new(checks, "files",
@@ -299,7 +339,7 @@ int checks_result(json_t **out, struct svc *s, const json_t *task,
 	json_object_set_new(checks, "hashes", json_string("sha256 verified"));
 	/* the task's own assets are trusted: checked when it was posted */
 	err = pull(s, adir, sizeof(adir), assets, STORE_KIND_TASK_ASSETS,
-		   "task assets", NULL);
+		   "task assets", NULL, &alim);
 	if (err)
 		goto done;
 	if (!strcmp(kind, "data_annotator"))
@@ -310,6 +350,8 @@ done:
 	json_decref(manifest);
 	tmpdir_remove_tree(dir);
 	tmpdir_remove_tree(adir);
+	if (budget)
+		budget_release(budget, reserved);
 	if (err) {
 		json_decref(checks);
 		return err;

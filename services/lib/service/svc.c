@@ -346,10 +346,11 @@ static int claim_fn(struct db_conn *c, void *arg)
 	return FM_OK;
 }
 
-/* Records the answer given under (address, key); a 5xx is forgotten so
- * that a retry can run. */
+/* Records the answer given under (address, key). A 5xx, or an answer
+ * that says when to try again (Retry-After: busy, being checked), is
+ * forgotten so that a retry can run. */
 static void idem_store(struct svc *s, const char *address, const char *key,
-		       int status, const char *body)
+		       int status, const char *body, int transient)
 {
 	struct db_conn *c = NULL;
 	char st[16];
@@ -359,7 +360,7 @@ static void idem_store(struct svc *s, const char *address, const char *key,
 	err = db_acquire(s->db, &c, 5000);
 	if (err)
 		goto done;
-	if (status >= 500)
+	if (status >= 500 || transient)
 		/* forget it: a retry must be able to run */
 		err = db_execp(c, NULL,
 			       "DELETE FROM idempotency_keys WHERE address = $1"
@@ -445,7 +446,8 @@ int svc_idempotent(void *arg, struct http_req *req, http_handler_fn handler,
 		err = FM_OK;
 	}
 	idem_store(s, address, key, http_resp_status(req),
-		   http_resp_body(req, NULL) ? http_resp_body(req, NULL) : "");
+		   http_resp_body(req, NULL) ? http_resp_body(req, NULL) : "",
+		   http_resp_header_get(req, "Retry-After") != NULL);
 done:
 	free(claim.response);
 	return err;

@@ -67,8 +67,9 @@ int svc_info(struct http_req *req, void *arg);
 /* The server's http_idempotent_fn (arg is the svc), so routes flagged
  * HTTP_IDEMPOTENT keep Idempotency-Key semantics when the request
  * carries the header: the same key and request get the first answer
- * again; the same key with another request is 409; a 5xx answer is
- * forgotten so the client can retry. A request in progress holds its
+ * again; the same key with another request is 409; a 5xx answer, or
+ * one with Retry-After, is forgotten so the client can retry. A request
+ * in progress holds its
  * key for idempotency_lease_s: meanwhile the same request is 409 with
  * Retry-After; after it (the process died) a retry runs it again. */
 int svc_idempotent(void *arg, struct http_req *req, http_handler_fn handler,
