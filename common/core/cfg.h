@@ -50,6 +50,8 @@ struct fm_config {
 	long max_body_bytes;
 	long signature_max_skew_s;
 	long sweep_interval_s;
+	long draft_ttl_s;
+	long max_drafts_per_creator;
 	/* clients */
 	char taskd_url[CFG_STR_MAX];
 	char assignd_url[CFG_STR_MAX];

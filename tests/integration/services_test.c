@@ -1335,6 +1335,128 @@ static void test_services__resultd_bounds_its_checks(void **state)
 	assert_int_equal(start_resultd2(), 0);
 }
 
+static void sql(const char *text);
+
+/* Funds spec's task on chain as funded_spec does. */
+static void fund_spec(json_t *spec)
+{
+	if (chainfx_fund(&G.creator, G.escrow, sv(spec, "task_id"),
+			 G.operator_addr, (uint64_t)time(NULL) + 2 * 86400,
+			 sv(spec, "reward_wei"),
+			 (uint32_t)json_integer_value(json_object_get(
+				 spec, "max_assignments"))))
+		fail_msg("fund: %s", fm_error_msg());
+}
+
+/* The state of task id as taskd shows it, into out (16 bytes). */
+static void task_state(char out[16], const char *id)
+{
+	char p[256];
+	json_t *o = NULL;
+
+	path_of(p, sizeof(p), "/v1/tasks/%s", id);
+	assert_int_equal(get(TASKD, p, &o), 200);
+	snprintf(out, 16, "%s", sv(o, "state"));
+	json_decref(o);
+}
+
+/* Draft spam (105 drafts from a key without ETH kept a funded draft a
+ * draft for 10 minutes): a creator holds 20 unfunded drafts at most, the
+ * drafts are no longer scanned oldest first but opened from the
+ * escrow's Funded logs, and drafts left unfunded expire. */
+static void test_services__draft_spam_does_not_stall_funding(void **state)
+{
+	enum { SPAMMERS = 6, EACH = 20 };
+	struct chain_key spam[SPAMMERS];
+	json_t *spec, *o = NULL, *first = NULL;
+	char st[16], q[512];
+	double t0;
+
+	(void)state;
+	t0 = now_s();
+	for (int k = 0; k < SPAMMERS; k++) {
+		assert_int_equal(chain_key_generate(&spam[k]), FM_OK);
+		for (int i = 0; i < EACH; i++) {
+			spec = funded_spec("model_contributor", G.assets_mlp,
+					   2, "manual", 0);
+			assert_int_equal(post(TASKD, &spam[k], "/v1/tasks",
+					      spec, NULL, &o),
+					 201);
+			if (k == 0 && i == 0)
+				first = json_incref(o);
+			json_decref(o);
+			json_decref(spec);
+		}
+	}
+	printf("%d unfunded drafts posted in %.1f s\n", SPAMMERS * EACH,
+	       now_s() - t0);
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 0);
+	assert_int_equal(post(TASKD, &spam[0], "/v1/tasks", spec, NULL, &o),
+			 409);
+	assert_non_null(strstr(err_msg(o), "max_drafts_per_creator"));
+	json_decref(o);
+	json_decref(spec);
+
+	/* a draft funded after it was posted opens within a sweep or two */
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 0);
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL, &o),
+			 201);
+	assert_string_equal(sv(o, "state"), "draft");
+	json_decref(o);
+	fund_spec(spec);
+	t0 = now_s();
+	for (;;) {
+		task_state(st, sv(spec, "task_id"));
+		if (!strcmp(st, "open"))
+			break;
+		assert_string_equal(st, "draft");
+		if (now_s() - t0 > 15)
+			fail_msg("still a draft %.0f s after its funding",
+				 now_s() - t0);
+		usleep(100000);
+	}
+	printf("a draft funded behind %d others opened %.2f s after its "
+	       "funding\n", SPAMMERS * EACH, now_s() - t0);
+	json_decref(spec);
+
+	/* unfunded for longer than draft_ttl_s (a day), or past its expiry:
+	 * expired, and the creator may post again */
+	snprintf(q, sizeof(q),
+		 "UPDATE tasks SET created_at = now() - interval '2 days'"
+		 " WHERE id = '%s'", sv(first, "id"));
+	sql(q);
+	snprintf(q, sizeof(q),
+		 "UPDATE tasks SET expires_at = now() - interval '1 minute'"
+		 " WHERE id = (SELECT id FROM tasks WHERE creator = '%s' AND"
+		 " state = 'draft' AND id <> '%s' LIMIT 1)",
+		 sv(first, "creator"), sv(first, "id"));
+	sql(q);
+	t0 = now_s();
+	for (;;) {
+		json_t *page = NULL;
+		char p[256];
+
+		path_of(p, sizeof(p), "/v1/tasks?state=expired&creator=%s",
+			sv(first, "creator"));
+		assert_int_equal(get(TASKD, p, &page), 200);
+		size_t n = json_array_size(json_object_get(page, "tasks"));
+		json_decref(page);
+		if (n == 2)
+			break;
+		if (now_s() - t0 > 10)
+			fail_msg("%zu of 2 drafts expired", n);
+		usleep(100000);
+	}
+	task_state(st, sv(first, "id"));
+	assert_string_equal(st, "expired");
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 0);
+	assert_int_equal(post(TASKD, &spam[0], "/v1/tasks", spec, NULL, &o),
+			 201);
+	json_decref(o);
+	json_decref(spec);
+	json_decref(first);
+}
+
 /* Milliseconds a GET /healthz on a new connection takes to answer 200;
  * -1 when it is not answered so within 5 s. */
 static double probe_ms(int svc)
@@ -1771,6 +1893,8 @@ int main(void)
 		cmocka_unit_test(test_services__resultd_bounds_its_checks),
 		cmocka_unit_test(
 			test_services__create_answers_201_when_the_sweeper_opened_first),
+		cmocka_unit_test(
+			test_services__draft_spam_does_not_stall_funding),
 		cmocka_unit_test(
 			test_services__fifty_racers_ten_slots_over_http),
 		cmocka_unit_test(test_services__info_and_metrics),

@@ -31,9 +31,6 @@ int checks_funding(struct svc *s, const struct task_spec *spec,
 		   const char *creator, char *funding_tx, char *funded_wei,
 		   int *funded);
 
-/* Opens drafts whose funding has arrived; *n counts them. */
-int checks_open_funded_drafts(struct svc *s, int *n);
-
 /* Verifies a submitted result bundle against its task (JSON as the API
  * returns it); *out (new reference) records what was checked. The
  * bundle's manifest may declare task.spec.max_result_bytes at most; what
