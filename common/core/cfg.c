@@ -31,11 +31,27 @@ static const struct cfg_key keys[] = {
 	  "libpq connection string" },
 	{ "db_pool_size", INT(db_pool_size), "16", 1, 256, 0,
 	  "PostgreSQL connections per process" },
+	{ "draft_ttl_s", INT(draft_ttl_s), "86400", 60, 31536000, 0,
+	  "a task posted unfunded expires when not funded within this long" },
 	{ "escrow_address", STR(escrow_address), "", 0, 0, 0,
 	  "escrow contract address (0x...)" },
+	{ "http_max_connections", INT(http_max_connections), "16384", 16,
+	  1000000, 0,
+	  "open connections per service at most (the descriptor limit is "
+	  "raised to its hard limit, and this is kept below it)" },
+	{ "http_max_connections_per_ip", INT(http_max_connections_per_ip), "0",
+	  0, 1000000, 0,
+	  "open connections from one address at most; 0: no limit (set it "
+	  "when no proxy stands in front, as a proxy's address is shared)" },
+	{ "http_request_timeout_s", INT(http_request_timeout_s), "10", 1, 3600,
+	  0, "a request's headers and body must arrive within this long of "
+	  "its connection opening (or of the previous answer on it)" },
 	{ "http_threads", INT(http_threads), "16", 1, 256, 0,
 	  "HTTP worker threads per service (handlers wait on the database;"
 	  " as many as db_pool_size)" },
+	{ "idempotency_lease_s", INT(idempotency_lease_s), "300", 1, 86400, 0,
+	  "how long a request in progress holds its Idempotency-Key (and "
+	  "resultd an assignment); a retry after a crash runs once it passes" },
 	{ "keystore_dir", STR(keystore_dir), "~/.config/fedmarket/keys", 0, 0,
 	  0, "where CLIs keep keystore v3 files" },
 	{ "log_json", BOOL(log_json), "false", 0, 0, 0,
@@ -44,6 +60,8 @@ static const struct cfg_key keys[] = {
 	  "debug, info, warn, error or off" },
 	{ "max_body_bytes", INT(max_body_bytes), "1048576", 1024,
 	  1L << 30, 0, "largest request body a service accepts" },
+	{ "max_drafts_per_creator", INT(max_drafts_per_creator), "20", 1,
+	  100000, 0, "unfunded drafts one creator may hold at once" },
 	{ "operator_address", STR(operator_address), "", 0, 0, 0,
 	  "operator address (derived from the keystore when empty)" },
 	{ "operator_keystore", STR(operator_keystore), "", 0, 0, 0,
@@ -60,6 +78,13 @@ static const struct cfg_key keys[] = {
 	  "payout worker poll interval" },
 	{ "payout_stuck_timeout_s", INT(payout_stuck_timeout_s), "60", 1,
 	  86400, 0, "replace a pending payout transaction after this long" },
+	{ "result_checks_max", INT(result_checks_max), "4", 1, 256, 0,
+	  "results resultd downloads and checks at once; more are answered "
+	  "503 with Retry-After" },
+	{ "result_tmp_max_bytes", INT(result_tmp_max_bytes), "4294967296",
+	  1L << 20, 1L << 40, 0,
+	  "temporary space resultd's checks take at once (reserved from the "
+	  "sizes manifests declare, before downloading)" },
 	{ "resultd_listen", STR(resultd_listen), "127.0.0.1:54392", 0, 0, 0,
 	  "address:port resultd listens on" },
 	{ "resultd_url", STR(resultd_url), "http://127.0.0.1:54392", 0, 0, 0,

@@ -41,9 +41,17 @@ struct fm_config {
 	char resultd_listen[128];
 	char validationd_listen[128];
 	long http_threads;
+	long http_max_connections;
+	long http_max_connections_per_ip;
+	long http_request_timeout_s;
+	long idempotency_lease_s;
+	long result_checks_max;
+	long result_tmp_max_bytes;
 	long max_body_bytes;
 	long signature_max_skew_s;
 	long sweep_interval_s;
+	long draft_ttl_s;
+	long max_drafts_per_creator;
 	/* clients */
 	char taskd_url[CFG_STR_MAX];
 	char assignd_url[CFG_STR_MAX];

@@ -484,7 +484,7 @@ int task_spec_parse(struct task_spec *out, const json_t *spec, long long now)
 		"task_id", "title", "description", "kind", "reward_wei",
 		"max_assignments", "assignment_duration_s", "lifetime_s",
 		"expires_at", "validator", "validation", "training",
-		"aggregation", "assets", NULL
+		"aggregation", "assets", "max_result_bytes", NULL
 	};
 	struct task_spec s;
 	const char *str;
@@ -506,6 +506,11 @@ int task_spec_parse(struct task_spec *out, const json_t *spec, long long now)
 	if (err)
 		return err;
 	err = parse_rules(&s, spec);
+	if (err)
+		return err;
+	err = fj_int_opt(spec, "task", "max_result_bytes", 1,
+			 SPEC_RESULT_BYTES_MAX, SPEC_RESULT_BYTES_DEFAULT,
+			 &s.max_result_bytes);
 	if (err)
 		return err;
 	err = fj_str(spec, "task", "assets", 64, &str);

@@ -35,7 +35,12 @@ struct task_spec {
 	char assets[65]; /* bundle reference: sha256 hex of the manifest */
 	long long min_results_per_round;
 	int rule; /* index into aggregation_rule_names */
+	long long max_result_bytes; /* a result bundle's size at most */
 };
+
+/* max_result_bytes when the spec does not say, and its ceiling. */
+#define SPEC_RESULT_BYTES_DEFAULT (256LL << 20)
+#define SPEC_RESULT_BYTES_MAX (1LL << 30)
 
 /* Parses and checks spec (borrowed); now is the current unix time, for
  * lifetime_s. On success out owns a reference to a normalized copy. */

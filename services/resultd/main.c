@@ -1,15 +1,20 @@
 /* resultd: contributors submit the result of an active assignment; the
  * result bundle is fetched, verified against its hashes and checked with
- * the engine before it is recorded. */
+ * the engine before it is recorded. One submission of an assignment is
+ * checked at a time, and result_checks_max of all at once within
+ * result_tmp_max_bytes of temporary space; more are told to come back
+ * (503 with Retry-After). */
 #include "core/err.h"
 #include "core/fjson.h"
 #include "core/log.h"
 #include "http/server.h"
 #include "market/market.h"
-#include "service/svc.h"
+#include "service/budget.h"
 #include "service/checks.h"
+#include "service/svc.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 /* The body of a result: the bundle and, optionally, the examples count
@@ -38,37 +43,16 @@ static int read_result(struct market_result_in *in, const json_t *body)
 	return FM_OK;
 }
 
-/* The cheap state checks first, so that no bundle is downloaded for a
- * request that cannot succeed: the caller's assignment, still active.
- * Then its task. */
-static int load_task(struct svc *s, json_t **task, const char *assignment_id,
-		     const char *caller)
-{
-	json_t *a = NULL;
-	const char *state;
-	int err;
+/* Seconds a client told 503 waits before trying again. */
+#define BUSY_RETRY_S "5"
 
-	err = market_assignment_get(s->db, &a, assignment_id);
-	if (err)
-		return err;
-	if (strcmp(json_string_value(json_object_get(a, "contributor")),
-		   caller)) {
-		err = fm_error_set(FM_EFORBIDDEN,
-				   "only the assignee can submit a result");
-		goto done;
-	}
-	state = json_string_value(json_object_get(a, "state"));
-	if (strcmp(state, "active")) {
-		err = fm_error_set(FM_ECONFLICT, "assignment is %s, not active",
-				   state);
-		goto done;
-	}
-	err = market_task_get(s->db, task,
-			      json_string_value(json_object_get(a,
-								"task_id")));
-done:
-	json_decref(a);
-	return err;
+static struct budget budget;
+
+static int init(struct svc *s)
+{
+	budget_init(&budget, (unsigned)s->cfg.result_checks_max,
+		    (uint64_t)s->cfg.result_tmp_max_bytes);
+	return FM_OK;
 }
 
 static int submit(struct http_req *req, void *arg)
@@ -76,7 +60,10 @@ static int submit(struct http_req *req, void *arg)
 	struct svc *s = arg;
 	struct market_result_in in = { 0 };
 	json_t *body = NULL, *task = NULL, *checks = NULL, *out = NULL;
-	int err;
+	const char *id = http_req_param(req, "id");
+	long long retry_s = 0;
+	char after[24];
+	int claimed = 0, slot = 0, err;
 
 	err = http_req_json(req, &body);
 	if (err)
@@ -84,21 +71,41 @@ static int submit(struct http_req *req, void *arg)
 	err = read_result(&in, body);
 	if (err)
 		goto done;
-	err = load_task(s, &task, http_req_param(req, "id"),
-			http_req_auth(req));
+	/* the assignment is claimed before a byte is downloaded: another
+	 * submission of it meanwhile is refused at once */
+	err = market_submit_claim(s->db, &task, id, http_req_auth(req),
+				  s->cfg.idempotency_lease_s, &retry_s);
+	if (err == FM_ECONFLICT && retry_s > 0) {
+		snprintf(after, sizeof(after), "%lld", retry_s);
+		http_resp_header(req, "Retry-After", after);
+	}
 	if (err)
 		goto done;
-	err = checks_result(&checks, s, task, in.bundle_ref);
+	claimed = 1;
+	err = budget_take_slot(&budget);
+	if (err)
+		goto busy;
+	slot = 1;
+	err = checks_result(&checks, s, task, in.bundle_ref, &budget);
+	if (err == FM_EUNAVAIL)
+		goto busy;
 	if (err)
 		goto done;
-	in.assignment_id = http_req_param(req, "id");
+	in.assignment_id = id;
 	in.contributor = http_req_auth(req);
 	in.checks = checks;
 	err = market_result_submit(s->db, &out, &in);
 	if (err)
 		goto done;
 	err = http_respond_json(req, 201, out);
+	goto done;
+busy:
+	http_resp_header(req, "Retry-After", BUSY_RETRY_S);
 done:
+	if (slot)
+		budget_give_slot(&budget);
+	if (claimed)
+		market_submit_release(s->db, id);
 	json_decref(body);
 	json_decref(task);
 	json_decref(checks);
@@ -146,8 +153,8 @@ static const struct http_route routes[] = {
 int main(int argc, char **argv)
 {
 	static const struct svc_def def = {
-		"resultd", routes, sizeof(routes) / sizeof(routes[0]), NULL, NULL,
-		NULL, offsetof(struct fm_config, resultd_listen)
+		"resultd", routes, sizeof(routes) / sizeof(routes[0]), init,
+		NULL, NULL, offsetof(struct fm_config, resultd_listen)
 	};
 
 	return svc_main(&def, argc, argv);

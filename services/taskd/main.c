@@ -1,12 +1,15 @@
 /* taskd: creators post tasks (the assets bundle verified, the model
  * loaded by the engine, the escrow funding checked on chain), everyone
  * lists and reads them and their model versions, creators cancel. A
- * sweeper opens drafts whose funding has arrived and expires tasks. */
+ * creator holds max_drafts_per_creator unfunded drafts at most. A
+ * sweeper opens drafts as the escrow's Funded logs name them, expires
+ * drafts unfunded for draft_ttl_s, and tasks past their expiry. */
 #include "core/err.h"
 #include "core/log.h"
 #include "http/server.h"
 #include "market/market.h"
 #include "service/checks.h"
+#include "service/funding.h"
 #include "service/svc.h"
 
 #include <stddef.h>
@@ -41,7 +44,7 @@ static int create(struct http_req *req, void *arg)
 					   s->cfg.escrow_address,
 					   s->cfg.chain_id };
 	json_t *body = NULL, *task = NULL;
-	char funding_tx[67], funded[80];
+	char funding_tx[67], funded[80], total[80];
 	int funded_ok = 0, err;
 
 	if (!s->operator_address[0] || !s->cfg.escrow_address[0])
@@ -57,6 +60,14 @@ static int create(struct http_req *req, void *arg)
 		err = fm_error_set(FM_EUNPROCESSABLE, "%s", fm_error_msg());
 	if (err)
 		goto done;
+	/* the escrow holds the whole of it in one uint256 */
+	if (spec_wei_mul(total, spec.reward_wei, spec.max_assignments)) {
+		err = fm_error_set(FM_EUNPROCESSABLE,
+				   "task.reward_wei x task.max_assignments: "
+				   "over 2^256 - 1 wei, more than the escrow "
+				   "can hold");
+		goto done;
+	}
 	err = checks_assets(s, &spec);
 	if (err)
 		goto done;
@@ -64,10 +75,17 @@ static int create(struct http_req *req, void *arg)
 			     &funded_ok);
 	if (err)
 		goto done;
-	err = market_task_create(s->db, &task, &spec, http_req_auth(req),
-				 &chain);
+	err = market_task_create_limited(s->db, &task, &spec,
+					 http_req_auth(req), &chain,
+					 s->cfg.max_drafts_per_creator);
 	if (err)
 		goto done;
+	/* funded since the check, its log may be behind the sweeper's
+	 * cursor already: look once more now that the draft exists */
+	if (!funded_ok &&
+	    checks_funding(s, &spec, http_req_auth(req), funding_tx, funded,
+			   &funded_ok) != FM_OK)
+		funded_ok = 0;
 	if (funded_ok) {
 		err = open_funded(s, &task, spec.task_id, funding_tx, funded);
 		if (err)
@@ -160,11 +178,17 @@ static int sweep(struct svc *s)
 {
 	int n = 0, err;
 
-	err = checks_open_funded_drafts(s, &n);
+	err = funding_sweep(s, &n);
+	if (n)
+		log_info("opened %d funded task(s)", n);
+	if (err)
+		log_warn("funding sweep: %s", fm_error_msg());
+	err = market_expire_drafts(s->db, s->cfg.draft_ttl_s, &n);
 	if (err)
 		return err;
 	if (n)
-		log_info("opened %d funded task(s)", n);
+		log_info("expired %d draft(s) left unfunded for %ld s", n,
+			 s->cfg.draft_ttl_s);
 	err = market_expire_tasks(s->db, &n);
 	if (err)
 		return err;

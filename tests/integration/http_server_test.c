@@ -14,6 +14,8 @@
 #include "http/server.h"
 #include "http_support.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <regex.h>
 #include <signal.h>
@@ -243,6 +245,9 @@ static int health(void *arg)
 	return FM_OK;
 }
 
+/* Options of the next fixture, for the tests of connection limits. */
+static unsigned fx_request_timeout_s = 10, fx_max_per_ip;
+
 static int fx_start(struct fx *f, unsigned port_k, unsigned threads)
 {
 	struct http_server_opts o = HTTP_SERVER_OPTS_INIT;
@@ -257,6 +262,8 @@ static int fx_start(struct fx *f, unsigned port_k, unsigned threads)
 	o.name = "testd";
 	o.threads = threads;
 	o.idle_timeout_s = 1;
+	o.request_timeout_s = fx_request_timeout_s;
+	o.max_per_ip = fx_max_per_ip;
 	o.drain_ms = 5000;
 	o.max_body = 1024;
 	o.verify = http_test_verify;
@@ -288,6 +295,19 @@ static int setup(void **state)
 	}
 	*state = f;
 	return 0;
+}
+
+/* A 2 s request deadline and 8 connections per address. */
+static int setup_strict(void **state)
+{
+	int rc;
+
+	fx_request_timeout_s = 2;
+	fx_max_per_ip = 8;
+	rc = setup(state);
+	fx_request_timeout_s = 10;
+	fx_max_per_ip = 0;
+	return rc;
 }
 
 static int teardown(void **state)
@@ -738,10 +758,31 @@ static void test_http_server__healthz(void **state)
 	assert_string_equal(json_string_value(json_object_get(r.json,
 							      "status")),
 			    "ok");
+	struct buf b = BUF_INIT(1 << 20);
+	char text[4096];
+	FILE *log = tmpfile();
+	size_t n;
+
+	/* the check's own message (hosts, ports) goes to the log only */
+	assert_non_null(log);
+	log_set_stream(log);
 	atomic_store(&f->svc.health_err, 1);
 	assert_int_equal(call(f, "GET", "/healthz", NULL, &r), 503);
-	assert_string_equal(err_msg(&r), "database: connection refused");
+	assert_string_equal(err_msg(&r), "testd is not ready");
+	assert_int_equal(http_test_raw(f->port,
+				       "GET /healthz HTTP/1.1\r\nHost: t\r\n"
+				       "Connection: close\r\n\r\n",
+				       &b),
+			 503);
+	assert_null(strstr(b.data, "connection refused"));
 	atomic_store(&f->svc.health_err, 0);
+	log_set_stream(NULL);
+	rewind(log);
+	n = fread(text, 1, sizeof(text) - 1, log);
+	text[n] = '\0';
+	fclose(log);
+	assert_non_null(strstr(text, "database: connection refused"));
+	buf_cleanup(&b);
 	assert_int_equal(call(f, "GET", "/healthz", NULL, &r), 200);
 	httpc_resp_cleanup(&r);
 }
@@ -917,6 +958,164 @@ static void test_http_server__malformed_http(void **state)
 	assert_still_serving(f);
 	buf_cleanup(&b);
 	buf_cleanup(&big);
+}
+
+/* A body whose length two headers could state two ways is refused and
+ * the connection closed: what follows cannot be read as a request. */
+static void test_http_server__ambiguous_body_length(void **state)
+{
+	static const char *const reqs[] = {
+		"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 7\r\n"
+		"Content-Length: 40\r\n\r\n{\"n\":1}",
+		"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n"
+		"content-length: 7\r\n\r\n{\"n\":1}",
+		"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 7\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n7\r\n{\"n\":1}\r\n0\r\n\r\n",
+	};
+	struct fx *f = *state;
+	struct buf b = BUF_INIT(1 << 20);
+	char rest[64];
+
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		int fd = http_test_connect(f->port);
+
+		assert_true(fd >= 0);
+		assert_int_equal(http_test_send(fd, reqs[i], strlen(reqs[i])),
+				 0);
+		buf_reset(&b);
+		assert_int_equal(http_test_read_response(fd, &b), 400);
+		assert_non_null(strstr(b.data, "\"invalid_argument\""));
+		/* closed: no second answer to bytes of the first request */
+		assert_true(recv(fd, rest, sizeof(rest), 0) <= 0);
+		close(fd);
+	}
+	assert_still_serving(f);
+	buf_cleanup(&b);
+}
+
+/* Seconds until the server closes fd, sending a header line every
+ * 200 ms meanwhile; -1 if still open after limit_s. */
+static double trickle_until_closed(int fd, double limit_s)
+{
+	double t0 = now_s();
+	char c[256];
+
+	while (now_s() - t0 < limit_s) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 200) > 0) {
+			ssize_t n = recv(fd, c, sizeof(c), MSG_DONTWAIT);
+
+			if (n == 0 || (n < 0 && errno != EAGAIN))
+				return now_s() - t0;
+		}
+		if (send(fd, "X-Slow: y\r\n", 11, MSG_NOSIGNAL) < 0)
+			return now_s() - t0;
+	}
+	return -1;
+}
+
+/* Slowloris: a request whose headers trickle in, a byte now and then so
+ * that the idle timeout (1 s here) never fires, is cut at the request
+ * deadline (2 s), counted from the connection's opening. A connection
+ * that answered requests keeps serving: the deadline counts again from
+ * each answer. */
+static void test_http_server__request_deadline(void **state)
+{
+	struct fx *f = *state;
+	struct buf b = BUF_INIT(1 << 20);
+	const char *get = "GET /items/3 HTTP/1.1\r\nHost: t\r\n\r\n";
+	struct httpc_resp r;
+	double t;
+	int fd;
+
+	fd = http_test_connect(f->port);
+	assert_true(fd >= 0);
+	assert_int_equal(http_test_send(fd, "GET /items/1 HTTP/1.1\r\n", 23),
+			 0);
+	t = trickle_until_closed(fd, 6);
+	close(fd);
+	if (t < 1.5 || t > 3.5)
+		fail_msg("a trickling request was cut after %.2f s, not at "
+			 "its 2 s deadline", t);
+
+	fd = http_test_connect(f->port);
+	assert_true(fd >= 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(http_test_send(fd, get, strlen(get)), 0);
+		buf_reset(&b);
+		assert_int_equal(http_test_read_response(fd, &b), 200);
+		sleep_ms(700);
+	}
+	close(fd);
+	httpc_resp_init(&r);
+	assert_int_equal(call(f, "GET", "/metrics", NULL, &r), 200);
+	assert_true(sample(r.body.data, "fm_http_requests_cut_total") >= 1);
+	httpc_resp_cleanup(&r);
+	buf_cleanup(&b);
+}
+
+/* With a limit per address, connections past it are closed at once and
+ * a freed one is usable again. */
+static void test_http_server__connections_per_address(void **state)
+{
+	struct fx *f = *state;
+	struct buf b = BUF_INIT(1 << 20);
+	const char *get = "GET /items/3 HTTP/1.1\r\nHost: t\r\n\r\n";
+	int fds[8], extra;
+	char c;
+
+	for (int i = 0; i < 8; i++) {
+		fds[i] = http_test_connect(f->port);
+		assert_true(fds[i] >= 0);
+	}
+	extra = http_test_connect(f->port);
+	assert_true(extra >= 0);
+	http_test_send(extra, get, strlen(get));
+	struct pollfd p = { .fd = extra, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 500), 1);
+	assert_true(recv(extra, &c, 1, 0) <= 0);
+	close(extra);
+	/* the others are served */
+	assert_int_equal(http_test_send(fds[0], get, strlen(get)), 0);
+	assert_int_equal(http_test_read_response(fds[0], &b), 200);
+	close(fds[7]);
+	sleep_ms(100);
+	extra = http_test_connect(f->port);
+	assert_true(extra >= 0);
+	assert_int_equal(http_test_send(extra, get, strlen(get)), 0);
+	buf_reset(&b);
+	assert_int_equal(http_test_read_response(extra, &b), 200);
+	close(extra);
+	for (int i = 0; i < 7; i++)
+		close(fds[i]);
+	buf_cleanup(&b);
+}
+
+/* A chunked body megabytes over the limit is read to its end and
+ * answered 413, not dropped unanswered. */
+static void test_http_server__chunked_body_far_over_limit(void **state)
+{
+	struct fx *f = *state;
+	struct buf b = BUF_INIT(1 << 20);
+	static char chunk[65536 + 16];
+	const char *h = "POST /echo HTTP/1.1\r\nHost: t\r\n"
+			"Transfer-Encoding: chunked\r\n\r\n";
+	int fd = http_test_connect(f->port);
+	size_t n;
+
+	assert_true(fd >= 0);
+	assert_int_equal(http_test_send(fd, h, strlen(h)), 0);
+	n = (size_t)snprintf(chunk, sizeof(chunk), "10000\r\n");
+	memset(chunk + n, 'a', 65536);
+	memcpy(chunk + n + 65536, "\r\n", 2);
+	for (int i = 0; i < 48; i++) /* 3 MiB */
+		assert_int_equal(http_test_send(fd, chunk, n + 65538), 0);
+	assert_int_equal(http_test_send(fd, "0\r\n\r\n", 5), 0);
+	assert_int_equal(http_test_read_response(fd, &b), 413);
+	assert_non_null(strstr(b.data, "over the limit of 64 bytes"));
+	close(fd);
+	buf_cleanup(&b);
 }
 
 static uint64_t xorshift(uint64_t *x)
@@ -1354,6 +1553,14 @@ int main(void)
 		T(test_http_server__json_body_errors),
 		T(test_http_server__body_limit_before_reading),
 		T(test_http_server__chunked_body_limit),
+		T(test_http_server__ambiguous_body_length),
+		T(test_http_server__chunked_body_far_over_limit),
+		cmocka_unit_test_setup_teardown(
+			test_http_server__request_deadline, setup_strict,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_http_server__connections_per_address,
+			setup_strict, teardown),
 		T(test_http_server__request_id),
 		T(test_http_server__handler_errors),
 		T(test_http_server__idempotency_key),

@@ -20,24 +20,36 @@
 #include "marketfx.h"
 #include "storage/bundle.h"
 #include "storage/store.h"
+#include "blobsrv.h"
 #include "svcfx.h"
 #include "testenv.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-enum { TASKD, ASSIGND, RESULTD, VALIDATIOND, NSVC };
+/* RESULTD2 is a second resultd that reads the store through the test's
+ * blob server (which can hold a download half-way), with its own
+ * temporary folder and short leases. */
+enum { TASKD, ASSIGND, RESULTD, VALIDATIOND, NSVC, RESULTD2 = NSVC, NPROC };
 static const char *const svc_names[NSVC] = { "taskd", "assignd", "resultd",
 					     "validationd" };
 
 static struct {
 	struct mdb db;
-	struct svcproc svc[NSVC];
+	struct svcproc svc[NPROC];
+	struct blobsrv *blobs;
+	char tmp2[256]; /* RESULTD2's TMPDIR */
 	char store_dir[256];
 	char store_url[300];
 	char escrow[CHAIN_ADDR_HEX];
@@ -140,6 +152,35 @@ static void write_file(const char *dir, const char *name, const char *text)
 	fclose(f);
 }
 
+/* (Re)starts RESULTD2; extra is NULL or more settings ("KEY=VALUE",
+ * NULL-terminated). */
+static int start_resultd2_with(const char *const *extra)
+{
+	static char e[3][700];
+	const char *env[16];
+	int n = 0;
+
+	snprintf(e[0], sizeof(e[0]),
+		 "FEDMARKET_STORAGE_URL=http://127.0.0.1:%d", svcfx_port(NPROC));
+	snprintf(e[1], sizeof(e[1]), "TMPDIR=%s", G.tmp2);
+	snprintf(e[2], sizeof(e[2]), "FEDMARKET_IDEMPOTENCY_LEASE_S=3");
+	env[n++] = G.env[0];
+	for (int i = 2; i < 6; i++)
+		env[n++] = G.env[i];
+	for (int i = 0; i < 3; i++)
+		env[n++] = e[i];
+	for (int i = 0; extra && extra[i] && n < 15; i++)
+		env[n++] = extra[i];
+	env[n] = NULL;
+	return svcfx_start(&G.svc[RESULTD2], "resultd", svcfx_port(RESULTD2),
+			   env);
+}
+
+static int start_resultd2(void)
+{
+	return start_resultd2_with(NULL);
+}
+
 static int setup(void **state)
 {
 	char dir[256];
@@ -194,14 +235,20 @@ static int setup(void **state)
 	for (int i = 0; i < NSVC; i++)
 		if (svcfx_start(&G.svc[i], svc_names[i], svcfx_port(i), envp))
 			return -1;
-	return 0;
+	snprintf(G.tmp2, sizeof(G.tmp2), "/tmp/fm_svc_tmp2_XXXXXX");
+	if (!mkdtemp(G.tmp2) ||
+	    blobsrv_start(&G.blobs, G.store_dir, svcfx_port(NPROC)))
+		return -1;
+	return start_resultd2();
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	for (int i = 0; i < NSVC; i++)
+	for (int i = 0; i < NPROC; i++)
 		svcfx_stop(&G.svc[i]);
+	blobsrv_stop(G.blobs);
+	tenv_sh("rm -rf %s", G.tmp2);
 	mdb_close(&G.db);
 	tenv_sh("rm -rf %s", G.store_dir);
 	return 0;
@@ -729,6 +776,62 @@ static void test_services__bad_input_gets_the_right_status(void **state)
 	json_decref(a);
 }
 
+/* No answer names the server's own folders, hosts or ports: a bundle's
+ * problem is named by its path in the bundle, a reward too large for
+ * the escrow by its fields. */
+static void test_services__messages_name_no_server_detail(void **state)
+{
+	struct chain_key worker;
+	char p[256], dir[256], ref[65];
+	json_t *spec, *o = NULL, *task = NULL, *a = NULL, *body, *meta;
+
+	(void)state;
+	assert_int_equal(chain_key_generate(&worker), FM_OK);
+	/* 10^73 x 100000 is over 2^256 */
+	spec = funded_spec("model_contributor", G.assets_mlp, 100000,
+			   "manual", 0);
+	json_object_set_new(spec, "reward_wei",
+			    json_string("1000000000000000000000000000000000000"
+					"0000000000000000000000000000000000000"));
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL, &o),
+			 422);
+	if (!strstr(err_msg(o), "task.reward_wei x task.max_assignments"))
+		fail_msg("message \"%s\" names both fields", err_msg(o));
+	json_decref(o);
+	path_of(p, sizeof(p), "/v1/tasks/%s", sv(spec, "task_id"));
+	assert_int_equal(get(TASKD, p, &o), 404);
+	json_decref(o);
+	json_decref(spec);
+
+	/* a result whose model.json is broken */
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 1);
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL,
+			      &task),
+			 201);
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", sv(task, "id"));
+	assert_int_equal(post(ASSIGND, &worker, p, NULL, NULL, &a), 201);
+	model_dir(dir, sizeof(dir), mlp_spec, 5, 0);
+	char mdir[300];
+	snprintf(mdir, sizeof(mdir), "%s/model", dir);
+	write_file(mdir, "model.json", "{\"format\": \"layers-model\", ");
+	meta = model_meta();
+	push_bundle(ref, dir, STORE_KIND_RESULT, meta);
+	json_decref(meta);
+	tenv_sh("rm -rf %s", dir);
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
+	body = json_pack("{s:s}", "bundle", ref);
+	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o), 422);
+	if (!strstr(err_msg(o), "model/model.json") ||
+	    strstr(err_msg(o), "/tmp") || strstr(err_msg(o), "fedmarket-"))
+		fail_msg("message \"%s\" names model/model.json and no "
+			 "server folder", err_msg(o));
+	json_decref(o);
+	json_decref(body);
+	json_decref(spec);
+	json_decref(task);
+	json_decref(a);
+}
+
 /* Sends a request with hand-made signature headers. */
 static long send_signed(int svc, const char *path, const char *body,
 			const struct reqsig_headers *h, json_t **out)
@@ -827,6 +930,639 @@ static void test_services__idempotency_key(void **state)
 	json_decref(spec);
 	json_decref(t1);
 	json_decref(t2);
+}
+
+/* A result bundle for the test model with two extra files of pad_mib
+ * MiB of random bytes each; its reference into ref, and into pad_key the
+ * store path ("sha256/<hex>") of the extra blob a fetch takes last (in
+ * sha256 order), so that holding it leaves the other one complete. */
+static void padded_result(char ref[65], char pad_key[80], int pad_mib,
+			  uint64_t seed)
+{
+	char dir[256], path[300];
+	struct store_ref pref[2];
+	json_t *meta;
+
+	model_dir(dir, sizeof(dir), mlp_spec, seed, 0);
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/pad%d.bin", dir, i);
+		assert_int_equal(tenv_sh("head -c %dM /dev/urandom > %s",
+					 pad_mib, path),
+				 0);
+		assert_int_equal(store_hash_file(&pref[i], NULL, path), FM_OK);
+	}
+	snprintf(pad_key, 80, "sha256/%s",
+		 strcmp(pref[0].hex, pref[1].hex) > 0 ? pref[0].hex
+						      : pref[1].hex);
+	meta = model_meta();
+	push_bundle(ref, dir, STORE_KIND_RESULT, meta);
+	json_decref(meta);
+	tenv_sh("rm -rf %s", dir);
+}
+
+/* An active assignment of a new worker on a new open task: its id into
+ * id (37 bytes). */
+static void new_assignment(char id[37], struct chain_key *worker)
+{
+	json_t *spec, *task = NULL, *a = NULL;
+	char p[256];
+
+	assert_int_equal(chain_key_generate(worker), FM_OK);
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 1);
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL,
+			      &task),
+			 201);
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", sv(task, "id"));
+	assert_int_equal(post(ASSIGND, worker, p, NULL, NULL, &a), 201);
+	snprintf(id, 37, "%s", sv(a, "id"));
+	json_decref(spec);
+	json_decref(task);
+	json_decref(a);
+}
+
+struct poster {
+	int svc;
+	const struct chain_key *key;
+	const char *path;
+	const json_t *body;
+	const char *idem;
+	pthread_barrier_t *go;
+	long status;
+	json_t *out;
+};
+
+static void *poster_main(void *arg)
+{
+	struct poster *q = arg;
+
+	if (q->go)
+		pthread_barrier_wait(q->go);
+	q->status = post(q->svc, q->key, q->path, q->body, q->idem, &q->out);
+	return NULL;
+}
+
+/* Bytes under dir (du -sb); -1 when it cannot be read. */
+static long long du(const char *dir)
+{
+	char out[64];
+
+	if (tenv_sh_out(out, sizeof(out), "du -sb '%s' | cut -f1", dir))
+		return -1;
+	return atoll(out);
+}
+
+/* resultd is killed in the middle of a download made under an
+ * Idempotency-Key. The restarted process removes what the killed one
+ * left in its temporary folder, and the client's retry with the same key
+ * runs once the key's lease (3 s here) has passed: a 409 "still being
+ * processed" until then, never for ever. */
+static void test_services__submit_retried_after_a_crash(void **state)
+{
+	struct chain_key worker;
+	struct poster q = { 0 };
+	pthread_t t;
+	char id[37], p[256], ref[65], pad[80], found[512];
+	json_t *body, *o = NULL;
+	long long left;
+	long st = 0;
+	double t0;
+
+	(void)state;
+	new_assignment(id, &worker);
+	padded_result(ref, pad, 8, 21);
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", id);
+	body = json_pack("{s:s}", "bundle", ref);
+	blobsrv_hold(G.blobs, pad);
+	q = (struct poster){ RESULTD2, &worker, p, body, "submit-1", NULL, 0,
+			     NULL };
+	assert_int_equal(pthread_create(&t, NULL, poster_main, &q), 0);
+	for (int i = 0; i < 200 && blobsrv_held(G.blobs) < 1; i++)
+		usleep(50000);
+	assert_int_equal(blobsrv_held(G.blobs), 1);
+	/* the other 8 MiB file arrived in the check's folder */
+	for (int i = 0; i < 100 && du(G.tmp2) < (8 << 20); i++)
+		usleep(20000);
+	assert_true(du(G.tmp2) >= (8 << 20));
+	svcfx_kill(&G.svc[RESULTD2]);
+	pthread_join(t, NULL);
+	json_decref(q.out);
+	assert_int_equal(q.status, 0); /* no answer: the process died */
+	blobsrv_release(G.blobs);
+
+	assert_int_equal(start_resultd2(), 0);
+	/* the new process's folder is all there is, and it is empty but for
+	 * its lock */
+	assert_int_equal(tenv_sh_out(found, sizeof(found),
+				     "cd '%s' && ls -A | wc -l", G.tmp2),
+			 0);
+	assert_string_equal(found, "1");
+	left = du(G.tmp2);
+	if (left > 64 * 1024)
+		fail_msg("%lld bytes left in the temporary folder", left);
+
+	t0 = now_s();
+	for (;;) {
+		o = NULL;
+		st = post(RESULTD2, &worker, p, body, "submit-1", &o);
+		if (st != 409)
+			break;
+		/* the key's lease, then the assignment's claim, run out */
+		if (!strstr(err_msg(o), "still being processed") &&
+		    !strstr(err_msg(o), "is being checked"))
+			fail_msg("the retry answered 409 \"%s\"", err_msg(o));
+		json_decref(o);
+		if (now_s() - t0 > 15)
+			fail_msg("still 409 after %.0f s", now_s() - t0);
+		usleep(250000);
+	}
+	if (st != 201)
+		fail_msg("the retry answered %ld: %s", st, err_msg(o));
+	assert_string_equal(sv(o, "state"), "submitted");
+	json_decref(o);
+	/* and the same key now replays the answer */
+	assert_int_equal(post(RESULTD2, &worker, p, body, "submit-1", &o),
+			 201);
+	json_decref(o);
+	json_decref(body);
+}
+
+/* POSTs body (JSON text) signed by key with curl, keeping the answer's
+ * headers: the status, and the raw answer into out. */
+static long post_raw(int svc, const struct chain_key *key, const char *path,
+		     const char *body, const char *idem, char *out, size_t n)
+{
+	struct reqsig_headers h;
+	struct reqsig_msg m = { "POST", path, body, strlen(body) };
+	char idem_h[128] = "";
+	int rc;
+
+	assert_int_equal(reqsig_sign(&h, key, &m, (int64_t)time(NULL)),
+			 FM_OK);
+	if (idem)
+		snprintf(idem_h, sizeof(idem_h), "-H 'Idempotency-Key: %s'",
+			 idem);
+	rc = tenv_sh_out(out, n,
+			 "curl -s -i -X POST '%s%s' "
+			 "-H 'Content-Type: application/json' %s "
+			 "-H '" REQSIG_HDR_ADDRESS ": %s' "
+			 "-H '" REQSIG_HDR_TIMESTAMP ": %s' "
+			 "-H '" REQSIG_HDR_NONCE ": %s' "
+			 "-H '" REQSIG_HDR_SIGNATURE ": %s' --data '%s'",
+			 G.svc[svc].url, path, idem_h, h.address, h.timestamp,
+			 h.nonce, h.signature, body);
+	assert_int_equal(rc, 0);
+	return strncmp(out, "HTTP/1.1 ", 9) ? -1 : strtol(out + 9, NULL, 10);
+}
+
+/* Eight submissions of one assignment at once (the attack wrote 7.2 GiB
+ * of temporary files): the first claims it and downloads, the seven
+ * others are refused with 409 without downloading anything: at once, or,
+ * for one the server's thread took together with the first (it waits
+ * for that thread), once the first is recorded. */
+static void test_services__concurrent_submits_download_once(void **state)
+{
+	enum { N = 8 };
+	struct chain_key worker;
+	struct poster q[N];
+	pthread_t t[N];
+	pthread_barrier_t go;
+	char id[37], p[256], ref[65], pad[80], raw[4096];
+	json_t *body;
+	int refused = 0;
+	double t0;
+
+	(void)state;
+	new_assignment(id, &worker);
+	padded_result(ref, pad, 8, 31);
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", id);
+	body = json_pack("{s:s}", "bundle", ref);
+	blobsrv_hold(G.blobs, pad);
+	uint64_t sent0 = blobsrv_bytes(G.blobs);
+	pthread_barrier_init(&go, NULL, N);
+	for (int i = 0; i < N; i++) {
+		q[i] = (struct poster){ RESULTD2, &worker, p, body, NULL, &go,
+					0, NULL };
+		assert_int_equal(pthread_create(&t[i], NULL, poster_main, &q[i]),
+				 0);
+	}
+	t0 = now_s();
+	for (int i = 0; i < 200 && blobsrv_held(G.blobs) < 1; i++)
+		usleep(20000);
+	assert_int_equal(blobsrv_held(G.blobs), 1);
+	/* the others answer while the first still downloads */
+	for (int i = 0; i < 50 && refused < N - 1; i++) {
+		refused = 0;
+		for (int k = 0; k < N; k++)
+			refused += q[k].status == 409;
+		usleep(20000);
+	}
+	printf("%d of %d concurrent submits refused within %.2f s, while "
+	       "the first downloads; %d download(s) begun\n", refused, N,
+	       now_s() - t0, blobsrv_gets(G.blobs, pad));
+	assert_true(refused >= 1);
+	/* and one more, to see its Retry-After */
+	char *text = json_dumps(body, JSON_COMPACT);
+	assert_int_equal(post_raw(RESULTD2, &worker, p, text, NULL, raw,
+				  sizeof(raw)),
+			 409);
+	assert_non_null(strcasestr(raw, "\nRetry-After: "));
+	assert_non_null(strstr(raw, "is being checked"));
+	free(text);
+	blobsrv_release(G.blobs);
+	int ok = 0;
+	for (int i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		if (q[i].status == 201)
+			ok++;
+		else if (q[i].status != 409 ||
+			 (!strstr(err_msg(q[i].out), "is being checked") &&
+			  !strstr(err_msg(q[i].out), "is submitted")))
+			fail_msg("submit %d answered %ld: %s", i, q[i].status,
+				 err_msg(q[i].out));
+		json_decref(q[i].out);
+	}
+	pthread_barrier_destroy(&go);
+	assert_int_equal(ok, 1);
+	assert_int_equal(blobsrv_gets(G.blobs, pad), 1);
+	printf("bytes downloaded by %d concurrent submits: %llu (the bundle "
+	       "once)\n", N,
+	       (unsigned long long)(blobsrv_bytes(G.blobs) - sent0));
+	json_decref(body);
+}
+
+/* A result bundle of one blob of kib KiB listed copies times: its
+ * reference into ref, the blob's store path into key. */
+static void repeated_result(char ref[65], char key[80], int kib, int copies)
+{
+	char dir[256], path[300];
+	struct store_ref r;
+
+	snprintf(dir, sizeof(dir), "/tmp/fm_svc_rep_XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/labels.json", dir);
+	assert_int_equal(tenv_sh("echo '{\"labels\":{}}' > %s", path), 0);
+	snprintf(path, sizeof(path), "%s/big0.bin", dir);
+	assert_int_equal(tenv_sh("head -c %dK /dev/urandom > %s", kib, path),
+			 0);
+	assert_int_equal(store_hash_file(&r, NULL, path), FM_OK);
+	snprintf(key, 80, "sha256/%s", r.hex);
+	for (int i = 1; i < copies; i++)
+		assert_int_equal(tenv_sh("cp %s/big0.bin %s/big%d.bin", dir,
+					 dir, i),
+				 0);
+	push_bundle(ref, dir, STORE_KIND_RESULT, NULL);
+	tenv_sh("rm -rf %s", dir);
+}
+
+/* task.max_result_bytes is weighed against the sizes the manifest
+ * declares before anything is fetched: one 400 KiB blob listed three
+ * times is 1.2 MiB, over a 1 MiB limit, and never downloaded; under a
+ * 2 MiB limit it is downloaded once for its three paths. */
+static void test_services__result_size_weighed_before_fetching(void **state)
+{
+	struct chain_key worker;
+	char ref[65], key[80], p[256];
+	json_t *spec, *task = NULL, *a = NULL, *o = NULL, *body;
+	long long limits[2] = { 1 << 20, 2 << 20 };
+
+	(void)state;
+	assert_int_equal(chain_key_generate(&worker), FM_OK);
+	repeated_result(ref, key, 400, 3);
+	body = json_pack("{s:s}", "bundle", ref);
+	for (int i = 0; i < 2; i++) {
+		spec = funded_spec("data_annotator", G.assets_items, 2,
+				   "manual", 1);
+		json_object_set_new(spec, "max_result_bytes",
+				    json_integer(limits[i]));
+		assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec,
+				      NULL, &task),
+				 201);
+		assert_int_equal(json_integer_value(json_object_get(
+					 json_object_get(task, "spec"),
+					 "max_result_bytes")),
+				 limits[i]);
+		path_of(p, sizeof(p), "/v1/tasks/%s/assignments",
+			sv(task, "id"));
+		assert_int_equal(post(ASSIGND, &worker, p, NULL, NULL, &a),
+				 201);
+		path_of(p, sizeof(p), "/v1/assignments/%s/result",
+			sv(a, "id"));
+		if (i == 0) {
+			assert_int_equal(post(RESULTD2, &worker, p, body, NULL,
+					      &o),
+					 422);
+			if (!strstr(err_msg(o), "over the limit of 1048576 "
+					    "(task.max_result_bytes)"))
+				fail_msg("message \"%s\"", err_msg(o));
+			assert_int_equal(blobsrv_gets(G.blobs, key), 0);
+		} else {
+			assert_int_equal(post(RESULTD2, &worker, p, body, NULL,
+					      &o),
+					 201);
+			assert_int_equal(blobsrv_gets(G.blobs, key), 1);
+		}
+		json_decref(o);
+		json_decref(a);
+		json_decref(task);
+		json_decref(spec);
+	}
+	json_decref(body);
+}
+
+/* resultd checks result_checks_max results at once, within
+ * result_tmp_max_bytes of temporary space reserved from the manifests'
+ * sizes: a check that does not fit now is 503 with Retry-After, and runs
+ * when retried later. */
+static void test_services__resultd_bounds_its_checks(void **state)
+{
+	static const char *const one_slot[] = {
+		"FEDMARKET_RESULT_CHECKS_MAX=1", NULL
+	};
+	static const char *const small_space[] = {
+		"FEDMARKET_RESULT_TMP_MAX_BYTES=25165824", NULL /* 24 MiB */
+	};
+	const char *const *cases[2] = { one_slot, small_space };
+	struct chain_key w1, w2;
+	char id1[37], id2[37], p1[256], p2[256], ref1[65], ref2[65];
+	char pad1[80], pad2[80], raw[4096];
+
+	(void)state;
+	padded_result(ref1, pad1, 8, 41);
+	padded_result(ref2, pad2, 8, 42);
+	for (int c = 0; c < 2; c++) {
+		struct poster q = { 0 };
+		pthread_t t;
+		json_t *b1 = json_pack("{s:s}", "bundle", ref1);
+		char *b2 = NULL;
+
+		svcfx_stop(&G.svc[RESULTD2]);
+		assert_int_equal(start_resultd2_with(cases[c]), 0);
+		new_assignment(id1, &w1);
+		new_assignment(id2, &w2);
+		path_of(p1, sizeof(p1), "/v1/assignments/%s/result", id1);
+		path_of(p2, sizeof(p2), "/v1/assignments/%s/result", id2);
+		blobsrv_hold(G.blobs, pad1);
+		q = (struct poster){ RESULTD2, &w1, p1, b1, NULL, NULL, 0,
+				     NULL };
+		assert_int_equal(pthread_create(&t, NULL, poster_main, &q), 0);
+		for (int i = 0; i < 200 && blobsrv_held(G.blobs) < 1; i++)
+			usleep(20000);
+		assert_int_equal(blobsrv_held(G.blobs), 1);
+		/* a second 16 MiB check: no slot, or no room */
+		json_t *jb = json_pack("{s:s}", "bundle", ref2);
+		b2 = json_dumps(jb, JSON_COMPACT);
+		json_decref(jb);
+		int gets2 = blobsrv_gets(G.blobs, pad2);
+		assert_int_equal(post_raw(RESULTD2, &w2, p2, b2, "busy-1", raw,
+					  sizeof(raw)),
+				 503);
+		assert_non_null(strcasestr(raw, "\nRetry-After: 5"));
+		assert_non_null(strstr(raw, c ? "temporary space"
+					       : "checks are running"));
+		assert_int_equal(blobsrv_gets(G.blobs, pad2), gets2);
+		blobsrv_release(G.blobs);
+		pthread_join(t, NULL);
+		assert_int_equal(q.status, 201);
+		json_decref(q.out);
+		/* later, with the same key: it runs */
+		assert_int_equal(post_raw(RESULTD2, &w2, p2, b2, "busy-1", raw,
+					  sizeof(raw)),
+				 201);
+		free(b2);
+		json_decref(b1);
+	}
+	svcfx_stop(&G.svc[RESULTD2]);
+	assert_int_equal(start_resultd2(), 0);
+}
+
+static void sql(const char *text);
+
+/* Funds spec's task on chain as funded_spec does. */
+static void fund_spec(json_t *spec)
+{
+	if (chainfx_fund(&G.creator, G.escrow, sv(spec, "task_id"),
+			 G.operator_addr, (uint64_t)time(NULL) + 2 * 86400,
+			 sv(spec, "reward_wei"),
+			 (uint32_t)json_integer_value(json_object_get(
+				 spec, "max_assignments"))))
+		fail_msg("fund: %s", fm_error_msg());
+}
+
+/* The state of task id as taskd shows it, into out (16 bytes). */
+static void task_state(char out[16], const char *id)
+{
+	char p[256];
+	json_t *o = NULL;
+
+	path_of(p, sizeof(p), "/v1/tasks/%s", id);
+	assert_int_equal(get(TASKD, p, &o), 200);
+	snprintf(out, 16, "%s", sv(o, "state"));
+	json_decref(o);
+}
+
+/* Draft spam (105 drafts from a key without ETH kept a funded draft a
+ * draft for 10 minutes): a creator holds 20 unfunded drafts at most, the
+ * drafts are no longer scanned oldest first but opened from the
+ * escrow's Funded logs, and drafts left unfunded expire. */
+static void test_services__draft_spam_does_not_stall_funding(void **state)
+{
+	enum { SPAMMERS = 6, EACH = 20 };
+	struct chain_key spam[SPAMMERS];
+	json_t *spec, *o = NULL, *first = NULL;
+	char st[16], q[512];
+	double t0;
+
+	(void)state;
+	t0 = now_s();
+	for (int k = 0; k < SPAMMERS; k++) {
+		assert_int_equal(chain_key_generate(&spam[k]), FM_OK);
+		for (int i = 0; i < EACH; i++) {
+			spec = funded_spec("model_contributor", G.assets_mlp,
+					   2, "manual", 0);
+			assert_int_equal(post(TASKD, &spam[k], "/v1/tasks",
+					      spec, NULL, &o),
+					 201);
+			if (k == 0 && i == 0)
+				first = json_incref(o);
+			json_decref(o);
+			json_decref(spec);
+		}
+	}
+	printf("%d unfunded drafts posted in %.1f s\n", SPAMMERS * EACH,
+	       now_s() - t0);
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 0);
+	assert_int_equal(post(TASKD, &spam[0], "/v1/tasks", spec, NULL, &o),
+			 409);
+	assert_non_null(strstr(err_msg(o), "max_drafts_per_creator"));
+	json_decref(o);
+	json_decref(spec);
+
+	/* a draft funded after it was posted opens within a sweep or two */
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 0);
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL, &o),
+			 201);
+	assert_string_equal(sv(o, "state"), "draft");
+	json_decref(o);
+	fund_spec(spec);
+	t0 = now_s();
+	for (;;) {
+		task_state(st, sv(spec, "task_id"));
+		if (!strcmp(st, "open"))
+			break;
+		assert_string_equal(st, "draft");
+		if (now_s() - t0 > 15)
+			fail_msg("still a draft %.0f s after its funding",
+				 now_s() - t0);
+		usleep(100000);
+	}
+	printf("a draft funded behind %d others opened %.2f s after its "
+	       "funding\n", SPAMMERS * EACH, now_s() - t0);
+	json_decref(spec);
+
+	/* unfunded for longer than draft_ttl_s (a day), or past its expiry:
+	 * expired, and the creator may post again */
+	snprintf(q, sizeof(q),
+		 "UPDATE tasks SET created_at = now() - interval '2 days'"
+		 " WHERE id = '%s'", sv(first, "id"));
+	sql(q);
+	snprintf(q, sizeof(q),
+		 "UPDATE tasks SET expires_at = now() - interval '1 minute'"
+		 " WHERE id = (SELECT id FROM tasks WHERE creator = '%s' AND"
+		 " state = 'draft' AND id <> '%s' LIMIT 1)",
+		 sv(first, "creator"), sv(first, "id"));
+	sql(q);
+	t0 = now_s();
+	for (;;) {
+		json_t *page = NULL;
+		char p[256];
+
+		path_of(p, sizeof(p), "/v1/tasks?state=expired&creator=%s",
+			sv(first, "creator"));
+		assert_int_equal(get(TASKD, p, &page), 200);
+		size_t n = json_array_size(json_object_get(page, "tasks"));
+		json_decref(page);
+		if (n == 2)
+			break;
+		if (now_s() - t0 > 10)
+			fail_msg("%zu of 2 drafts expired", n);
+		usleep(100000);
+	}
+	task_state(st, sv(first, "id"));
+	assert_string_equal(st, "expired");
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 0);
+	assert_int_equal(post(TASKD, &spam[0], "/v1/tasks", spec, NULL, &o),
+			 201);
+	json_decref(o);
+	json_decref(spec);
+	json_decref(first);
+}
+
+/* Milliseconds a GET /healthz on a new connection takes to answer 200;
+ * -1 when it is not answered so within 5 s. */
+static double probe_ms(int svc)
+{
+	struct sockaddr_in a = { 0 };
+	struct timeval tv = { 5, 0 };
+	const char req[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n"
+			   "Connection: close\r\n\r\n";
+	char buf[256];
+	double t0 = now_s(), ms = -1;
+	ssize_t n;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)G.svc[svc].port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) ==
+		    (ssize_t)sizeof(req) - 1 &&
+	    (n = recv(fd, buf, sizeof(buf) - 1, 0)) > 0) {
+		buf[n] = '\0';
+		if (strstr(buf, " 200 "))
+			ms = (now_s() - t0) * 1000;
+	}
+	close(fd);
+	return ms;
+}
+
+/* Slowloris against taskd with its default settings: 1,100 connections
+ * from this host, each trickling one header line a second, more than
+ * the 1,024 a process could hold before. A probe from the same host
+ * answers within a second all along, and the server cuts the trickling
+ * requests at their 10 s deadline. */
+static void test_services__slowloris_leaves_room(void **state)
+{
+	enum { SOCKS = 1100 };
+	static int fd[SOCKS];
+	struct rlimit rl;
+	struct sockaddr_in a = { 0 };
+	const char head[] = "GET /v1/tasks HTTP/1.1\r\nHost: t\r\n";
+	double t0, worst = 0, at[] = { 1, 3, 6, 9 };
+	int open_n = 0, probes = 0, cut = 0;
+
+	(void)state;
+	/* this process holds the attacker's sockets */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < SOCKS + 200)
+		skip();
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)G.svc[TASKD].port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < SOCKS; i++) {
+		fd[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		assert_true(fd[i] >= 0);
+		connect(fd[i], (struct sockaddr *)&a, sizeof(a));
+	}
+	usleep(200000);
+	for (int i = 0; i < SOCKS; i++)
+		open_n += send(fd[i], head, sizeof(head) - 1, MSG_NOSIGNAL) > 0;
+	assert_true(open_n > SOCKS - 10);
+	t0 = now_s();
+	for (int k = 0; now_s() - t0 < 12.5; k++) {
+		/* a header line a second on each socket */
+		for (int i = 0; i < SOCKS; i++)
+			if (fd[i] >= 0 &&
+			    send(fd[i], "X-Slow: y\r\n", 11, MSG_NOSIGNAL) < 0) {
+				close(fd[i]);
+				fd[i] = -1;
+				cut++;
+			}
+		while (probes < (int)(sizeof(at) / sizeof(at[0])) &&
+		       now_s() - t0 >= at[probes]) {
+			double ms = probe_ms(TASKD);
+
+			printf("probe at %.1f s under %d trickling connections: "
+			       "%.1f ms\n", now_s() - t0, SOCKS - cut, ms);
+			if (ms < 0 || ms > 1000)
+				fail_msg("probe %d answered in %.0f ms", probes,
+					 ms);
+			worst = ms > worst ? ms : worst;
+			probes++;
+		}
+		usleep(250000);
+	}
+	/* past the deadline the server closed them: reading shows the end */
+	for (int i = 0; i < SOCKS; i++) {
+		char c;
+
+		if (fd[i] < 0)
+			continue;
+		if (recv(fd[i], &c, 1, MSG_DONTWAIT) == 0 || errno == ECONNRESET ||
+		    errno == EPIPE)
+			cut++;
+		close(fd[i]);
+	}
+	printf("worst probe %.1f ms; %d of %d trickling connections cut "
+	       "by the 10 s deadline\n", worst, cut, SOCKS);
+	assert_int_equal(probes, 4);
+	if (cut < SOCKS - 10)
+		fail_msg("only %d of %d trickling connections were cut", cut,
+			 SOCKS);
 }
 
 /* Runs sql on the test's database (triggers that stage a race). */
@@ -1004,6 +1740,7 @@ struct probe {
 	long ok; /* the status once the database is back */
 	long status;
 	char code[32];
+	char msg[256];
 };
 
 static struct probe *probe_add(struct probe *q, int *n, int svc, long ok,
@@ -1035,6 +1772,7 @@ static void probe_run(struct probe *q)
 	c = json_string_value(
 		json_object_get(json_object_get(o, "error"), "code"));
 	snprintf(q->code, sizeof(q->code), "%s", c ? c : "");
+	snprintf(q->msg, sizeof(q->msg), "%s", err_msg(o));
 	json_decref(o);
 }
 
@@ -1091,6 +1829,13 @@ static void test_services__database_down_is_503(void **state)
 				 "not 503 \"unavailable\"",
 				 svc_names[q[i].svc], q[i].key ? "POST " : "",
 				 q[i].path, q[i].status, q[i].code);
+	/* libpq's text (the database's host and port) stays in the log */
+	for (int i = 0; i < n; i++)
+		if (strstr(q[i].msg, "port") ||
+		    strstr(q[i].msg, tenv_require("FM_PORT_BASE")) ||
+		    strstr(q[i].msg, "127.0.0.1"))
+			fail_msg("database down: %s %s answered \"%s\"",
+				 svc_names[q[i].svc], q[i].path, q[i].msg);
 
 	/* back: the same requests (the signed ones with a fresh nonce, the
 	 * idempotency key unused) go through at once */
@@ -1136,13 +1881,24 @@ int main(void)
 			test_services__auto_approval_waits_for_its_delay),
 		cmocka_unit_test(test_services__bad_input_gets_the_right_status),
 		cmocka_unit_test(
+			test_services__messages_name_no_server_detail),
+		cmocka_unit_test(
 			test_services__forged_replayed_stale_signatures),
 		cmocka_unit_test(test_services__idempotency_key),
+		cmocka_unit_test(test_services__submit_retried_after_a_crash),
+		cmocka_unit_test(
+			test_services__concurrent_submits_download_once),
+		cmocka_unit_test(
+			test_services__result_size_weighed_before_fetching),
+		cmocka_unit_test(test_services__resultd_bounds_its_checks),
 		cmocka_unit_test(
 			test_services__create_answers_201_when_the_sweeper_opened_first),
 		cmocka_unit_test(
+			test_services__draft_spam_does_not_stall_funding),
+		cmocka_unit_test(
 			test_services__fifty_racers_ten_slots_over_http),
 		cmocka_unit_test(test_services__info_and_metrics),
+		cmocka_unit_test(test_services__slowloris_leaves_room),
 		cmocka_unit_test(
 			test_services__serve_again_after_database_restart),
 		cmocka_unit_test_teardown(test_services__database_down_is_503,

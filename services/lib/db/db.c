@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,12 +50,26 @@ static void stmts_forget(struct db_conn *c)
 	c->nstmts = 0;
 }
 
+/* libpq's text names hosts and ports: it goes to the log, and callers
+ * (whose messages may reach clients) get a plain one. */
+static int unreachable(const char *detail)
+{
+	char d[FM_ERR_MSG_MAX];
+	size_t n;
+
+	snprintf(d, sizeof(d), "%s", detail ? detail : "");
+	n = strlen(d);
+	while (n && (d[n - 1] == '\n' || d[n - 1] == ' '))
+		d[--n] = '\0';
+	log_warn("database unreachable: %s", d);
+	return fm_error_set(FM_EUNAVAIL, "database unreachable");
+}
+
 static int conn_open(struct db_conn *c, const char *conninfo)
 {
 	c->pg = PQconnectdb(conninfo);
 	if (PQstatus(c->pg) != CONNECTION_OK) {
-		int err = fm_error_set(FM_EUNAVAIL, "database unreachable: %s",
-				       PQerrorMessage(c->pg));
+		int err = unreachable(PQerrorMessage(c->pg));
 
 		PQfinish(c->pg);
 		c->pg = NULL;
@@ -123,8 +138,7 @@ static int conn_ready(struct db_pool *p, struct db_conn *c)
 	stmts_forget(c);
 	PQreset(c->pg);
 	if (PQstatus(c->pg) != CONNECTION_OK)
-		return fm_error_set(FM_EUNAVAIL, "database unreachable: %s",
-				    PQerrorMessage(c->pg));
+		return unreachable(PQerrorMessage(c->pg));
 	log_info("database connection re-established");
 	return FM_OK;
 }
@@ -220,8 +234,7 @@ static int map_failure(struct db_conn *c, PGresult *r)
 	if (PQstatus(c->pg) != CONNECTION_OK || !state ||
 	    strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) {
 		c->retryable = 1;
-		return fm_error_set(FM_EUNAVAIL, "database unreachable: %s",
-				    msg);
+		return unreachable(msg);
 	}
 	if (!strcmp(state, "40001") || !strcmp(state, "40P01")) {
 		c->retryable = 1;

@@ -99,6 +99,10 @@ int http_server_new(struct http_server **out,
 	err = http_metrics_new(&s->metrics);
 	if (err)
 		goto done;
+	err = http_srv_conns_init(s);
+	s->conns_ready = 1;
+	if (err)
+		goto done;
 	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->wake_fd < 0)
 		err = fm_error_set(FM_EINTERNAL, "server: eventfd: %s",
@@ -122,6 +126,8 @@ void http_server_free(struct http_server *s)
 		close(s->listen_fd);
 	if (s->wake_fd >= 0)
 		close(s->wake_fd);
+	if (s->conns_ready)
+		http_srv_conns_cleanup(s);
 	http_metrics_free(s->metrics);
 	free(s->routes);
 	free(s);
@@ -165,7 +171,7 @@ static int bind_listen(struct http_server *s, int *family)
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1024) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 4096) ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sl)) {
 		err = fm_error_set(FM_EUNAVAIL, "listen %s: %s", l,
 				   strerror(errno));
@@ -200,11 +206,24 @@ int http_server_start(struct http_server *s)
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	sigset_t set;
+	unsigned conns;
 	int family = AF_INET, err;
 
 	FM_ASSERT(!s->d);
 	block_signals(&set);
 	atomic_store(&s->draining, 0);
+	if (!s->o.request_timeout_s)
+		s->o.request_timeout_s = 1;
+	/* libmicrohttpd refuses connections past its limit, and accept()
+	 * fails past the descriptor limit: both far above what an
+	 * attacker's trickling sockets reach cheaply */
+	conns = http_srv_fd_capacity(s->o.max_connections);
+	if (conns < s->o.max_connections)
+		log_warn("%s: %u connections at most (max_connections is %u; "
+			 "raise the hard limit of open files)", s->o.name,
+			 conns, s->o.max_connections);
+	if (conns < s->o.threads)
+		conns = s->o.threads;
 	err = bind_listen(s, &family);
 	if (err)
 		return err;
@@ -215,10 +234,13 @@ int http_server_start(struct http_server *s)
 		MHD_OPTION_EXTERNAL_LOGGER, http_srv_on_mhd_log, s,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->o.threads,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->o.max_connections,
+		MHD_OPTION_CONNECTION_LIMIT, conns,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned int)s->o.max_per_ip,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)s->o.idle_timeout_s,
 		MHD_OPTION_URI_LOG_CALLBACK, http_srv_on_uri, s,
 		MHD_OPTION_NOTIFY_COMPLETED, http_srv_on_done, s,
+		MHD_OPTION_NOTIFY_CONNECTION, http_srv_on_conn, s,
 		MHD_OPTION_END);
 	if (!s->d) {
 		close(s->listen_fd);
@@ -227,8 +249,15 @@ int http_server_start(struct http_server *s)
 		return fm_error_set(FM_EUNAVAIL, "listen %s: the HTTP daemon "
 				    "did not start", s->o.listen);
 	}
-	log_info("%s listening on %s (port %u, %u threads)", s->o.name,
-		 s->o.listen, (unsigned)s->port, s->o.threads);
+	err = http_srv_reaper_start(s);
+	if (err) {
+		http_server_stop(s, 0);
+		return err;
+	}
+	log_info("%s listening on %s (port %u, %u threads, %u connections, "
+		 "requests within %u s)", s->o.name, s->o.listen,
+		 (unsigned)s->port, s->o.threads, conns,
+		 s->o.request_timeout_s);
 	return FM_OK;
 }
 
@@ -334,6 +363,7 @@ int http_server_stop(struct http_server *s, unsigned drain_ms)
 		nanosleep(&nap, NULL);
 	}
 	left = atomic_load(&s->in_flight);
+	http_srv_reaper_stop(s);
 	MHD_stop_daemon(s->d);
 	s->d = NULL;
 	/* after quiesce the listening socket is ours to close */

@@ -87,7 +87,9 @@ struct http_server_opts {
 	const char *listen;        /* "host:port"; port 0 picks a free one */
 	const char *name;          /* service name in logs ("taskd") */
 	unsigned threads;          /* thread pool size */
-	unsigned max_connections;  /* open connections at most */
+	unsigned max_connections;  /* open connections at most (kept below
+				    * the descriptor limit, which start
+				    * raises to its hard limit) */
 	unsigned idle_timeout_s;   /* a connection silent this long closes */
 	unsigned drain_ms;         /* http_server_run's drain deadline */
 	size_t max_body;           /* default body limit of a route */
@@ -99,11 +101,17 @@ struct http_server_opts {
 	http_idempotent_fn idempotent; /* required if any route is
 					* HTTP_IDEMPOTENT */
 	void *idempotent_arg;
+	/* A request's headers and body must have arrived this long after
+	 * its connection opened (or the previous answer on it went out);
+	 * bytes trickling in do not extend it. Past it the connection is
+	 * cut. */
+	unsigned request_timeout_s;
+	unsigned max_per_ip;       /* connections from one address; 0: any */
 };
 
 #define HTTP_SERVER_OPTS_INIT \
-	{ "127.0.0.1:0", "http", 4, 1024, 30, 10000, 1 << 20, 1, NULL, NULL, \
-	  NULL, NULL, NULL, NULL }
+	{ "127.0.0.1:0", "http", 4, 16384, 30, 10000, 1 << 20, 1, NULL, NULL, \
+	  NULL, NULL, NULL, NULL, 10, 0 }
 
 /* Limits of the request context. */
 #define HTTP_REQ_ID_MAX 64       /* X-Request-Id accepted up to this length */
@@ -219,5 +227,8 @@ int http_resp_header(struct http_req *req, const char *name,
  * body (borrowed, NUL-terminated), NULL when none is set. */
 int http_resp_status(const struct http_req *req);
 const char *http_resp_body(const struct http_req *req, size_t *len);
+/* A response header added so far (case-insensitive name); NULL if none. */
+const char *http_resp_header_get(const struct http_req *req,
+				 const char *name);
 
 #endif

@@ -8,6 +8,7 @@
 #include "http/server.h"
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -32,6 +33,8 @@ struct croute {
 	struct route_stats stats;
 };
 
+struct http_conn;
+
 struct http_server {
 	struct http_server_opts o;
 	struct croute *routes; /* the service's, then the built-in ones */
@@ -45,6 +48,14 @@ struct http_server {
 	int wake_fd;
 	_Atomic int in_flight;
 	_Atomic int draining;
+	/* open connections, for the reaper (server_conn.c) */
+	pthread_mutex_t conns_lock;
+	pthread_cond_t reaper_cond;
+	struct http_conn *conns;
+	_Atomic int n_conns;
+	int conns_ready, reaper_started, reaper_stop;
+	pthread_t reaper;
+	struct http_metric *cut;
 };
 
 #define HTTP_SRV_RESP_HEADERS_MAX 8
@@ -66,7 +77,7 @@ struct http_req {
 	int authed;
 	int started;
 	int queued;
-	size_t discarded; /* body bytes dropped after an early answer */
+	int bad_framing; /* the body's length is ambiguous: close */
 	struct buf body;
 	struct timespec t0;
 	/* the response being prepared */
@@ -100,6 +111,25 @@ void http_srv_quote(char *out, size_t n, const char *s);
 void http_srv_fail(struct http_req *r, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 enum MHD_Result http_srv_queue(struct http_req *r);
+
+/* server_conn.c: each open connection's socket and when its request
+ * began; a reaper thread cuts (shutdown) the connections whose request
+ * has not arrived whole within request_timeout_s. The descriptor limit. */
+void http_srv_on_conn(void *cls, struct MHD_Connection *conn,
+		      void **socket_ctx,
+		      enum MHD_ConnectionNotificationCode code);
+/* The request on r's connection is read whole (0), or a new one is
+ * awaited from now (1). */
+void http_srv_conn_reading(struct http_server *s,
+			   struct MHD_Connection *conn, int reading);
+int http_srv_conns_init(struct http_server *s);
+void http_srv_conns_cleanup(struct http_server *s);
+int http_srv_reaper_start(struct http_server *s);
+void http_srv_reaper_stop(struct http_server *s);
+/* Raises the soft RLIMIT_NOFILE to the hard one; returns how many
+ * connections fit in it beside the process's other descriptors (at most
+ * want). */
+unsigned http_srv_fd_capacity(unsigned want);
 
 /* server_metrics.c: the built-in /healthz and /metrics routes, the
  * statistics of an answered request, and whether a route is one of the

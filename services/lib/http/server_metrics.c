@@ -4,6 +4,7 @@
 #include "http/server_int.h"
 
 #include "core/err.h"
+#include "core/log.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -45,13 +46,14 @@ static int health_handler(struct http_req *req, void *arg)
 				    s->o.name);
 	if (s->o.health) {
 		err = s->o.health(s->o.health_arg);
-		if (err && err != FM_EUNAVAIL) {
-			char msg[FM_ERR_MSG_MAX];
-			snprintf(msg, sizeof(msg), "%s", fm_error_msg());
-			err = fm_error_set(FM_EUNAVAIL, "%s", msg);
+		if (err) {
+			/* the detail (hosts, ports) is for the operator, not
+			 * for whoever asks */
+			log_warn("%s is not ready: %s", s->o.name,
+				 fm_error_msg());
+			return fm_error_set(FM_EUNAVAIL, "%s is not ready",
+					    s->o.name);
 		}
-		if (err)
-			return err;
 	}
 	return http_respond_json(req, 200,
 				 json_pack("{s:s, s:s}", "status", "ok",

@@ -12,11 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-
-/* Chunked body bytes read and dropped after the limit, to answer 413. */
-#define DISCARD_MAX (1u << 20)
 
 void http_srv_quote(char *out, size_t n, const char *s)
 {
@@ -158,6 +156,39 @@ static int route(struct http_req *r)
 	return take_params(r, segs, n);
 }
 
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind,
+				     const char *key, const char *value)
+{
+	int *n = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		n[0]++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+		n[1]++;
+	return MHD_YES;
+}
+
+/* A body whose length two headers could state differently is refused:
+ * a proxy in front may read it the other way (request smuggling). */
+static int framing_ok(struct http_req *r)
+{
+	int n[2] = { 0, 0 };
+
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_framing, n);
+	if (n[0] > 1)
+		http_srv_fail(r, FM_EINVAL, "more than one Content-Length "
+			      "header");
+	else if (n[1] > 1 || (n[1] && n[0]))
+		http_srv_fail(r, FM_EINVAL, "Transfer-Encoding with "
+			      "Content-Length or given twice");
+	else
+		return 1;
+	r->bad_framing = 1;
+	return 0;
+}
+
 /* First call for a request: routing and the body limit, before any body
  * byte is read. */
 static void begin(struct http_req *r, const char *url, const char *method)
@@ -169,7 +200,7 @@ static void begin(struct http_req *r, const char *url, const char *method)
 	r->path = url;
 	request_id(r);
 	log_ctx_set(r->id);
-	if (route(r))
+	if (!framing_ok(r) || route(r))
 		return;
 	max = r->route->def.max_body ? r->route->def.max_body
 				     : r->srv->o.max_body;
@@ -248,7 +279,6 @@ enum MHD_Result http_srv_on_request(void *cls, struct MHD_Connection *conn,
 	enum MHD_Result ret = MHD_YES;
 
 	(void)cls;
-	(void)conn;
 	(void)version;
 	if (!r)
 		return MHD_NO; /* the URI callback ran out of memory */
@@ -262,26 +292,25 @@ enum MHD_Result http_srv_on_request(void *cls, struct MHD_Connection *conn,
 		/* answering now refuses the body unread but closes the
 		 * connection; without a body, answer at the last call and
 		 * keep it open */
-		if (r->status && has_body(r))
+		if (r->status && (has_body(r) || r->bad_framing)) {
+			http_srv_conn_reading(r->srv, conn, 0);
 			ret = http_srv_queue(r);
+		}
 		goto out;
 	}
 	log_ctx_set(r->id);
 	if (*upload_size) {
 		/* libmicrohttpd cannot answer in the middle of a chunked
-		 * body: the rest is discarded, up to a bound, then the
-		 * connection is dropped */
-		if (r->status) {
-			r->discarded += *upload_size;
-			if (r->discarded > DISCARD_MAX)
-				ret = MHD_NO;
-		} else if (buf_append(&r->body, upload, *upload_size)) {
+		 * body: the rest is read and dropped, so the 413 goes out at
+		 * its end; the request deadline bounds how long that lasts */
+		if (!r->status &&
+		    buf_append(&r->body, upload, *upload_size))
 			http_srv_fail(r, FM_ETOOLARGE, "request body is over "
 				      "the limit of %zu bytes", r->body.max);
-		}
 		*upload_size = 0;
 		goto out;
 	}
+	http_srv_conn_reading(r->srv, conn, 0);
 	if (!r->status)
 		dispatch(r);
 	ret = http_srv_queue(r);
@@ -367,7 +396,8 @@ void http_srv_on_done(void *cls, struct MHD_Connection *conn,
 	struct timespec t1;
 	uint64_t us;
 
-	(void)conn;
+	/* the next request on this connection has its own deadline */
+	http_srv_conn_reading(s, conn, 1);
 	if (!r)
 		return;
 	*req_cls = NULL;

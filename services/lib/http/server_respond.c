@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int set_body(struct http_req *r, int status, const char *ctype,
 		    char *data, size_t len)
@@ -149,6 +150,15 @@ const char *http_resp_body(const struct http_req *req, size_t *len)
 	if (len)
 		*len = req->status ? req->resp_len : 0;
 	return req->status ? req->resp : NULL;
+}
+
+const char *http_resp_header_get(const struct http_req *req,
+				 const char *name)
+{
+	for (int i = 0; i < req->n_hdr; i++)
+		if (strcasecmp(req->hdr[i].name, name) == 0)
+			return req->hdr[i].value;
+	return NULL;
 }
 
 void http_srv_fail(struct http_req *r, int code, const char *fmt, ...)

@@ -23,6 +23,12 @@ struct market_chain_info {
 int market_task_create(struct db_pool *p, json_t **out,
 		       const struct task_spec *s, const char *creator,
 		       const struct market_chain_info *chain);
+/* The same, refusing (FM_ECONFLICT) a creator who holds max_drafts
+ * drafts already (0: no limit). */
+int market_task_create_limited(struct db_pool *p, json_t **out,
+			       const struct task_spec *s, const char *creator,
+			       const struct market_chain_info *chain,
+			       long max_drafts);
 /* draft -> open once the escrow funding was verified on chain. */
 int market_task_open(struct db_pool *p, json_t **out, const char *task_id,
 		     const char *funding_tx, const char *funded_wei);
@@ -71,6 +77,17 @@ struct market_result_in {
 	const json_t *reported_metrics; /* object or NULL */
 	const json_t *checks;           /* what the service verified */
 };
+/* Claims the active assignment of contributor for one submission, for
+ * lease_s seconds, before anything is downloaded; *task (new reference)
+ * is its task. Refuses: no such assignment (404), another's (403), not
+ * active or past its deadline (409), and a submission already being
+ * checked (409; *retry_s, may be NULL, is the seconds its claim has
+ * left). */
+int market_submit_claim(struct db_pool *p, json_t **task,
+			const char *assignment_id, const char *contributor,
+			long lease_s, long long *retry_s);
+/* Ends a claim, once the submission was recorded or refused. */
+void market_submit_release(struct db_pool *p, const char *assignment_id);
 /* active -> submitted, with the result row, in one transaction. */
 int market_result_submit(struct db_pool *p, json_t **out,
 			 const struct market_result_in *in);
@@ -109,6 +126,20 @@ int market_payout_list(struct db_pool *p, json_t **out,
 /* Housekeeping; each returns how many rows it changed in *n. */
 int market_expire_assignments(struct db_pool *p, int *n);
 int market_expire_tasks(struct db_pool *p, int *n);
+/* Drafts still unfunded ttl_s after they were posted expire. */
+int market_expire_drafts(struct db_pool *p, long ttl_s, int *n);
+
+/* Up to limit ids of drafts after the id after ("" first), in id order:
+ * {"ids": [...]}. */
+int market_draft_ids(struct db_pool *p, json_t **out, const char *after,
+		     int limit);
+
+/* A block cursor by name (e.g. how far a log scan read): *found is 0
+ * when there is none yet. */
+int market_cursor_get(struct db_pool *p, const char *name,
+		      unsigned long long *block, int *found);
+int market_cursor_set(struct db_pool *p, const char *name,
+		      unsigned long long block);
 /* Accepts submitted results of auto-strategy tasks whose delay passed. */
 int market_auto_accept(struct db_pool *p, int *n);
 

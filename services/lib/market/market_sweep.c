@@ -1,11 +1,13 @@
 /* Housekeeping the services' sweepers run: expiry of assignments past
- * their deadline and of tasks past their lifetime, and the auto
- * strategy's approvals. */
+ * their deadline, of tasks past their lifetime and of drafts unfunded
+ * too long, the auto strategy's approvals, and the cursors of log
+ * scans. */
 #include "market/market.h"
 #include "market/market_int.h"
 
 #include "core/err.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 static int expire_assignments_fn(struct db_conn *c, void *arg)
@@ -74,6 +76,101 @@ int market_expire_tasks(struct db_pool *p, int *n)
 		return err;
 	*n = count;
 	return FM_OK;
+}
+
+struct drafts_arg {
+	const char *ttl;
+	int n;
+};
+
+static int expire_drafts_fn(struct db_conn *c, void *arg)
+{
+	struct drafts_arg *a = arg;
+	int err = db_execp(c, NULL,
+			   "UPDATE tasks SET state = 'expired', refund_state ="
+			   " 'none', updated_at = now() WHERE state = 'draft'"
+			   " AND created_at < now() - make_interval(secs =>"
+			   " $1::int)",
+			   a->ttl);
+
+	if (err)
+		return err;
+	a->n = (int)db_last_rows(c);
+	return FM_OK;
+}
+
+int market_expire_drafts(struct db_pool *p, long ttl_s, int *n)
+{
+	char ttl[24];
+	struct drafts_arg a = { ttl, 0 };
+	int err;
+
+	*n = 0;
+	snprintf(ttl, sizeof(ttl), "%ld", ttl_s);
+	err = db_tx(p, DB_READ_COMMITTED, expire_drafts_fn, NULL, &a);
+	if (err)
+		return err;
+	*n = a.n;
+	return FM_OK;
+}
+
+int market_draft_ids(struct db_pool *p, json_t **out, const char *after,
+		     int limit)
+{
+	char lim[16];
+
+	snprintf(lim, sizeof(lim), "%d", limit);
+	return mkt_read_json(p, out, "drafts",
+			     "SELECT json_build_object('ids', coalesce("
+			     " (SELECT json_agg(id ORDER BY id) FROM (SELECT id"
+			     " FROM tasks WHERE state = 'draft' AND id > $1"
+			     " ORDER BY id LIMIT $2::int) d), '[]'::json))",
+			     DB_ARGS(after, lim));
+}
+
+int market_cursor_get(struct db_pool *p, const char *name,
+		      unsigned long long *block, int *found)
+{
+	json_t *o = NULL;
+	int err = mkt_read_json(p, &o, "cursor",
+				"SELECT json_build_object('block', (SELECT"
+				" block FROM chain_cursors WHERE name = $1))",
+				DB_ARGS(name));
+	json_t *b;
+
+	if (err)
+		return err;
+	b = json_object_get(o, "block");
+	*found = json_is_integer(b);
+	if (*found)
+		*block = (unsigned long long)json_integer_value(b);
+	json_decref(o);
+	return FM_OK;
+}
+
+struct cursor_arg {
+	const char *name, *block;
+};
+
+static int cursor_set_fn(struct db_conn *c, void *arg)
+{
+	struct cursor_arg *a = arg;
+
+	return db_execp(c, NULL,
+			"INSERT INTO chain_cursors (name, block) VALUES ($1,"
+			" $2::bigint) ON CONFLICT (name) DO UPDATE SET block ="
+			" EXCLUDED.block, updated_at = now()",
+			a->name, a->block);
+}
+
+int market_cursor_set(struct db_pool *p, const char *name,
+		      unsigned long long block)
+{
+	char b[24];
+	struct cursor_arg a = { name, b };
+
+	snprintf(b, sizeof(b), "%llu", block);
+	return db_tx(p, DB_AUTOCOMMIT, cursor_set_fn, NULL, &a);
 }
 
 struct due_arg {

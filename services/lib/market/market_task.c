@@ -15,7 +15,38 @@ struct create_arg {
 	const char *creator;
 	const struct market_chain_info *chain;
 	const char *spec; /* the spec document as stored */
+	long max_drafts;  /* 0: no limit */
 };
+
+/* The creator's drafts stay under max_drafts: counted under a lock on
+ * the creator, so concurrent posts cannot both take the last one. */
+static int drafts_room(struct db_conn *c, const struct create_arg *a)
+{
+	PGresult *r = NULL;
+	long long n;
+	int err;
+
+	if (a->max_drafts <= 0)
+		return FM_OK;
+	err = db_execp(c, NULL,
+		       "SELECT pg_advisory_xact_lock(hashtext('drafts ' ||"
+		       " $1))", a->creator);
+	if (err)
+		return err;
+	err = db_execp(c, &r,
+		       "SELECT count(*) AS n FROM tasks WHERE creator = $1"
+		       " AND state = 'draft'", a->creator);
+	if (err)
+		return err;
+	n = db_int(r, 0, "n", 0);
+	PQclear(r);
+	if (n >= a->max_drafts)
+		return fm_error_set(FM_ECONFLICT,
+				    "%s has %lld unfunded drafts, the most "
+				    "allowed (max_drafts_per_creator): fund "
+				    "or cancel one first", a->creator, n);
+	return FM_OK;
+}
 
 static int insert_task(struct db_conn *c, const struct create_arg *a,
 		       const char *validator)
@@ -60,6 +91,9 @@ static int create_fn(struct db_conn *c, void *arg)
 	err = mkt_ensure_account(c, a->creator);
 	if (err)
 		return err;
+	err = drafts_room(c, a);
+	if (err)
+		return err;
 	err = mkt_ensure_account(c, validator);
 	if (err)
 		return err;
@@ -80,7 +114,15 @@ int market_task_create(struct db_pool *p, json_t **out,
 		       const struct task_spec *s, const char *creator,
 		       const struct market_chain_info *chain)
 {
-	struct create_arg a = { NULL, s, creator, chain, NULL };
+	return market_task_create_limited(p, out, s, creator, chain, 0);
+}
+
+int market_task_create_limited(struct db_pool *p, json_t **out,
+			       const struct task_spec *s, const char *creator,
+			       const struct market_chain_info *chain,
+			       long max_drafts)
+{
+	struct create_arg a = { NULL, s, creator, chain, NULL, max_drafts };
 	char *spec = json_dumps(s->doc, JSON_COMPACT | JSON_SORT_KEYS);
 	int err;
 

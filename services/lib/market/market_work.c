@@ -6,6 +6,7 @@
 
 #include "core/err.h"
 #include "core/fjson.h"
+#include "core/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,6 +329,100 @@ done:
 	free(metrics);
 	free(checks);
 	return err;
+}
+
+struct claim_arg {
+	json_t *result; /* the task */
+	const char *id, *contributor, *lease;
+	long long retry_s;
+};
+
+/* Why the claim matched no assignment: submit_refusal's answers, or a
+ * submission being checked. */
+static int claim_refusal(struct db_conn *c, struct claim_arg *a)
+{
+	struct market_result_in in = { 0 };
+	PGresult *r = NULL;
+	int err;
+
+	err = db_execp(c, &r,
+		       "SELECT ceil(greatest(extract(epoch FROM"
+		       " submit_lease_until - now()), 1))::bigint AS left_s"
+		       " FROM assignments WHERE id = $1::uuid AND"
+		       " contributor = $2 AND state = 'active' AND"
+		       " deadline_at >= now() AND submit_lease_until >= now()",
+		       a->id, a->contributor);
+	if (err)
+		return err;
+	if (PQntuples(r) == 1) {
+		a->retry_s = db_int(r, 0, "left_s", 1);
+		PQclear(r);
+		return fm_error_set(FM_ECONFLICT,
+				    "a result for this assignment is being "
+				    "checked");
+	}
+	PQclear(r);
+	in.assignment_id = a->id;
+	in.contributor = a->contributor;
+	return submit_refusal(c, &in);
+}
+
+static int claim_fn(struct db_conn *c, void *arg)
+{
+	struct claim_arg *a = arg;
+	PGresult *r = NULL;
+	int err;
+
+	err = db_execp(c, &r,
+		       "UPDATE assignments SET submit_lease_until = now() +"
+		       " make_interval(secs => $3::int) WHERE id = $1::uuid"
+		       " AND contributor = $2 AND state = 'active' AND"
+		       " deadline_at >= now() AND (submit_lease_until IS NULL"
+		       " OR submit_lease_until < now()) RETURNING task_id",
+		       a->id, a->contributor, a->lease);
+	if (err)
+		return err;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return claim_refusal(c, a);
+	}
+	err = mkt_row_json(c, &a->result, "task", TASK_BY_ID,
+			   DB_ARGS(PQgetvalue(r, 0, 0)));
+	PQclear(r);
+	return err;
+}
+
+int market_submit_claim(struct db_pool *p, json_t **task,
+			const char *assignment_id, const char *contributor,
+			long lease_s, long long *retry_s)
+{
+	char lease[24];
+	struct claim_arg a = { NULL, assignment_id, contributor, lease, 0 };
+	int err = mkt_check_uuid(assignment_id, "assignment id");
+
+	if (err)
+		return err;
+	snprintf(lease, sizeof(lease), "%ld", lease_s);
+	err = mkt_tx_json(p, DB_READ_COMMITTED, claim_fn, &a, task);
+	if (retry_s)
+		*retry_s = a.retry_s;
+	return err;
+}
+
+void market_submit_release(struct db_pool *p, const char *assignment_id)
+{
+	struct db_conn *c = NULL;
+	int err = db_acquire(p, &c, 5000);
+
+	if (!err)
+		err = db_execp(c, NULL,
+			       "UPDATE assignments SET submit_lease_until ="
+			       " NULL WHERE id = $1::uuid",
+			       assignment_id);
+	db_release(p, c);
+	if (err)
+		log_warn("assignment %s: claim not released (it lapses with "
+			 "its lease): %s", assignment_id, fm_error_msg());
 }
 
 int market_result_get(struct db_pool *p, json_t **out, const char *id)

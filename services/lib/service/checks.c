@@ -11,45 +11,37 @@
 #include "engine/ml.h"
 #include "market/fit.h"
 #include "market/market.h"
+#include "service/fetch.h"
 #include "storage/blob.h"
 #include "storage/bundle.h"
 #include "storage/store.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void rm_tree(const char *dir)
-{
-	if (dir[0])
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+/* What one pull may take: the bundle's declared bytes at most (limit,
+ * named by limit_name in messages), and its distinct bytes reserved from
+ * budget (NULL: none) into *reserved, which the caller releases. */
+struct pull_limits {
+	uint64_t limit;
+	const char *limit_name;
+	struct budget *budget;
+	uint64_t *reserved;
+};
 
 /* Pulls bundle ref into a new temporary folder (dir, PATH_MAX bytes) and
  * checks its kind and total size. Storage failures other than
  * unavailability are the submitter's problem: 422. */
 static int pull(struct svc *s, char *dir, size_t dir_n, const char *ref_text,
-		enum store_kind want, const char *what, json_t **manifest)
+		enum store_kind want, const char *what, json_t **manifest,
+		const struct pull_limits *lim)
 {
 	struct store *st = NULL;
 	struct store_ref ref;
-	json_t *m = NULL, *files;
-	const char *tmp = getenv("TMPDIR");
-	uint64_t total = 0;
-	size_t i;
-	json_t *f;
+	json_t *m = NULL;
+	uint64_t total = 0, distinct = 0;
 	enum store_kind kind;
 	int err;
 
@@ -64,15 +56,14 @@ static int pull(struct svc *s, char *dir, size_t dir_n, const char *ref_text,
 	err = store_bundle_manifest(st, &ref, &m);
 	if (err)
 		goto done;
-	files = json_object_get(m, "files");
-	json_array_foreach(files, i, f)
-		total += (uint64_t)json_integer_value(json_object_get(f, "size"));
-	if (total > CHECKS_BUNDLE_MAX) {
+	fetch_declared(m, &total, &distinct);
+	if (total > lim->limit) {
 		err = fm_error_set(FM_EUNPROCESSABLE,
-				   "%s: bundle holds %llu bytes, the limit is "
-				   "%llu",
+				   "%s: the manifest declares %llu bytes, over "
+				   "the limit of %llu (%s)",
 				   what, (unsigned long long)total,
-				   (unsigned long long)CHECKS_BUNDLE_MAX);
+				   (unsigned long long)lim->limit,
+				   lim->limit_name);
 		goto done;
 	}
 	err = store_kind_parse(&kind, json_string_value(
@@ -87,13 +78,17 @@ static int pull(struct svc *s, char *dir, size_t dir_n, const char *ref_text,
 				   store_kind_name(want));
 		goto done;
 	}
-	snprintf(dir, dir_n, "%s/fedmarket-check-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir)) {
-		dir[0] = '\0';
-		err = fm_error_set(FM_EIO, "cannot create a temporary folder");
-		goto done;
+	if (lim->budget) {
+		/* what the fetch writes: each distinct blob once */
+		err = budget_reserve(lim->budget, distinct, what);
+		if (err)
+			goto done;
+		*lim->reserved += distinct;
 	}
-	err = store_bundle_pull(st, &ref, dir, NULL, NULL);
+	err = tmpdir_make(&s->tmp, dir, dir_n, "check-");
+	if (err)
+		goto done;
+	err = fetch_files(st, m, dir);
 done:
 	if (err && err != FM_EUNAVAIL && err != FM_ENOMEM && err != FM_EIO) {
 		/* not found, tampered, malformed: the request's fault */
@@ -121,13 +116,16 @@ static int load_model(struct ml_model **out, const char *dir,
 
 	snprintf(path, sizeof(path), "%s/model", dir);
 	err = ml_model_load(out, path);
-	if (err)
+	if (err) {
+		fetch_scrub(dir);
 		return fm_error_set(FM_EUNPROCESSABLE, "%s: model/: %s", what,
 				    fm_error_msg());
+	}
 	err = ml_model_check_finite(*out);
 	if (err) {
 		ml_model_free(*out);
 		*out = NULL;
+		fetch_scrub(dir);
 		return fm_error_set(FM_EUNPROCESSABLE, "%s: %s", what,
 				    fm_error_msg());
 	}
@@ -142,9 +140,11 @@ static int load_labels_file(json_t **out, const char *dir, const char *file,
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	err = fj_load_file(out, path, 64u << 20);
-	if (err)
+	if (err) {
+		fetch_scrub(dir);
 		return fm_error_set(FM_EUNPROCESSABLE, "%s: %s: %s", what, file,
 				    fm_error_msg());
+	}
 	return FM_OK;
 }
 
@@ -176,8 +176,11 @@ int checks_assets(struct svc *s, const struct task_spec *spec)
 	struct ml_model *m = NULL;
 	int err;
 
+	struct pull_limits lim = { CHECKS_BUNDLE_MAX, "the largest bundle a "
+				   "service takes", NULL, NULL };
+
 	err = pull(s, dir, sizeof(dir), spec->assets, STORE_KIND_TASK_ASSETS,
-		   "task.assets", NULL);
+		   "task.assets", NULL, &lim);
 	if (err)
 		goto done;
 	if (spec->kind == TASK_DATA_ANNOTATOR) {
@@ -192,7 +195,7 @@ int checks_assets(struct svc *s, const struct task_spec *spec)
 	err = spec_model_fits(spec->doc, m);
 done:
 	ml_model_free(m);
-	rm_tree(dir);
+	tmpdir_remove_tree(dir);
 	return err;
 }
 
@@ -297,19 +300,37 @@ done:
 	return err;
 }
 
+/* task.spec.max_result_bytes, or its default for tasks posted before
+ * the field. */
+static uint64_t max_result_bytes(const json_t *task)
+{
+	const json_t *v = json_object_get(json_object_get(task, "spec"),
+					  "max_result_bytes");
+
+	if (json_is_integer(v) && json_integer_value(v) > 0)
+		return (uint64_t)json_integer_value(v);
+	return (uint64_t)SPEC_RESULT_BYTES_DEFAULT;
+}
+
 int checks_result(json_t **out, struct svc *s, const json_t *task,
-		  const char *bundle_ref)
+		  const char *bundle_ref, struct budget *budget)
 {
 	const char *kind = json_string_value(json_object_get(task, "kind"));
 	const char *assets = json_string_value(json_object_get(task, "assets"));
 	char dir[4096] = "", adir[4096] = "";
 	json_t *checks = json_object(), *manifest = NULL;
+	uint64_t reserved = 0;
+	struct pull_limits lim = { max_result_bytes(task),
+				   "task.max_result_bytes", budget,
+				   &reserved };
+	struct pull_limits alim = { CHECKS_BUNDLE_MAX, "the largest bundle a "
+				    "service takes", budget, &reserved };
 	int err;
 
 	if (!checks)
 		return fm_error_set(FM_ENOMEM, "out of memory");
 	err = pull(s, dir, sizeof(dir), bundle_ref, STORE_KIND_RESULT,
-		   "bundle", &manifest);
+		   "bundle", &manifest, &lim);
 	if (err)
 		goto done;
 	json_object_set_new(checks, "files",
@@ -318,7 +339,7 @@ int checks_result(json_t **out, struct svc *s, const json_t *task,
 	json_object_set_new(checks, "hashes", json_string("sha256 verified"));
 	/* the task's own assets are trusted: checked when it was posted */
 	err = pull(s, adir, sizeof(adir), assets, STORE_KIND_TASK_ASSETS,
-		   "task assets", NULL);
+		   "task assets", NULL, &alim);
 	if (err)
 		goto done;
 	if (!strcmp(kind, "data_annotator"))
@@ -327,8 +348,10 @@ int checks_result(json_t **out, struct svc *s, const json_t *task,
 		err = check_model(checks, dir, adir, kind);
 done:
 	json_decref(manifest);
-	rm_tree(dir);
-	rm_tree(adir);
+	tmpdir_remove_tree(dir);
+	tmpdir_remove_tree(adir);
+	if (budget)
+		budget_release(budget, reserved);
 	if (err) {
 		json_decref(checks);
 		return err;
@@ -457,90 +480,4 @@ int checks_funding(struct svc *s, const struct task_spec *spec,
 done:
 	chain_rpc_free(r);
 	return err;
-}
-
-struct drafts_arg {
-	json_t *result; /* [{spec, creator}] */
-};
-
-static void drafts_drop(void *arg)
-{
-	struct drafts_arg *a = arg;
-
-	json_decref(a->result);
-	a->result = NULL;
-}
-
-static int drafts_fn(struct db_conn *c, void *arg)
-{
-	struct drafts_arg *a = arg;
-	PGresult *r = NULL;
-	int err = db_exec(c, &r,
-			  "SELECT spec::text, creator FROM tasks WHERE state ="
-			  " 'draft' AND expires_at > now() ORDER BY created_at"
-			  " LIMIT 100",
-			  0, NULL);
-
-	if (err)
-		return err;
-	a->result = json_array();
-	if (!a->result) {
-		err = fm_error_set(FM_ENOMEM, "out of memory");
-		goto done;
-	}
-	for (int i = 0; i < PQntuples(r); i++) {
-		json_t *spec = NULL;
-
-		if (fj_parse(&spec, PQgetvalue(r, i, 0),
-			     (size_t)PQgetlength(r, i, 0), "stored spec"))
-			continue;
-		json_array_append_new(a->result,
-				      json_pack("{s:o, s:s}", "spec", spec,
-						"creator", PQgetvalue(r, i, 1)));
-	}
-done:
-	PQclear(r);
-	return err;
-}
-
-/* Opens draft d when its funding arrived: 1 when it did. */
-static int open_if_funded(struct svc *s, const json_t *d)
-{
-	struct task_spec spec;
-	char tx[67], wei[80];
-	int funded = 0, opened = 0;
-	json_t *t = NULL;
-
-	/* expiry was fixed at posting: parse against a time that
-	 * reproduces it, not now */
-	if (task_spec_parse(&spec, json_object_get(d, "spec"), 0))
-		return 0;
-	if (checks_funding(s, &spec,
-			   json_string_value(json_object_get(d, "creator")),
-			   tx, wei, &funded) == FM_OK &&
-	    funded &&
-	    market_task_open(s->db, &t, spec.task_id, tx, wei) == FM_OK)
-		opened = 1;
-	json_decref(t);
-	task_spec_cleanup(&spec);
-	return opened;
-}
-
-int checks_open_funded_drafts(struct svc *s, int *n)
-{
-	struct drafts_arg a = { NULL };
-	size_t i;
-	json_t *d;
-	int err;
-
-	*n = 0;
-	if (!s->operator_address[0] || !s->cfg.escrow_address[0])
-		return FM_OK;
-	err = db_tx(s->db, DB_READ_COMMITTED, drafts_fn, drafts_drop, &a);
-	if (err)
-		return err;
-	json_array_foreach(a.result, i, d)
-		*n += open_if_funded(s, d);
-	json_decref(a.result);
-	return FM_OK;
 }

@@ -8,6 +8,7 @@
 #define FM_SERVICE_CHECKS_H
 
 #include "market/spec.h"
+#include "service/budget.h"
 #include "service/svc.h"
 
 #include <jansson.h>
@@ -30,12 +31,13 @@ int checks_funding(struct svc *s, const struct task_spec *spec,
 		   const char *creator, char *funding_tx, char *funded_wei,
 		   int *funded);
 
-/* Opens drafts whose funding has arrived; *n counts them. */
-int checks_open_funded_drafts(struct svc *s, int *n);
-
 /* Verifies a submitted result bundle against its task (JSON as the API
- * returns it); *out (new reference) records what was checked. */
+ * returns it); *out (new reference) records what was checked. The
+ * bundle's manifest may declare task.spec.max_result_bytes at most; what
+ * the check downloads (the bundle and the task's assets, each distinct
+ * blob once) is reserved from budget (NULL: none) first, and a check
+ * that does not fit now is FM_EUNAVAIL. */
 int checks_result(json_t **out, struct svc *s, const json_t *task,
-		  const char *bundle_ref);
+		  const char *bundle_ref, struct budget *budget);
 
 #endif

@@ -49,9 +49,10 @@ int svc_init(struct svc *s, const char *name, int argc, char **argv,
 	     const char *usage_extra, int *exit_code)
 {
 	const char *config = NULL;
-	int level, err;
+	int level, removed = 0, err;
 
 	memset(s, 0, sizeof(*s));
+	s->tmp.lock_fd = -1;
 	s->name = name;
 	pthread_mutex_init(&s->stop_lock, NULL);
 	pthread_cond_init(&s->stop_cond, NULL);
@@ -95,6 +96,14 @@ int svc_init(struct svc *s, const char *name, int argc, char **argv,
 		return 0;
 	}
 	*exit_code = 1;
+	err = tmpdir_open(&s->tmp, name, s->cfg.idempotency_lease_s, &removed);
+	if (err) {
+		fprintf(stderr, "fedmarket-%s: %s\n", name, fm_error_msg());
+		return 0;
+	}
+	if (removed)
+		log_info("removed %d temporary folder(s) of stopped processes",
+			 removed);
 	err = db_pool_new(&s->db, s->cfg.database_url,
 			  (int)s->cfg.db_pool_size);
 	if (err) {
@@ -116,6 +125,7 @@ void svc_cleanup(struct svc *s)
 	s->http = NULL;
 	db_pool_free(s->db);
 	s->db = NULL;
+	tmpdir_close(&s->tmp);
 }
 
 int svc_wait(struct svc *s, long ms)
@@ -183,6 +193,9 @@ static int start_http(struct svc *s, const struct http_route *routes,
 	o.listen = listen;
 	o.name = s->name;
 	o.threads = (unsigned)s->cfg.http_threads;
+	o.max_connections = (unsigned)s->cfg.http_max_connections;
+	o.max_per_ip = (unsigned)s->cfg.http_max_connections_per_ip;
+	o.request_timeout_s = (unsigned)s->cfg.http_request_timeout_s;
 	o.max_body = (size_t)s->cfg.max_body_bytes;
 	o.verify = svc_verify;
 	o.verify_arg = s;
@@ -263,9 +276,11 @@ static void request_hash(char out[65], struct http_req *req)
 
 struct idem_claim {
 	const char *address, *key, *method, *path, *hash;
+	char lease[24]; /* seconds */
 	/* what the claim found */
 	int fresh;
 	int status;
+	long long lease_left; /* seconds, of a request in progress */
 	char *response;
 	char stored_hash[65];
 };
@@ -286,16 +301,36 @@ static int claim_fn(struct db_conn *c, void *arg)
 
 	err = db_execp(c, NULL,
 		       "INSERT INTO idempotency_keys (address, key, method,"
-		       " path, request_sha256) VALUES ($1, $2, $3, $4, $5)"
+		       " path, request_sha256, lease_until) VALUES ($1, $2,"
+		       " $3, $4, $5, now() + make_interval(secs => $6::int))"
 		       " ON CONFLICT DO NOTHING",
-		       a->address, a->key, a->method, a->path, a->hash);
+		       a->address, a->key, a->method, a->path, a->hash,
+		       a->lease);
 	if (err)
 		return err;
 	a->fresh = db_last_rows(c) == 1;
 	if (a->fresh)
 		return FM_OK;
+	/* the same request, unanswered, whose holder's lease ran out: the
+	 * holder died; this one runs it */
+	err = db_execp(c, NULL,
+		       "UPDATE idempotency_keys SET lease_until = now() +"
+		       " make_interval(secs => $4::int) WHERE address = $1"
+		       " AND key = $2 AND request_sha256 = $3 AND status IS"
+		       " NULL AND lease_until < now()",
+		       a->address, a->key, a->hash, a->lease);
+	if (err)
+		return err;
+	a->fresh = db_last_rows(c) == 1;
+	if (a->fresh) {
+		log_warn("Idempotency-Key %s: its lease ran out unanswered; "
+			 "running the request again", a->key);
+		return FM_OK;
+	}
 	err = db_execp(c, &r,
-		       "SELECT request_sha256, status, response FROM"
+		       "SELECT request_sha256, status, response,"
+		       " ceil(greatest(extract(epoch FROM lease_until -"
+		       " now()), 1))::bigint AS lease_left FROM"
 		       " idempotency_keys WHERE address = $1 AND key = $2",
 		       a->address, a->key);
 	if (err)
@@ -304,16 +339,18 @@ static int claim_fn(struct db_conn *c, void *arg)
 		snprintf(a->stored_hash, sizeof(a->stored_hash), "%s",
 			 db_str(r, 0, "request_sha256", ""));
 		a->status = (int)db_int(r, 0, "status", 0);
+		a->lease_left = db_int(r, 0, "lease_left", 1);
 		a->response = strdup(db_str(r, 0, "response", ""));
 	}
 	PQclear(r);
 	return FM_OK;
 }
 
-/* Records the answer given under (address, key); a 5xx is forgotten so
- * that a retry can run. */
+/* Records the answer given under (address, key). A 5xx, or an answer
+ * that says when to try again (Retry-After: busy, being checked), is
+ * forgotten so that a retry can run. */
 static void idem_store(struct svc *s, const char *address, const char *key,
-		       int status, const char *body)
+		       int status, const char *body, int transient)
 {
 	struct db_conn *c = NULL;
 	char st[16];
@@ -323,7 +360,7 @@ static void idem_store(struct svc *s, const char *address, const char *key,
 	err = db_acquire(s->db, &c, 5000);
 	if (err)
 		goto done;
-	if (status >= 500)
+	if (status >= 500 || transient)
 		/* forget it: a retry must be able to run */
 		err = db_execp(c, NULL,
 			       "DELETE FROM idempotency_keys WHERE address = $1"
@@ -353,11 +390,16 @@ static int replay(struct http_req *req, const struct idem_claim *claim)
 				    "Idempotency-Key \"%s\" was already used "
 				    "for a different request",
 				    claim->key);
-	if (claim->status == 0)
+	if (claim->status == 0) {
+		char after[24];
+
+		snprintf(after, sizeof(after), "%lld", claim->lease_left);
+		http_resp_header(req, "Retry-After", after);
 		return fm_error_set(FM_ECONFLICT,
 				    "a request with Idempotency-Key \"%s\" is "
 				    "still being processed",
 				    claim->key);
+	}
 	err = fj_parse(&body, claim->response, strlen(claim->response),
 		       "stored response");
 	if (err)
@@ -387,6 +429,8 @@ int svc_idempotent(void *arg, struct http_req *req, http_handler_fn handler,
 	claim.method = http_req_method(req);
 	claim.path = http_req_target(req);
 	claim.hash = hash;
+	snprintf(claim.lease, sizeof(claim.lease), "%ld",
+		 s->cfg.idempotency_lease_s);
 	err = db_tx(s->db, DB_READ_COMMITTED, claim_fn, claim_drop, &claim);
 	if (err)
 		return err;
@@ -402,7 +446,8 @@ int svc_idempotent(void *arg, struct http_req *req, http_handler_fn handler,
 		err = FM_OK;
 	}
 	idem_store(s, address, key, http_resp_status(req),
-		   http_resp_body(req, NULL) ? http_resp_body(req, NULL) : "");
+		   http_resp_body(req, NULL) ? http_resp_body(req, NULL) : "",
+		   http_resp_header_get(req, "Retry-After") != NULL);
 done:
 	free(claim.response);
 	return err;

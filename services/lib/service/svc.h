@@ -9,6 +9,7 @@
 #include "core/cfg.h"
 #include "db/db.h"
 #include "http/server.h"
+#include "service/tmpdir.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -27,6 +28,7 @@ struct svc {
 	svc_sweep_fn sweep;        /* periodic work, or NULL */
 	svc_sweep_fn background;   /* long-running work, or NULL */
 	void *ctx;                 /* the service's own state */
+	struct tmpdir tmp;         /* where checks download */
 	pthread_t sweeper, worker;
 	int sweeper_started, worker_started;
 	pthread_mutex_t stop_lock;
@@ -35,7 +37,9 @@ struct svc {
 };
 
 /* Parses the common options (--config FILE, --listen ADDR, --help),
- * loads the configuration, starts logging and opens the database pool.
+ * loads the configuration, starts logging, makes the service's temporary
+ * folder (removing those of killed processes) and opens the database
+ * pool.
  * Returns 1 to go on, or 0 when main should return *exit_code (0 after
  * --help, 2 for usage, 1 for a runtime failure; reported on stderr). */
 int svc_init(struct svc *s, const char *name, int argc, char **argv,
@@ -63,8 +67,11 @@ int svc_info(struct http_req *req, void *arg);
 /* The server's http_idempotent_fn (arg is the svc), so routes flagged
  * HTTP_IDEMPOTENT keep Idempotency-Key semantics when the request
  * carries the header: the same key and request get the first answer
- * again; the same key with another request is 409; a 5xx answer is
- * forgotten so the client can retry. */
+ * again; the same key with another request is 409; a 5xx answer, or
+ * one with Retry-After, is forgotten so the client can retry. A request
+ * in progress holds its
+ * key for idempotency_lease_s: meanwhile the same request is 409 with
+ * Retry-After; after it (the process died) a retry runs it again. */
 int svc_idempotent(void *arg, struct http_req *req, http_handler_fn handler,
 		   void *handler_arg);
 
