@@ -193,13 +193,23 @@ static int load_gold(json_t **out, const char *file)
 	return FM_OK;
 }
 
-/* Serves every watched task once. An error is returned only when the
- * setup is wrong (the marketplace being down is retried); a task's own
- * failure is logged and the others go on. */
+/* The marketplace, its storage or the chain behind it not answering:
+ * worth another try. */
+static int unreachable(int err)
+{
+	return err == FM_EUNAVAIL || err == FM_ETIMEOUT;
+}
+
+/* Serves every watched task once. Returns the error of a bad setup, or
+ * the first sign that the marketplace is unreachable (the pass is then
+ * repeated later: every decision lives in the marketplace); a task's
+ * other failures are logged and the others go on. */
 static int pass(struct cli *c, const struct opts *o, struct ml_dataset *holdout,
 		int *have, const json_t *gold)
 {
 	json_t *tasks = NULL, *t;
+	char why[512] = "";
+	int down = FM_OK;
 	size_t i;
 	int err;
 
@@ -213,25 +223,59 @@ static int pass(struct cli *c, const struct opts *o, struct ml_dataset *holdout,
 		if (stopping)
 			break;
 		log_ctx_set(cli_str(t, "id"));
-		if (serve_task(c, o, t, *have ? holdout : NULL, gold))
+		err = serve_task(c, o, t, *have ? holdout : NULL, gold);
+		if (unreachable(err) && !down) {
+			down = err;
+			snprintf(why, sizeof(why), "task %.12s: %s",
+				 cli_str(t, "id"), fm_error_msg());
+		} else if (err) {
 			log_warn("task %.12s: %s", cli_str(t, "id"),
 				 fm_error_msg());
+		}
 		log_ctx_set(NULL);
 	}
+	err = FM_OK;
+	if (down)
+		err = fm_error_set(down, "%s", why);
 done:
 	json_decref(tasks);
-	if (err && err != FM_EUNAVAIL && err != FM_ETIMEOUT)
-		return err; /* bad setup: say so rather than loop */
-	if (err)
-		log_warn("%s; retrying", fm_error_msg());
-	return FM_OK;
+	return err;
 }
+
+/* The setting whose address the message of an unreachable service
+ * names, for the log and the hint. */
+static const char *setting_in(const struct cli *c, const char *msg)
+{
+	const struct {
+		const char *name, *url;
+	} s[] = {
+		{ "taskd_url", c->cfg.taskd_url },
+		{ "assignd_url", c->cfg.assignd_url },
+		{ "resultd_url", c->cfg.resultd_url },
+		{ "validationd_url", c->cfg.validationd_url },
+		{ "storage_url", c->cfg.storage_url },
+		{ "s3_endpoint", c->cfg.s3_endpoint },
+		{ "rpc_url", c->cfg.rpc_url },
+	};
+
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		if (s[i].url[0] && strstr(msg, s[i].url))
+			return s[i].name;
+	return "the FEDMARKET_*_URL settings";
+}
+
+/* Pauses between tries while the marketplace does not answer: doubling
+ * from 1 s up to a minute; --once gives up after ONCE_TRIES tries
+ * (1 + 2 + 4 + 8 = 15 s of pauses). */
+#define RETRY_MAX_S 60
+#define ONCE_TRIES 5
 
 static int run(struct cli *c, const struct opts *o)
 {
 	struct ml_dataset holdout = { 0 };
 	json_t *gold = NULL;
-	int have = 0, err = FM_OK;
+	long wait_s = 1, waited_s = 0;
+	int have = 0, tries = 0, err = FM_OK;
 
 	if (o->gold_file) {
 		err = load_gold(&gold, o->gold_file);
@@ -242,10 +286,38 @@ static int run(struct cli *c, const struct opts *o)
 		 o->ntasks ? "the given tasks" : "its custom-strategy tasks");
 	while (!stopping) {
 		err = pass(c, o, &holdout, &have, gold);
-		if (err || o->once)
+		if (err && !unreachable(err))
+			break; /* bad setup: say so rather than loop */
+		if (!err) {
+			if (tries)
+				log_info("the marketplace answers again");
+			tries = 0;
+			wait_s = 1;
+			waited_s = 0;
+			if (o->once)
+				break;
+			sleep_s(o->interval_s);
+			continue;
+		}
+		tries++;
+		if (o->once && tries >= ONCE_TRIES) {
+			char why[600];
+
+			snprintf(why, sizeof(why), "%s", fm_error_msg());
+			fm_error_set(err, "%s: no answer after %d tries over "
+				     "%ld s (check %s)", why, tries, waited_s,
+				     setting_in(c, why));
 			break;
-		sleep_s(o->interval_s);
+		}
+		log_warn("waiting for the marketplace (%s): %s; next try in "
+			 "%ld s", setting_in(c, fm_error_msg()), fm_error_msg(),
+			 wait_s);
+		sleep_s(wait_s);
+		waited_s += wait_s;
+		wait_s = wait_s * 2 > RETRY_MAX_S ? RETRY_MAX_S : wait_s * 2;
 	}
+	if (stopping && unreachable(err))
+		err = FM_OK; /* asked to stop while waiting */
 	json_decref(gold);
 	ml_dataset_cleanup(&holdout);
 	if (!err)
@@ -281,8 +353,9 @@ int main(int argc, char **argv)
 		  "pause between passes (2)", 1, 3600 },
 		{ "--round-wait", OPT_LONG, &o.round_wait_s, "SECONDS",
 		  "decide a partial round after this long (120)", 0, 86400 },
-		{ "--once", OPT_FLAG, &o.once, NULL, "one pass, then exit", 0,
-		  0 },
+		{ "--once", OPT_FLAG, &o.once, NULL, "one pass, then exit (a "
+		  "marketplace that does not answer is tried 5 times over "
+		  "15 s, then exit 1)", 0, 0 },
 		OPT_END,
 	};
 	struct sigaction sa;
