@@ -37,6 +37,15 @@ struct opts {
 	long interval_s;
 	long round_wait_s;
 	int once;
+	int publish_worse;
+};
+
+/* What the daemon keeps between passes. */
+struct watch {
+	struct ml_dataset holdout;
+	int have;       /* holdout is loaded */
+	json_t *gold;   /* --gold's labels, or NULL */
+	json_t *refused; /* {task id: [version, results]}: rounds refused */
 };
 
 /* The tasks to watch: the ones named, else every task whose validator
@@ -112,26 +121,87 @@ done:
 	return err;
 }
 
-static void log_published(const json_t *task, const json_t *ver)
+static void log_published(const json_t *task, const struct round_report *r)
 {
-	json_t *m = json_object_get(ver, "metrics");
+	const json_t *ver = r->version;
+	char line[1024] = "";
 
-	log_info("task %.12s: published version %lld (%s of %zu results, "
-		 "held-out accuracy %.4f, was %.4f)", cli_str(task, "id"),
+	if (r->scores)
+		round_scores_line(line, sizeof(line), r->scores);
+	log_info("task %.12s: published version %lld (%s of %zu results)%s%s",
+		 cli_str(task, "id"),
 		 (long long)json_integer_value(json_object_get(ver, "version")),
 		 cli_str(ver, "rule"),
 		 json_array_size(json_object_get(ver, "results")),
-		 json_number_value(json_object_get(m, "accuracy")),
-		 json_number_value(json_object_get(m, "previous_accuracy")));
+		 line[0] ? ": " : "", line);
+}
+
+/* A round whose new version measured worse: said once, with what to
+ * do about it. */
+static void log_refused(const json_t *task, const struct round_report *r)
+{
+	char line[1024];
+
+	round_scores_line(line, sizeof(line), r->scores);
+	log_warn("task %.12s: %s; %s", cli_str(task, "id"), r->reason, line);
+	log_warn("task %.12s: the %zu accepted results wait for the next "
+		 "round, to be combined again with those accepted next; to "
+		 "publish this version anyway run 'fedmarket-creator aggregate "
+		 "%s --force' as the creator, or restart validatord with "
+		 "--publish-worse", cli_str(task, "id"), r->inputs,
+		 cli_str(task, "id"));
+}
+
+/* Publishes the task's round when it is full, unless it is a round
+ * refused before (the same version and the same results: the pending
+ * results only grow until a version holds them). */
+static int publish(struct cli *c, const struct opts *o, struct watch *w,
+		   const json_t *task)
+{
+	struct round_opts ro = { w->have ? &w->holdout : NULL, 0,
+				 o->publish_worse };
+	const char *id = cli_str(task, "id");
+	const json_t *seen = json_object_get(w->refused, id);
+	struct round_report r = { 0 };
+	struct round_state st;
+	int err, same;
+
+	if (seen) {
+		err = round_state_load(c, task, &st);
+		if (err)
+			return err;
+		same = st.version == json_integer_value(json_array_get(seen, 0))
+		       && (json_int_t)json_array_size(st.pending) ==
+				  json_integer_value(json_array_get(seen, 1));
+		round_state_cleanup(&st);
+		if (same)
+			return FM_OK;
+	}
+	err = round_publish(c, task, &ro, &r);
+	if (err == FM_ECONFLICT)
+		return FM_OK; /* the round is not full yet */
+	if (err)
+		return err;
+	if (r.refused) {
+		json_object_set_new(w->refused, id,
+				    json_pack("[i, I]", r.base_version,
+					      (json_int_t)r.inputs));
+		log_refused(task, &r);
+	} else {
+		json_object_del(w->refused, id);
+		log_published(task, &r);
+	}
+	round_report_cleanup(&r);
+	return FM_OK;
 }
 
 /* One task: decide what was submitted, then publish a full round. */
-static int serve_task(struct cli *c, const struct opts *o, const json_t *task,
-		      const struct ml_dataset *holdout, const json_t *gold)
+static int serve_task(struct cli *c, const struct opts *o, struct watch *w,
+		      const json_t *task)
 {
-	struct policy_in in = { task, holdout, gold, o->round_wait_s };
+	struct policy_in in = { task, w->have ? &w->holdout : NULL, w->gold,
+				o->round_wait_s };
 	struct verdict *v = NULL;
-	json_t *ver = NULL;
 	size_t n = 0;
 	int err = policy_judge(c, &in, &v, &n);
 
@@ -140,14 +210,7 @@ static int serve_task(struct cli *c, const struct opts *o, const json_t *task,
 	verdicts_free(v, n);
 	if (err || stopping)
 		return err;
-	err = round_publish(c, task, holdout, 0, &ver);
-	if (err == FM_ECONFLICT)
-		return FM_OK; /* the round is not full yet */
-	if (err)
-		return err;
-	log_published(task, ver);
-	json_decref(ver);
-	return FM_OK;
+	return publish(c, o, w, task);
 }
 
 /* Loads the held-out data in the first watched model task's format. */
@@ -204,8 +267,7 @@ static int unreachable(int err)
  * the first sign that the marketplace is unreachable (the pass is then
  * repeated later: every decision lives in the marketplace); a task's
  * other failures are logged and the others go on. */
-static int pass(struct cli *c, const struct opts *o, struct ml_dataset *holdout,
-		int *have, const json_t *gold)
+static int pass(struct cli *c, const struct opts *o, struct watch *w)
 {
 	json_t *tasks = NULL, *t;
 	char why[512] = "";
@@ -216,14 +278,14 @@ static int pass(struct cli *c, const struct opts *o, struct ml_dataset *holdout,
 	err = watched(c, o, &tasks);
 	if (err)
 		goto done;
-	err = load_holdout(c, o, tasks, holdout, have);
+	err = load_holdout(c, o, tasks, &w->holdout, &w->have);
 	if (err)
 		goto done;
 	json_array_foreach(tasks, i, t) {
 		if (stopping)
 			break;
 		log_ctx_set(cli_str(t, "id"));
-		err = serve_task(c, o, t, *have ? holdout : NULL, gold);
+		err = serve_task(c, o, w, t);
 		if (unreachable(err) && !down) {
 			down = err;
 			snprintf(why, sizeof(why), "task %.12s: %s",
@@ -272,20 +334,21 @@ static const char *setting_in(const struct cli *c, const char *msg)
 
 static int run(struct cli *c, const struct opts *o)
 {
-	struct ml_dataset holdout = { 0 };
-	json_t *gold = NULL;
+	struct watch w = { .refused = json_object() };
 	long wait_s = 1, waited_s = 0;
-	int have = 0, tries = 0, err = FM_OK;
+	int tries = 0, err = FM_OK;
 
+	if (!w.refused)
+		return fm_error_set(FM_ENOMEM, "out of memory");
 	if (o->gold_file) {
-		err = load_gold(&gold, o->gold_file);
+		err = load_gold(&w.gold, o->gold_file);
 		if (err)
-			return err;
+			goto done;
 	}
 	log_info("validator %s watching %s", c->addr,
 		 o->ntasks ? "the given tasks" : "its custom-strategy tasks");
 	while (!stopping) {
-		err = pass(c, o, &holdout, &have, gold);
+		err = pass(c, o, &w);
 		if (err && !unreachable(err))
 			break; /* bad setup: say so rather than loop */
 		if (!err) {
@@ -318,10 +381,12 @@ static int run(struct cli *c, const struct opts *o)
 	}
 	if (stopping && unreachable(err))
 		err = FM_OK; /* asked to stop while waiting */
-	json_decref(gold);
-	ml_dataset_cleanup(&holdout);
 	if (!err)
 		log_info("stopped");
+done:
+	json_decref(w.gold);
+	json_decref(w.refused);
+	ml_dataset_cleanup(&w.holdout);
 	return err;
 }
 
@@ -338,7 +403,8 @@ static void start_logging(const struct cli *c)
 int main(int argc, char **argv)
 {
 	static const char synopsis[] =
-		"[TASK]... [--data PATH] [--gold FILE] [--once]";
+		"[TASK]... [--data PATH] [--gold FILE] [--once] "
+		"[--publish-worse]";
 	struct opts o = { .interval_s = 2, .round_wait_s = 120 };
 	static char ids[MAX_TASKS][67];
 	const char *pos[MAX_TASKS] = { NULL };
@@ -356,6 +422,9 @@ int main(int argc, char **argv)
 		{ "--once", OPT_FLAG, &o.once, NULL, "one pass, then exit (a "
 		  "marketplace that does not answer is tried 5 times over "
 		  "15 s, then exit 1)", 0, 0 },
+		{ "--publish-worse", OPT_FLAG, &o.publish_worse, NULL,
+		  "publish a round's version even when it scores worse on "
+		  "--data than the current one", 0, 0 },
 		OPT_END,
 	};
 	struct sigaction sa;
