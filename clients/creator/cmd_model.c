@@ -23,25 +23,96 @@ static int task_arg(struct cli *c, const char *text, char tid[67],
 	return api_task(a, tid, task);
 }
 
-static void print_version(struct cli *c, const json_t *v, const char *tid)
+/* One row of the round's table: who, then its held-out figures. */
+static void print_row(const char *who, const json_t *f)
 {
-	const json_t *met = json_object_get(v, "metrics");
+	printf("  %-34s", who);
+	if (json_is_number(json_object_get(f, "accuracy")))
+		printf("  accuracy %.4f",
+		       json_number_value(json_object_get(f, "accuracy")));
+	if (json_is_number(json_object_get(f, "loss")))
+		printf("  loss %.4f",
+		       json_number_value(json_object_get(f, "loss")));
+	printf("\n");
+}
+
+/* The figures of the current version, each input and the new version,
+ * side by side. */
+static void print_scores(const json_t *scores)
+{
+	const json_t *cur = json_object_get(scores, "current");
+	const json_t *next = json_object_get(scores, "next");
+	int measured = json_is_true(json_object_get(scores, "measured"));
+	char who[96];
+	size_t i;
+	json_t *in;
+
+	if (measured)
+		printf("held-out figures on %lld examples (--data):\n",
+		       (long long)json_integer_value(json_object_get(
+			       scores, "examples")));
+	else
+		printf("not measured: give --data HELD-OUT to compare the new "
+		       "version with the current one (inputs as the validator "
+		       "measured them):\n");
+	snprintf(who, sizeof(who), "version %lld (current)",
+		 (long long)json_integer_value(json_object_get(cur,
+							      "version")));
+	print_row(who, cur);
+	json_array_foreach(json_object_get(scores, "inputs"), i, in) {
+		snprintf(who, sizeof(who), "result %.8s of %.10s",
+			 cli_str(in, "result"), cli_str(in, "contributor"));
+		print_row(who, in);
+	}
+	snprintf(who, sizeof(who), "version %lld (%s, new)",
+		 (long long)json_integer_value(json_object_get(next,
+							      "version")),
+		 cli_str(scores, "rule"));
+	print_row(who, next);
+}
+
+static void print_version(struct cli *c, const struct round_report *r,
+			  const char *tid)
+{
+	const json_t *v = r->version;
+	json_t *j;
 
 	if (c->json) {
-		cli_print_json(v);
+		j = json_deep_copy(v);
+		if (j && r->scores)
+			json_object_set(j, "round", r->scores);
+		cli_print_json(j ? j : v);
+		json_decref(j);
 		return;
 	}
+	if (r->scores)
+		print_scores(r->scores);
 	printf("published version %lld of task %s: %s of %zu results, bundle "
 	       "%s\n",
 	       (long long)json_integer_value(json_object_get(v, "version")),
 	       tid, json_string_value(json_object_get(v, "rule")),
 	       json_array_size(json_object_get(v, "results")),
 	       json_string_value(json_object_get(v, "bundle_ref")));
-	if (json_object_get(met, "accuracy"))
-		printf("held-out accuracy %.4f (was %.4f)\n",
-		       json_number_value(json_object_get(met, "accuracy")),
-		       json_number_value(json_object_get(met,
-							 "previous_accuracy")));
+}
+
+/* A round refused for measuring worse: the figures on stdout, the
+ * refusal as the command's error. */
+static int refused(struct cli *c, const struct round_report *r)
+{
+	json_t *j;
+
+	if (c->json) {
+		j = json_pack("{s:b, s:s, s:O}", "published", 0, "refused",
+			      r->reason, "round", r->scores);
+		if (j)
+			cli_print_json(j);
+		json_decref(j);
+	} else {
+		print_scores(r->scores);
+	}
+	fm_error_set(FM_EUNPROCESSABLE, "%s", r->reason);
+	return cli_fail_hint(c, "publish it anyway with --force; or wait for "
+			     "more accepted results, which join this round");
 }
 
 int cmd_aggregate(struct cli *c, int argc, char **argv)
@@ -50,19 +121,22 @@ int cmd_aggregate(struct cli *c, int argc, char **argv)
 	int force = 0, code = CLI_OK, err;
 	const struct opt opts[] = {
 		{ "--data", OPT_STR, &data, "PATH",
-		  "held-out data: the new version's accuracy goes into its "
-		  "metrics", 0, 0 },
+		  "held-out data: the new version is measured against the "
+		  "current one and the results it combines", 0, 0 },
 		{ "--force", OPT_FLAG, &force, NULL,
-		  "aggregate even with fewer results than "
-		  "min_results_per_round", 0, 0 },
+		  "publish even with fewer results than "
+		  "min_results_per_round, or a version that measures worse "
+		  "on --data than the current one", 0, 0 },
 		OPT_END,
 	};
 	struct ml_dataset d = { 0 };
-	json_t *task = NULL, *v = NULL;
+	struct round_opts ro = { NULL, 0, 0 };
+	struct round_report r = { 0 };
+	json_t *task = NULL;
 	char tid[67];
 
-	if (!cli_parse(c, opts, argc, argv, "TASK [--data PATH]", pos, 1, 1,
-		       &code))
+	if (!cli_parse(c, opts, argc, argv, "TASK [--data PATH] [--force]",
+		       pos, 1, 1, &code))
 		return code;
 	err = task_arg(c, pos[0], tid, &task);
 	if (err)
@@ -71,19 +145,24 @@ int cmd_aggregate(struct cli *c, int argc, char **argv)
 		err = work_load_data(&d, json_object_get(task, "spec"), data);
 		if (err)
 			goto done;
+		ro.holdout = &d;
 	}
-	err = round_publish(c, task, data ? &d : NULL, force, &v);
+	ro.force_small = ro.force_worse = force;
+	err = round_publish(c, task, &ro, &r);
 	if (err)
 		goto done;
-	print_version(c, v, tid);
+	if (r.refused)
+		code = refused(c, &r);
+	else
+		print_version(c, &r, tid);
 done:
 	if (err == FM_ECONFLICT && strstr(fm_error_msg(), "wait for"))
 		code = cli_fail_hint(c, "accept more results, or give --force");
 	else if (err)
 		code = cli_fail(c);
 	ml_dataset_cleanup(&d);
+	round_report_cleanup(&r);
 	json_decref(task);
-	json_decref(v);
 	return code;
 }
 

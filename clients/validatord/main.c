@@ -37,6 +37,15 @@ struct opts {
 	long interval_s;
 	long round_wait_s;
 	int once;
+	int publish_worse;
+};
+
+/* What the daemon keeps between passes. */
+struct watch {
+	struct ml_dataset holdout;
+	int have;       /* holdout is loaded */
+	json_t *gold;   /* --gold's labels, or NULL */
+	json_t *refused; /* {task id: [version, results]}: rounds refused */
 };
 
 /* The tasks to watch: the ones named, else every task whose validator
@@ -112,26 +121,87 @@ done:
 	return err;
 }
 
-static void log_published(const json_t *task, const json_t *ver)
+static void log_published(const json_t *task, const struct round_report *r)
 {
-	json_t *m = json_object_get(ver, "metrics");
+	const json_t *ver = r->version;
+	char line[1024] = "";
 
-	log_info("task %.12s: published version %lld (%s of %zu results, "
-		 "held-out accuracy %.4f, was %.4f)", cli_str(task, "id"),
+	if (r->scores)
+		round_scores_line(line, sizeof(line), r->scores);
+	log_info("task %.12s: published version %lld (%s of %zu results)%s%s",
+		 cli_str(task, "id"),
 		 (long long)json_integer_value(json_object_get(ver, "version")),
 		 cli_str(ver, "rule"),
 		 json_array_size(json_object_get(ver, "results")),
-		 json_number_value(json_object_get(m, "accuracy")),
-		 json_number_value(json_object_get(m, "previous_accuracy")));
+		 line[0] ? ": " : "", line);
+}
+
+/* A round whose new version measured worse: said once, with what to
+ * do about it. */
+static void log_refused(const json_t *task, const struct round_report *r)
+{
+	char line[1024];
+
+	round_scores_line(line, sizeof(line), r->scores);
+	log_warn("task %.12s: %s; %s", cli_str(task, "id"), r->reason, line);
+	log_warn("task %.12s: the %zu accepted results wait for the next "
+		 "round, to be combined again with those accepted next; to "
+		 "publish this version anyway run 'fedmarket-creator aggregate "
+		 "%s --force' as the creator, or restart validatord with "
+		 "--publish-worse", cli_str(task, "id"), r->inputs,
+		 cli_str(task, "id"));
+}
+
+/* Publishes the task's round when it is full, unless it is a round
+ * refused before (the same version and the same results: the pending
+ * results only grow until a version holds them). */
+static int publish(struct cli *c, const struct opts *o, struct watch *w,
+		   const json_t *task)
+{
+	struct round_opts ro = { w->have ? &w->holdout : NULL, 0,
+				 o->publish_worse };
+	const char *id = cli_str(task, "id");
+	const json_t *seen = json_object_get(w->refused, id);
+	struct round_report r = { 0 };
+	struct round_state st;
+	int err, same;
+
+	if (seen) {
+		err = round_state_load(c, task, &st);
+		if (err)
+			return err;
+		same = st.version == json_integer_value(json_array_get(seen, 0))
+		       && (json_int_t)json_array_size(st.pending) ==
+				  json_integer_value(json_array_get(seen, 1));
+		round_state_cleanup(&st);
+		if (same)
+			return FM_OK;
+	}
+	err = round_publish(c, task, &ro, &r);
+	if (err == FM_ECONFLICT)
+		return FM_OK; /* the round is not full yet */
+	if (err)
+		return err;
+	if (r.refused) {
+		json_object_set_new(w->refused, id,
+				    json_pack("[i, I]", r.base_version,
+					      (json_int_t)r.inputs));
+		log_refused(task, &r);
+	} else {
+		json_object_del(w->refused, id);
+		log_published(task, &r);
+	}
+	round_report_cleanup(&r);
+	return FM_OK;
 }
 
 /* One task: decide what was submitted, then publish a full round. */
-static int serve_task(struct cli *c, const struct opts *o, const json_t *task,
-		      const struct ml_dataset *holdout, const json_t *gold)
+static int serve_task(struct cli *c, const struct opts *o, struct watch *w,
+		      const json_t *task)
 {
-	struct policy_in in = { task, holdout, gold, o->round_wait_s };
+	struct policy_in in = { task, w->have ? &w->holdout : NULL, w->gold,
+				o->round_wait_s };
 	struct verdict *v = NULL;
-	json_t *ver = NULL;
 	size_t n = 0;
 	int err = policy_judge(c, &in, &v, &n);
 
@@ -140,14 +210,7 @@ static int serve_task(struct cli *c, const struct opts *o, const json_t *task,
 	verdicts_free(v, n);
 	if (err || stopping)
 		return err;
-	err = round_publish(c, task, holdout, 0, &ver);
-	if (err == FM_ECONFLICT)
-		return FM_OK; /* the round is not full yet */
-	if (err)
-		return err;
-	log_published(task, ver);
-	json_decref(ver);
-	return FM_OK;
+	return publish(c, o, w, task);
 }
 
 /* Loads the held-out data in the first watched model task's format. */
@@ -193,63 +256,137 @@ static int load_gold(json_t **out, const char *file)
 	return FM_OK;
 }
 
-/* Serves every watched task once. An error is returned only when the
- * setup is wrong (the marketplace being down is retried); a task's own
- * failure is logged and the others go on. */
-static int pass(struct cli *c, const struct opts *o, struct ml_dataset *holdout,
-		int *have, const json_t *gold)
+/* The marketplace, its storage or the chain behind it not answering:
+ * worth another try. */
+static int unreachable(int err)
+{
+	return err == FM_EUNAVAIL || err == FM_ETIMEOUT;
+}
+
+/* Serves every watched task once. Returns the error of a bad setup, or
+ * the first sign that the marketplace is unreachable (the pass is then
+ * repeated later: every decision lives in the marketplace); a task's
+ * other failures are logged and the others go on. */
+static int pass(struct cli *c, const struct opts *o, struct watch *w)
 {
 	json_t *tasks = NULL, *t;
+	char why[512] = "";
+	int down = FM_OK;
 	size_t i;
 	int err;
 
 	err = watched(c, o, &tasks);
 	if (err)
 		goto done;
-	err = load_holdout(c, o, tasks, holdout, have);
+	err = load_holdout(c, o, tasks, &w->holdout, &w->have);
 	if (err)
 		goto done;
 	json_array_foreach(tasks, i, t) {
 		if (stopping)
 			break;
 		log_ctx_set(cli_str(t, "id"));
-		if (serve_task(c, o, t, *have ? holdout : NULL, gold))
+		err = serve_task(c, o, w, t);
+		if (unreachable(err) && !down) {
+			down = err;
+			snprintf(why, sizeof(why), "task %.12s: %s",
+				 cli_str(t, "id"), fm_error_msg());
+		} else if (err) {
 			log_warn("task %.12s: %s", cli_str(t, "id"),
 				 fm_error_msg());
+		}
 		log_ctx_set(NULL);
 	}
+	err = FM_OK;
+	if (down)
+		err = fm_error_set(down, "%s", why);
 done:
 	json_decref(tasks);
-	if (err && err != FM_EUNAVAIL && err != FM_ETIMEOUT)
-		return err; /* bad setup: say so rather than loop */
-	if (err)
-		log_warn("%s; retrying", fm_error_msg());
-	return FM_OK;
+	return err;
 }
+
+/* The setting whose address the message of an unreachable service
+ * names, for the log and the hint. */
+static const char *setting_in(const struct cli *c, const char *msg)
+{
+	const struct {
+		const char *name, *url;
+	} s[] = {
+		{ "taskd_url", c->cfg.taskd_url },
+		{ "assignd_url", c->cfg.assignd_url },
+		{ "resultd_url", c->cfg.resultd_url },
+		{ "validationd_url", c->cfg.validationd_url },
+		{ "storage_url", c->cfg.storage_url },
+		{ "s3_endpoint", c->cfg.s3_endpoint },
+		{ "rpc_url", c->cfg.rpc_url },
+	};
+
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		if (s[i].url[0] && strstr(msg, s[i].url))
+			return s[i].name;
+	return "the FEDMARKET_*_URL settings";
+}
+
+/* Pauses between tries while the marketplace does not answer: doubling
+ * from 1 s up to a minute; --once gives up after ONCE_TRIES tries
+ * (1 + 2 + 4 + 8 = 15 s of pauses). */
+#define RETRY_MAX_S 60
+#define ONCE_TRIES 5
 
 static int run(struct cli *c, const struct opts *o)
 {
-	struct ml_dataset holdout = { 0 };
-	json_t *gold = NULL;
-	int have = 0, err = FM_OK;
+	struct watch w = { .refused = json_object() };
+	long wait_s = 1, waited_s = 0;
+	int tries = 0, err = FM_OK;
 
+	if (!w.refused)
+		return fm_error_set(FM_ENOMEM, "out of memory");
 	if (o->gold_file) {
-		err = load_gold(&gold, o->gold_file);
+		err = load_gold(&w.gold, o->gold_file);
 		if (err)
-			return err;
+			goto done;
 	}
 	log_info("validator %s watching %s", c->addr,
 		 o->ntasks ? "the given tasks" : "its custom-strategy tasks");
 	while (!stopping) {
-		err = pass(c, o, &holdout, &have, gold);
-		if (err || o->once)
+		err = pass(c, o, &w);
+		if (err && !unreachable(err))
+			break; /* bad setup: say so rather than loop */
+		if (!err) {
+			if (tries)
+				log_info("the marketplace answers again");
+			tries = 0;
+			wait_s = 1;
+			waited_s = 0;
+			if (o->once)
+				break;
+			sleep_s(o->interval_s);
+			continue;
+		}
+		tries++;
+		if (o->once && tries >= ONCE_TRIES) {
+			char why[600];
+
+			snprintf(why, sizeof(why), "%s", fm_error_msg());
+			fm_error_set(err, "%s: no answer after %d tries over "
+				     "%ld s (check %s)", why, tries, waited_s,
+				     setting_in(c, why));
 			break;
-		sleep_s(o->interval_s);
+		}
+		log_warn("waiting for the marketplace (%s): %s; next try in "
+			 "%ld s", setting_in(c, fm_error_msg()), fm_error_msg(),
+			 wait_s);
+		sleep_s(wait_s);
+		waited_s += wait_s;
+		wait_s = wait_s * 2 > RETRY_MAX_S ? RETRY_MAX_S : wait_s * 2;
 	}
-	json_decref(gold);
-	ml_dataset_cleanup(&holdout);
+	if (stopping && unreachable(err))
+		err = FM_OK; /* asked to stop while waiting */
 	if (!err)
 		log_info("stopped");
+done:
+	json_decref(w.gold);
+	json_decref(w.refused);
+	ml_dataset_cleanup(&w.holdout);
 	return err;
 }
 
@@ -266,7 +403,8 @@ static void start_logging(const struct cli *c)
 int main(int argc, char **argv)
 {
 	static const char synopsis[] =
-		"[TASK]... [--data PATH] [--gold FILE] [--once]";
+		"[TASK]... [--data PATH] [--gold FILE] [--once] "
+		"[--publish-worse]";
 	struct opts o = { .interval_s = 2, .round_wait_s = 120 };
 	static char ids[MAX_TASKS][67];
 	const char *pos[MAX_TASKS] = { NULL };
@@ -281,8 +419,12 @@ int main(int argc, char **argv)
 		  "pause between passes (2)", 1, 3600 },
 		{ "--round-wait", OPT_LONG, &o.round_wait_s, "SECONDS",
 		  "decide a partial round after this long (120)", 0, 86400 },
-		{ "--once", OPT_FLAG, &o.once, NULL, "one pass, then exit", 0,
-		  0 },
+		{ "--once", OPT_FLAG, &o.once, NULL, "one pass, then exit (a "
+		  "marketplace that does not answer is tried 5 times over "
+		  "15 s, then exit 1)", 0, 0 },
+		{ "--publish-worse", OPT_FLAG, &o.publish_worse, NULL,
+		  "publish a round's version even when it scores worse on "
+		  "--data than the current one", 0, 0 },
 		OPT_END,
 	};
 	struct sigaction sa;

@@ -214,6 +214,10 @@ int ml_dataset_load_idx(struct ml_dataset *out, const char *images,
 int ml_dataset_load_csv(struct ml_dataset *out, const char *path,
 			const char *const *inputs, size_t n_inputs,
 			const char *const *outputs, size_t n_outputs);
+/* The line of the CSV file path that holds sample (0-based, as loaded:
+ * after the header, blank lines skipped), for messages a person can
+ * follow. */
+int ml_dataset_csv_line(size_t *line, const char *path, size_t sample);
 void ml_dataset_cleanup(struct ml_dataset *d);
 /* A new data set of the samples idx[0..n) of d, in that order. */
 int ml_dataset_subset(struct ml_dataset *out, const struct ml_dataset *d,

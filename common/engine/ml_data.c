@@ -86,13 +86,26 @@ static int idx_size_check(const struct idx_file *x, size_t header)
 	return FM_OK;
 }
 
+static int looks_like_text(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 0x20 && p[i] != '\t' && p[i] != '\r' &&
+		    p[i] != '\n')
+			return 0;
+	return 1;
+}
+
 static int idx_open(struct idx_file *x, const char *path)
 {
 	unsigned char h[16];
+	struct stat st;
 	int err;
 
 	memset(x, 0, sizeof(*x));
 	x->path = path;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return fm_error_set(FM_EINVAL, "%s: a folder where an IDX file "
+				    "was expected", path);
 	x->f = gzopen(path, "rb");
 	if (!x->f)
 		return fm_error_set(errno == ENOENT ? FM_ENOTFOUND : FM_EIO,
@@ -105,8 +118,10 @@ static int idx_open(struct idx_file *x, const char *path)
 	x->ndim = h[3];
 	if (h[0] != 0 || h[1] != 0 || !idx_elem_size(x->type))
 		return fm_error_set(FM_EINVAL, "%s: not an IDX file (magic "
-				    "%02x%02x%02x%02x)", path, h[0], h[1],
-				    h[2], h[3]);
+				    "%02x%02x%02x%02x%s)", path, h[0], h[1],
+				    h[2], h[3], looks_like_text(h, 4)
+				    ? ": it starts with text, a CSV file?"
+				    : "");
 	if (x->ndim < 1 || x->ndim > 4)
 		return fm_error_set(FM_EINVAL, "%s: %d dimensions (1 to 4 "
 				    "supported)", path, x->ndim);
@@ -180,16 +195,42 @@ static int idx_body(struct idx_file *x, float *out)
 		for (size_t i = 0; i < n; i++, k++) {
 			out[k] = idx_value(chunk + i * es, x->type);
 			if (!isfinite(out[k]))
-				return fm_error_set(FM_EINVAL, "%s: value %zu "
-						    "of item %zu is not finite",
-						    x->path, k % x->per,
-						    k / x->per);
+				return fm_error_set(FM_EINVAL, "%s: sample %zu: "
+						    "value %zu is not finite",
+						    x->path, k / x->per + 1,
+						    k % x->per + 1);
 		}
 		left -= n;
 	}
 	if (gzread(x->f, chunk, 1) != 0)
 		return fm_error_set(FM_EINVAL, "%s: data after the %zu items "
 				    "the header gives", x->path, x->count);
+	return FM_OK;
+}
+
+/* Images have 2+ dimensions ([count, h, w...]), labels 1 or 2 ([count]
+ * or one-hot [count, k]), and as many items; a pair given the other way
+ * round is named as such. */
+static int idx_roles(const struct idx_file *xi, const struct idx_file *yi)
+{
+	int swapped = yi && xi->ndim == 1 && yi->ndim >= 2;
+
+	if (xi->ndim < 2)
+		return fm_error_set(FM_EINVAL, "%s: an IDX label file (1 "
+				    "dimension) where images (2+ dimensions) "
+				    "were expected%s", xi->path, swapped
+				    ? ": were IMAGES,LABELS given in the other "
+				      "order?" : "");
+	if (yi && yi->ndim > 2)
+		return fm_error_set(FM_EINVAL, "%s: an IDX file of %d "
+				    "dimensions (images?) where labels (1 "
+				    "dimension, or 2 for one-hot rows) were "
+				    "expected", yi->path, yi->ndim);
+	if (yi && yi->count != xi->count)
+		return fm_error_set(FM_EINVAL, "%s has %zu items but %s has "
+				    "%zu: images and labels must be the same "
+				    "samples", xi->path, xi->count, yi->path,
+				    yi->count);
 	return FM_OK;
 }
 
@@ -203,27 +244,13 @@ int ml_dataset_load_idx(struct ml_dataset *out, const char *images,
 	err = idx_open(&xi, images);
 	if (err)
 		goto done;
-	if (xi.ndim < 2) {
-		err = fm_error_set(FM_EINVAL, "%s: expected [count, ...] with "
-				   "at least 2 dimensions", images);
-		goto done;
-	}
-	if (labels) {
+	if (labels)
 		err = idx_open(&yi, labels);
-		if (err)
-			goto done;
-		if (yi.ndim > 2) {
-			err = fm_error_set(FM_EINVAL, "%s: labels must be "
-					   "[count] or [count, k]", labels);
-			goto done;
-		}
-		if (yi.count != xi.count) {
-			err = fm_error_set(FM_EINVAL, "%s has %zu items but %s "
-					   "has %zu", images, xi.count, labels,
-					   yi.count);
-			goto done;
-		}
-	}
+	if (err)
+		goto done;
+	err = idx_roles(&xi, labels ? &yi : NULL);
+	if (err)
+		goto done;
 	d.n = xi.count;
 	d.x_shape.rank = xi.ndim - 1;
 	for (int i = 1; i < xi.ndim; i++)
@@ -276,6 +303,11 @@ static int csv_next(struct csv *c, int *got)
 	while ((ch = getc(c->f)) != EOF) {
 		if (ch == '\n' && !quoted)
 			break;
+		if (ch == '\0')
+			return fm_error_set(FM_EINVAL, "%s:%zu: a NUL byte: a "
+					    "binary file (IDX?) where CSV text "
+					    "was expected", c->path,
+					    c->line + 1);
 		if (len == CSV_MAX_LINE)
 			return fm_error_set(FM_EINVAL, "%s:%zu: line longer "
 					    "than %u bytes", c->path,
@@ -285,7 +317,8 @@ static int csv_next(struct csv *c, int *got)
 			quoted = !quoted;
 	}
 	if (ferror(c->f))
-		return fm_error_set(FM_EIO, "%s: read error", c->path);
+		return fm_error_set(FM_EIO, "%s: read error: %s", c->path,
+				    strerror(errno));
 	if (ch == EOF && len == 0)
 		return FM_OK;
 	c->line++;
@@ -463,6 +496,35 @@ static int csv_rows(struct csv *c, const struct csv_cols *in,
 	return FM_OK;
 }
 
+static void csv_close(struct csv *c)
+{
+	if (c->f)
+		fclose(c->f);
+	free(c->buf);
+	free(c->fields);
+	memset(c, 0, sizeof(*c));
+}
+
+static int csv_open(struct csv *c, const char *path)
+{
+	struct stat st;
+
+	memset(c, 0, sizeof(*c));
+	c->path = path;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return fm_error_set(FM_EINVAL, "%s: a folder where a CSV file "
+				    "was expected", path);
+	c->f = fopen(path, "rb");
+	if (!c->f)
+		return fm_error_set(errno == ENOENT ? FM_ENOTFOUND : FM_EIO,
+				    "%s: %s", path, strerror(errno));
+	c->buf = malloc(CSV_MAX_LINE + 1);
+	c->fields = malloc(CSV_MAX_COLS * sizeof(*c->fields));
+	if (!c->buf || !c->fields)
+		return fm_error_set(FM_ENOMEM, "%s: out of memory", path);
+	return FM_OK;
+}
+
 int ml_dataset_load_csv(struct ml_dataset *out, const char *path,
 			const char *const *inputs, size_t n_inputs,
 			const char *const *outputs, size_t n_outputs)
@@ -477,16 +539,12 @@ int ml_dataset_load_csv(struct ml_dataset *out, const char *path,
 	    n_outputs > CSV_MAX_COLS)
 		return fm_error_set(FM_EINVAL, "%s: give 1 to %u input columns",
 				    path, CSV_MAX_COLS);
-	c.path = path;
-	c.f = fopen(path, "rb");
-	if (!c.f)
-		return fm_error_set(errno == ENOENT ? FM_ENOTFOUND : FM_EIO,
-				    "%s: %s", path, strerror(errno));
-	c.buf = malloc(CSV_MAX_LINE + 1);
-	c.fields = malloc(CSV_MAX_COLS * sizeof(*c.fields));
+	err = csv_open(&c, path);
+	if (err)
+		goto done;
 	in.col = malloc(n_inputs * sizeof(*in.col));
 	outc.col = malloc((n_outputs + 1) * sizeof(*outc.col));
-	if (!c.buf || !c.fields || !in.col || !outc.col) {
+	if (!in.col || !outc.col) {
 		err = fm_error_set(FM_ENOMEM, "%s: out of memory", path);
 		goto done;
 	}
@@ -503,13 +561,38 @@ int ml_dataset_load_csv(struct ml_dataset *out, const char *path,
 	*out = d;
 	d = (struct ml_dataset){ 0 };
 done:
-	if (c.f)
-		fclose(c.f);
-	free(c.buf);
-	free(c.fields);
+	csv_close(&c);
 	free(in.col);
 	free(outc.col);
 	ml_dataset_cleanup(&d);
+	return err;
+}
+
+int ml_dataset_csv_line(size_t *line, const char *path, size_t sample)
+{
+	struct csv c;
+	size_t row = 0;
+	int got = 0, err = csv_open(&c, path);
+
+	if (err)
+		goto done;
+	err = csv_next(&c, &got); /* the header */
+	while (!err && got) {
+		err = csv_next(&c, &got);
+		if (err || !got)
+			break;
+		if (c.n_fields == 1 && c.fields[0][0] == '\0')
+			continue; /* blank lines hold no sample */
+		if (row++ == sample) {
+			*line = c.line;
+			goto done;
+		}
+	}
+	if (!err)
+		err = fm_error_set(FM_ENOTFOUND, "%s: no sample %zu", path,
+				   sample + 1);
+done:
+	csv_close(&c);
 	return err;
 }
 

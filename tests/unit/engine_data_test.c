@@ -142,8 +142,8 @@ static void test_engine__idx_refuses_bad_files(void **state)
 	write_bytes("nan.idx", nan, sizeof(nan), 0);
 	path_of(a, sizeof(a), "nan.idx");
 	assert_int_equal(ml_dataset_load_idx(&d, a, NULL), FM_EINVAL);
-	assert_non_null(strstr(fm_error_msg(), "value 0 of item 0 is not "
-			       "finite"));
+	assert_non_null(strstr(fm_error_msg(), "nan.idx: sample 1: value 1 is "
+			       "not finite"));
 	path_of(a, sizeof(a), "missing.idx");
 	assert_int_equal(ml_dataset_load_idx(&d, a, NULL), FM_ENOTFOUND);
 	assert_null(d.x);
@@ -159,6 +159,84 @@ static void test_engine__idx_refuses_bad_files(void **state)
 	assert_int_equal(ml_dataset_load_idx(&d, a, NULL), FM_EINVAL);
 	assert_non_null(strstr(fm_error_msg(), "truncated: the header gives"));
 	assert_null(d.x);
+}
+
+/* Files in the wrong place say what they are and what was expected. */
+static void test_engine__idx_names_what_was_given(void **state)
+{
+	unsigned char cube[16 + 12] = { 0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0,
+					   3, 0, 0, 0, 4 };
+	struct ml_dataset d = { 0 };
+	char a[512], b[512];
+
+	(void)state;
+	write_idx(0);
+	/* LABELS,IMAGES instead of IMAGES,LABELS */
+	path_of(a, sizeof(a), "lab.idx");
+	path_of(b, sizeof(b), "img.idx");
+	assert_int_equal(ml_dataset_load_idx(&d, a, b), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "lab.idx: an IDX label file (1 "
+			       "dimension) where images (2+ dimensions) were "
+			       "expected: were IMAGES,LABELS given in the "
+			       "other order?"));
+	/* labels alone where images belong: no word of an order */
+	assert_int_equal(ml_dataset_load_idx(&d, a, NULL), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "where images (2+ dimensions) "
+			       "were expected"));
+	assert_null(strstr(fm_error_msg(), "other order"));
+	/* images where labels belong */
+	write_bytes("cube.idx", cube, sizeof(cube), 0);
+	path_of(b, sizeof(b), "cube.idx");
+	path_of(a, sizeof(a), "img.idx");
+	assert_int_equal(ml_dataset_load_idx(&d, a, b), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "cube.idx: an IDX file of 3 "
+			       "dimensions (images?) where labels"));
+	/* a folder, and a CSV file */
+	assert_int_equal(ml_dataset_load_idx(&d, tmp_root, NULL), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), ": a folder where an IDX file "
+			       "was expected"));
+	write_text("t.csv", "a,b,label\n1,2,3\n");
+	path_of(a, sizeof(a), "t.csv");
+	assert_int_equal(ml_dataset_load_idx(&d, a, NULL), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "t.csv: not an IDX file"));
+	assert_non_null(strstr(fm_error_msg(), "a CSV file?"));
+	assert_null(d.x);
+}
+
+static void test_engine__csv_names_what_was_given(void **state)
+{
+	const char *in[] = { "a" }, *out[] = { "y" };
+	struct ml_dataset d = { 0 };
+	size_t line = 0;
+	char p[512];
+
+	(void)state;
+	assert_int_equal(ml_dataset_load_csv(&d, tmp_root, in, 1, out, 1),
+			 FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), ": a folder where a CSV file "
+			       "was expected"));
+	assert_null(strstr(fm_error_msg(), "read error"));
+	write_idx(0);
+	path_of(p, sizeof(p), "lab.idx");
+	assert_int_equal(ml_dataset_load_csv(&d, p, in, 1, out, 1), FM_EINVAL);
+	assert_non_null(strstr(fm_error_msg(), "lab.idx:1: a NUL byte: a "
+			       "binary file (IDX?) where CSV text was "
+			       "expected"));
+	assert_null(d.x);
+	/* sample 2 (0-based) sits on line 6: after the header, blank lines
+	 * hold no sample */
+	write_text("lines.csv", "a,y\n1,0\n\n\"3\",1\r\n\n5,2\n");
+	path_of(p, sizeof(p), "lines.csv");
+	assert_int_equal(ml_dataset_csv_line(&line, p, 0), FM_OK);
+	assert_int_equal(line, 2);
+	assert_int_equal(ml_dataset_csv_line(&line, p, 1), FM_OK);
+	assert_int_equal(line, 4);
+	assert_int_equal(ml_dataset_csv_line(&line, p, 2), FM_OK);
+	assert_int_equal(line, 6);
+	assert_int_equal(ml_dataset_load_csv(&d, p, in, 1, out, 1), FM_OK);
+	assert_int_equal(d.n, 3);
+	ml_dataset_cleanup(&d);
+	assert_int_equal(ml_dataset_csv_line(&line, p, 3), FM_ENOTFOUND);
 }
 
 static void test_engine__csv_quotes_crlf_blank(void **state)
@@ -404,6 +482,8 @@ int main(void)
 		cmocka_unit_test(test_engine__idx_plain_and_gzip),
 		cmocka_unit_test(test_engine__idx_float_and_matrix_labels),
 		cmocka_unit_test(test_engine__idx_refuses_bad_files),
+		cmocka_unit_test(test_engine__idx_names_what_was_given),
+		cmocka_unit_test(test_engine__csv_names_what_was_given),
 		cmocka_unit_test(test_engine__csv_quotes_crlf_blank),
 		cmocka_unit_test(test_engine__csv_refuses_bad_values),
 		cmocka_unit_test(test_engine__split_and_subset),

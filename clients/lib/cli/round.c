@@ -202,18 +202,22 @@ done:
 	return err;
 }
 
-static void eval_into(json_t *metrics, const char *prefix, struct ml_model *m,
-		      const json_t *spec, const struct ml_dataset *holdout)
+/* The held-out figures of m into o ("accuracy", "loss"); nothing
+ * without held-out data. */
+static int measure(json_t *o, struct ml_model *m, const json_t *spec,
+		   const struct ml_dataset *holdout)
 {
 	struct ml_eval ev;
-	char key[64];
+	int err;
 
-	if (!holdout || work_evaluate(m, spec, holdout, &ev))
-		return;
-	snprintf(key, sizeof(key), "%saccuracy", prefix);
-	json_object_set_new(metrics, key, json_real(ev.accuracy));
-	snprintf(key, sizeof(key), "%sloss", prefix);
-	json_object_set_new(metrics, key, json_real(ev.loss));
+	if (!holdout)
+		return FM_OK;
+	err = work_evaluate(m, spec, holdout, &ev);
+	if (err)
+		return err;
+	json_object_set_new(o, "accuracy", json_real(ev.accuracy));
+	json_object_set_new(o, "loss", json_real(ev.loss));
+	return FM_OK;
 }
 
 /* The model of result r, of the base's architecture unless base is
@@ -233,11 +237,13 @@ done:
 	return err;
 }
 
-/* The models of the pending results and their example counts as
- * weights. */
-static int load_results(struct cli *c, const struct round_state *st,
+/* The models of the pending results, their example counts as weights,
+ * and their figures into inputs: held out, else the validator's. */
+static int load_results(struct cli *c, const json_t *spec,
+			const struct round_state *st,
+			const struct ml_dataset *holdout,
 			const struct ml_model *base, struct ml_model **ms,
-			double *w)
+			double *w, json_t *inputs)
 {
 	size_t i;
 	json_t *r;
@@ -246,33 +252,47 @@ static int load_results(struct cli *c, const struct round_state *st,
 	json_array_foreach(st->pending, i, r) {
 		long long ne = json_integer_value(json_object_get(
 			r, "num_examples"));
+		const json_t *dm = json_object_get(
+			json_object_get(r, "decision"), "metrics");
+		json_t *in = json_pack("{s:s, s:s}", "result",
+				       cli_str(r, "id"), "contributor",
+				       cli_str(r, "contributor"));
 
+		if (!in)
+			return fm_error_set(FM_ENOMEM, "out of memory");
+		json_array_append_new(inputs, in);
 		w[i] = ne > 0 ? (double)ne : 1.0;
 		err = load_result(c, r, base, &ms[i]);
 		if (err)
 			return err;
+		if (!holdout) {
+			if (json_is_number(json_object_get(dm, "accuracy")))
+				json_object_set(in, "accuracy",
+						json_object_get(dm, "accuracy"));
+			if (json_is_number(json_object_get(dm, "loss")))
+				json_object_set(in, "loss",
+						json_object_get(dm, "loss"));
+			continue;
+		}
+		err = measure(in, ms[i], spec, holdout);
+		if (err)
+			return fm_error_prefix("result %s", cli_str(r, "id"));
 	}
 	return FM_OK;
 }
 
-/* The pending result that scores best: held-out accuracy, else what the
- * validator measured. */
-static size_t pick_best(const struct round_state *st, struct ml_model **ms,
-			const json_t *spec, const struct ml_dataset *holdout)
+/* The input that scores best: the highest accuracy (held out, else the
+ * validator's). */
+static size_t pick_best(const json_t *inputs)
 {
 	double best = -1;
 	size_t pick = 0, i;
-	json_t *r;
+	json_t *in;
 
-	json_array_foreach(st->pending, i, r) {
-		struct ml_eval ev;
-		double score = json_number_value(json_object_get(
-			json_object_get(json_object_get(r, "decision"),
-					"metrics"),
-			"accuracy"));
+	json_array_foreach(inputs, i, in) {
+		double score = json_number_value(json_object_get(in,
+								 "accuracy"));
 
-		if (holdout && !work_evaluate(ms[i], spec, holdout, &ev))
-			score = ev.accuracy;
 		if (score > best) {
 			best = score;
 			pick = i;
@@ -282,10 +302,11 @@ static size_t pick_best(const struct round_state *st, struct ml_model **ms,
 }
 
 /* The new model of a model task: combined deltas, or for model_engineer
- * the accepted model that scores best. */
+ * the accepted model that scores best. scores gets the figures of the
+ * current version, the inputs and the new version. */
 static int model_round(struct cli *c, const json_t *task,
 		       const struct round_state *st,
-		       const struct ml_dataset *holdout, json_t *metrics,
+		       const struct ml_dataset *holdout, json_t *scores,
 		       struct ml_model **out, const char **rule)
 {
 	const json_t *spec = json_object_get(task, "spec");
@@ -293,13 +314,19 @@ static int model_round(struct cli *c, const json_t *task,
 	size_t k = json_array_size(st->pending), i, pick;
 	struct ml_model *base = NULL, **ms = calloc(k, sizeof(*ms));
 	double *w = calloc(k, sizeof(*w));
+	json_t *cur = json_pack("{s:i}", "version", st->version);
+	json_t *next = json_pack("{s:i}", "version", st->version + 1);
+	json_t *inputs = json_array();
 	struct agg_cfg cfg;
 	int err;
 
-	if (!ms || !w) {
+	if (!ms || !w || !cur || !next || !inputs) {
 		err = fm_error_set(FM_ENOMEM, "out of memory");
 		goto done;
 	}
+	json_object_set(scores, "current", cur);
+	json_object_set(scores, "inputs", inputs);
+	json_object_set(scores, "next", next);
 	if (!engineer) {
 		err = agg_cfg(&cfg, spec);
 		if (err)
@@ -309,12 +336,18 @@ static int model_round(struct cli *c, const json_t *task,
 				     &base);
 	if (err)
 		goto done;
-	err = load_results(c, st, engineer ? NULL : base, ms, w);
+	err = measure(cur, base, spec, holdout);
+	if (err) {
+		fm_error_prefix("version %d", st->version);
+		goto done;
+	}
+	/* inputs are measured before combining, which moves their weights */
+	err = load_results(c, spec, st, holdout, engineer ? NULL : base, ms,
+			   w, inputs);
 	if (err)
 		goto done;
-	eval_into(metrics, "previous_", base, spec, holdout);
 	if (engineer) {
-		pick = pick_best(st, ms, spec, holdout);
+		pick = pick_best(inputs);
 		*out = ms[pick];
 		ms[pick] = NULL;
 		*rule = "best";
@@ -326,14 +359,117 @@ static int model_round(struct cli *c, const json_t *task,
 		base = NULL;
 		*rule = cfg.dp_clip > 0 ? "dp_fedavg" : cfg.rule;
 	}
-	eval_into(metrics, "", *out, spec, holdout);
+	json_object_set_new(scores, "rule", json_string(*rule));
+	err = measure(next, *out, spec, holdout);
+	if (err) {
+		fm_error_prefix("the new version");
+		ml_model_free(*out);
+		*out = NULL;
+	}
 done:
 	for (i = 0; ms && i < k; i++)
 		ml_model_free(ms[i]);
 	free(ms);
 	free(w);
 	ml_model_free(base);
+	json_decref(cur);
+	json_decref(next);
+	json_decref(inputs);
 	return err;
+}
+
+/* "accuracy" unless the task's loss is mean squared error, where
+ * accuracy means little: then "loss". */
+static const char *metric_of(const json_t *task)
+{
+	const char *loss = json_string_value(json_object_get(
+		json_object_get(json_object_get(task, "spec"), "training"),
+		"loss"));
+	enum ml_loss l;
+
+	if (loss && !ml_loss_parse(loss, &l) && l == ML_LOSS_MSE)
+		return "loss";
+	return "accuracy";
+}
+
+static double fig(const json_t *scores, const char *who, const char *metric)
+{
+	return json_number_value(json_object_get(json_object_get(scores, who),
+						 metric));
+}
+
+/* The lowest and highest figure of the inputs. */
+static void input_range(const json_t *scores, const char *metric,
+			double *lo, double *hi)
+{
+	size_t i;
+	json_t *in;
+
+	*lo = INFINITY;
+	*hi = -INFINITY;
+	json_array_foreach(json_object_get(scores, "inputs"), i, in) {
+		double v = json_number_value(json_object_get(in, metric));
+
+		*lo = v < *lo ? v : *lo;
+		*hi = v > *hi ? v : *hi;
+	}
+}
+
+/* 1 with why when the new version measures worse than the current. */
+static int worse(char *why, size_t n, const json_t *scores)
+{
+	const char *metric = json_string_value(json_object_get(scores,
+							       "metric"));
+	double now = fig(scores, "current", metric);
+	double next = fig(scores, "next", metric);
+	int is_loss = !strcmp(metric, "loss");
+	double lo, hi;
+
+	if (!json_is_true(json_object_get(scores, "measured")) ||
+	    (is_loss ? !(next > now) : !(next < now)))
+		return 0;
+	input_range(scores, metric, &lo, &hi);
+	snprintf(why, n, "version %d (%s of %zu results) scores held-out %s "
+		 "%.4f, %s version %d's %.4f (its inputs score %.4f to "
+		 "%.4f): not published",
+		 (int)json_integer_value(json_object_get(
+			 json_object_get(scores, "next"), "version")),
+		 json_string_value(json_object_get(scores, "rule")),
+		 json_array_size(json_object_get(scores, "inputs")), metric,
+		 next, is_loss ? "above" : "below",
+		 (int)json_integer_value(json_object_get(
+			 json_object_get(scores, "current"), "version")),
+		 now, lo, hi);
+	return 1;
+}
+
+void round_scores_line(char *out, size_t n, const json_t *scores)
+{
+	const char *metric = json_string_value(json_object_get(scores,
+							       "metric"));
+	size_t len, i;
+	json_t *in;
+
+	if (!json_is_true(json_object_get(scores, "measured")) || !metric) {
+		snprintf(out, n, "not measured (no held-out data)");
+		return;
+	}
+	len = (size_t)snprintf(out, n, "held-out %s %.4f (version %d: %.4f; "
+			       "results", metric, fig(scores, "next", metric),
+			       (int)json_integer_value(json_object_get(
+				       json_object_get(scores, "current"),
+				       "version")),
+			       fig(scores, "current", metric));
+	json_array_foreach(json_object_get(scores, "inputs"), i, in) {
+		if (len >= n)
+			break;
+		len += (size_t)snprintf(out + len, n - len, "%s %.8s %.4f",
+					i ? "," : "", cli_str(in, "result"),
+					json_number_value(json_object_get(
+						in, metric)));
+	}
+	if (len < n)
+		snprintf(out + len, n - len, ")");
 }
 
 /* ------------------------------------------------------- annotation rule */
@@ -421,12 +557,42 @@ done:
 
 /* ------------------------------------------------------------------ round */
 
+void round_report_cleanup(struct round_report *r)
+{
+	json_decref(r->version);
+	json_decref(r->scores);
+	memset(r, 0, sizeof(*r));
+}
+
+/* The version's metrics: the new version's figures and the current
+ * one's as previous_*, and how many results it holds. */
+static json_t *version_metrics(const json_t *scores, size_t results)
+{
+	json_t *m = json_pack("{s:I}", "results", (json_int_t)results);
+	const json_t *next = json_object_get(scores, "next");
+	const json_t *cur = json_object_get(scores, "current");
+	static const char *const keys[] = { "accuracy", "loss" };
+
+	for (size_t i = 0; m && i < 2; i++) {
+		char prev[32];
+
+		if (json_object_get(next, keys[i]))
+			json_object_set(m, keys[i],
+					json_object_get(next, keys[i]));
+		snprintf(prev, sizeof(prev), "previous_%s", keys[i]);
+		if (json_object_get(cur, keys[i]))
+			json_object_set(m, prev, json_object_get(cur, keys[i]));
+	}
+	return m;
+}
+
 /* Builds the next version from the pending results and pushes it as
- * bundle name; ref and rule say what was published. */
+ * bundle name, unless it is a model that measures worse than the
+ * current version (r->refused). */
 static int push_next(struct cli *c, const json_t *task,
-		     const struct round_state *st,
-		     const struct ml_dataset *holdout, const char *name,
-		     json_t *metrics, struct store_ref *ref, const char **rule)
+		     const struct round_state *st, const struct round_opts *o,
+		     const char *name, struct round_report *r,
+		     struct store_ref *ref, const char **rule)
 {
 	struct ml_model *next = NULL;
 	json_t *doc = NULL;
@@ -441,21 +607,32 @@ static int push_next(struct cli *c, const json_t *task,
 		json_decref(doc);
 		return err;
 	}
-	err = model_round(c, task, st, holdout, metrics, &next, rule);
+	r->scores = json_pack("{s:b, s:s}", "measured", o->holdout != NULL,
+			      "metric", metric_of(task));
+	if (!r->scores)
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	if (o->holdout)
+		json_object_set_new(r->scores, "examples",
+				    json_integer((json_int_t)o->holdout->n));
+	err = model_round(c, task, st, o->holdout, r->scores, &next, rule);
 	if (err)
 		return err;
-	err = work_push_model(c, ref, next, STORE_KIND_MODEL, name, NULL);
+	r->refused = !o->force_worse &&
+		     worse(r->reason, sizeof(r->reason), r->scores);
+	if (!r->refused)
+		err = work_push_model(c, ref, next, STORE_KIND_MODEL, name,
+				      NULL);
 	ml_model_free(next);
 	return err;
 }
 
 int round_publish(struct cli *c, const json_t *task,
-		  const struct ml_dataset *holdout, int force, json_t **out)
+		  const struct round_opts *o, struct round_report *out)
 {
 	const char *id = cli_str(task, "id");
 	struct round_state st = { 0 };
-	json_t *metrics = json_object(), *body = NULL, *ids = json_array();
-	json_t *r, *published = NULL;
+	struct round_report r = { 0 };
+	json_t *metrics = NULL, *body = NULL, *ids = json_array(), *x;
 	const char *rule = "majority";
 	struct store_ref ref;
 	struct api *a = NULL;
@@ -463,7 +640,7 @@ int round_publish(struct cli *c, const json_t *task,
 	size_t i;
 	int err;
 
-	if (!metrics || !ids) {
+	if (!ids) {
 		err = fm_error_set(FM_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -471,7 +648,8 @@ int round_publish(struct cli *c, const json_t *task,
 	if (err)
 		goto done;
 	if (json_array_size(st.pending) == 0 ||
-	    (!force && (long long)json_array_size(st.pending) < st.min_results)) {
+	    (!o->force_small &&
+	     (long long)json_array_size(st.pending) < st.min_results)) {
 		err = fm_error_set(FM_ECONFLICT,
 				   "%zu accepted result(s) wait for "
 				   "aggregation; the task aggregates %lld per "
@@ -479,30 +657,36 @@ int round_publish(struct cli *c, const json_t *task,
 				   json_array_size(st.pending), st.min_results);
 		goto done;
 	}
-	json_array_foreach(st.pending, i, r)
-		json_array_append_new(ids, json_string(cli_str(r, "id")));
+	r.base_version = st.version;
+	r.inputs = json_array_size(st.pending);
+	json_array_foreach(st.pending, i, x)
+		json_array_append_new(ids, json_string(cli_str(x, "id")));
 	snprintf(name, sizeof(name), "task-%.10s-v%d", id + 2, st.version + 1);
-	err = push_next(c, task, &st, holdout, name, metrics, &ref, &rule);
-	if (err)
+	err = push_next(c, task, &st, o, name, &r, &ref, &rule);
+	if (err || r.refused)
 		goto done;
-	json_object_set_new(metrics, "results", json_integer((json_int_t)
-							     json_array_size(ids)));
-	body = json_pack("{s:s, s:s, s:O, s:O}", "bundle", ref.hex, "rule",
+	metrics = version_metrics(r.scores, json_array_size(ids));
+	body = json_pack("{s:s, s:s, s:o, s:O}", "bundle", ref.hex, "rule",
 			 rule, "metrics", metrics, "results", ids);
+	metrics = NULL;
+	if (!body) {
+		err = fm_error_set(FM_ENOMEM, "out of memory");
+		goto done;
+	}
 	err = cli_api(c, 1, &a);
 	if (err)
 		goto done;
 	snprintf(path, sizeof(path), "/v1/tasks/%s/models", id);
-	err = api_post(a, API_VALIDATIOND, path, body, &published);
-	if (err)
-		goto done;
-	if (out)
-		*out = json_incref(published);
+	err = api_post(a, API_VALIDATIOND, path, body, &r.version);
 done:
 	round_state_cleanup(&st);
 	json_decref(metrics);
 	json_decref(body);
 	json_decref(ids);
-	json_decref(published);
-	return err;
+	if (err) {
+		round_report_cleanup(&r);
+		return err;
+	}
+	*out = r;
+	return FM_OK;
 }

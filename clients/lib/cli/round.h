@@ -25,11 +25,42 @@ int round_state_load(struct cli *c, const json_t *task,
 		     struct round_state *out);
 void round_state_cleanup(struct round_state *s);
 
+/* How a round runs. */
+struct round_opts {
+	const struct ml_dataset *holdout; /* NULL: nothing is measured */
+	int force_small; /* publish fewer than min_results results */
+	int force_worse; /* publish a version that measures worse */
+};
+
+/* What a round did. scores (model tasks): {"measured": bool, "metric":
+ * "accuracy" or "loss", "examples": n, "rule", "current": {"version",
+ * "accuracy", "loss"}, "inputs": [{"result", "contributor", "accuracy",
+ * "loss"}], "next": {"version", "accuracy", "loss"}}; the figures are
+ * held out when measured, else inputs carry the validator's (when it
+ * recorded some). */
+struct round_report {
+	json_t *version;   /* the published version entry; NULL if refused */
+	json_t *scores;    /* NULL for data-annotation tasks */
+	int refused;       /* the new version measured worse: not published */
+	char reason[512];  /* why, when refused */
+	int base_version;  /* the version the round started from */
+	size_t inputs;     /* how many accepted results it combined */
+};
+
+void round_report_cleanup(struct round_report *r);
+
 /* Runs the round: FM_ECONFLICT when fewer than min_results results wait
- * (unless force), naming how many. holdout (may be NULL) evaluates the
- * new version and the one before it; the figures go into the version's
- * metrics. *out (may be NULL) gets the published version entry. */
+ * (unless force_small), naming how many. With held-out data the new
+ * version, the current one and every input are measured; a new version
+ * worse than the current one (lower accuracy, or higher loss where the
+ * task's loss is mean squared error) is not published unless
+ * force_worse: FM_OK with out->refused set. The figures of the versions
+ * go into the published version's metrics. */
 int round_publish(struct cli *c, const json_t *task,
-		  const struct ml_dataset *holdout, int force, json_t **out);
+		  const struct round_opts *o, struct round_report *out);
+
+/* One line for logs: "held-out accuracy 0.7012 (version 1: 0.6500;
+ * results 1b2c3d4e 0.6600, ...)". */
+void round_scores_line(char *out, size_t n, const json_t *scores);
 
 #endif

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -354,9 +355,12 @@ static int find_one(char *out, size_t n, const char *dir, const char *word)
 	return FM_OK;
 }
 
-static int load_idx(struct ml_dataset *out, const char *path)
+/* IDX data: a folder with one *images* and one *labels* file, or
+ * "IMAGES,LABELS"; labels gets the labels file's path. */
+static int load_idx(struct ml_dataset *out, char labels[WORK_PATH_MAX],
+		    const char *path)
 {
-	char images[WORK_PATH_MAX], labels[WORK_PATH_MAX];
+	char images[WORK_PATH_MAX];
 	const char *comma = strchr(path, ',');
 	struct stat sb;
 	int err;
@@ -364,18 +368,23 @@ static int load_idx(struct ml_dataset *out, const char *path)
 	if (comma) {
 		snprintf(images, sizeof(images), "%.*s", (int)(comma - path),
 			 path);
-		snprintf(labels, sizeof(labels), "%s", comma + 1);
-	} else if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		snprintf(labels, WORK_PATH_MAX, "%s", comma + 1);
+	} else if (stat(path, &sb) != 0) {
+		/* not FM_ENOTFOUND: the CLIs' hint for that is about tasks */
+		return fm_error_set(FM_EINVAL, "data %s: %s", path,
+				    strerror(errno));
+	} else if (S_ISDIR(sb.st_mode)) {
 		err = find_one(images, sizeof(images), path, "images");
 		if (err)
 			return err;
-		err = find_one(labels, sizeof(labels), path, "labels");
+		err = find_one(labels, WORK_PATH_MAX, path, "labels");
 		if (err)
 			return err;
 	} else {
-		return fm_error_set(FM_EINVAL, "data %s: expected a folder "
-				    "with *images* and *labels* IDX files, or "
-				    "IMAGES,LABELS", path);
+		return fm_error_set(FM_EINVAL, "data %s: a file where a folder "
+				    "with one *images* and one *labels* IDX "
+				    "file, or IMAGES,LABELS, was expected "
+				    "(this task's data is IDX)", path);
 	}
 	return ml_dataset_load_idx(out, images, labels);
 }
@@ -387,6 +396,7 @@ static int load_csv(struct ml_dataset *out, const json_t *data,
 {
 	const char *in[MAX_COLUMNS], *label = NULL;
 	json_t *cols = json_object_get(data, "inputs"), *v;
+	struct stat sb;
 	size_t i, n = 0;
 	int err = fj_str(data, "task.training.data", "label_column", 256,
 			 &label);
@@ -407,7 +417,66 @@ static int load_csv(struct ml_dataset *out, const json_t *data,
 		if (strcmp(json_string_value(v), label))
 			in[n++] = json_string_value(v);
 	}
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return fm_error_set(FM_EINVAL, "%s: a folder where a CSV file "
+				    "was expected (this task's data is CSV)",
+				    path);
 	return ml_dataset_load_csv(out, path, in, n, &label, 1);
+}
+
+/* How many classes the task's data names (num_classes, else its list of
+ * labels); 0 when it does not say. */
+static long long task_classes(const json_t *data)
+{
+	const json_t *labels = json_object_get(data, "labels");
+
+	if (json_is_integer(json_object_get(data, "num_classes")))
+		return json_integer_value(json_object_get(data, "num_classes"));
+	return (long long)json_array_size(labels);
+}
+
+/* Class labels that the task does not have, named where a person finds
+ * them: the sample's number in the IDX label file (from 1) or its line
+ * in the CSV file. */
+static int check_classes(const struct ml_dataset *d, const json_t *t,
+			 const char *file, int csv)
+{
+	const json_t *data = json_object_get(t, "data");
+	const char *loss = json_string_value(json_object_get(t, "loss"));
+	const char *column = json_string_value(json_object_get(data,
+							       "label_column"));
+	long long classes = task_classes(data);
+	enum ml_loss l;
+	size_t i, line = 0;
+
+	if (classes < 1 || !loss || ml_loss_parse(loss, &l) ||
+	    l != ML_LOSS_SPARSE_CE)
+		return FM_OK;
+	if (d->y_size != 1)
+		return fm_error_set(FM_EINVAL, "%s: %zu values per sample where "
+				    "one class label was expected (this "
+				    "task's loss is %s)", file, d->y_size,
+				    loss);
+	for (i = 0; i < d->n; i++) {
+		float v = d->y[i];
+
+		if (!(v >= 0 && v < (float)classes) || v != floorf(v))
+			break;
+	}
+	if (i == d->n)
+		return FM_OK;
+	if (!csv)
+		return fm_error_set(FM_EINVAL, "%s: sample %zu: label %g is not "
+				    "a class of this task (0..%lld)", file,
+				    i + 1, (double)d->y[i], classes - 1);
+	if (ml_dataset_csv_line(&line, file, i))
+		return fm_error_set(FM_EINVAL, "%s: sample %zu: label %g is not "
+				    "a class of this task (0..%lld)", file,
+				    i + 1, (double)d->y[i], classes - 1);
+	return fm_error_set(FM_EINVAL, "%s:%zu: label %g in column '%s' is "
+			    "not a class of this task (0..%lld)", file, line,
+			    (double)d->y[i], column ? column : "?",
+			    classes - 1);
 }
 
 int work_load_data(struct ml_dataset *out, const json_t *spec,
@@ -418,28 +487,31 @@ int work_load_data(struct ml_dataset *out, const json_t *spec,
 	const char *format = json_string_value(json_object_get(data, "format"));
 	const char *norm;
 	struct ml_dataset d = { 0 };
+	char labels[WORK_PATH_MAX];
+	int csv = format && !strcmp(format, "csv");
 	double scale;
 	int err;
 
 	if (!format)
 		return fm_error_set(FM_EINVAL, "task.training.data.format: the "
 				    "task does not say how its data is stored");
-	if (!strcmp(format, "csv"))
+	if (csv)
 		err = load_csv(&d, data, path);
 	else
-		err = load_idx(&d, path);
+		err = load_idx(&d, labels, path);
 	if (err)
-		return err;
+		goto done;
+	err = check_classes(&d, t, csv ? path : labels, csv);
+	if (err)
+		goto done;
 	pre = json_object_get(data, "preprocessing");
 	rs = json_object_get(pre, "resize");
 	if (json_array_size(rs) == 2) {
 		err = ml_dataset_resize(
 			&d, (int)json_integer_value(json_array_get(rs, 0)),
 			(int)json_integer_value(json_array_get(rs, 1)));
-		if (err) {
-			ml_dataset_cleanup(&d);
-			return err;
-		}
+		if (err)
+			goto done;
 	}
 	scale = json_number_value(json_object_get(pre, "scale"));
 	norm = json_string_value(json_object_get(pre, "normalize"));
@@ -448,5 +520,8 @@ int work_load_data(struct ml_dataset *out, const json_t *spec,
 	if (scale > 0)
 		ml_dataset_scale(&d, (float)scale);
 	*out = d;
-	return FM_OK;
+	d = (struct ml_dataset){ 0 };
+done:
+	ml_dataset_cleanup(&d);
+	return err;
 }
