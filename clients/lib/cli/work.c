@@ -54,6 +54,7 @@ int work_pull(struct cli *c, char *out, size_t n, const char *ref_text)
 	struct store_ref ref;
 	char dir[WORK_PATH_MAX];
 	struct stat sb;
+	enum cli_on prev;
 	int err;
 
 	err = store_ref_parse(&ref, ref_text);
@@ -67,11 +68,14 @@ int work_pull(struct cli *c, char *out, size_t n, const char *ref_text)
 	/* a pull appears whole or not at all, so a folder here is complete */
 	if (stat(out, &sb) == 0 && S_ISDIR(sb.st_mode))
 		return FM_OK;
+	prev = cli_on(c, CLI_ON_STORAGE);
 	err = store_open(&st, NULL, &c->cfg);
 	if (err)
 		return err;
 	err = store_bundle_pull(st, &ref, out, NULL, NULL);
 	store_free(st);
+	if (!err)
+		c->on = prev;
 	return err;
 }
 
@@ -166,6 +170,7 @@ static int push_dir(struct cli *c, struct store_ref *out, const char *dir,
 	struct store_bundle_info info = { kind, name, "1", NULL, NULL, model,
 					  meta };
 	struct store *st = NULL;
+	enum cli_on prev = cli_on(c, CLI_ON_STORAGE);
 	int err = store_open(&st, NULL, &c->cfg);
 
 	if (err)
@@ -176,6 +181,8 @@ static int push_dir(struct cli *c, struct store_ref *out, const char *dir,
 	err = store_bundle_push(st, out, NULL, dir, &info, NULL);
 done:
 	store_free(st);
+	if (!err)
+		c->on = prev;
 	return err;
 }
 
@@ -227,6 +234,7 @@ int work_market_chain(struct cli *c, uint8_t escrow[CHAIN_ADDR_LEN],
 	json_t *info = NULL;
 	const char *e, *op;
 	uint8_t cfg_escrow[CHAIN_ADDR_LEN], opb[CHAIN_ADDR_LEN];
+	enum cli_on prev = cli_on(c, CLI_ON_NONE);
 	int err = cli_api(c, 0, &a);
 
 	if (err)
@@ -260,6 +268,7 @@ int work_market_chain(struct cli *c, uint8_t escrow[CHAIN_ADDR_LEN],
 	operator_hex[0] = '0';
 	operator_hex[1] = 'x';
 	hex_encode(operator_hex + 2, opb, CHAIN_ADDR_LEN);
+	c->on = prev;
 done:
 	json_decref(info);
 	return err;
