@@ -3,17 +3,31 @@
 
 #include "chain/escrow.h"
 #include "chain/rpc.h"
+#include "cli/cli.h"
 #include "core/err.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+/* A Unix time as "2025-01-31 12:00:00 UTC". */
+static void format_time(char *out, size_t n, uint64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) ||
+	    !strftime(out, n, "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(out, n, "%llu", (unsigned long long)t);
+}
 
 static void print_task(int json, const char *task_hex,
 		       const struct escrow_task *t)
 {
 	char creator[CHAIN_ADDR_HEX], op[CHAIN_ADDR_HEX];
 	char reward[CHAIN_U256_DEC_MAX], balance[CHAIN_U256_DEC_MAX];
+	char reward_eth[96], balance_eth[96], when[64];
 	json_t *j;
 
 	chain_address_to_hex(creator, t->creator);
@@ -21,13 +35,16 @@ static void print_task(int json, const char *task_hex,
 	chain_u256_to_dec(reward, sizeof(reward), &t->reward);
 	chain_u256_to_dec(balance, sizeof(balance), &t->balance);
 	if (!json) {
+		/* for people: ether and dates; --json keeps wei and seconds */
+		cli_format_wei(reward_eth, sizeof(reward_eth), reward);
+		cli_format_wei(balance_eth, sizeof(balance_eth), balance);
+		format_time(when, sizeof(when), t->deadline);
 		printf("task         %s\nstate        %s\ncreator      %s\n"
-		       "operator     %s\nreward       %s wei\n"
-		       "payouts      %u of %u\nbalance      %s wei\n"
-		       "deadline     %llu\n", task_hex,
-		       escrow_state_name(t->state), creator, op, reward,
-		       t->paid_count, t->max_payouts, balance,
-		       (unsigned long long)t->deadline);
+		       "operator     %s\nreward       %s\n"
+		       "payouts      %u of %u\nbalance      %s\n"
+		       "deadline     %s\n", task_hex,
+		       escrow_state_name(t->state), creator, op, reward_eth,
+		       t->paid_count, t->max_payouts, balance_eth, when);
 		return;
 	}
 	/* wei amounts are strings: they exceed JSON's safe integers */

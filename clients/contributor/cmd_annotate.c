@@ -113,24 +113,10 @@ static int load_items(struct cli *c, const char *aid, json_t **task,
 		      json_t **doc)
 {
 	char dir[WORK_PATH_MAX], path[WORK_PATH_MAX + 16];
-	struct api *a = NULL;
 	json_t *as = NULL;
 	int err;
 
-	err = cli_api(c, 0, &a);
-	if (err)
-		goto done;
-	err = api_assignment(a, aid, &as);
-	if (err)
-		goto done;
-	if (strcmp(cli_str(as, "state"), "active")) {
-		err = fm_error_set(FM_ECONFLICT, "assignment %s is %s, not "
-				   "active: take a new slot with 'assign %s'",
-				   aid, cli_str(as, "state"),
-				   cli_str(as, "task_id"));
-		goto done;
-	}
-	err = api_task(a, cli_str(as, "task_id"), task);
+	err = contrib_active_assignment(c, aid, &as, task);
 	if (err)
 		goto done;
 	if (strcmp(cli_str(*task, "kind"), "data_annotator")) {
@@ -151,12 +137,14 @@ done:
 
 /* The labels: from file ({"labels": {...}} or {...}), else asked on the
  * terminal; checked against the task's items and labels. */
-static int get_labels(json_t **out, const char *file, const json_t *doc)
+static int get_labels(struct cli *c, json_t **out, const char *file,
+		      const json_t *doc)
 {
 	json_t *in = NULL, *labels = NULL;
 	int err;
 
 	if (file) {
+		cli_on(c, CLI_ON_FILE);
 		err = fj_load_file(&in, file, 64u << 20);
 		if (err)
 			goto done;
@@ -202,6 +190,7 @@ static int submit_labels(struct cli *c, const char *aid, json_t *labels,
 	if (err)
 		goto done;
 	snprintf(path, sizeof(path), "/v1/assignments/%s/result", aid);
+	cli_on(c, CLI_ON_ASSIGNMENT);
 	err = api_post(a, API_RESULTD, path, body, r);
 done:
 	json_decref(doc);
@@ -230,18 +219,19 @@ int cmd_annotate(struct cli *c, int argc, char **argv)
 	err = load_items(c, aid, &task, &doc);
 	if (err)
 		goto done;
-	err = get_labels(&labels, file, doc);
+	err = get_labels(c, &labels, file, doc);
 	if (err)
 		goto done;
 	err = submit_labels(c, aid, labels, &r);
 	if (err)
 		goto done;
-	if (c->json)
+	if (c->json) {
 		cli_print_json(r);
-	else
-		printf("%s\n%zu labels submitted as result %s\n",
-		       cli_str(r, "id"), json_object_size(labels),
-		       cli_str(r, "id"));
+	} else {
+		printf("%s\n", cli_str(r, "id"));
+		fprintf(stderr, "%zu labels submitted as result %s\n",
+			json_object_size(labels), cli_str(r, "id"));
+	}
 done:
 	json_decref(task);
 	json_decref(doc);

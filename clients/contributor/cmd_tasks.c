@@ -46,18 +46,121 @@ int cmd_show(struct cli *c, int argc, char **argv)
 	return view_task(c, tid, 0) ? cli_fail(c) : CLI_OK;
 }
 
+/* The member of arr whose key equals value, or NULL. */
+static json_t *find_by(const json_t *arr, const char *key, const char *value)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(arr, i, v)
+		if (!strcmp(cli_str(v, key), value))
+			return v;
+	return NULL;
+}
+
+/* The result of assignment as (its task's results are read once, into
+ * by_task), or NULL when it has none. */
+static int result_of(struct api *a, json_t *by_task, const json_t *as,
+		     json_t **out)
+{
+	const char *tid = cli_str(as, "task_id");
+	json_t *list = json_object_get(by_task, tid);
+	char path[160];
+	int err;
+
+	if (!list) {
+		snprintf(path, sizeof(path), "/v1/tasks/%s/results", tid);
+		err = api_get(a, API_RESULTD, path, &list);
+		if (err)
+			return err;
+		json_object_set_new(by_task, tid, list);
+	}
+	*out = find_by(json_object_get(list, "results"), "assignment_id",
+		       cli_str(as, "id"));
+	return FM_OK;
+}
+
+/* Adds to each assignment that got a result its "result" (with the
+ * decision and its reason) and, once accepted, its "payout". */
+static int add_outcomes(struct api *a, const char *addr, json_t *list)
+{
+	json_t *by_task = json_object(), *pays = NULL, *as, *r;
+	char path[120];
+	size_t i;
+	int err;
+
+	if (!by_task)
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	snprintf(path, sizeof(path), "/v1/payouts?contributor=%s", addr);
+	err = api_get(a, API_VALIDATIOND, path, &pays);
+	if (err)
+		goto done;
+	json_array_foreach(list, i, as) {
+		const char *st = cli_str(as, "state");
+
+		if (strcmp(st, "submitted") && strcmp(st, "accepted") &&
+		    strcmp(st, "rejected"))
+			continue;
+		err = result_of(a, by_task, as, &r);
+		if (err)
+			goto done;
+		if (!r)
+			continue;
+		json_object_set(as, "result", r);
+		json_object_set(as, "payout",
+				find_by(json_object_get(pays, "payouts"),
+					"result_id", cli_str(r, "id")));
+	}
+done:
+	json_decref(by_task);
+	json_decref(pays);
+	return err;
+}
+
+/* What became of an assignment's result: the reason of a rejection, the
+ * payout of an acceptance. */
+static void print_outcome(struct cli *c, const json_t *as)
+{
+	const json_t *r = json_object_get(as, "result");
+	const json_t *p = json_object_get(as, "payout");
+	const char *st = cli_str(r, "state");
+	char amount[96];
+
+	if (!r)
+		return;
+	printf("    result %s ", cli_show(r, "id"));
+	if (!strcmp(st, "rejected")) {
+		printf("%srejected%s: %s\n", cli_c(c, CLI_RED),
+		       cli_c(c, CLI_RESET),
+		       cli_show(json_object_get(r, "decision"), "reason"));
+	} else if (!strcmp(st, "submitted")) {
+		printf("submitted: waiting for the validator's decision\n");
+	} else if (!p) {
+		printf("%saccepted%s; its payout is not queued yet\n",
+		       cli_c(c, CLI_GREEN), cli_c(c, CLI_RESET));
+	} else {
+		cli_format_wei(amount, sizeof(amount), cli_show(p, "amount_wei"));
+		printf("%saccepted%s; payout of %s %s", cli_c(c, CLI_GREEN),
+		       cli_c(c, CLI_RESET), amount, cli_show(p, "state"));
+		if (json_is_string(json_object_get(p, "tx_hash")))
+			printf(" in transaction %s", cli_show(p, "tx_hash"));
+		printf("\n");
+	}
+}
+
 int cmd_status(struct cli *c, int argc, char **argv)
 {
-	const struct opt opts[] = { OPT_END };
+	const struct opt opts[] = { CLI_OPT_ADDRESS(c), OPT_END };
 	struct api *a = NULL;
-	json_t *list = NULL, *as;
+	json_t *list = NULL, *all, *as;
 	char path[120];
 	size_t i;
 	int code, err;
 
-	if (!cli_parse(c, opts, argc, argv, "", NULL, 0, 0, &code))
+	if (!cli_parse(c, opts, argc, argv, "[--address ADDR]", NULL, 0, 0,
+		       &code))
 		return code;
-	err = cli_identity(c);
+	err = cli_address(c);
 	if (err)
 		return cli_fail(c);
 	err = cli_api(c, 0, &a);
@@ -67,19 +170,24 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	err = api_get(a, API_ASSIGND, path, &list);
 	if (err)
 		return cli_fail(c);
+	all = json_object_get(list, "assignments");
+	err = add_outcomes(a, c->addr, all);
+	if (err) {
+		json_decref(list);
+		return cli_fail(c);
+	}
 	if (c->json)
-		cli_print_json(json_object_get(list, "assignments"));
-	else if (!json_array_size(json_object_get(list, "assignments")))
+		cli_print_json(all);
+	else if (!json_array_size(all))
 		printf("no assignments yet: find a task with list-tasks, then "
 		       "assign TASK\n");
-	json_array_foreach(json_object_get(list, "assignments"), i, as) {
+	json_array_foreach(all, i, as) {
 		if (c->json)
 			break;
 		printf("%s  %-9s task %s\n    deadline %s\n",
-		       json_string_value(json_object_get(as, "id")),
-		       json_string_value(json_object_get(as, "state")),
-		       json_string_value(json_object_get(as, "task_id")),
-		       json_string_value(json_object_get(as, "deadline_at")));
+		       cli_show(as, "id"), cli_show(as, "state"),
+		       cli_show(as, "task_id"), cli_show(as, "deadline_at"));
+		print_outcome(c, as);
 	}
 	json_decref(list);
 	return CLI_OK;
@@ -112,15 +220,16 @@ static int earnings_json(struct cli *c, const char *q, const char *total,
 
 int cmd_earnings(struct cli *c, int argc, char **argv)
 {
-	const struct opt opts[] = { OPT_END };
+	const struct opt opts[] = { CLI_OPT_ADDRESS(c), OPT_END };
 	char q[80], total[80], bal_dec[CHAIN_U256_DEC_MAX], t1[96], t2[96];
 	struct chain_rpc *r = NULL;
 	struct chain_u256 bal;
 	int code, err;
 
-	if (!cli_parse(c, opts, argc, argv, "", NULL, 0, 0, &code))
+	if (!cli_parse(c, opts, argc, argv, "[--address ADDR]", NULL, 0, 0,
+		       &code))
 		return code;
-	err = cli_identity(c);
+	err = cli_address(c);
 	if (err)
 		return cli_fail(c);
 	snprintf(q, sizeof(q), "?contributor=%s", c->addr);
@@ -129,10 +238,11 @@ int cmd_earnings(struct cli *c, int argc, char **argv)
 	err = view_payouts(c, q, total);
 	if (err)
 		goto done;
+	cli_on(c, CLI_ON_CHAIN);
 	err = chain_rpc_new(&r, c->cfg.rpc_url, NULL);
 	if (err)
 		goto done;
-	err = chain_rpc_balance(r, &bal, c->key.addr);
+	err = chain_rpc_balance(r, &bal, c->addr_b);
 done:
 	chain_rpc_free(r);
 	if (err)

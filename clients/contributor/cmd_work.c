@@ -9,8 +9,14 @@
 #include "engine/fedsim.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+/* What train leaves in a model folder beside model.json: the example
+ * count and metrics of the run that made it. */
+#define TRAINING_JSON "training.json"
 
 /* Takes a slot of task tid; aid gets the assignment id. */
 static int assign(struct cli *c, const char *tid, char aid[37], json_t **out)
@@ -23,6 +29,7 @@ static int assign(struct cli *c, const char *tid, char aid[37], json_t **out)
 	if (err)
 		return err;
 	snprintf(path, sizeof(path), "/v1/tasks/%s/assignments", tid);
+	cli_on(c, CLI_ON_TASK);
 	err = api_post(a, API_ASSIGND, path, NULL, &as);
 	if (err)
 		return err;
@@ -50,34 +57,59 @@ int cmd_assign(struct cli *c, int argc, char **argv)
 		return cli_usage(c, "%s", fm_error_msg());
 	if (assign(c, tid, aid, &as))
 		return cli_fail(c);
-	if (c->json)
+	/* stdout is the id alone, for A=$(fedmarket-contributor assign T) */
+	if (c->json) {
 		cli_print_json(as);
-	else
-		printf("%s\nassignment %s of task %s: submit before %s\n", aid,
-		       aid, tid, cli_str(as, "deadline_at"));
+	} else {
+		printf("%s\n", aid);
+		fprintf(stderr, "assignment %s of task %s: submit before %s\n",
+			aid, tid, cli_str(as, "deadline_at"));
+	}
 	json_decref(as);
 	return CLI_OK;
 }
 
-/* The assignment (it must be active: submitting to any other fails) and
- * its task. */
-static int active_assignment(struct cli *c, const char *aid, json_t **as,
-			     json_t **task)
+/* Why assignment as of task t takes no result, and what to do. */
+static int not_active(const json_t *as, const json_t *t)
+{
+	const char *aid = cli_str(as, "id"), *st = cli_str(as, "state");
+	const char *tid = cli_str(t, "id"), *tst = cli_str(t, "state");
+
+	if (!strcmp(tst, "cancelled"))
+		return fm_error_set(FM_ECONFLICT, "task %s was cancelled by its "
+				    "creator: assignment %s (%s) takes no "
+				    "result", tid, aid, st);
+	if (strcmp(tst, "open"))
+		return fm_error_set(FM_ECONFLICT, "assignment %s is %s and task "
+				    "%s is %s: it takes no more results", aid,
+				    st, tid, tst);
+	if (!strcmp(st, "submitted") || !strcmp(st, "accepted"))
+		return fm_error_set(FM_ECONFLICT, "assignment %s is %s: its "
+				    "result was sent already (see 'status')",
+				    aid, st);
+	return fm_error_set(FM_ECONFLICT, "assignment %s is %s, not active: "
+			    "take a new slot with 'assign %s'", aid, st, tid);
+}
+
+int contrib_active_assignment(struct cli *c, const char *aid, json_t **as,
+			      json_t **task)
 {
 	struct api *a = NULL;
 	int err = cli_api(c, 0, &a);
 
 	if (err)
 		return err;
+	cli_on(c, CLI_ON_ASSIGNMENT);
 	err = api_assignment(a, aid, as);
 	if (err)
 		return err;
+	cli_on(c, CLI_ON_NONE);
+	err = api_task(a, cli_str(*as, "task_id"), task);
+	if (err)
+		return err;
 	if (strcmp(cli_str(*as, "state"), "active"))
-		return fm_error_set(FM_ECONFLICT, "assignment %s is %s, not "
-				    "active: take a new slot with 'assign %s'",
-				    aid, cli_str(*as, "state"),
-				    cli_str(*as, "task_id"));
-	return api_task(a, cli_str(*as, "task_id"), task);
+		return not_active(*as, *task);
+	return FM_OK;
 }
 
 static int local_dir(struct cli *c, char *out, size_t n, const char *aid)
@@ -93,15 +125,20 @@ static int local_dir(struct cli *c, char *out, size_t n, const char *aid)
 struct train_ctx {
 	struct cli_bar bar;
 	struct ml_epoch_stats last;
-	int epochs;
+	int epochs, epoch; /* epoch: the one running, from 1 */
 };
 
+/* One line for the whole run: the share of every epoch's samples done,
+ * the epoch, its running loss and the time left. */
 static void on_batch(void *arg, size_t done, size_t total, double loss)
 {
 	struct train_ctx *t = arg;
 
-	(void)loss;
-	cli_bar_update(&t->bar, done, total);
+	cli_bar_note(&t->bar, "epoch %d/%d, loss %.4f", t->epoch, t->epochs,
+		     loss);
+	cli_bar_update(&t->bar,
+		       (uint64_t)(t->epoch - 1) * total + done,
+		       (uint64_t)t->epochs * total);
 }
 
 static int on_epoch(void *arg, struct ml_model *m,
@@ -111,8 +148,51 @@ static int on_epoch(void *arg, struct ml_model *m,
 
 	(void)m;
 	t->last = *s;
-	cli_bar_done(&t->bar);
+	t->epoch = s->epoch + 1;
 	return 0;
+}
+
+/* What Ctrl-C during training says: written by the handler, so it is
+ * made before (write is async-signal-safe, printf is not). */
+static char stop_msg[768];
+static size_t stop_len;
+
+static void on_stop(int sig)
+{
+	if (stop_len && write(STDERR_FILENO, stop_msg, stop_len) < 0) {
+		/* nothing more can be done about it here */
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* From here until stop_catch(0), Ctrl-C (or SIGTERM) says what stays
+ * and how to go on before the program ends as interrupted. */
+static void stop_catch(struct cli *c, const json_t *as)
+{
+	struct sigaction sa;
+	int n;
+
+	if (!as) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		return;
+	}
+	n = snprintf(stop_msg, sizeof(stop_msg),
+		     "%s%s %s: interrupted; nothing was sent and this run's "
+		     "training is lost\nassignment %s keeps its slot of task "
+		     "%s until %s: run the same command again before then\n",
+		     c->progress ? "\r\033[K" : "", c->prog, c->cmd,
+		     cli_show(as, "id"), cli_show(as, "task_id"),
+		     cli_show(as, "deadline_at"));
+	stop_len = n < 0 ? 0 : (size_t)n < sizeof(stop_msg)
+				       ? (size_t)n
+				       : sizeof(stop_msg) - 1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 }
 
 /* Replaces the honest update by an attack's (testing validators). */
@@ -163,9 +243,10 @@ static int train_load(struct cli *c, const char *aid, const char *data,
 	struct api *a = NULL;
 	int err;
 
-	err = active_assignment(c, aid, &as, &in->task);
+	err = contrib_active_assignment(c, aid, &as, &in->task);
 	if (err)
 		goto done;
+	stop_catch(c, as);
 	if (!strcmp(cli_str(in->task, "kind"), "data_annotator")) {
 		err = fm_error_set(FM_EINVAL, "task %s is a data-annotation "
 				   "task: use 'annotate %s'",
@@ -186,6 +267,7 @@ static int train_load(struct cli *c, const char *aid, const char *data,
 				     &in->m);
 	if (err)
 		goto done;
+	cli_on(c, CLI_ON_FILE);
 	err = work_load_data(&in->d, spec, data);
 	if (err)
 		goto done;
@@ -197,27 +279,44 @@ done:
 	return err;
 }
 
+static int dump_to(const json_t *doc, const char *path)
+{
+	if (json_dump_file(doc, path, JSON_INDENT(1)))
+		return fm_error_set(FM_EIO, "cannot write %s", path);
+	return FM_OK;
+}
+
 /* dir/result.json: what send-result submits with the model; *summary
- * gets it too. */
+ * gets it too. The model folder keeps a copy as training.json, so the
+ * model sent from anywhere with --model still tells its example count
+ * (its weight in FedAvg). */
 static int write_summary(json_t **summary, const char *dir, const char *aid,
 			 const struct train_in *in, const struct train_ctx *t)
 {
-	char path[WORK_PATH_MAX + 16];
+	char path[WORK_PATH_MAX + 32];
 	json_t *res;
-	int err = FM_OK;
+	int err;
 
-	res = json_pack("{s:s, s:I, s:i, s:{s:f, s:f}}", "assignment", aid,
-			"num_examples", (json_int_t)in->d.n, "base_version",
+	res = json_pack("{s:s, s:s, s:I, s:i, s:{s:f, s:f}}", "assignment",
+			aid, "task_id", cli_str(in->task, "id"), "num_examples",
+			(json_int_t)in->d.n, "base_version",
 			(int)json_integer_value(json_object_get(in->ver,
 								"version")),
 			"metrics", "loss",
 			isfinite(t->last.loss) ? t->last.loss : 0, "accuracy",
 			t->last.accuracy);
+	if (!res)
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	snprintf(path, sizeof(path), "%s/model/" TRAINING_JSON, dir);
+	err = dump_to(res, path);
+	if (err)
+		goto done;
 	snprintf(path, sizeof(path), "%s/result.json", dir);
-	if (!res || json_dump_file(res, path, JSON_INDENT(1)))
-		err = fm_error_set(FM_EIO, "cannot write %s", path);
-	else
-		*summary = json_incref(res);
+	err = dump_to(res, path);
+	if (err)
+		goto done;
+	*summary = json_incref(res);
+done:
 	json_decref(res);
 	return err;
 }
@@ -243,10 +342,12 @@ static int train(struct cli *c, const char *aid, const char *data,
 	}
 	cli_bar_init(&t.bar, c, "training");
 	t.epochs = in.o.epochs;
+	t.epoch = 1;
 	in.o.on_batch = on_batch;
 	in.o.on_epoch = on_epoch;
 	in.o.cb_arg = &t;
 	err = ml_train(in.m, &in.d, &in.o);
+	cli_bar_done(&t.bar);
 	if (err)
 		goto done;
 	if (attack_spec) {
@@ -254,6 +355,7 @@ static int train(struct cli *c, const char *aid, const char *data,
 		if (err)
 			goto done;
 	}
+	cli_on(c, CLI_ON_FILE);
 	err = local_dir(c, dir, sizeof(dir), aid);
 	if (err)
 		goto done;
@@ -263,6 +365,7 @@ static int train(struct cli *c, const char *aid, const char *data,
 		goto done;
 	err = write_summary(summary, dir, aid, &in, &t);
 done:
+	stop_catch(c, NULL);
 	ml_model_free(base);
 	train_in_cleanup(&in);
 	return err;
@@ -365,14 +468,16 @@ static int send_result(struct cli *c, const char *aid, const char *model_dir,
 	int err;
 
 	/* a model given by path is checked before anything is asked */
+	cli_on(c, CLI_ON_FILE);
 	if (model_dir) {
 		err = load_checked(&m, model_dir);
 		if (err)
 			goto done;
 	}
-	err = active_assignment(c, aid, &as, &task);
+	err = contrib_active_assignment(c, aid, &as, &task);
 	if (err)
 		goto done;
+	cli_on(c, CLI_ON_FILE);
 	err = local_dir(c, dir, sizeof(dir), aid);
 	if (err)
 		goto done;
@@ -395,6 +500,7 @@ static int send_result(struct cli *c, const char *aid, const char *model_dir,
 	if (err)
 		goto done;
 	snprintf(path, sizeof(path), "/v1/assignments/%s/result", aid);
+	cli_on(c, CLI_ON_ASSIGNMENT);
 	err = api_post(a, API_RESULTD, path, body, out);
 done:
 	json_decref(as);
@@ -411,33 +517,66 @@ static void print_sent(struct cli *c, const json_t *r)
 		cli_print_json(r);
 		return;
 	}
-	printf("%s\nresult %s submitted for task %s; the validator decides "
-	       "next (see 'status' and 'earnings')\n",
-	       cli_str(r, "id"), cli_str(r, "id"), cli_str(r, "task_id"));
+	printf("%s\n", cli_str(r, "id"));
+	fprintf(stderr, "result %s submitted for task %s; the validator "
+		"decides next (see 'status' and 'earnings')\n",
+		cli_str(r, "id"), cli_str(r, "task_id"));
+}
+
+/* The example count of a model folder that train made (its
+ * training.json); FM_ENOTFOUND when it has none. */
+static int model_examples(long *out, const char *dir)
+{
+	char path[WORK_PATH_MAX + 32];
+	json_t *doc = NULL;
+	json_int_t n;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/" TRAINING_JSON, dir);
+	err = fj_load_file(&doc, path, 1u << 20);
+	if (err)
+		return err;
+	n = json_integer_value(json_object_get(doc, "num_examples"));
+	json_decref(doc);
+	if (n <= 0)
+		return fm_error_set(FM_EINVAL, "%s: no num_examples", path);
+	*out = (long)n;
+	return FM_OK;
 }
 
 int cmd_send_result(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL }, *model = NULL;
-	long examples = 0;
+	long examples = -1;
 	const struct opt opts[] = {
 		{ "--model", OPT_STR, &model, "DIR",
 		  "a TensorFlow.js model folder made with any tool (default: "
 		  "what train made)", 0, 0 },
 		{ "--examples", OPT_LONG, &examples, "N",
-		  "with --model: examples it was trained on (the FedAvg "
-		  "weight)", 0, 1e12 },
+		  "with --model: examples it was trained on, its FedAvg "
+		  "weight (default: what train recorded in DIR/"
+		  TRAINING_JSON ")", 0, 1e12 },
 		OPT_END,
 	};
 	json_t *r = NULL;
 	char aid[37];
 	int code;
 
-	if (!cli_parse(c, opts, argc, argv, "ASSIGNMENT [--model DIR]", pos, 1,
-		       1, &code))
+	if (!cli_parse(c, opts, argc, argv,
+		       "ASSIGNMENT [--model DIR [--examples N]]", pos, 1, 1,
+		       &code))
 		return code;
 	if (cli_uuid(aid, pos[0], "assignment"))
 		return cli_usage(c, "%s", fm_error_msg());
+	if (examples >= 0 && !model)
+		return cli_usage(c, "--examples goes with --model (train "
+				 "records the count of its own model)");
+	/* a model sent without its example count would weigh nothing */
+	if (model && examples < 0 && model_examples(&examples, model))
+		return cli_usage(c, "--model %s: how many examples was it "
+				 "trained on? give --examples N (its weight "
+				 "in federated averaging); only models made "
+				 "by 'train' record it", model);
 	if (send_result(c, aid, model, examples, &r))
 		return cli_fail(c);
 	print_sent(c, r);
@@ -456,6 +595,7 @@ static int my_active(struct cli *c, const char *tid, char aid[37])
 
 	if (err)
 		return err;
+	cli_on(c, CLI_ON_NONE);
 	snprintf(path, sizeof(path), "/v1/assignments?contributor=%s&task=%s",
 		 c->addr, tid);
 	err = api_get(a, API_ASSIGND, path, &list);

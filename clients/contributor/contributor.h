@@ -15,4 +15,10 @@ int cmd_annotate(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_earnings(struct cli *c, int argc, char **argv);
 
+/* The assignment aid and its task; FM_ECONFLICT saying why and what to
+ * do when the assignment takes no result (not active, task cancelled or
+ * closed). */
+int contrib_active_assignment(struct cli *c, const char *aid, json_t **as,
+			      json_t **task);
+
 #endif

@@ -12,16 +12,83 @@
 #include <string.h>
 #include <time.h>
 
+/* GET of task tid's results in state (NULL: all). */
+static int results_in(struct api *a, const char *tid, const char *state,
+		      json_t **out)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "/v1/tasks/%s/results%s%s", tid,
+		 state ? "?state=" : "", state ? state : "");
+	return api_get(a, API_RESULTD, path, out);
+}
+
+#define LISTED 3 /* results named in the message; the rest counted */
+
+/* FM_ECONFLICT naming the results of task tid that wait for a decision
+ * (ids and contributors), unless there are none. */
+static int none_undecided(struct api *a, const char *tid)
+{
+	char list[LISTED * 96] = "", more[64] = "";
+	json_t *page = NULL, *rs, *r;
+	size_t i, n, len = 0;
+	int err = results_in(a, tid, "submitted", &page);
+
+	if (err)
+		return err;
+	rs = json_object_get(page, "results");
+	n = json_array_size(rs);
+	json_array_foreach(rs, i, r) {
+		if (i == LISTED || len >= sizeof(list) - 1)
+			break;
+		len += (size_t)snprintf(list + len, sizeof(list) - len,
+					"%s %s from %s", i ? "," : "",
+					cli_show(r, "id"),
+					cli_show(r, "contributor"));
+	}
+	if (n > LISTED)
+		snprintf(more, sizeof(more), " and %zu more (list-results "
+			 "--state submitted)", n - LISTED);
+	if (n)
+		err = fm_error_set(FM_ECONFLICT, "task %s has %zu result(s) "
+				   "waiting for a decision:%s%s", tid, n, list,
+				   more);
+	json_decref(page);
+	return err;
+}
+
+/* Prints the results the cancel rejected (their reason says so). */
+static void print_cancelled(struct api *a, const char *tid)
+{
+	json_t *page = NULL, *r;
+	size_t i;
+
+	if (results_in(a, tid, "rejected", &page))
+		return; /* the cancel itself is done; this is only a report */
+	json_array_foreach(json_object_get(page, "results"), i, r)
+		if (!strcmp(cli_str(json_object_get(r, "decision"), "reason"),
+			    "task cancelled"))
+			printf("result %s from %s rejected: task cancelled\n",
+			       cli_show(r, "id"), cli_show(r, "contributor"));
+	json_decref(page);
+}
+
 int cmd_cancel(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL };
-	const struct opt opts[] = { OPT_END };
+	int force = 0, code, err;
+	const struct opt opts[] = {
+		{ "--force", OPT_FLAG, &force, NULL,
+		  "cancel even while results wait for a decision: they are "
+		  "rejected (\"task cancelled\") and not paid", 0, 0 },
+		OPT_END,
+	};
 	struct api *a = NULL;
 	json_t *t = NULL;
 	char tid[67], path[120];
-	int code, err;
 
-	if (!cli_parse(c, opts, argc, argv, "TASK", pos, 1, 1, &code))
+	if (!cli_parse(c, opts, argc, argv, "TASK [--force]", pos, 1, 1,
+		       &code))
 		return code;
 	if (cli_task_id(tid, pos[0]))
 		return cli_usage(c, "%s", fm_error_msg());
@@ -29,16 +96,34 @@ int cmd_cancel(struct cli *c, int argc, char **argv)
 	err = cli_api(c, 1, &a);
 	if (err)
 		return cli_fail(c);
+	cli_on(c, CLI_ON_TASK);
+	err = api_task(a, tid, &t);
+	if (err)
+		return cli_fail(c);
+	json_decref(t);
+	t = NULL;
+	cli_on(c, CLI_ON_NONE);
+	/* the cancel rejects what waits; a result is never dropped unseen */
+	if (!force && none_undecided(a, tid))
+		return fm_error_code() == FM_ECONFLICT
+			       ? cli_fail_hint(c, "accept or reject them first "
+					       "('accept RESULT', 'reject "
+					       "RESULT --reason TEXT'), or "
+					       "cancel with --force to reject "
+					       "them as \"task cancelled\"")
+			       : cli_fail(c);
+	cli_on(c, CLI_ON_TASK);
 	err = api_post(a, API_TASKD, path, NULL, &t);
 	if (err)
 		return cli_fail(c);
-	if (c->json)
+	if (c->json) {
 		cli_print_json(t);
-	else
+	} else {
+		print_cancelled(a, tid);
 		printf("task %s is %s; the escrow's unpaid rest goes back to "
 		       "you (refund %s)\n",
-		       tid, json_string_value(json_object_get(t, "state")),
-		       json_string_value(json_object_get(t, "refund_state")));
+		       tid, cli_show(t, "state"), cli_show(t, "refund_state"));
+	}
 	json_decref(t);
 	return CLI_OK;
 }
@@ -59,6 +144,7 @@ static int refundable(struct cli *c, const char *tid,
 	err = work_market_chain(c, escrow, op);
 	if (err)
 		return err;
+	cli_on(c, CLI_ON_CHAIN);
 	err = chain_rpc_new(r, c->cfg.rpc_url, NULL);
 	if (err)
 		return err;

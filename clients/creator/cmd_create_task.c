@@ -101,6 +101,7 @@ static int push_assets(struct cli *c, struct store_ref *ref, const char *dir,
 			return err;
 	}
 	info.model = meta;
+	cli_on(c, CLI_ON_STORAGE);
 	err = store_open(&st, NULL, &c->cfg);
 	if (err)
 		goto done;
@@ -136,64 +137,156 @@ static int fix_expiry(json_t *spec)
 	return FM_OK;
 }
 
-/* Funds the escrow unless this creator already funded this task id;
- * tx_out gets the funding transaction's hash ("" when already funded). */
-static int fund(struct cli *c, const struct task_spec *s, long long deadline,
-		long timeout_s, char tx_out[67])
+/* The escrow's funding of a task, prepared before anything is pushed
+ * or spent. */
+struct funding {
+	struct chain_rpc *r;
+	struct chain_tx tx;
+	int due; /* 0: this creator funded this task id before */
+};
+
+static void funding_cleanup(struct funding *f)
+{
+	chain_rpc_free(f->r);
+	chain_tx_cleanup(&f->tx);
+}
+
+/* Gas a fund() transaction takes at most, for the shortfall message
+ * when the node cannot estimate it (it refuses to estimate for an
+ * account that cannot pay the deposit). */
+#define FUND_GAS_BOUND 200000
+
+/* FM_EUNPROCESSABLE saying what the task needs and what the account
+ * holds, in ether. gas is what the transaction may burn; guessed says
+ * whether it is the bound rather than the node's estimate. */
+static int short_of_funds(const struct cli *c, const struct task_spec *s,
+			  const struct chain_u256 *value,
+			  const struct chain_u256 *gas,
+			  const struct chain_u256 *held, int guessed)
+{
+	char v[CHAIN_U256_DEC_MAX], g[CHAIN_U256_DEC_MAX], t[CHAIN_U256_DEC_MAX];
+	char h[CHAIN_U256_DEC_MAX], ve[96], ge[96], te[96], he[96], re[96];
+	struct chain_u256 total;
+
+	chain_u256_add(&total, value, gas);
+	chain_u256_to_dec(v, sizeof(v), value);
+	chain_u256_to_dec(g, sizeof(g), gas);
+	chain_u256_to_dec(t, sizeof(t), &total);
+	chain_u256_to_dec(h, sizeof(h), held);
+	cli_format_wei(ve, sizeof(ve), v);
+	cli_format_wei(ge, sizeof(ge), g);
+	cli_format_wei(te, sizeof(te), t);
+	cli_format_wei(he, sizeof(he), h);
+	cli_format_wei(re, sizeof(re), s->reward_wei);
+	return fm_error_set(FM_EUNPROCESSABLE, "not enough ETH: the task needs "
+			    "%s (reward %s x %lld slots = %s, plus %s%s of "
+			    "gas) and %s holds %s", te, re,
+			    s->max_assignments, ve, guessed ? "up to " : "",
+			    ge, c->addr, he);
+}
+
+/* The account pays the deposit and the gas, or nothing is sent: the
+ * node's own refusal ("insufficient funds for gas * price + value")
+ * says neither how much is needed nor how much there is. */
+static int check_funds(struct cli *c, const struct task_spec *s,
+		       struct funding *f)
+{
+	struct chain_u256 held, gas, need;
+	struct chain_fees fees;
+	int err;
+
+	err = chain_rpc_balance(f->r, &held, c->key.addr);
+	if (err)
+		return err;
+	if (chain_u256_cmp(&held, &f->tx.value) < 0) {
+		err = chain_rpc_fees(f->r, &fees);
+		if (err)
+			return err;
+		chain_u256_mul_u64(&gas, &fees.max_fee, FUND_GAS_BOUND);
+		return short_of_funds(c, s, &f->tx.value, &gas, &held, 1);
+	}
+	/* nonce, fees and the gas estimate (plus its margin) */
+	err = chain_rpc_prepare_tx(f->r, &f->tx, c->key.addr);
+	if (err)
+		return err;
+	if (chain_u256_mul_u64(&gas, &f->tx.max_fee, f->tx.gas_limit) ||
+	    chain_u256_add(&need, &f->tx.value, &gas))
+		return fm_error_set(FM_EINVAL, "reward_wei: the deposit and "
+				    "its gas overflow 256 bits");
+	if (chain_u256_cmp(&held, &need) < 0)
+		return short_of_funds(c, s, &f->tx.value, &gas, &held, 0);
+	return FM_OK;
+}
+
+/* Everything the funding needs, checked before anything is pushed:
+ * the marketplace's escrow, whether this creator funded this task id
+ * before (then nothing is due), the transaction and the account's
+ * ether. */
+static int funding_prepare(struct cli *c, const struct task_spec *s,
+			   long long deadline, struct funding *f)
 {
 	uint8_t escrow[CHAIN_ADDR_LEN], op[CHAIN_ADDR_LEN], tid[32];
 	char op_hex[CHAIN_ADDR_HEX];
-	struct chain_rpc *r = NULL;
-	struct chain_receipt rc = { 0 };
 	struct escrow_task et;
 	struct chain_u256 reward;
-	struct chain_tx tx;
 	int err;
 
-	tx_out[0] = '\0';
-	chain_tx_init(&tx);
 	err = work_market_chain(c, escrow, op_hex);
 	if (err)
-		goto done;
+		return err;
 	err = chain_address_parse(op, op_hex, "operator");
 	if (err)
-		goto done;
+		return err;
 	err = hex_decode(tid, 32, s->task_id);
 	if (err)
-		goto done;
+		return err;
 	err = chain_u256_parse(&reward, s->reward_wei, "reward_wei");
 	if (err)
-		goto done;
-	err = chain_rpc_new(&r, c->cfg.rpc_url, NULL);
+		return err;
+	cli_on(c, CLI_ON_CHAIN);
+	err = chain_rpc_new(&f->r, c->cfg.rpc_url, NULL);
 	if (err)
-		goto done;
-	err = escrow_get_task(r, &et, escrow, tid);
+		return err;
+	err = escrow_get_task(f->r, &et, escrow, tid);
 	if (err == FM_OK) {
 		if (memcmp(et.creator, c->key.addr, CHAIN_ADDR_LEN) ||
 		    et.state != ESCROW_OPEN)
-			err = fm_error_set(FM_ECONFLICT, "task id %s is already "
-					   "used on the escrow (state %s); "
-					   "choose another task_id",
-					   s->task_id,
-					   escrow_state_name(et.state));
-		goto done; /* funded by us before: post without paying again */
+			return fm_error_set(FM_ECONFLICT, "task id %s is already "
+					    "used on the escrow (state %s); "
+					    "choose another task_id",
+					    s->task_id,
+					    escrow_state_name(et.state));
+		return FM_OK; /* funded by us before: post without paying */
 	}
 	if (err != FM_ENOTFOUND)
-		goto done;
-	err = escrow_fund_tx(&tx, escrow, tid, op, (uint64_t)deadline, &reward,
-			     (uint32_t)s->max_assignments);
+		return err;
+	err = escrow_fund_tx(&f->tx, escrow, tid, op, (uint64_t)deadline,
+			     &reward, (uint32_t)s->max_assignments);
 	if (err)
-		goto done;
-	err = chain_rpc_send_tx(r, &rc, &tx, &c->key, timeout_s * 1000);
-	if (err)
-		goto done;
-	tx_out[0] = '0';
-	tx_out[1] = 'x';
-	hex_encode(tx_out + 2, rc.tx_hash, 32);
-done:
+		return err;
+	f->due = 1;
+	return check_funds(c, s, f);
+}
+
+/* Sends the prepared funding, if any is due; tx_out gets its hash (""
+ * when the task was funded before). */
+static int fund(struct cli *c, struct funding *f, long timeout_s,
+		char tx_out[67])
+{
+	struct chain_receipt rc = { 0 };
+	int err;
+
+	tx_out[0] = '\0';
+	if (!f->due)
+		return FM_OK;
+	cli_on(c, CLI_ON_CHAIN);
+	err = chain_rpc_send_tx(f->r, &rc, &f->tx, &c->key, timeout_s * 1000);
+	if (!err) {
+		tx_out[0] = '0';
+		tx_out[1] = 'x';
+		hex_encode(tx_out + 2, rc.tx_hash, 32);
+	}
 	chain_receipt_cleanup(&rc);
-	chain_tx_cleanup(&tx);
-	chain_rpc_free(r);
 	return err;
 }
 
@@ -330,12 +423,13 @@ static int check_task(struct cli *c, json_t *spec, const char *assets,
 	return cli_identity(c);
 }
 
-/* Pushes the assets, funds the escrow and posts the task; *task gets it
- * as taskd answered, tx the funding transaction ("" when it was funded
- * before). */
+/* Pushes the assets, funds the escrow (as f prepared it) and posts the
+ * task; *task gets it as taskd answered, tx the funding transaction (""
+ * when it was funded before). */
 static int post_task(struct cli *c, const struct create_args *a,
 		     json_t *spec, const struct ml_model *model,
-		     const struct task_spec *s, json_t **task, char tx[67])
+		     const struct task_spec *s, struct funding *f,
+		     json_t **task, char tx[67])
 {
 	struct store_ref ref;
 	struct api *api = NULL;
@@ -345,13 +439,13 @@ static int post_task(struct cli *c, const struct create_args *a,
 	if (err)
 		return err;
 	json_object_set_new(spec, "assets", json_string(ref.hex));
-	err = fund(c, s, s->expires_at + s->assignment_duration_s + a->grace,
-		   a->timeout, tx);
+	err = fund(c, f, a->timeout, tx);
 	if (err)
 		return err;
 	err = cli_api(c, 1, &api);
 	if (err)
 		return err;
+	cli_on(c, CLI_ON_NONE);
 	err = api_post(api, API_TASKD, "/v1/tasks", spec, task);
 	if (err)
 		fm_error_prefix("the escrow holds the funding of task %s but "
@@ -386,6 +480,7 @@ int cmd_create_task(struct cli *c, int argc, char **argv)
 		OPT_END,
 	};
 	struct task_spec s = { 0 };
+	struct funding f = { 0 };
 	json_t *spec = NULL, *task = NULL;
 	struct ml_model *model = NULL;
 	char tx[67] = "";
@@ -396,13 +491,19 @@ int cmd_create_task(struct cli *c, int argc, char **argv)
 		return code;
 	if (!a.spec_file || !a.assets)
 		return cli_usage(c, "--spec and --assets are required");
+	chain_tx_init(&f.tx);
+	cli_on(c, CLI_ON_FILE);
 	err = load_spec(&spec, &a);
 	if (err)
 		goto done;
 	err = check_task(c, spec, a.assets, &model, &s);
 	if (err)
 		goto done;
-	err = post_task(c, &a, spec, model, &s, &task, tx);
+	err = funding_prepare(c, &s, s.expires_at + s.assignment_duration_s +
+				     a.grace, &f);
+	if (err)
+		goto done;
+	err = post_task(c, &a, spec, model, &s, &f, &task, tx);
 	if (err)
 		goto done;
 	if (!a.no_wait) {
@@ -412,6 +513,7 @@ int cmd_create_task(struct cli *c, int argc, char **argv)
 	}
 	print_task(c, task, tx);
 done:
+	funding_cleanup(&f);
 	task_spec_cleanup(&s);
 	json_decref(spec);
 	ml_model_free(model);

@@ -196,6 +196,7 @@ int cmd_pull_model(struct cli *c, int argc, char **argv)
 	err = cli_api(c, 0, &a);
 	if (err)
 		goto done;
+	cli_on(c, CLI_ON_TASK);
 	err = api_model_version(a, tid, (int)version, &v);
 	if (err)
 		goto done;
@@ -203,6 +204,7 @@ int cmd_pull_model(struct cli *c, int argc, char **argv)
 					    v, "bundle_ref")));
 	if (err)
 		goto done;
+	cli_on(c, CLI_ON_STORAGE);
 	err = store_open(&st, NULL, &c->cfg);
 	if (err)
 		goto done;

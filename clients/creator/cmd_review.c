@@ -17,19 +17,22 @@ int cmd_list_tasks(struct cli *c, int argc, char **argv)
 		{ "--mine", OPT_FLAG, &mine, NULL, "only tasks you created", 0,
 		  0 },
 		{ "--state", OPT_STR, &q.state, "S",
-		  "draft, open, closed, expired or cancelled", 0, 0 },
+		  "draft, funded, open, closed, expired or cancelled", 0, 0 },
 		{ "--kind", OPT_STR, &q.kind, "K",
 		  "model_contributor, model_engineer or data_annotator", 0, 0 },
 		{ "--limit", OPT_LONG, &q.limit, "N", "at most N tasks (50)", 1,
 		  200 },
+		CLI_OPT_ADDRESS(c),
 		OPT_END,
 	};
 
-	if (!cli_parse(c, opts, argc, argv, "[--mine] [--state S]", NULL, 0, 0,
-		       &code))
+	if (!cli_parse(c, opts, argc, argv, "[--mine [--address ADDR]] "
+		       "[--state S]", NULL, 0, 0, &code))
 		return code;
+	if (c->address && !mine)
+		return cli_usage(c, "--address goes with --mine");
 	if (mine) {
-		if (cli_identity(c))
+		if (cli_address(c))
 			return cli_fail(c);
 		q.creator = c->addr;
 	}
@@ -91,9 +94,11 @@ static int load_result(struct cli *c, const char *rid, json_t **result,
 
 	if (err)
 		return err;
+	cli_on(c, CLI_ON_RESULT);
 	err = api_result(a, rid, result);
 	if (err)
 		return err;
+	cli_on(c, CLI_ON_NONE);
 	return api_task(a, json_string_value(json_object_get(*result,
 							     "task_id")),
 			task);
@@ -194,9 +199,11 @@ int cmd_evaluate(struct cli *c, int argc, char **argv)
 				   "no model to evaluate", rid);
 		goto done;
 	}
+	cli_on(c, CLI_ON_FILE);
 	err = work_load_data(&d, json_object_get(t, "spec"), data);
 	if (err)
 		goto done;
+	cli_on(c, CLI_ON_NONE);
 	err = evaluate_both(c, r, t, &d, &ev, &cev, &ver);
 	if (err)
 		goto done;
@@ -222,6 +229,7 @@ static int decide(struct cli *c, const char *rid, int accept,
 	snprintf(path, sizeof(path), "/v1/results/%s/decision", rid);
 	if (err)
 		goto done;
+	cli_on(c, CLI_ON_RESULT);
 	err = api_post(a, API_VALIDATIOND, path, body, &out);
 done:
 	json_decref(body);

@@ -3,8 +3,11 @@
 # poisoned result is rejected with a reason, every accepted result is
 # paid exactly once (Released events and balances read with cast, an
 # independent client), the escrow holds funding minus payouts; then the
-# CLIs' bad input: unknown task, wrong password, assets that fail
-# verification, an expired assignment, usage errors.
+# CLIs against the kept demo: what a contributor sees of a decision, reads
+# without a password, progress and Ctrl-C, a cancel with a result
+# waiting, an account short of ether, hints that name what failed, and
+# bad input: unknown task, wrong password, assets that fail verification,
+# an expired assignment, usage errors.
 #
 # The demo runs on its own ports (FM_PORT_BASE + 20 .. + 33) and folder,
 # beside the test stack; it is stopped at the end.
@@ -28,7 +31,7 @@ expect_fail() {
   local d=$1 want=$2 pat=$3; shift 3
   local out rc
   out=$("$@" 2>&1 >/dev/null); rc=$?
-  if [ "$rc" -eq "$want" ] && grep -qiE "$pat" <<<"$out"; then
+  if [ "$rc" -eq "$want" ] && grep -qiE -- "$pat" <<<"$out"; then
     ok 0 "$d"
   else
     ok 1 "$d"
@@ -95,7 +98,7 @@ mkdir -p "$work/bad"
 cp "$top/assets/models/fashion-mlp/model.json" "$work/bad/"
 head -c 1000 "$top/assets/models/fashion-mlp/weights.bin" >"$work/bad/weights.bin"
 expect_fail "send-result of a model with truncated weights: exit 1" 1 "weights|bytes" \
-  contributor alice send-result "$expiring" --model "$work/bad"
+  contributor alice send-result "$expiring" --model "$work/bad" --examples 10
 
 # ---------------------------------------------------------------- the round
 status=$(creator status "$TASK" --json)
@@ -253,8 +256,141 @@ check "the creator rejects it with a reason" creator reject "$bob_rid" --reason 
 expect_fail "deciding twice: exit 1" 1 "decided|state|already" creator accept "$bob_rid"
 [ "$(contributor bob status --json | j "[a['state'] for a in d if a['id'] == '$bob_as'][0]")" = rejected ]
 ok $? "bob sees his assignment rejected"
+contributor bob status --json |
+  j "[a['result']['decision']['reason'] for a in d if a['id'] == '$bob_as'][0]" |
+  grep -qx "not enough data for this task"
+ok $? "status --json gives bob the creator's reason"
+contributor bob status | grep -A3 "^$bob_as" | grep -c "rejected: not enough data for this task" >/dev/null
+ok $? "status in text gives bob the reason under the assignment"
+alice_tx=$(printf '%s' "$earn" | j '[p["tx_hash"] for p in d["payouts"] if p["state"] == "confirmed"][0]')
+contributor alice status | grep -c "accepted; payout of 0.1 ETH confirmed in transaction $alice_tx" >/dev/null
+ok $? "status shows alice's accepted result with its payout's transaction"
 expect_fail "refund before the escrow's deadline: exit 1, says cancel instead" 1 "deadline" \
   creator refund "$short"
+
+
+# ---------------------------------- reading needs an address, not a password
+# No password file and no terminal (setsid): whatever needs the key fails.
+nopw() { local who=$1; shift
+  env -u FEDMARKET_PASSWORD_FILE FEDMARKET_KEYSTORE_DIR="$VAR/keys/$who" \
+    FEDMARKET_WORK_DIR="$VAR/work/$who" setsid -w "$@" </dev/null; }
+expect_fail "without a password, signing fails (the check below means something)" 1 "password" \
+  nopw bob "$FM_BIN/fedmarket-contributor" assign "$eng"
+nopw alice "$FM_BIN/fedmarket-contributor" earnings --json | j 'd["address"]' | grep -qx "$ADDR_alice"
+ok $? "earnings reads the address from the keystore, asking no password"
+nopw alice "$FM_BIN/fedmarket-contributor" status --json |
+  j "int(any(a['id'] == '$expiring' for a in d))" | grep -qx 1
+ok $? "status asks no password"
+nopw creator "$FM_BIN/fedmarket-creator" list-tasks --mine --json |
+  j "int(any(t['id'] == '$TASK' for t in d))" | grep -qx 1
+ok $? "list-tasks --mine asks no password"
+contributor bob earnings --address "$ADDR_alice" --json | j 'd["address"]' | grep -qx "$ADDR_alice"
+ok $? "earnings --address reads another account"
+
+# -------------------- a slow task: progress, Ctrl-C, a cancel with a result
+cat >"$work/slow.json" <<'EOF'
+{ "title": "e2e: a task that trains long and is cancelled", "kind": "model_contributor",
+  "reward_wei": "1000", "max_assignments": 3, "assignment_duration_s": 3600,
+  "lifetime_s": 3600, "validation": { "strategy": "manual" },
+  "training": { "epochs": 300, "batch_size": 32, "learning_rate": 0.001,
+    "optimizer": "adam", "loss": "sparse_categorical_crossentropy", "from_logits": true,
+    "data": { "kind": "image", "format": "idx", "shape": [28, 28], "num_classes": 10,
+      "preprocessing": { "scale": 255 } } } }
+EOF
+slow=$(creator create-task --json --spec "$work/slow.json" --assets "$top/assets/models/fashion-mlp" | j 'd["id"]')
+ok $? "the creator posts a task of 300 epochs"
+out=$(contributor dave show "$slow")
+grep -q "300 epoch" <<<"$out" && grep -q "idx" <<<"$out" && grep -q "divided by 255" <<<"$out" &&
+  grep -q "sample shape: \[28, 28\]" <<<"$out"
+ok $? "show in text says how to train: epochs, data format, shape, preprocessing"
+slow_dave=$(contributor dave assign "$slow" 2>/dev/null)
+[[ $slow_dave =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]]
+ok $? "assign prints the assignment id alone on stdout (A=\$(... assign ...))"
+
+# On a terminal (script gives one) with NO_COLOR: earnings (in colour
+# on a terminal otherwise), the training bar, then Ctrl-C.
+export FEDMARKET_KEYSTORE_DIR=$VAR/keys/dave FEDMARKET_WORK_DIR=$VAR/work/dave
+env -u NO_COLOR script -qfec "$FM_BIN/fedmarket-contributor earnings" "$work/color.log" >/dev/null 2>&1
+grep -q $'\033\[32m' "$work/color.log"
+ok $? "on a terminal, earnings is in colour"
+cat >"$work/ctrlc.sh" <<EOF
+"$FM_BIN/fedmarket-contributor" earnings
+"$FM_BIN/fedmarket-contributor" train "$slow_dave" --data "$VAR/data/contributor-4" &
+p=\$!
+for i in \$(seq 1 300); do grep -q ETA "$work/tty.log" 2>/dev/null && break; sleep 0.1; done
+kill -INT \$p
+wait \$p
+echo "exit=\$?"
+EOF
+NO_COLOR=1 timeout 120 script -qfec "bash $work/ctrlc.sh" "$work/tty.log" >/dev/null 2>&1
+unset FEDMARKET_KEYSTORE_DIR FEDMARKET_WORK_DIR
+tr '\r' '\n' <"$work/tty.log" >"$work/tty.txt"
+grep -qE "epoch [0-9]+/300, loss [0-9.]+, ETA [0-9]+" "$work/tty.txt"
+ok $? "with NO_COLOR on a terminal, training shows one line: epoch N/M, loss and ETA"
+python3 - "$work/tty.txt" <<'EOF'
+import re, sys
+seen = [(int(m.group(1)), int(m.group(2))) for m in
+        (re.search(r"\] +(\d+)%, epoch (\d+)/300", l) for l in open(sys.argv[1])) if m]
+pcts, epochs = [p for p, _ in seen], [e for _, e in seen]
+sys.exit(0 if len(seen) > 2 and pcts == sorted(pcts) and epochs == sorted(epochs)
+         and epochs[-1] > 1 and pcts[-1] <= 100 * epochs[-1] // 300 + 1 else 1)
+EOF
+ok $? "the bar runs once over all epochs (it does not restart at each epoch)"
+grep -q "confirmed:" "$work/tty.txt" && ! grep -q $'\033\[3[0-9]m' "$work/tty.log"
+ok $? "NO_COLOR turns the colours off (and only them)"
+grep -q "interrupted" "$work/tty.txt" && grep -q "keeps its slot of task $slow until" "$work/tty.txt" &&
+  grep -q "run the same command again" "$work/tty.txt" && grep -q "exit=130" "$work/tty.txt"
+ok $? "Ctrl-C during training says what is kept (the slot, until its deadline) and how to resume"
+
+# Carol sends a model made by 'train' for another task: its count comes along.
+slow_carol=$(contributor carol assign "$slow" 2>/dev/null)
+expect_fail "send-result --model of a model without its example count: usage error naming --examples" 2 \
+  "--examples" contributor carol send-result "$slow_carol" --model "$top/assets/models/fashion-mlp"
+rm -rf "$work/alice-model"
+cp -r "$VAR/work/alice/assignments/$expiring/model" "$work/alice-model"
+slow_rid=$(contributor carol send-result "$slow_carol" --model "$work/alice-model" 2>/dev/null)
+ok $? "send-result --model of a model made by train needs no --examples"
+[ "$(creator list-results "$slow" --json | j "[r['num_examples'] for r in d if r['id'] == '$slow_rid'][0]")" = 3000 ]
+ok $? "its result counts the 3000 examples train recorded beside the model"
+out=$(creator cancel "$slow" 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q "waiting for a decision: $slow_rid from $ADDR_carol" <<<"$out" &&
+  grep -q "hint: accept or reject them first.*--force" <<<"$out"
+ok $? "cancel while a result waits: exit 1, names the result and its contributor, says accept/reject or --force"
+[ "$(creator status "$slow" --json | j 'd["state"]')" = open ]
+ok $? "the refused cancel left the task open"
+creator cancel "$slow" --force >"$work/cancel.out" 2>&1 && grep -q "$slow_rid.*task cancelled" "$work/cancel.out"
+ok $? "cancel --force cancels and says which results it rejected"
+[ "$(contributor carol status --json | j "[a['result']['state'] + '|' + a['result']['decision']['reason'] for a in d if a['id'] == '$slow_carol'][0]")" = "rejected|task cancelled" ]
+ok $? "the waiting result is rejected with reason \"task cancelled\" (none stays submitted)"
+out=$(contributor dave send-result "$slow_dave" 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q "cancelled by its creator" <<<"$out" && ! grep -q "new slot" <<<"$out"
+ok $? "send-result on the cancelled task says it was cancelled, not to take a new slot"
+for ((i = 0; i < 60; i++)); do
+  refund_tx=$(creator status "$slow" --json | j 'd["refund_tx"] or ""')
+  [ -n "$refund_tx" ] && break
+  sleep 1
+done
+creator status "$slow" | grep -c "refund confirmed in transaction $refund_tx" >/dev/null
+ok $? "status in text shows the refund's transaction ($refund_tx)"
+
+# ----------------------------------------- an account short of ether
+poor=$("$FM_BIN/fedmarket-creator" keys new --light --keystore-dir "$work/poor" \
+  --password-file "$VAR/password" --json | j 'd["address"].lower()')
+"$cast" rpc --rpc-url "$rpc" anvil_setBalance "$poor" 0x470DE4DF820000 >/dev/null # 0.02 ETH
+expect_fail "create-task from an account of 0.02 ETH: exit 1, says what is needed and held, in ETH" 1 \
+  "needs 0\.5[0-9]* ETH \(reward 0\.1 ETH x 5 slots = 0\.5 ETH.*gas\) and $poor holds 0\.02 ETH" \
+  env FEDMARKET_KEYSTORE_DIR="$work/poor" "$FM_BIN/fedmarket-creator" create-task \
+  --spec "$top/assets/tasks/fashion-mnist.json" --assets "$top/assets/models/fashion-mlp"
+[ "$("$cast" nonce --rpc-url "$rpc" "$poor")" = 0 ]
+ok $? "nothing was sent from the short account"
+
+# ------------------------------------------ the operator's view of an escrow
+out=$("$FM_BIN/fedmarket-admin" escrow-task "$TASK")
+grep -qE "^reward +0\.1 ETH$" <<<"$out" && grep -qE "^deadline +20[0-9]{2}-[0-9]{2}-[0-9]{2} [0-9:]{8} UTC$" <<<"$out"
+ok $? "admin escrow-task prints ether and dates"
+"$FM_BIN/fedmarket-admin" escrow-task "$TASK" --json | j 'd["reward_wei"] + " " + str(d["deadline"] > 0)' |
+  grep -qx "100000000000000000 True"
+ok $? "admin escrow-task --json keeps wei and Unix time"
 
 # ------------------------------------------------------------------ bad input
 unknown=0x$(printf '%064d' 7)
@@ -266,7 +402,9 @@ expect_fail "status of a malformed task id: usage error, exit 2" 2 "64 hex" \
   creator status 0x1234
 printf 'not-the-password\n' >"$work/wrong"
 expect_fail "wrong keystore password: exit 1, says password" 1 "password" \
-  contributor bob status --password-file "$work/wrong"
+  contributor bob assign "$eng" --password-file "$work/wrong"
+expect_fail "list-results of an unknown task: exit 1, says not found (as status does)" 1 \
+  "task not found" creator list-results "$unknown"
 
 nonce_before=$("$cast" nonce --rpc-url "$rpc" "$CREATOR")
 expect_fail "create-task with truncated weights: exit 1, names the weights" 1 "weights|bytes" \
@@ -287,6 +425,36 @@ expect_fail "annotation assets without items: exit 1" 1 "items" \
   creator create-task --spec "$top/assets/tasks/annotate-reviews.json" --assets "$work/noitems"
 expect_fail "create-task without --assets: usage error, exit 2" 2 "required" \
   creator create-task --spec "$top/assets/tasks/fashion-mnist.json"
+
+# ------------------------------------- hints name what failed, or nothing
+# expect_hint description code want unwanted command...: the exit code,
+# stderr matching want and not unwanted
+expect_hint() {
+  local d=$1 want_rc=$2 want=$3 unwanted=$4; shift 4
+  local out rc
+  out=$("$@" 2>&1 >/dev/null); rc=$?
+  if [ "$rc" -eq "$want_rc" ] && grep -qiE -- "$want" <<<"$out" && ! grep -qiE -- "$unwanted" <<<"$out"; then
+    ok 0 "$d"
+  else
+    ok 1 "$d"
+    echo "#   exit $rc (want $want_rc), stderr: $out"
+  fi
+}
+hint_as=$(contributor carol assign "$short" 2>/dev/null)
+expect_hint "a missing --data file: no hint about tasks" 1 "$work/nope" "hint:.*list-tasks" \
+  contributor carol train "$hint_as" --data "$work/nope"
+expect_hint "a missing --password-file: the hint names --password-file" 1 "hint:.*--password-file" "list-tasks" \
+  contributor carol assign "$eng" --password-file "$work/nope"
+expect_hint "an unknown assignment: the hint says 'status'" 1 "hint:.*'status'" "list-tasks" \
+  contributor carol send-result 123e4567-e89b-12d3-a456-426614174000
+expect_hint "an unknown result: the hint says 'list-results'" 1 "hint:.*list-results" "list-tasks" \
+  creator accept 123e4567-e89b-12d3-a456-426614174000
+expect_hint "only the chain node down: earnings hints at rpc_url, not the services" 1 "hint:.*rpc_url" \
+  "taskd_url|assignd_url|validationd_url" env FEDMARKET_RPC_URL=http://127.0.0.1:1 \
+  FEDMARKET_KEYSTORE_DIR="$VAR/keys/alice" "$FM_BIN/fedmarket-contributor" earnings
+expect_hint "only assignd down: status hints at assignd_url" 1 "hint:.*assignd_url" "rpc_url|taskd_url" \
+  env FEDMARKET_ASSIGND_URL=http://127.0.0.1:1 FEDMARKET_KEYSTORE_DIR="$VAR/keys/alice" \
+  "$FM_BIN/fedmarket-contributor" status
 
 # The assignment taken before has had its minute (plus the sweeper's).
 left=$(( t_assigned + 70 - $(date +%s) ))

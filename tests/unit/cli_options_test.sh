@@ -137,6 +137,23 @@ check "engine eval --rounds (simulate's option) is refused" refused --rounds
 run "$bin/fedmarket-engine" train --epochs x
 check "a malformed value is a usage error naming the option" refused '--epochs: "x"'
 
+# --- what the commands' lines say and refuse (issue 16) ----------------------
+run "$bin/fedmarket-creator" list-tasks --help
+check "creator list-tasks --help names every state, funded too" \
+  grep -q "draft, funded, open, closed, expired or cancelled" "$T/out"
+run "$bin/fedmarket-creator" list-tasks --address 0x0000000000000000000000000000000000000001
+check "creator list-tasks --address without --mine is a usage error" refused "--mine"
+run "$bin/fedmarket-contributor" earnings --address 0x12
+check "contributor earnings --address of a malformed address is a usage error" refused "--address"
+run "$bin/fedmarket-creator" cancel --help
+check "creator cancel --help documents --force" grep -q -- "--force" "$T/out"
+uuid=123e4567-e89b-12d3-a456-426614174000
+run "$bin/fedmarket-contributor" send-result "$uuid" --model "$top/assets/models/fashion-mlp"
+check "send-result --model DIR without --examples (and no training.json): usage error naming --examples" \
+  refused "--examples"
+run "$bin/fedmarket-contributor" send-result "$uuid" --examples 5
+check "send-result --examples without --model is a usage error" refused "--model"
+
 # --- options before and after the command take effect -----------------------
 cat >"$T/off.conf" <<EOF
 taskd_url = http://127.0.0.1:9

@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "cli/opt.h"
+#include "cli/view.h"
 #include "cli/work.h"
 #include "core/err.h"
 
@@ -379,6 +380,130 @@ static void test_cli__data_is_read_as_the_spec_says(void **state)
 	json_decref(spec);
 }
 
+/* A hint names what fixes the thing that failed, or there is none: the
+ * same code gets different hints for a file, a password, an assignment,
+ * a result, the chain node and a service. */
+static void test_cli__hints_name_what_failed(void **state)
+{
+	struct api *a = NULL;
+	json_t *out = NULL;
+	struct cli c;
+	const char *h;
+
+	(void)state;
+	cli_init(&c, "fedmarket-contributor");
+	fm_error_set(FM_ENOTFOUND, "data /nope: No such file or directory");
+	c.on = CLI_ON_FILE;
+	assert_null(cli_hint(&c, FM_ENOTFOUND)); /* the message names it */
+	c.on = CLI_ON_NONE;
+	assert_null(cli_hint(&c, FM_ENOTFOUND));
+	c.on = CLI_ON_PASSWORD;
+	assert_non_null(strstr(cli_hint(&c, FM_ENOTFOUND), "--password-file"));
+	assert_non_null(strstr(cli_hint(&c, FM_EAUTH), "password"));
+	c.on = CLI_ON_ASSIGNMENT;
+	h = cli_hint(&c, FM_ENOTFOUND);
+	assert_non_null(strstr(h, "'status'"));
+	assert_null(strstr(h, "list-tasks"));
+	c.on = CLI_ON_TASK;
+	assert_non_null(strstr(cli_hint(&c, FM_ENOTFOUND), "'list-tasks'"));
+	c.on = CLI_ON_NONE;
+	assert_non_null(strstr(cli_hint(&c, FM_EAUTH), "signature"));
+	c.on = CLI_ON_KEY;
+	fm_error_set(FM_ENOTFOUND, "no key in /k: create one with `keys new`");
+	assert_null(cli_hint(&c, FM_ENOTFOUND));
+	c.prog = "fedmarket-creator";
+	c.on = CLI_ON_RESULT;
+	h = cli_hint(&c, FM_ENOTFOUND);
+	assert_non_null(strstr(h, "list-results"));
+	assert_null(strstr(h, "--mine"));
+	c.on = CLI_ON_TASK;
+	assert_non_null(strstr(cli_hint(&c, FM_ENOTFOUND), "--mine"));
+
+	/* only the chain node down: its setting, not the services' */
+	c.on = CLI_ON_CHAIN;
+	fm_error_set(FM_EUNAVAIL, "eth_getBalance: Connection refused");
+	h = cli_hint(&c, FM_EUNAVAIL);
+	assert_non_null(strstr(h, "rpc_url"));
+	assert_null(strstr(h, "taskd_url"));
+	c.on = CLI_ON_STORAGE;
+	assert_non_null(strstr(cli_hint(&c, FM_EUNAVAIL), "storage_url"));
+	/* a service down: the one that did not answer */
+	setenv("FEDMARKET_ASSIGND_URL", "http://127.0.0.1:1", 1);
+	assert_int_equal(cli_load_config(&c), FM_OK);
+	unsetenv("FEDMARKET_ASSIGND_URL");
+	assert_int_equal(cli_api(&c, 0, &a), FM_OK);
+	c.on = CLI_ON_ASSIGNMENT;
+	assert_int_equal(api_get(a, API_ASSIGND, "/v1/assignments/x", &out),
+			 FM_EUNAVAIL);
+	h = cli_hint(&c, FM_EUNAVAIL);
+	assert_non_null(strstr(h, "assignd_url"));
+	assert_null(strstr(h, "rpc_url"));
+	c.on = CLI_ON_NONE;
+	fm_error_set(FM_EUNAVAIL, "taskd has no escrow configured");
+	api_free(c.api);
+	c.api = NULL;
+	assert_null(cli_hint(&c, FM_EUNAVAIL));
+	cli_cleanup(&c);
+}
+
+/* show in text names what a contributor's data must hold: CSV columns,
+ * label column, epochs, preprocessing. */
+static void test_cli__show_says_how_to_train(void **state)
+{
+	json_t *spec = json_loads(spec_text, 0, NULL);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	(void)state;
+	assert_non_null(spec);
+	assert_non_null(f);
+	view_training(f, spec);
+	fclose(f);
+	assert_non_null(strstr(text, "2 epoch(s), batch 16, sgd"));
+	assert_non_null(strstr(text, "tabular, csv"));
+	assert_non_null(strstr(text, "CSV columns: a, b\n"));
+	assert_non_null(strstr(text, "label column: y\n"));
+	assert_non_null(strstr(text, "divided by 2\n"));
+	free(text);
+	json_decref(spec);
+}
+
+/* The bar's time left: nothing until it can be told, then h/m/s. */
+static void test_cli__eta_is_told_once_known(void **state)
+{
+	char eta[32];
+
+	(void)state;
+	cli_eta(eta, sizeof(eta), 0.5, 10, 100);
+	assert_string_equal(eta, ""); /* under a second: too early */
+	cli_eta(eta, sizeof(eta), 10, 0, 100);
+	assert_string_equal(eta, "");
+	cli_eta(eta, sizeof(eta), 10, 100, 100);
+	assert_string_equal(eta, "");
+	cli_eta(eta, sizeof(eta), 10, 50, 100);
+	assert_string_equal(eta, "10s");
+	cli_eta(eta, sizeof(eta), 65, 50, 100);
+	assert_string_equal(eta, "1m05s");
+	cli_eta(eta, sizeof(eta), 3600, 25, 100);
+	assert_string_equal(eta, "3h00m");
+}
+
+/* NO_COLOR turns the colours off, not the progress (which follows
+ * whether stderr is a terminal). */
+static void test_cli__no_color_leaves_progress(void **state)
+{
+	struct cli c;
+
+	(void)state;
+	setenv("NO_COLOR", "1", 1);
+	cli_init(&c, "test");
+	unsetenv("NO_COLOR");
+	assert_int_equal(c.color, 0);
+	assert_string_equal(cli_c(&c, CLI_GREEN), "");
+	assert_int_equal(c.progress, isatty(STDERR_FILENO));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +519,10 @@ int main(void)
 		cmocka_unit_test(test_cli__formats_wei_as_ether),
 		cmocka_unit_test(test_cli__training_options_come_from_the_spec),
 		cmocka_unit_test(test_cli__data_is_read_as_the_spec_says),
+		cmocka_unit_test(test_cli__hints_name_what_failed),
+		cmocka_unit_test(test_cli__show_says_how_to_train),
+		cmocka_unit_test(test_cli__eta_is_told_once_known),
+		cmocka_unit_test(test_cli__no_color_leaves_progress),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

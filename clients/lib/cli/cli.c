@@ -3,11 +3,13 @@
 #include "cli/cli.h"
 
 #include "cli/keys_cmd.h"
+#include "chain/keystore.h"
 #include "chain/u256.h"
 #include "core/err.h"
 #include "core/log.h"
 
 #include <ctype.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +118,11 @@ int cli_parse(struct cli *c, const struct opt *opts, int argc, char **argv,
 		return 0;
 	if (c->json)
 		c->progress = 0;
+	if (c->address && chain_address_parse(c->addr_b, c->address,
+					      "--address")) {
+		*code = cli_usage(c, "%s", fm_error_msg());
+		return 0;
+	}
 	if (cli_load_config(c)) {
 		*code = cli_fail(c);
 		return 0;
@@ -125,44 +132,92 @@ int cli_parse(struct cli *c, const struct opt *opts, int argc, char **argv,
 
 /* ----------------------------------------------------------------- errors */
 
-static const char *hint_for(const struct cli *c, int code)
+enum cli_on cli_on(struct cli *c, enum cli_on on)
 {
-	const char *msg = fm_error_msg();
+	enum cli_on prev = c->on;
 
+	c->on = on;
+	return prev;
+}
+
+static int is_creator(const struct cli *c)
+{
+	return c->prog && strstr(c->prog, "creator");
+}
+
+/* A service that did not answer: which one, and its setting. */
+static const char *service_hint(int svc, int code)
+{
+	static const char *const down[API_NSERVICES] = {
+		"is taskd up? check taskd_url (FEDMARKET_TASKD_URL)",
+		"is assignd up? check assignd_url (FEDMARKET_ASSIGND_URL)",
+		"is resultd up? check resultd_url (FEDMARKET_RESULTD_URL)",
+		"is validationd up? check validationd_url "
+		"(FEDMARKET_VALIDATIOND_URL)",
+	};
+	static const char *const slow[API_NSERVICES] = {
+		"taskd did not answer in time: try again, or check taskd_url",
+		"assignd did not answer in time: try again, or check "
+		"assignd_url",
+		"resultd did not answer in time: try again, or check "
+		"resultd_url",
+		"validationd did not answer in time: try again, or check "
+		"validationd_url",
+	};
+
+	if (svc < 0 || svc >= API_NSERVICES)
+		return NULL;
+	return code == FM_ETIMEOUT ? slow[svc] : down[svc];
+}
+
+static const char *not_found_hint(const struct cli *c)
+{
+	switch (c->on) {
+	case CLI_ON_KEY:
+		if (strstr(fm_error_msg(), "keys new"))
+			return NULL; /* the message says it already */
+		return "list your keys with 'keys list'; --key takes one of "
+		       "their addresses or a keystore file";
+	case CLI_ON_PASSWORD:
+		return "check --password-file (or password_file): the file "
+		       "holding the keystore's password";
+	case CLI_ON_TASK:
+		return is_creator(c) ? "list your tasks with 'list-tasks --mine'"
+				     : "list open tasks with 'list-tasks'";
+	case CLI_ON_ASSIGNMENT:
+		return "list your assignments with 'status'";
+	case CLI_ON_RESULT:
+		return is_creator(c) ? "list a task's results with "
+				       "'list-results TASK'"
+				     : "see your results with 'status'";
+	default:
+		return NULL; /* a file's message names it */
+	}
+}
+
+const char *cli_hint(const struct cli *c, int code)
+{
 	switch (code) {
 	case FM_EUNAVAIL:
-		if (strstr(msg, "rpc") || strstr(msg, "RPC") ||
-		    strstr(msg, "chain"))
+	case FM_ETIMEOUT:
+		if (c->on == CLI_ON_CHAIN)
 			return "is the chain node up? check rpc_url "
 			       "(FEDMARKET_RPC_URL)";
-		return "is the marketplace up? check taskd_url, assignd_url, "
-		       "resultd_url, validationd_url and storage_url "
-		       "(FEDMARKET_* variables or ~/.config/fedmarket/config)";
+		if (c->on == CLI_ON_STORAGE)
+			return "is the storage up? check storage_url "
+			       "(FEDMARKET_STORAGE_URL)";
+		return service_hint(api_unreachable(c->api), code);
 	case FM_EAUTH:
-		if (strstr(msg, "password") || strstr(msg, "MAC"))
+		if (c->on == CLI_ON_PASSWORD)
 			return "wrong keystore password: check --password-file"
 			       " (or password_file)";
 		return "the service refused the signature: check the clock "
 		       "and the key (keys address)";
 	case FM_ENOTFOUND:
-		if (strstr(msg, "keys new"))
-			return NULL; /* the message says it already */
-		if (strstr(msg, "key"))
-			return "create a key with 'keys new' or import one "
-			       "with 'keys import'";
-		return c->prog && strstr(c->prog, "creator")
-			       ? "list your tasks with 'list-tasks --mine'"
-			       : "list tasks with 'list-tasks'";
+		return not_found_hint(c);
 	case FM_EFORBIDDEN:
 		return "the signing key is not allowed to do this: check "
 		       "--key";
-	case FM_ETIMEOUT:
-		return "the service or chain did not answer in time; try "
-		       "again";
-	case FM_ECONFLICT:
-		if (strstr(msg, "several"))
-			return "choose one with --key ADDR";
-		return NULL;
 	default:
 		return NULL;
 	}
@@ -173,7 +228,7 @@ static int report(struct cli *c, const char *hint)
 	int code = fm_error_code();
 
 	if (!hint)
-		hint = hint_for(c, code);
+		hint = cli_hint(c, code);
 	if (c->json) {
 		json_t *j = json_pack("{s:{s:s, s:s, s:s?}}", "error", "code",
 				      fm_err_name(code), "message",
@@ -210,20 +265,67 @@ int cli_fail_hint(struct cli *c, const char *fmt, ...)
 
 /* -------------------------------------------------------------- identity */
 
+static void set_addr(struct cli *c, const uint8_t addr[CHAIN_ADDR_LEN])
+{
+	memcpy(c->addr_b, addr, CHAIN_ADDR_LEN);
+	c->addr[0] = '0';
+	c->addr[1] = 'x';
+	hex_encode(c->addr + 2, addr, CHAIN_ADDR_LEN);
+	c->have_addr = 1;
+}
+
 int cli_identity(struct cli *c)
 {
+	char path[4096], pw[KS_PASSWORD_MAX];
+	enum cli_on prev;
 	int err;
 
 	if (c->have_key)
 		return FM_OK;
-	err = keys_load_identity(&c->key, &c->cfg, c->key_which,
-				 c->password_file);
+	prev = cli_on(c, CLI_ON_KEY);
+	err = keys_identity_file(path, sizeof(path), &c->cfg, c->key_which);
 	if (err)
 		return err;
+	cli_on(c, CLI_ON_PASSWORD);
+	err = keys_password(pw, &c->cfg, c->password_file, 0);
+	if (!err)
+		err = ks_load(&c->key, path, pw);
+	sodium_memzero(pw, sizeof(pw));
+	if (err)
+		return err;
+	c->on = prev;
 	c->have_key = 1;
-	c->addr[0] = '0';
-	c->addr[1] = 'x';
-	hex_encode(c->addr + 2, c->key.addr, CHAIN_ADDR_LEN);
+	set_addr(c, c->key.addr);
+	return FM_OK;
+}
+
+int cli_address(struct cli *c)
+{
+	uint8_t addr[CHAIN_ADDR_LEN];
+	char path[4096];
+	enum cli_on prev;
+	int err;
+
+	if (c->have_addr)
+		return FM_OK;
+	if (c->address) {
+		err = chain_address_parse(addr, c->address, "--address");
+		if (err)
+			return err;
+		set_addr(c, addr);
+		return FM_OK;
+	}
+	prev = cli_on(c, CLI_ON_KEY);
+	err = keys_identity_file(path, sizeof(path), &c->cfg, c->key_which);
+	if (err)
+		return err;
+	err = ks_peek_address(addr, path);
+	c->on = prev;
+	if (err == FM_ENOTFOUND) /* no address field: only the key tells */
+		return cli_identity(c);
+	if (err)
+		return err;
+	set_addr(c, addr);
 	return FM_OK;
 }
 
@@ -290,13 +392,47 @@ static double now_s(void)
 void cli_bar_init(struct cli_bar *b, const struct cli *c, const char *label)
 {
 	b->on = c->progress;
+	b->start = now_s();
 	b->last = 0;
+	b->note[0] = '\0';
 	snprintf(b->label, sizeof(b->label), "%s", label);
+}
+
+void cli_bar_note(struct cli_bar *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(b->note, sizeof(b->note), fmt, ap);
+	va_end(ap);
+}
+
+void cli_eta(char *out, size_t n, double elapsed, uint64_t done,
+	     uint64_t total)
+{
+	double left;
+	long s;
+
+	out[0] = '\0';
+	/* the first moments say little about the pace */
+	if (!done || done >= total || elapsed < 1)
+		return;
+	left = elapsed * (double)(total - done) / (double)done;
+	if (left > 359999)
+		left = 359999;
+	s = (long)(left + 0.5);
+	if (s >= 3600)
+		snprintf(out, n, "%ldh%02ldm", s / 3600, s / 60 % 60);
+	else if (s >= 60)
+		snprintf(out, n, "%ldm%02lds", s / 60, s % 60);
+	else
+		snprintf(out, n, "%lds", s);
 }
 
 void cli_bar_update(struct cli_bar *b, uint64_t done, uint64_t total)
 {
 	static const char fill[] = "##############################";
+	char eta[32];
 	double t;
 	int w;
 
@@ -309,8 +445,12 @@ void cli_bar_update(struct cli_bar *b, uint64_t done, uint64_t total)
 	w = total ? (int)(30.0 * (double)done / (double)total) : 0;
 	if (w > 30)
 		w = 30;
-	fprintf(stderr, "\r%s [%.*s%*s] %llu/%llu", b->label, w, fill, 30 - w,
-		"", (unsigned long long)done, (unsigned long long)total);
+	cli_eta(eta, sizeof(eta), t - b->start, done, total);
+	/* one line, redrawn in place: \033[K clears what a longer one left */
+	fprintf(stderr, "\r%s [%.*s%*s] %3d%%%s%s%s%s\033[K", b->label, w, fill,
+		30 - w, "", total ? (int)(100.0 * (double)done / (double)total)
+				  : 0,
+		b->note[0] ? ", " : "", b->note, eta[0] ? ", ETA " : "", eta);
 	fflush(stderr);
 }
 

@@ -17,6 +17,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What a command is working on: a failure's hint names what fixes that
+ * thing (cli_hint). A step sets it with cli_on before it starts. */
+enum cli_on {
+	CLI_ON_NONE = 0,   /* nothing in particular: hint from the code */
+	CLI_ON_FILE,       /* a local file or folder the user named */
+	CLI_ON_KEY,        /* finding the keystore (--key, keystore_dir) */
+	CLI_ON_PASSWORD,   /* its password (--password-file) and decryption */
+	CLI_ON_TASK,       /* a task id the user gave */
+	CLI_ON_ASSIGNMENT, /* an assignment id the user gave */
+	CLI_ON_RESULT,     /* a result id the user gave */
+	CLI_ON_STORAGE,    /* pushing or pulling bundles (storage_url) */
+	CLI_ON_CHAIN,      /* the chain node (rpc_url) */
+};
+
 /* One run of a CLI: configuration and what commands load lazily. */
 struct cli {
 	const char *prog;          /* "fedmarket-creator" */
@@ -32,9 +46,19 @@ struct cli {
 	struct chain_key key;
 	int have_key;
 	char addr[CHAIN_ADDR_HEX]; /* lowercase address of key */
+	uint8_t addr_b[CHAIN_ADDR_LEN]; /* the same, as bytes */
+	int have_addr;             /* addr is set (cli_address) */
+	const char *address;       /* --address ADDR of read-only commands */
 	struct api *api;
 	int api_signed;
+	enum cli_on on;            /* what the running step works on */
 };
+
+/* The --address option of commands that only read an account's data. */
+#define CLI_OPT_ADDRESS(c)                                                  \
+	{ "--address", OPT_STR, &(c)->address, "ADDR",                      \
+	  "whose (default: the address of your keystore, read without "     \
+	  "its password)", 0, 0 }
 
 /* A row of a CLI's command table. */
 struct cli_cmd {
@@ -75,16 +99,28 @@ int cli_parse(struct cli *c, const struct opt *opts, int argc, char **argv,
  * CLI_USAGE. */
 int cli_usage(struct cli *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Reports fm_error_msg() on stderr with a hint on what to do next chosen
- * from the error code (or the given hint, which wins); in --json mode as
- * {"error": {"code", "message", "hint"}}. Returns CLI_ERR. */
+/* Sets what the next steps work on; returns what it was, so a helper
+ * can put it back once its own step succeeded. */
+enum cli_on cli_on(struct cli *c, enum cli_on on);
+/* The hint for a failure with code while c works on c->on (NULL: none):
+ * it names the setting or command that fixes what failed. */
+const char *cli_hint(const struct cli *c, int code);
+
+/* Reports fm_error_msg() on stderr with the hint of cli_hint (or the
+ * given hint, which wins); in --json mode as {"error": {"code",
+ * "message", "hint"}}. Returns CLI_ERR. */
 int cli_fail(struct cli *c);
 int cli_fail_hint(struct cli *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* Loads the signing key once (--key, --password-file, keystore_dir,
- * password_file; else asks on the terminal). */
+ * password_file; else asks on the terminal); sets the address too. */
 int cli_identity(struct cli *c);
+/* The account a read-only command is about, into c->addr and c->addr_b:
+ * --address, else the address field of the keystore (--key,
+ * keystore_dir) read without its password; only a keystore without that
+ * field is decrypted (cli_identity). */
+int cli_address(struct cli *c);
 /* The marketplace client: signed (loads the identity) or read-only.
  * Borrowed; lives as long as c. */
 int cli_api(struct cli *c, int sign, struct api **out);
@@ -102,15 +138,24 @@ enum cli_color { CLI_RESET = 0, CLI_BOLD, CLI_DIM, CLI_RED, CLI_GREEN,
 /* The escape sequence for k, or "" when colours are off. */
 const char *cli_c(const struct cli *c, enum cli_color k);
 
-/* A progress bar on stderr, drawn only when c->progress is set, at most
- * ten times a second. */
+/* A progress bar on stderr, drawn only when c->progress is set (stderr
+ * is a terminal; NO_COLOR leaves it on), at most ten times a second, with
+ * the time left once it can be told. */
 struct cli_bar {
 	int on;
-	double last;
+	double start, last;
 	char label[48];
+	char note[96]; /* shown after the counts ("epoch 2/5, loss 0.41") */
 };
 void cli_bar_init(struct cli_bar *b, const struct cli *c, const char *label);
 void cli_bar_update(struct cli_bar *b, uint64_t done, uint64_t total);
+/* Sets the text shown after the counts from the next update on. */
+void cli_bar_note(struct cli_bar *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* "1m05s", "42s": the time left when done of total took elapsed
+ * seconds ("" when it cannot be told yet). */
+void cli_eta(char *out, size_t n, double elapsed, uint64_t done,
+	     uint64_t total);
 /* Clears the bar's line. */
 void cli_bar_done(struct cli_bar *b);
 

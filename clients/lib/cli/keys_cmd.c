@@ -272,16 +272,24 @@ done:
 	return err;
 }
 
+int keys_identity_file(char *path_out, size_t n, const struct fm_config *cfg,
+		       const char *which)
+{
+	char dir[PATH_MAX_];
+	int err = key_dir(dir, cfg, NULL);
+
+	if (err)
+		return err;
+	return keys_find(path_out, n, dir, which);
+}
+
 int keys_load_identity(struct chain_key *out, const struct fm_config *cfg,
 		       const char *which, const char *password_file)
 {
-	char dir[PATH_MAX_], path[PATH_MAX_], pw[KS_PASSWORD_MAX];
+	char path[PATH_MAX_], pw[KS_PASSWORD_MAX];
 	int err;
 
-	err = key_dir(dir, cfg, NULL);
-	if (err)
-		return err;
-	err = keys_find(path, sizeof(path), dir, which);
+	err = keys_identity_file(path, sizeof(path), cfg, which);
 	if (err)
 		return err;
 	err = keys_password(pw, cfg, password_file, 0);

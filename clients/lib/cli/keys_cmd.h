@@ -41,8 +41,13 @@ int keys_find(char *path_out, size_t n, const char *dir, const char *which);
 int keys_password(char out[KS_PASSWORD_MAX], const struct fm_config *cfg,
 		  const char *password_file, int confirm);
 
-/* Loads the signing key a CLI uses: keys_find(cfg->keystore_dir, which),
- * then decrypts it with keys_password(cfg, password_file). */
+/* The keystore file a CLI signs with: keys_find(cfg->keystore_dir,
+ * which). */
+int keys_identity_file(char *path_out, size_t n, const struct fm_config *cfg,
+		       const char *which);
+
+/* Loads the signing key a CLI uses: keys_identity_file, then decrypts
+ * it with keys_password(cfg, password_file). */
 int keys_load_identity(struct chain_key *out, const struct fm_config *cfg,
 		       const char *which, const char *password_file);
 

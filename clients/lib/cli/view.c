@@ -144,12 +144,19 @@ int view_results(struct cli *c, const char *task_id, const char *state)
 {
 	char path[200];
 	struct api *a = NULL;
-	json_t *list = NULL, *r;
+	json_t *list = NULL, *t = NULL, *r;
 	size_t i;
 	int err = cli_api(c, 0, &a);
 
 	if (err)
 		return err;
+	/* a task without results and a task that does not exist differ */
+	cli_on(c, CLI_ON_TASK);
+	err = api_task(a, task_id, &t);
+	json_decref(t);
+	if (err)
+		return err;
+	cli_on(c, CLI_ON_NONE);
 	snprintf(path, sizeof(path), "/v1/tasks/%s/results%s%s", task_id,
 		 state ? "?state=" : "", state ? state : "");
 	err = api_get(a, API_RESULTD, path, &list);
@@ -219,6 +226,7 @@ static int escrow_view(struct cli *c, const char *task_id, json_t *j)
 	err = hex_decode(tid, 32, task_id);
 	if (err)
 		return err;
+	cli_on(c, CLI_ON_CHAIN);
 	err = chain_rpc_new(&r, c->cfg.rpc_url, NULL);
 	if (err)
 		return err;
@@ -226,6 +234,7 @@ static int escrow_view(struct cli *c, const char *task_id, json_t *j)
 	chain_rpc_free(r);
 	if (err)
 		return err;
+	cli_on(c, CLI_ON_NONE);
 	chain_u256_to_dec(bal, sizeof(bal), &t.balance);
 	if (j) {
 		json_object_set_new(j, "escrow",
@@ -259,9 +268,11 @@ static int load_view(struct cli *c, const char *task_id, int full,
 
 	if (err)
 		return err;
+	cli_on(c, CLI_ON_TASK);
 	err = api_task(a, task_id, &v->t);
 	if (err || !full)
 		return err;
+	cli_on(c, CLI_ON_NONE);
 	snprintf(path, sizeof(path), "/v1/tasks/%s/models", task_id);
 	err = api_get(a, API_TASKD, path, &v->models);
 	if (err)
@@ -289,6 +300,103 @@ static void print_task_head(struct cli *c, const json_t *t)
 	       cli_show(t, "validation_strategy"), cli_show(t, "expires_at"));
 	if (json_string_length(json_object_get(t, "description")))
 		printf("  %s\n", cli_show(t, "description"));
+	if (json_is_string(json_object_get(t, "funding_tx")))
+		printf("  funded in transaction %s\n", cli_show(t, "funding_tx"));
+	if (strcmp(cli_show(t, "refund_state"), "none")) {
+		printf("  refund %s", cli_show(t, "refund_state"));
+		if (json_is_string(json_object_get(t, "refund_tx")))
+			printf(" in transaction %s", cli_show(t, "refund_tx"));
+		printf("\n");
+	}
+}
+
+/* "a, b, c" of a JSON array of strings or numbers, into out. */
+static void join(char *out, size_t n, const json_t *arr)
+{
+	size_t i, len = 0;
+	json_t *v;
+
+	out[0] = '\0';
+	json_array_foreach(arr, i, v) {
+		char one[64];
+
+		if (json_is_string(v))
+			snprintf(one, sizeof(one), "%s", json_string_value(v));
+		else if (json_is_integer(v))
+			snprintf(one, sizeof(one), "%lld",
+				 (long long)json_integer_value(v));
+		else
+			continue;
+		if (len + strlen(one) + 3 >= n) {
+			snprintf(out + len, n - len, "%s...", len ? ", " : "");
+			return;
+		}
+		len += (size_t)snprintf(out + len, n - len, "%s%s",
+					len ? ", " : "", one);
+	}
+}
+
+void view_training(FILE *f, const json_t *spec)
+{
+	const json_t *t = json_object_get(spec, "training");
+	const json_t *d = json_object_get(t, "data");
+	const json_t *pre = json_object_get(d, "preprocessing");
+	const json_t *cols = json_object_get(d, "inputs"), *rs;
+	char list[512];
+
+	if (!json_is_object(t))
+		return;
+	fprintf(f, "  training: %lld epoch(s), batch %lld, %s at learning "
+		   "rate %g, loss %s%s\n",
+		(long long)json_integer_value(json_object_get(t, "epochs")),
+		(long long)json_integer_value(json_object_get(t, "batch_size")),
+		cli_show(t, "optimizer"),
+		json_number_value(json_object_get(t, "learning_rate")),
+		cli_show(t, "loss"),
+		json_is_true(json_object_get(t, "from_logits"))
+			? " (from logits)"
+			: "");
+	if (!json_is_object(d))
+		return;
+	fprintf(f, "  data: %s, %s", cli_show(d, "kind"), cli_show(d, "format"));
+	if (!strcmp(cli_show(d, "format"), "idx"))
+		fprintf(f, " (--data: a folder with *images* and *labels* "
+			   "files, or IMAGES,LABELS)");
+	else if (!strcmp(cli_show(d, "format"), "csv"))
+		fprintf(f, " (--data: a CSV file whose header names the "
+			   "columns)");
+	fprintf(f, "\n");
+	if (json_array_size(json_object_get(d, "shape"))) {
+		join(list, sizeof(list), json_object_get(d, "shape"));
+		fprintf(f, "  sample shape: [%s]\n", list);
+	}
+	if (!json_is_array(cols))
+		cols = json_object_get(d, "columns");
+	if (json_array_size(cols)) {
+		join(list, sizeof(list), cols);
+		fprintf(f, "  CSV columns: %s\n", list);
+	}
+	if (json_is_string(json_object_get(d, "label_column")))
+		fprintf(f, "  label column: %s\n", cli_show(d, "label_column"));
+	if (json_array_size(json_object_get(d, "labels"))) {
+		join(list, sizeof(list), json_object_get(d, "labels"));
+		fprintf(f, "  classes: %s\n", list);
+	} else if (json_is_integer(json_object_get(d, "num_classes"))) {
+		fprintf(f, "  classes: %lld\n",
+			(long long)json_integer_value(
+				json_object_get(d, "num_classes")));
+	}
+	rs = json_object_get(pre, "resize");
+	if (json_is_number(json_object_get(pre, "scale")))
+		fprintf(f, "  preprocessing: values divided by %g\n",
+			json_number_value(json_object_get(pre, "scale")));
+	else if (json_is_string(json_object_get(pre, "normalize")))
+		fprintf(f, "  preprocessing: normalize %s\n",
+			cli_show(pre, "normalize"));
+	if (json_array_size(rs) == 2)
+		fprintf(f, "  preprocessing: resized to %lldx%lld\n",
+			(long long)json_integer_value(json_array_get(rs, 0)),
+			(long long)json_integer_value(json_array_get(rs, 1)));
 }
 
 /* Versions, results, payouts and escrow under the task's head. */
@@ -349,6 +457,8 @@ int view_task(struct cli *c, const char *task_id, int full)
 	print_task_head(c, v.t);
 	if (full)
 		err = print_task_rest(c, task_id, &v);
+	else
+		view_training(stdout, json_object_get(v.t, "spec"));
 done:
 	json_decref(v.t);
 	json_decref(v.models);

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 
 #include <jansson.h>
+#include <stdio.h>
 
 struct view_task_query {
 	const char *state;      /* NULL: any */
@@ -23,7 +24,13 @@ int view_tasks(struct cli *c, const struct view_task_query *q);
  * state, payouts and the escrow's balance on chain. */
 int view_task(struct cli *c, const char *task_id, int full);
 
-/* Results of a task (state NULL: all). */
+/* What a contributor needs to train for a task spec: epochs, batch,
+ * optimizer, loss, the data's format, CSV columns, label column and
+ * preprocessing; lines on f. */
+void view_training(FILE *f, const json_t *spec);
+
+/* Results of a task (state NULL: all); FM_ENOTFOUND when the task does
+ * not exist. */
 int view_results(struct cli *c, const char *task_id, const char *state);
 
 /* GET path on validationd's /v1/payouts?... as a table; *total_wei

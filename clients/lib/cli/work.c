@@ -55,6 +55,7 @@ int work_pull(struct cli *c, char *out, size_t n, const char *ref_text)
 	struct store_ref ref;
 	char dir[WORK_PATH_MAX];
 	struct stat sb;
+	enum cli_on prev;
 	int err;
 
 	err = store_ref_parse(&ref, ref_text);
@@ -68,11 +69,14 @@ int work_pull(struct cli *c, char *out, size_t n, const char *ref_text)
 	/* a pull appears whole or not at all, so a folder here is complete */
 	if (stat(out, &sb) == 0 && S_ISDIR(sb.st_mode))
 		return FM_OK;
+	prev = cli_on(c, CLI_ON_STORAGE);
 	err = store_open(&st, NULL, &c->cfg);
 	if (err)
 		return err;
 	err = store_bundle_pull(st, &ref, out, NULL, NULL);
 	store_free(st);
+	if (!err)
+		c->on = prev;
 	return err;
 }
 
@@ -167,6 +171,7 @@ static int push_dir(struct cli *c, struct store_ref *out, const char *dir,
 	struct store_bundle_info info = { kind, name, "1", NULL, NULL, model,
 					  meta };
 	struct store *st = NULL;
+	enum cli_on prev = cli_on(c, CLI_ON_STORAGE);
 	int err = store_open(&st, NULL, &c->cfg);
 
 	if (err)
@@ -177,6 +182,8 @@ static int push_dir(struct cli *c, struct store_ref *out, const char *dir,
 	err = store_bundle_push(st, out, NULL, dir, &info, NULL);
 done:
 	store_free(st);
+	if (!err)
+		c->on = prev;
 	return err;
 }
 
@@ -228,6 +235,7 @@ int work_market_chain(struct cli *c, uint8_t escrow[CHAIN_ADDR_LEN],
 	json_t *info = NULL;
 	const char *e, *op;
 	uint8_t cfg_escrow[CHAIN_ADDR_LEN], opb[CHAIN_ADDR_LEN];
+	enum cli_on prev = cli_on(c, CLI_ON_NONE);
 	int err = cli_api(c, 0, &a);
 
 	if (err)
@@ -261,6 +269,7 @@ int work_market_chain(struct cli *c, uint8_t escrow[CHAIN_ADDR_LEN],
 	operator_hex[0] = '0';
 	operator_hex[1] = 'x';
 	hex_encode(operator_hex + 2, opb, CHAIN_ADDR_LEN);
+	c->on = prev;
 done:
 	json_decref(info);
 	return err;

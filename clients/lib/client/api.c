@@ -12,6 +12,7 @@
 
 struct api {
 	struct httpc *http[API_NSERVICES];
+	int unreachable; /* enum api_service, or -1 */
 };
 
 int api_new(struct api **out, const struct fm_config *cfg,
@@ -25,6 +26,7 @@ int api_new(struct api **out, const struct fm_config *cfg,
 
 	if (!a)
 		return fm_error_set(FM_ENOMEM, "out of memory");
+	a->unreachable = -1;
 	for (int i = 0; i < API_NSERVICES && !err; i++) {
 		struct httpc_opts o = HTTPC_OPTS_INIT;
 
@@ -53,10 +55,31 @@ void api_free(struct api *a)
 	free(a);
 }
 
+int api_unreachable(const struct api *a)
+{
+	return a ? a->unreachable : -1;
+}
+
+const char *api_service_name(enum api_service svc)
+{
+	static const char *const names[API_NSERVICES] = {
+		"taskd", "assignd", "resultd", "validationd" };
+
+	return (unsigned)svc < API_NSERVICES ? names[svc] : "?";
+}
+
+/* Remembers which service did not answer, for the hint. */
+static int noted(struct api *a, enum api_service svc, int err)
+{
+	a->unreachable = err == FM_EUNAVAIL || err == FM_ETIMEOUT ? (int)svc
+								 : -1;
+	return err;
+}
+
 int api_get(struct api *a, enum api_service svc, const char *path,
 	    json_t **out)
 {
-	return httpc_get(a->http[svc], path, out);
+	return noted(a, svc, httpc_get(a->http[svc], path, out));
 }
 
 int api_post(struct api *a, enum api_service svc, const char *path,
@@ -71,7 +94,7 @@ int api_post(struct api *a, enum api_service svc, const char *path,
 	hex_encode(key, raw, sizeof(raw));
 	if (!body)
 		body = empty = json_object();
-	err = httpc_post(a->http[svc], path, body, key, out);
+	err = noted(a, svc, httpc_post(a->http[svc], path, body, key, out));
 	json_decref(empty);
 	return err;
 }

@@ -20,6 +20,12 @@ int api_new(struct api **out, const struct fm_config *cfg,
 	    const struct chain_key *key);
 void api_free(struct api *a);
 
+/* The service whose answer made the last call fail for want of an
+ * answer (down, overloaded, timed out), or -1: what a hint names. */
+int api_unreachable(const struct api *a);
+/* "taskd", "assignd", ... */
+const char *api_service_name(enum api_service svc);
+
 /* GET path; *out is the JSON answer (new reference). Errors carry the
  * service's message. */
 int api_get(struct api *a, enum api_service svc, const char *path,

@@ -52,7 +52,8 @@ int market_task_list(struct db_pool *p, json_t **out,
 int market_task_list_text(struct db_pool *p, char **out, size_t *len,
 			  const struct market_task_filter *f);
 /* By the creator only: draft/open -> cancelled; live assignments are
- * abandoned. Submitted results keep their right to a decision. */
+ * abandoned and results still waiting for a decision are rejected ("task
+ * cancelled"), in the same transaction. */
 int market_task_cancel(struct db_pool *p, json_t **out, const char *task_id,
 		       const char *caller);
 

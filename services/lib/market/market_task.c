@@ -314,16 +314,29 @@ static int cancel_fn(struct db_conn *c, void *arg)
 	err = cancel_allowed(c, a);
 	if (err)
 		return err;
+	/* results still waiting for a decision are rejected with the
+	 * cancel, so none stays submitted (and unpaid) for ever; their
+	 * assignments and the active ones give their slots back */
 	err = db_execp(c, NULL,
-		       "WITH e AS (UPDATE assignments SET state = 'abandoned',"
+		       "WITH w AS (UPDATE results SET state = 'rejected',"
+		       " decided_at = now() WHERE task_id = $1 AND"
+		       " state = 'submitted' RETURNING id, assignment_id),"
+		       " d AS (INSERT INTO decisions (result_id, validator,"
+		       " decision, reason, automatic) SELECT w.id, $2,"
+		       " 'reject', 'task cancelled', true FROM w),"
+		       " r AS (UPDATE assignments SET state = 'rejected',"
+		       " updated_at = now() WHERE id IN (SELECT assignment_id"
+		       " FROM w) AND state = 'submitted' RETURNING 1),"
+		       " e AS (UPDATE assignments SET state = 'abandoned',"
 		       " updated_at = now() WHERE task_id = $1 AND"
 		       " state = 'active' RETURNING 1)"
 		       " UPDATE tasks SET state = 'cancelled',"
-		       " slots_used = slots_used - (SELECT count(*) FROM e),"
+		       " slots_used = slots_used - (SELECT count(*) FROM e)"
+		       " - (SELECT count(*) FROM r),"
 		       " refund_state = CASE WHEN funded_wei IS NULL"
 		       "  THEN 'none' ELSE 'queued' END,"
 		       " updated_at = now() WHERE id = $1",
-		       a->id);
+		       a->id, a->caller);
 	if (err)
 		return err;
 	return mkt_row_json(c, &a->result, "task", TASK_BY_ID, DB_ARGS(a->id));
