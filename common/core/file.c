@@ -37,5 +37,6 @@ static int remove_entry(const char *path, const struct stat *st, int flag,
 
 void file_remove_tree(const char *dir)
 {
-	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (dir && dir[0])
+		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -8,8 +8,9 @@
  * FM_EIO naming path otherwise. */
 int file_write_all(int fd, const void *p, size_t n, const char *path);
 
-/* rm -rf of dir without following symbolic links; a missing dir is not an
- * error. Only for the program's own temporary folders. */
+/* rm -rf of dir without following symbolic links; a missing, NULL or
+ * empty dir is not an error. Only for the program's own temporary
+ * folders. */
 void file_remove_tree(const char *dir);
 
 #endif

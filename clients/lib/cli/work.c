@@ -1,12 +1,12 @@
 #include "cli/work.h"
 
 #include "core/err.h"
+#include "core/file.h"
 #include "core/fjson.h"
 #include "storage/store.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,22 +137,6 @@ int work_model_meta(json_t **out, const struct ml_model *m)
 	return FM_OK;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-void work_rm_tree(const char *dir)
-{
-	if (dir && dir[0])
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static int stage_dir(char *out, size_t n)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -207,7 +191,7 @@ int work_push_model(struct cli *c, struct store_ref *out,
 	err = push_dir(c, out, dir, kind, name, model, meta);
 done:
 	json_decref(model);
-	work_rm_tree(dir);
+	file_remove_tree(dir);
 	return err;
 }
 
@@ -224,7 +208,7 @@ int work_push_json(struct cli *c, struct store_ref *out, const json_t *doc,
 		err = fm_error_set(FM_EIO, "cannot write %s", path);
 	else
 		err = push_dir(c, out, dir, kind, name, NULL, NULL);
-	work_rm_tree(dir);
+	file_remove_tree(dir);
 	return err;
 }
 

@@ -66,7 +66,4 @@ int work_evaluate(struct ml_model *m, const json_t *spec,
 int work_market_chain(struct cli *c, uint8_t escrow[CHAIN_ADDR_LEN],
 		      char operator_hex[CHAIN_ADDR_HEX]);
 
-/* Removes a folder tree (never following links); missing is fine. */
-void work_rm_tree(const char *dir);
-
 #endif

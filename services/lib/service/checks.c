@@ -6,6 +6,7 @@
 #include "chain/u256.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/file.h"
 #include "core/fjson.h"
 #include "core/log.h"
 #include "engine/ml.h"
@@ -195,7 +196,7 @@ int checks_assets(struct svc *s, const struct task_spec *spec)
 	err = spec_model_fits(spec->doc, m);
 done:
 	ml_model_free(m);
-	tmpdir_remove_tree(dir);
+	file_remove_tree(dir);
 	return err;
 }
 
@@ -348,8 +349,8 @@ int checks_result(json_t **out, struct svc *s, const json_t *task,
 		err = check_model(checks, dir, adir, kind);
 done:
 	json_decref(manifest);
-	tmpdir_remove_tree(dir);
-	tmpdir_remove_tree(adir);
+	file_remove_tree(dir);
+	file_remove_tree(adir);
 	if (budget)
 		budget_release(budget, reserved);
 	if (err) {

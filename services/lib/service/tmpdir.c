@@ -1,12 +1,12 @@
 #include "service/tmpdir.h"
 
 #include "core/err.h"
+#include "core/file.h"
 #include "core/log.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,24 +14,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-void tmpdir_remove_tree(const char *dir)
-{
-	if (dir && dir[0])
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static const char *base_dir(void)
 {
@@ -84,7 +66,7 @@ static int sweep(const char *base, long stale_s)
 			continue;
 		if (!abandoned(path, stale_s))
 			continue;
-		tmpdir_remove_tree(path);
+		file_remove_tree(path);
 		n++;
 	}
 	closedir(d);
@@ -125,7 +107,7 @@ int tmpdir_open(struct tmpdir *t, const char *name, long stale_s,
 
 void tmpdir_close(struct tmpdir *t)
 {
-	tmpdir_remove_tree(t->path);
+	file_remove_tree(t->path);
 	t->path[0] = '\0';
 	if (t->lock_fd >= 0)
 		close(t->lock_fd);

@@ -24,7 +24,5 @@ void tmpdir_close(struct tmpdir *t);
 /* A new empty folder inside t into out (n bytes): "<t>/<prefix>XXXXXX". */
 int tmpdir_make(const struct tmpdir *t, char *out, size_t n,
 		const char *prefix);
-/* rm -rf of dir, never following links; "" is nothing. */
-void tmpdir_remove_tree(const char *dir);
 
 #endif
