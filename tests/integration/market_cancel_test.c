@@ -17,28 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-static const struct market_chain_info chain = {
-	"0x00000000000000000000000000000000000000aa",
-	"0x00000000000000000000000000000000000000bb", 31337
-};
-
-static int setup(void **state)
-{
-	struct mdb *m = calloc(1, sizeof(*m));
-
-	if (!m || mdb_open(m, 4))
-		return -1;
-	*state = m;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	mdb_close(*state);
-	free(*state);
-	return 0;
-}
-
 static const char *str(const json_t *o, const char *k)
 {
 	return json_string_value(json_object_get(o, k));
@@ -56,7 +34,8 @@ static void open_task(struct mdb *m, char id[67], const char *creator,
 			    json_string("manual"));
 	assert_int_equal(task_spec_parse(&s, spec, (long long)time(NULL)),
 			 FM_OK);
-	assert_int_equal(market_task_create(m->pool, &t, &s, creator, &chain),
+	assert_int_equal(market_task_create(m->pool, &t, &s, creator,
+					    &mfx_chain),
 			 FM_OK);
 	json_decref(t);
 	assert_int_equal(spec_wei_mul(funded, s.reward_wei, slots), FM_OK);
@@ -152,5 +131,6 @@ int main(void)
 		cmocka_unit_test(test_cancel__rejects_undecided_results),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, mfx_group_setup,
+				      mfx_group_teardown);
 }

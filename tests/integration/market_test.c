@@ -18,28 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-static const struct market_chain_info chain = {
-	"0x00000000000000000000000000000000000000aa",
-	"0x00000000000000000000000000000000000000bb", 31337
-};
-
-static int setup(void **state)
-{
-	struct mdb *m = calloc(1, sizeof(*m));
-
-	if (!m || mdb_open(m, 16))
-		return -1;
-	*state = m;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	mdb_close(*state);
-	free(*state);
-	return 0;
-}
-
 /* Creates and opens a task; returns its id in id (67 bytes). */
 static void open_task(struct mdb *m, char *id, const char *creator,
 		      int slots, const char *strategy)
@@ -52,7 +30,8 @@ static void open_task(struct mdb *m, char *id, const char *creator,
 			    json_string(strategy));
 	assert_int_equal(task_spec_parse(&s, spec, (long long)time(NULL)),
 			 FM_OK);
-	assert_int_equal(market_task_create(m->pool, &t, &s, creator, &chain),
+	assert_int_equal(market_task_create(m->pool, &t, &s, creator,
+					    &mfx_chain),
 			 FM_OK);
 	assert_string_equal(json_string_value(json_object_get(t, "state")),
 			    "draft");
@@ -552,7 +531,7 @@ static int create_counted(struct mdb *m, const char *title, long *left,
 			 FM_OK);
 	json_allocs = 0;
 	json_set_alloc_funcs(counting_malloc, counting_free);
-	err = market_task_create(m->pool, &out, &s, creator, &chain);
+	err = market_task_create(m->pool, &out, &s, creator, &mfx_chain);
 	*answered = out != NULL;
 	json_decref(out);
 	json_set_alloc_funcs(malloc, free);
@@ -641,5 +620,6 @@ int main(void)
 	};
 
 	log_init("market_test", LOG_WARN, 0);
-	return cmocka_run_group_tests_name("market", tests, setup, teardown);
+	return cmocka_run_group_tests_name("market", tests, mfx_group_setup,
+					   mfx_group_teardown);
 }

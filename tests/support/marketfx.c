@@ -3,6 +3,7 @@
 #include "core/buf.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "market/market.h"
 #include "testenv.h"
 
 #include <stdio.h>
@@ -67,4 +68,28 @@ json_t *mfx_spec(int max_assignments)
 		"preprocessing", "scale", 255.0, "aggregation", "rule", "fedavg",
 		"min_results_per_round", 1, "assets",
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+}
+
+const struct market_chain_info mfx_chain = {
+	"0x00000000000000000000000000000000000000aa",
+	"0x00000000000000000000000000000000000000bb", 31337
+};
+
+int mfx_group_setup(void **state)
+{
+	struct mdb *m = calloc(1, sizeof(*m));
+
+	if (!m || mdb_open(m, 16)) {
+		free(m);
+		return -1;
+	}
+	*state = m;
+	return 0;
+}
+
+int mfx_group_teardown(void **state)
+{
+	mdb_close(*state);
+	free(*state);
+	return 0;
 }

@@ -22,4 +22,13 @@ json_t *mfx_spec(int max_assignments);
 /* A random lowercase address. */
 void mfx_address(char out[43]);
 
+/* The chain a task is created for (escrow and operator placeholders). */
+struct market_chain_info;
+extern const struct market_chain_info mfx_chain;
+
+/* cmocka group setup/teardown: *state is a struct mdb * on a fresh
+ * database with a pool of 16. */
+int mfx_group_setup(void **state);
+int mfx_group_teardown(void **state);
+
 #endif
