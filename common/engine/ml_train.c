@@ -59,9 +59,10 @@ int ml_data_check(const struct ml_model *m, const struct ml_dataset *d,
 				    d->y_size, m->out_size);
 	for (size_t i = 0; i < d->n * d->y_size; i++)
 		if (!isfinite(d->y[i]))
-			return fm_error_set(FM_EINVAL, "data: target %zu of "
-					    "sample %zu is not finite",
-					    i % d->y_size, i / d->y_size);
+			return fm_error_set(FM_EINVAL, "data: sample %zu: "
+					    "target %zu is not finite",
+					    i / d->y_size + 1,
+					    i % d->y_size + 1);
 	return FM_OK;
 }
 
@@ -71,9 +72,10 @@ int ml_dataset_check_labels(const struct ml_dataset *d, int classes)
 		float v = d->y[i * d->y_size];
 
 		if (!(v >= 0 && v < (float)classes) || v != floorf(v))
-			return fm_error_set(FM_EINVAL, "data: label %g of "
-					    "sample %zu is not a class in "
-					    "[0, %d)", (double)v, i, classes);
+			return fm_error_set(FM_EINVAL, "data: sample %zu: "
+					    "label %g is not a class of the "
+					    "model (0..%d)", i + 1, (double)v,
+					    classes - 1);
 	}
 	return FM_OK;
 }

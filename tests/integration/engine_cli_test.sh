@@ -110,7 +110,7 @@ cat >"$T/spec.json" <<'JSON'
 {"input_shape": [2, 2], "layers": [{"type": "flatten"}, {"type": "dense", "units": 10}]}
 JSON
 "$E" init --spec "$T/spec.json" --out "$T/small" >/dev/null
-expect 1 "label 12 of sample 2 is not a class in [0, 10)" "label out of range" -- \
+expect 1 "sample 3: label 12 is not a class of the model (0..9)" "label out of range" -- \
   "$E" train --model "$T/small" --out "$T/o" --train-images "$T/img.idx" --train-labels "$T/lab.idx"
 idx_labels "$T/lab2.idx" '\x01\x02' 2
 expect 1 "has 3 items but" "image and label counts differ" -- \

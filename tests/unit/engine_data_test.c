@@ -90,7 +90,7 @@ static void test_engine__idx_plain_and_gzip(void **state)
 	assert_memory_equal(a.y, b.y, 3 * sizeof(float));
 	assert_int_equal(ml_dataset_check_labels(&a, 3), FM_OK);
 	assert_int_equal(ml_dataset_check_labels(&a, 2), FM_EINVAL);
-	assert_non_null(strstr(fm_error_msg(), "label 2 of sample 0"));
+	assert_non_null(strstr(fm_error_msg(), "sample 1: label 2 is not"));
 	ml_dataset_cleanup(&a);
 	ml_dataset_cleanup(&b);
 }
