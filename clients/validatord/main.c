@@ -452,7 +452,11 @@ int main(int argc, char **argv)
 		goto done;
 	err = run(&c, &o);
 done:
-	code = err ? cli_fail(&c) : CLI_OK;
+	if (err == FM_EUNAVAIL)
+		code = cli_fail_hint(&c, "is the marketplace up? check %s",
+				     setting_in(&c, fm_error_msg()));
+	else
+		code = err ? cli_fail(&c) : CLI_OK;
 	cli_cleanup(&c);
 	return code;
 }

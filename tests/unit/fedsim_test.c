@@ -322,10 +322,10 @@ static void test_fedsim__split_rejects_bad_input(void **state)
 	assert_non_null(strstr(fm_error_msg(), "100 samples"));
 	assert_int_equal(ml_fed_split_make(&s, &iid, &d, 3, 0, 1), FM_EINVAL);
 	assert_int_equal(ml_fed_split_make(&s, &sh, &d, 3, 4, 1), FM_EINVAL);
-	/* a label out of range */
+	/* a label out of range: the 18th sample, as a person counts */
 	d.y[17] = 3;
 	assert_int_equal(ml_fed_split_make(&s, &dir, &d, 3, 4, 1), FM_EINVAL);
-	assert_non_null(strstr(fm_error_msg(), "sample 17"));
+	assert_non_null(strstr(fm_error_msg(), "sample 18"));
 	/* IID needs no labels */
 	assert_int_equal(ml_fed_split_make(&s, &iid, &d, 3, 4, 1), FM_OK);
 	ml_fed_split_cleanup(&s);
