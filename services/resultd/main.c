@@ -145,7 +145,7 @@ static int list(struct http_req *req, void *arg)
 static const struct http_route routes[] = {
 	{ "GET", "/v1/info", svc_info, 0, 0 },
 	{ "POST", "/v1/assignments/{id:uuid}/result", submit, 65536,
-	  HTTP_SIGNED | HTTP_IDEMPOTENT },
+	  HTTP_SIGNED | HTTP_IDEMPOTENT | HTTP_SLOW },
 	{ "GET", "/v1/results/{id:uuid}", show, 0, 0 },
 	{ "GET", "/v1/tasks/{id:hash}/results", list, 0, 0 },
 };

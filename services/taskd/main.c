@@ -201,7 +201,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/v1/info", svc_info, 0, 0 },
 	{ "GET", "/v1/tasks", list, 0, 0 },
 	{ "POST", "/v1/tasks", create, 1 << 20,
-	  HTTP_SIGNED | HTTP_IDEMPOTENT },
+	  HTTP_SIGNED | HTTP_IDEMPOTENT | HTTP_SLOW },
 	{ "GET", "/v1/tasks/{id:hash}", show, 0, 0 },
 	{ "GET", "/v1/tasks/{id:hash}/models", models, 0, 0 },
 	{ "POST", "/v1/tasks/{id:hash}/cancel", cancel, 4096,

@@ -2,7 +2,8 @@
  * libmicrohttpd's parser, then the server's own handling (body framing,
  * routing and typed path parameters, query getters, body limits and
  * chunked bodies, JSON bodies, the verifier of signed routes, the
- * idempotency wrapper, error answers, the connection tracker). A server
+ * idempotency wrapper, handlers run apart (HTTP_SLOW: the connection
+ * suspended and resumed), error answers, the connection tracker). A server
  * starts once on loopback; each input goes on a new connection, which is
  * shut for writing and read until the server closes it. */
 #include "core/err.h"
@@ -131,7 +132,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/t/{a:addr}/{h:hash}/{u:uuid}", h_typed, 0, 0 },
 	{ "GET", "/q", h_query, 0, 0 },
 	{ "POST", "/echo", h_echo, 256, 0 },
-	{ "PUT", "/echo", h_echo, 0, 0 },
+	{ "PUT", "/echo", h_echo, 0, HTTP_SLOW },
 	{ "POST", "/signed", h_signed, 1024, HTTP_SIGNED | HTTP_IDEMPOTENT },
 };
 

@@ -231,6 +231,7 @@ static const struct http_route routes[] = {
 	{ "POST", "/echo", h_echo, 64, 0 },
 	{ "GET", "/fail/{kind}", h_fail, 0, 0 },
 	{ "GET", "/slow", h_slow, 0, 0 },
+	{ "GET", "/slow-apart", h_slow, 0, HTTP_SLOW },
 	{ "POST", "/signed", h_signed, 0, HTTP_SIGNED },
 	{ "GET", "/header", h_header, 0, 0 },
 };
@@ -290,6 +291,19 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	if (!f || fx_start(f, 0, 4)) {
+		fprintf(stderr, "setup: %s\n", fm_error_msg());
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+/* One server thread. */
+static int setup_one_thread(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (!f || fx_start(f, 0, 1)) {
 		fprintf(stderr, "setup: %s\n", fm_error_msg());
 		return -1;
 	}
@@ -1331,6 +1345,7 @@ struct slowcall {
 	long ms;
 	long status;
 	int err;
+	const char *route; /* NULL: /slow */
 };
 
 static void *slow_client(void *arg)
@@ -1343,7 +1358,8 @@ static void *slow_client(void *arg)
 	char base[64], path[64];
 
 	snprintf(base, sizeof(base), "http://127.0.0.1:%u", s->port);
-	snprintf(path, sizeof(path), "/slow?ms=%ld", s->ms);
+	snprintf(path, sizeof(path), "%s?ms=%ld",
+		 s->route ? s->route : "/slow", s->ms);
 	o.base_url = base;
 	o.retries = 0;
 	s->err = httpc_new(&c, &o);
@@ -1382,10 +1398,43 @@ static void wait_started(struct fx *f, int n)
 	assert_true(atomic_load(&f->svc.slow_started) >= n);
 }
 
+/* The handler of an HTTP_SLOW route runs apart: with a single server
+ * thread, other requests are answered while it works, and a drain waits
+ * for its answer. */
+static void test_http_server__slow_route_runs_apart(void **state)
+{
+	struct fx *f = *state;
+	struct slowcall sc = { f->port, 1500, 0, 0, "/slow-apart" };
+	struct httpc_resp r;
+	pthread_t tc;
+	double t0;
+
+	assert_int_equal(pthread_create(&tc, NULL, slow_client, &sc), 0);
+	wait_started(f, 1);
+	httpc_resp_init(&r);
+	t0 = now_s();
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(call(f, "GET", "/items/4", NULL, &r), 200);
+	if (now_s() - t0 > 0.5)
+		fail_msg("5 requests took %.2f s beside a slow handler",
+			 now_s() - t0);
+	httpc_resp_cleanup(&r);
+	pthread_join(tc, NULL);
+	assert_int_equal(sc.err, FM_OK);
+	assert_int_equal(sc.status, 200);
+
+	sc = (struct slowcall){ f->port, 800, 0, 0, "/slow-apart" };
+	assert_int_equal(pthread_create(&tc, NULL, slow_client, &sc), 0);
+	wait_started(f, 2);
+	assert_int_equal(http_server_stop(f->s, 5000), FM_OK);
+	pthread_join(tc, NULL);
+	assert_int_equal(sc.status, 200);
+}
+
 static void test_http_server__drain_finishes_in_flight(void **state)
 {
 	struct fx *f = *state;
-	struct slowcall sc = { f->port, 800, 0, 0 };
+	struct slowcall sc = { f->port, 800, 0, 0, NULL };
 	struct stopper st = { f->s, 5000, -1 };
 	struct buf b = BUF_INIT(1 << 20);
 	pthread_t tc, ts;
@@ -1425,7 +1474,7 @@ static void test_http_server__drain_finishes_in_flight(void **state)
 static void test_http_server__drain_deadline_cuts(void **state)
 {
 	struct fx *f = *state;
-	struct slowcall sc = { f->port, 1500, 0, 0 };
+	struct slowcall sc = { f->port, 1500, 0, 0, NULL };
 	pthread_t tc;
 	double t0;
 	int err;
@@ -1459,7 +1508,7 @@ static void *run_thread(void *arg)
 static void test_http_server__sigterm_drains(void **state)
 {
 	struct fx *f = *state;
-	struct slowcall sc = { f->port, 600, 0, 0 };
+	struct slowcall sc = { f->port, 600, 0, 0, NULL };
 	struct runner rn = { f->s, -1, 0 };
 	pthread_t tc, tr;
 
@@ -1573,6 +1622,9 @@ int main(void)
 		T(test_http_server__survives_garbled_requests),
 		T(test_http_server__slow_client_does_not_block),
 		T(test_http_server__parallel_clients),
+		cmocka_unit_test_setup_teardown(
+			test_http_server__slow_route_runs_apart,
+			setup_one_thread, teardown),
 		T(test_http_server__drain_finishes_in_flight),
 		T(test_http_server__drain_deadline_cuts),
 		T(test_http_server__sigterm_drains),

@@ -100,6 +100,8 @@ int http_server_new(struct http_server **out,
 	if (err)
 		goto done;
 	err = http_srv_conns_init(s);
+	pthread_mutex_init(&s->slow_lock, NULL);
+	pthread_cond_init(&s->slow_cond, NULL);
 	s->conns_ready = 1;
 	if (err)
 		goto done;
@@ -126,8 +128,11 @@ void http_server_free(struct http_server *s)
 		close(s->listen_fd);
 	if (s->wake_fd >= 0)
 		close(s->wake_fd);
-	if (s->conns_ready)
+	if (s->conns_ready) {
 		http_srv_conns_cleanup(s);
+		pthread_mutex_destroy(&s->slow_lock);
+		pthread_cond_destroy(&s->slow_cond);
+	}
 	http_metrics_free(s->metrics);
 	free(s->routes);
 	free(s);
@@ -204,7 +209,8 @@ static void block_signals(sigset_t *set)
 int http_server_start(struct http_server *s)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_SUSPEND_RESUME;
 	sigset_t set;
 	unsigned conns;
 	int family = AF_INET, err;
@@ -225,8 +231,15 @@ int http_server_start(struct http_server *s)
 	if (conns < s->o.threads)
 		conns = s->o.threads;
 	err = bind_listen(s, &family);
-	if (err)
+	if (!err)
+		err = http_srv_slow_start(s);
+	if (err) {
+		if (s->listen_fd >= 0)
+			close(s->listen_fd);
+		s->listen_fd = -1;
+		s->port = 0;
 		return err;
+	}
 	if (family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	s->d = MHD_start_daemon(
@@ -243,6 +256,7 @@ int http_server_start(struct http_server *s)
 		MHD_OPTION_NOTIFY_CONNECTION, http_srv_on_conn, s,
 		MHD_OPTION_END);
 	if (!s->d) {
+		http_srv_slow_stop(s);
 		close(s->listen_fd);
 		s->listen_fd = -1;
 		s->port = 0;
@@ -364,6 +378,9 @@ int http_server_stop(struct http_server *s, unsigned drain_ms)
 	}
 	left = atomic_load(&s->in_flight);
 	http_srv_reaper_stop(s);
+	/* slow handlers finish (the daemon's threads would wait for theirs
+	 * too) before the daemon frees their connections */
+	http_srv_slow_stop(s);
 	MHD_stop_daemon(s->d);
 	s->d = NULL;
 	/* after quiesce the listening socket is ours to close */

@@ -8,7 +8,7 @@
  * Handlers run on the server's threads and may block (database calls);
  * while one blocks, the other connections that thread serves wait, so give
  * the pool as many threads as requests may block at once (e.g. the size of
- * the database pool). A handler either responds (http_respond_*) and
+ * the database pool). Routes flagged HTTP_SLOW run on threads apart. A handler either responds (http_respond_*) and
  * returns FM_OK, or returns an error code after fm_error_set(), which the
  * server turns into the JSON error with fm_err_http_status():
  *
@@ -62,6 +62,10 @@ typedef int (*http_health_fn)(void *arg);
 enum http_route_flags {
 	HTTP_SIGNED = 1 << 0,     /* the verifier must accept the request */
 	HTTP_IDEMPOTENT = 1 << 1, /* the handler runs under opts.idempotent */
+	/* The handler may take long (it downloads): it runs on one of
+	 * opts.threads threads of its own, and the server thread that read
+	 * the request goes on serving its other connections meanwhile. */
+	HTTP_SLOW = 1 << 2,
 };
 
 /* Runs handler(req, handler_arg) for a route flagged HTTP_IDEMPOTENT, so

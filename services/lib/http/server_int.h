@@ -56,6 +56,13 @@ struct http_server {
 	int conns_ready, reaper_started, reaper_stop;
 	pthread_t reaper;
 	struct http_metric *cut;
+	/* handlers of HTTP_SLOW routes (server_slow.c) */
+	pthread_mutex_t slow_lock;
+	pthread_cond_t slow_cond;
+	struct http_req *slow_head, *slow_tail;
+	pthread_t *slow_threads;
+	unsigned n_slow;
+	int slow_stop;
 };
 
 #define HTTP_SRV_RESP_HEADERS_MAX 8
@@ -78,6 +85,10 @@ struct http_req {
 	int started;
 	int queued;
 	int bad_framing; /* the body's length is ambiguous: close */
+	/* HTTP_SLOW: 1 while a slow thread runs the handler, 2 once it
+	 * answered; the connection is suspended meanwhile */
+	_Atomic int slow_state;
+	struct http_req *slow_next;
 	struct buf body;
 	struct timespec t0;
 	/* the response being prepared */
@@ -105,6 +116,18 @@ void http_srv_on_done(void *cls, struct MHD_Connection *conn,
 void http_srv_on_mhd_log(void *cls, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 void http_srv_quote(char *out, size_t n, const char *s);
+
+/* server_request.c: the verifier, then the handler (or the idempotency
+ * wrapper around it); sets the response. */
+void http_srv_dispatch(struct http_req *r);
+
+/* server_slow.c: the threads of HTTP_SLOW handlers. A request handed to
+ * them (its connection suspended) is dispatched there, marked answered,
+ * and its connection resumed; libmicrohttpd then calls back for the
+ * answer. Stopping runs what is queued first. */
+int http_srv_slow_start(struct http_server *s);
+void http_srv_slow_push(struct http_server *s, struct http_req *r);
+void http_srv_slow_stop(struct http_server *s);
 
 /* server_respond.c: an error answered by the server itself (routing,
  * limits, auth), and handing the response to libmicrohttpd. */

@@ -244,7 +244,7 @@ static int authenticate(struct http_req *r)
 	return FM_OK;
 }
 
-static void dispatch(struct http_req *r)
+void http_srv_dispatch(struct http_req *r)
 {
 	struct http_server *s = r->srv;
 	const struct http_route *def = &r->route->def;
@@ -310,9 +310,19 @@ enum MHD_Result http_srv_on_request(void *cls, struct MHD_Connection *conn,
 		*upload_size = 0;
 		goto out;
 	}
-	http_srv_conn_reading(r->srv, conn, 0);
-	if (!r->status)
-		dispatch(r);
+	if (atomic_load(&r->slow_state) == 0) {
+		http_srv_conn_reading(r->srv, conn, 0);
+		if (!r->status && (r->route->def.flags & HTTP_SLOW) &&
+		    r->srv->n_slow) {
+			/* called again once the slow thread answered */
+			MHD_suspend_connection(conn);
+			atomic_store(&r->slow_state, 1);
+			http_srv_slow_push(r->srv, r);
+			goto out;
+		}
+		if (!r->status)
+			http_srv_dispatch(r);
+	}
 	ret = http_srv_queue(r);
 out:
 	log_ctx_set(NULL);
