@@ -95,33 +95,47 @@ static void round_cleanup(struct round *r)
 		ml_model_free(r->upd[i]);
 }
 
-static void print_json(const struct round *r, const struct ml_shapley_result *s,
-		       const struct ml_shapley_opts *o, const char *metric)
+/* The scores and every evaluated coalition, built with jansson so model
+ * paths are escaped. */
+static int print_json(const struct round *r,
+		      const struct ml_shapley_result *s,
+		      const struct ml_shapley_opts *o, const char *metric)
 {
-	printf("{\"method\": \"%s\", \"metric\": \"%s\", \"budget\": %zu, "
-	       "\"seed\": %llu, \"v_empty\": %.9g, \"v_all\": %.9g, "
-	       "\"evaluations\": %zu, \"permutations\": %zu, \"updates\": [",
-	       ml_shapley_method_name(o->method), metric,
-	       o->method == ML_SHAPLEY_EXACT ? s->evaluations : o->budget,
-	       (unsigned long long)o->seed, s->v_empty, s->v_all,
-	       s->evaluations, s->permutations);
-	for (size_t i = 0; i < r->k; i++)
-		printf("%s{\"model\": \"%s\", \"examples\": %.0f, "
-		       "\"phi\": %.9g}", i ? ", " : "", r->dirs[i],
-		       r->weighted ? r->w[i] : 1.0, s->phi[i]);
-	printf("], \"coalitions\": [");
-	for (size_t e = 0; e < s->evaluations; e++) {
-		int first = 1;
+	json_t *doc, *upd = json_array(), *coal = json_array();
+	int err = FM_OK;
 
-		printf("%s{\"members\": [", e ? ", " : "");
-		for (size_t i = 0; i < r->k; i++)
-			if (s->evals[e].coalition & (UINT64_C(1) << i)) {
-				printf("%s%zu", first ? "" : ", ", i + 1);
-				first = 0;
-			}
-		printf("], \"value\": %.9g}", s->evals[e].value);
+	for (size_t i = 0; upd && i < r->k; i++)
+		json_array_append_new(upd, json_pack(
+			"{s:s, s:f, s:f}", "model", r->dirs[i], "examples",
+			r->weighted ? r->w[i] : 1.0, "phi", s->phi[i]));
+	for (size_t e = 0; coal && e < s->evaluations; e++) {
+		json_t *members = json_array();
+
+		for (size_t i = 0; members && i < r->k; i++)
+			if (s->evals[e].coalition & (UINT64_C(1) << i))
+				json_array_append_new(members,
+						      json_integer((json_int_t)i + 1));
+		json_array_append_new(coal, json_pack(
+			"{s:o*, s:f}", "members", members, "value",
+			s->evals[e].value));
 	}
-	printf("]}\n");
+	doc = json_pack("{s:s, s:s, s:I, s:I, s:f, s:f, s:I, s:I, s:o*, "
+			"s:o*}",
+			"method", ml_shapley_method_name(o->method),
+			"metric", metric, "budget",
+			(json_int_t)(o->method == ML_SHAPLEY_EXACT
+					     ? s->evaluations : o->budget),
+			"seed", (json_int_t)o->seed, "v_empty", s->v_empty,
+			"v_all", s->v_all, "evaluations",
+			(json_int_t)s->evaluations, "permutations",
+			(json_int_t)s->permutations, "updates", upd,
+			"coalitions", coal);
+	if (!doc || json_dumpf(doc, stdout,
+				   JSON_COMPACT | JSON_REAL_PRECISION(9)) ||
+	    putchar('\n') == EOF)
+		err = fm_error_set(FM_ENOMEM, "cannot write the scores");
+	json_decref(doc);
+	return err;
 }
 
 static void print_text(const struct round *r,
@@ -247,7 +261,7 @@ int cmd_shapley(int argc, char **argv)
 	if (so.method == ML_SHAPLEY_GTG && !so.budget)
 		so.budget = 16 * r.k;
 	if (json)
-		print_json(&r, &res, &so, metric);
+		err = print_json(&r, &res, &so, metric);
 	else
 		print_text(&r, &res, &so, metric);
 done:
