@@ -179,9 +179,9 @@ static int short_of_funds(const struct cli *c, const struct task_spec *s,
 	cli_format_wei(he, sizeof(he), h);
 	cli_format_wei(re, sizeof(re), s->reward_wei);
 	return fm_error_set(FM_EUNPROCESSABLE, "not enough ETH: the task needs "
-			    "%s (reward %s x %lld slots = %s, plus %s%s of "
+			    "%s (reward %s x %lld results = %s, plus %s%s of "
 			    "gas) and %s holds %s", te, re,
-			    s->max_assignments, ve, guessed ? "up to " : "",
+			    s->max_payouts, ve, guessed ? "up to " : "",
 			    ge, c->addr, he);
 }
 
@@ -261,7 +261,7 @@ static int funding_prepare(struct cli *c, const struct task_spec *s,
 	if (err != FM_ENOTFOUND)
 		return err;
 	err = escrow_fund_tx(&f->tx, escrow, tid, op, (uint64_t)deadline,
-			     &reward, (uint32_t)s->max_assignments);
+			     &reward, (uint32_t)s->max_payouts);
 	if (err)
 		return err;
 	f->due = 1;

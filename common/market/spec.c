@@ -119,7 +119,7 @@ int spec_wei_mul(char *out, const char *wei, long long n)
 		return fm_error_set(FM_EINVAL, "amount out of range");
 	if (wei_mul(&p, wei, (uint64_t)n))
 		return fm_error_set(FM_EINVAL,
-				    "reward_wei x max_assignments exceeds "
+				    "reward_wei x payouts exceeds "
 				    "uint256");
 	chain_u256_to_dec(out, 80, &p);
 	return FM_OK;
@@ -308,27 +308,124 @@ static int check_validation(struct task_spec *s, const json_t *spec)
 	return fj_num_opt(v, p, "gold_min_agreement", 0, 1, 0, &d);
 }
 
-static int check_dp(const json_t *dp)
+static int check_dp(struct task_spec *s, const json_t *dp)
 {
-	static const char *const keys[] = { "clip", "noise", NULL };
+	static const char *const keys[] = { "clip", "noise", "delta",
+					    "max_epsilon", NULL };
 	const char *p = "task.aggregation.dp";
-	double d;
 	int err;
 
 	err = fj_no_unknown(dp, p, keys);
 	if (err)
 		return err;
-	err = fj_num(dp, p, "clip", 1e-9, 1e9, &d);
+	err = fj_num(dp, p, "clip", 1e-9, 1e9, &s->dp_clip);
 	if (err)
 		return err;
-	return fj_num(dp, p, "noise", 0, 1e3, &d);
+	err = fj_num(dp, p, "noise", 0, 1e3, &s->dp_noise);
+	if (err)
+		return err;
+	err = fj_num_opt(dp, p, "delta", 1e-12, 0.1, SPEC_DP_DELTA_DEFAULT,
+			 &s->dp_delta);
+	if (err)
+		return err;
+	err = fj_num_opt(dp, p, "max_epsilon", 1e-6, 1e6, -1,
+			 &s->dp_max_epsilon);
+	if (err)
+		return err;
+	if (s->dp_max_epsilon > 0 && s->dp_noise <= 0)
+		return fm_error_set(FM_EINVAL,
+				    "%s.max_epsilon: needs noise > 0 (without "
+				    "noise every round spends an unbounded "
+				    "epsilon)",
+				    p);
+	s->dp = 1;
+	return FM_OK;
+}
+
+static const char *const agg_modes[] = { "sync", "async", NULL };
+
+/* aggregation.mode and aggregation.async. */
+static int check_async(struct task_spec *s, const json_t *a)
+{
+	static const char *const keys[] = { "buffer", "max_staleness",
+					    "staleness_exponent", NULL };
+	const char *p = "task.aggregation.async";
+	json_t *as = NULL;
+	int err;
+
+	err = fj_enum_opt(a, "task.aggregation", "mode", agg_modes, 0,
+			  &s->async);
+	if (err)
+		return err;
+	err = fj_obj_opt(a, "task.aggregation", "async", &as);
+	if (err)
+		return err;
+	if (as && !s->async)
+		return fm_error_set(FM_EINVAL,
+				    "task.aggregation.async: only with "
+				    "mode \"async\"");
+	s->async_buffer = s->min_results_per_round;
+	s->max_staleness = SPEC_MAX_STALENESS_DEFAULT;
+	s->staleness_exponent = SPEC_STALENESS_EXPONENT_DEFAULT;
+	if (!as)
+		return FM_OK;
+	err = fj_no_unknown(as, p, keys);
+	if (err)
+		return err;
+	err = fj_int_opt(as, p, "buffer", 1, s->max_assignments,
+			 s->min_results_per_round, &s->async_buffer);
+	if (err)
+		return err;
+	err = fj_int_opt(as, p, "max_staleness", 0, SPEC_ROUNDS_MAX,
+			 SPEC_MAX_STALENESS_DEFAULT, &s->max_staleness);
+	if (err)
+		return err;
+	return fj_num_opt(as, p, "staleness_exponent", 0, 8,
+			  SPEC_STALENESS_EXPONENT_DEFAULT,
+			  &s->staleness_exponent);
+}
+
+/* min_results_per_round: at the top level or (older specs) under
+ * aggregation; both must agree. */
+static int min_results(struct task_spec *s, const json_t *spec,
+		       const json_t *a)
+{
+	long long top = 0, agg = 0;
+	int err;
+
+	err = fj_int_opt(spec, "task", "min_results_per_round", 1,
+			 MAX_ASSIGNMENTS, 0, &top);
+	if (err)
+		return err;
+	if (a) {
+		err = fj_int_opt(a, "task.aggregation",
+				 "min_results_per_round", 1, MAX_ASSIGNMENTS,
+				 0, &agg);
+		if (err)
+			return err;
+	}
+	if (top && agg && top != agg)
+		return fm_error_set(FM_EINVAL,
+				    "task.min_results_per_round: %lld differs "
+				    "from task.aggregation.min_results_per_"
+				    "round %lld",
+				    top, agg);
+	s->min_results_per_round = top ? top : agg ? agg : 1;
+	if (s->min_results_per_round > s->max_assignments)
+		return fm_error_set(FM_EINVAL,
+				    "task.min_results_per_round: %lld exceeds "
+				    "results_per_round %lld",
+				    s->min_results_per_round,
+				    s->max_assignments);
+	return FM_OK;
 }
 
 static int check_aggregation(struct task_spec *s, const json_t *spec)
 {
 	static const char *const keys[] = { "rule", "min_results_per_round",
 					    "trim_fraction", "krum_f",
-					    "clip_radius", "dp", NULL };
+					    "clip_radius", "dp", "mode",
+					    "async", NULL };
 	const char *p = "task.aggregation";
 	json_t *a = json_object_get(spec, "aggregation"), *dp;
 	long long v;
@@ -336,17 +433,22 @@ static int check_aggregation(struct task_spec *s, const json_t *spec)
 	int err;
 
 	s->rule = 0;
-	s->min_results_per_round = 1;
-	if (!a)
+	s->dp_max_epsilon = -1;
+	if (a) {
+		err = fj_no_unknown(a, p, keys);
+		if (err)
+			return err;
+	}
+	err = min_results(s, spec, a);
+	if (err)
+		return err;
+	if (!a) {
+		s->async_buffer = s->min_results_per_round;
+		s->max_staleness = SPEC_MAX_STALENESS_DEFAULT;
+		s->staleness_exponent = SPEC_STALENESS_EXPONENT_DEFAULT;
 		return FM_OK;
-	err = fj_no_unknown(a, p, keys);
-	if (err)
-		return err;
+	}
 	err = fj_enum_opt(a, p, "rule", aggregation_rule_names, 0, &s->rule);
-	if (err)
-		return err;
-	err = fj_int_opt(a, p, "min_results_per_round", 1, MAX_ASSIGNMENTS, 1,
-			 &s->min_results_per_round);
 	if (err)
 		return err;
 	err = fj_num_opt(a, p, "trim_fraction", 0, 0.49, 0.1, &d);
@@ -358,15 +460,12 @@ static int check_aggregation(struct task_spec *s, const json_t *spec)
 	err = fj_num_opt(a, p, "clip_radius", 0, 1e9, 1, &d);
 	if (err)
 		return err;
-	if (s->min_results_per_round > s->max_assignments)
-		return fm_error_set(FM_EINVAL,
-				    "task.aggregation.min_results_per_round: "
-				    "%lld exceeds max_assignments %lld",
-				    s->min_results_per_round,
-				    s->max_assignments);
+	err = check_async(s, a);
+	if (err)
+		return err;
 	dp = json_object_get(a, "dp");
 	if (dp && !json_is_null(dp))
-		return check_dp(dp);
+		return check_dp(s, dp);
 	return FM_OK;
 }
 
@@ -398,9 +497,11 @@ static int parse_identity(struct task_spec *s, const json_t *spec)
 	return FM_OK;
 }
 
-/* reward_wei, max_assignments and assignment_duration_s. */
+/* reward_wei, results_per_round (or its older name max_assignments) and
+ * assignment_duration_s. */
 static int parse_reward(struct task_spec *s, const json_t *spec)
 {
+	long long per_round = 0, slots = 0;
 	const char *str;
 	int err;
 
@@ -414,12 +515,52 @@ static int parse_reward(struct task_spec *s, const json_t *spec)
 		return fm_error_set(FM_EINVAL,
 				    "task.reward_wei: must be greater than 0");
 	snprintf(s->reward_wei, sizeof(s->reward_wei), "%s", str);
-	err = fj_int(spec, "task", "max_assignments", 1, MAX_ASSIGNMENTS,
-		     &s->max_assignments);
+	err = fj_int_opt(spec, "task", "results_per_round", 1,
+			 MAX_ASSIGNMENTS, 0, &per_round);
 	if (err)
 		return err;
+	if (!per_round || json_object_get(spec, "max_assignments")) {
+		err = fj_int(spec, "task", "max_assignments", 1,
+			     MAX_ASSIGNMENTS, &slots);
+		if (err)
+			return err;
+	}
+	if (per_round && slots && per_round != slots)
+		return fm_error_set(FM_EINVAL,
+				    "task.results_per_round: %lld differs from "
+				    "task.max_assignments %lld (give one)",
+				    per_round, slots);
+	s->max_assignments = per_round ? per_round : slots;
 	return fj_int(spec, "task", "assignment_duration_s", 60,
 		      MAX_DURATION_S, &s->assignment_duration_s);
+}
+
+/* rounds, round_duration_s, target_accuracy; the payouts the escrow
+ * funds. */
+static int parse_rounds(struct task_spec *s, const json_t *spec)
+{
+	int err;
+
+	err = fj_int_opt(spec, "task", "rounds", 1, SPEC_ROUNDS_MAX, 1,
+			 &s->rounds);
+	if (err)
+		return err;
+	err = fj_int_opt(spec, "task", "round_duration_s", 60, MAX_DURATION_S,
+			 s->assignment_duration_s, &s->round_duration_s);
+	if (err)
+		return err;
+	err = fj_num_opt(spec, "task", "target_accuracy", 1e-9, 1, -1,
+			 &s->target_accuracy);
+	if (err)
+		return err;
+	s->max_payouts = s->rounds * s->max_assignments;
+	if (s->max_payouts > SPEC_PAYOUTS_MAX)
+		return fm_error_set(FM_EINVAL,
+				    "task.rounds: %lld rounds x %lld results "
+				    "per round exceeds %d payouts",
+				    s->rounds, s->max_assignments,
+				    SPEC_PAYOUTS_MAX);
+	return FM_OK;
 }
 
 /* expires_at, given or as now + lifetime_s; at least a minute ahead. */
@@ -478,13 +619,52 @@ static int parse_rules(struct task_spec *s, const json_t *spec)
 	return check_aggregation(s, spec);
 }
 
+/* Every round setting spelled out in the stored spec, so services and
+ * clients read one form whatever the creator left to its default. */
+static int normalize_rounds(struct task_spec *s)
+{
+	json_t *d = s->doc, *a = json_object_get(d, "aggregation");
+	int err = 0;
+
+	err |= json_object_set_new(d, "max_assignments",
+				   json_integer(s->max_assignments));
+	err |= json_object_set_new(d, "results_per_round",
+				   json_integer(s->max_assignments));
+	err |= json_object_set_new(d, "rounds", json_integer(s->rounds));
+	err |= json_object_set_new(d, "round_duration_s",
+				   json_integer(s->round_duration_s));
+	err |= json_object_set_new(d, "min_results_per_round",
+				   json_integer(s->min_results_per_round));
+	if (!a) {
+		a = json_object();
+		err |= json_object_set_new(d, "aggregation", a);
+	}
+	err |= json_object_set_new(a, "min_results_per_round",
+				   json_integer(s->min_results_per_round));
+	err |= json_object_set_new(a, "mode", json_string(agg_modes[s->async]));
+	if (s->async)
+		err |= json_object_set_new(
+			a, "async",
+			json_pack("{s:I, s:I, s:f}", "buffer",
+				  (json_int_t)s->async_buffer, "max_staleness",
+				  (json_int_t)s->max_staleness,
+				  "staleness_exponent",
+				  s->staleness_exponent));
+	if (s->dp)
+		err |= json_object_set_new(json_object_get(a, "dp"), "delta",
+					   json_real(s->dp_delta));
+	return err ? fm_error_set(FM_ENOMEM, "out of memory") : FM_OK;
+}
+
 int task_spec_parse(struct task_spec *out, const json_t *spec, long long now)
 {
 	static const char *const keys[] = {
 		"task_id", "title", "description", "kind", "reward_wei",
 		"max_assignments", "assignment_duration_s", "lifetime_s",
 		"expires_at", "validator", "validation", "training",
-		"aggregation", "assets", "max_result_bytes", NULL
+		"aggregation", "assets", "max_result_bytes", "rounds",
+		"results_per_round", "round_duration_s",
+		"min_results_per_round", "target_accuracy", NULL
 	};
 	struct task_spec s;
 	const char *str;
@@ -500,6 +680,9 @@ int task_spec_parse(struct task_spec *out, const json_t *spec, long long now)
 	if (err)
 		return err;
 	err = parse_reward(&s, spec);
+	if (err)
+		return err;
+	err = parse_rounds(&s, spec);
 	if (err)
 		return err;
 	err = parse_expiry(&s, spec, now);
@@ -528,6 +711,11 @@ int task_spec_parse(struct task_spec *out, const json_t *spec, long long now)
 	/* normalized forms, so the stored spec agrees with the columns */
 	json_object_set_new(s.doc, "task_id", json_string(s.task_id));
 	json_object_set_new(s.doc, "assets", json_string(s.assets));
+	err = normalize_rounds(&s);
+	if (err) {
+		json_decref(s.doc);
+		return err;
+	}
 	/* borrowed strings now point into the copy */
 	s.title = json_string_value(json_object_get(s.doc, "title"));
 	s.description = json_string_value(json_object_get(s.doc,

@@ -26,7 +26,7 @@ struct task_spec {
 	const char *description;
 	enum task_kind kind;
 	char reward_wei[80]; /* decimal */
-	long long max_assignments;
+	long long max_assignments; /* slots per round (results_per_round) */
 	long long assignment_duration_s;
 	long long expires_at; /* unix seconds */
 	char validator[43]; /* lowercase 0x address; "" = the creator */
@@ -36,11 +36,32 @@ struct task_spec {
 	long long min_results_per_round;
 	int rule; /* index into aggregation_rule_names */
 	long long max_result_bytes; /* a result bundle's size at most */
+	/* rounds: version r is the aggregate of round r */
+	long long rounds;
+	long long round_duration_s;
+	long long max_payouts;  /* rounds x max_assignments: what the escrow funds */
+	double target_accuracy; /* stop once a version reaches it; < 0: none */
+	/* aggregation.mode "async": fold every async_buffer accepted results,
+	 * weighted by (1 + staleness)^-staleness_exponent */
+	int async;
+	long long async_buffer;
+	long long max_staleness;
+	double staleness_exponent;
+	/* aggregation.dp: central DP-FedAvg, accounted per round */
+	int dp;
+	double dp_clip, dp_noise, dp_delta;
+	double dp_max_epsilon; /* < 0: no budget */
 };
 
 /* max_result_bytes when the spec does not say, and its ceiling. */
 #define SPEC_RESULT_BYTES_DEFAULT (256LL << 20)
 #define SPEC_RESULT_BYTES_MAX (1LL << 30)
+/* rounds at most, and payouts of a task at most (the escrow's uint32). */
+#define SPEC_ROUNDS_MAX 10000
+#define SPEC_PAYOUTS_MAX 1000000
+#define SPEC_DP_DELTA_DEFAULT 1e-5
+#define SPEC_MAX_STALENESS_DEFAULT 4
+#define SPEC_STALENESS_EXPONENT_DEFAULT 0.5
 
 /* Parses and checks spec (borrowed); now is the current unix time, for
  * lifetime_s. On success out owns a reference to a normalized copy. */

@@ -61,9 +61,9 @@ static int create(struct http_req *req, void *arg)
 	if (err)
 		goto done;
 	/* the escrow holds the whole of it in one uint256 */
-	if (spec_wei_mul(total, spec.reward_wei, spec.max_assignments)) {
+	if (spec_wei_mul(total, spec.reward_wei, spec.max_payouts)) {
 		err = fm_error_set(FM_EUNPROCESSABLE,
-				   "task.reward_wei x task.max_assignments: "
+				   "task.reward_wei x rounds x results_per_round: "
 				   "over 2^256 - 1 wei, more than the escrow "
 				   "can hold");
 		goto done;

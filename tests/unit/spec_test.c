@@ -82,7 +82,7 @@ static void test_spec__bad_fields_are_named(void **state)
 	j = mfx_spec(3);
 	json_object_set_new(json_object_get(j, "aggregation"),
 			    "min_results_per_round", json_integer(5));
-	expect_error(j, "min_results_per_round: 5 exceeds max_assignments 3");
+	expect_error(j, "min_results_per_round: 5 exceeds results_per_round 3");
 
 	j = mfx_spec(10);
 	json_object_set_new(j, "validator", json_string("0xnope"));
@@ -105,6 +105,112 @@ static void test_spec__bad_fields_are_named(void **state)
 	j = mfx_spec(10);
 	json_object_set_new(j, "assets", json_string("zz"));
 	expect_error(j, "task.assets");
+}
+
+/* Rounds: defaults spelled out, the escrow's payouts, and each bad
+ * setting named. */
+static void test_spec__rounds(void **state)
+{
+	json_t *j = mfx_spec(5), *a;
+	struct task_spec s;
+
+	(void)state;
+	assert_int_equal(task_spec_parse(&s, j, now_s()), FM_OK);
+	assert_int_equal(s.rounds, 1);
+	assert_int_equal(s.max_payouts, 5);
+	assert_int_equal(s.round_duration_s, s.assignment_duration_s);
+	assert_false(s.async);
+	assert_true(s.target_accuracy < 0);
+	/* the stored spec spells out every round setting */
+	assert_int_equal(json_integer_value(json_object_get(s.doc, "rounds")),
+			 1);
+	assert_int_equal(json_integer_value(json_object_get(
+				 s.doc, "results_per_round")), 5);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(s.doc, "aggregation"),
+				    "mode")), "sync");
+	task_spec_cleanup(&s);
+
+	json_object_del(j, "max_assignments");
+	json_object_set_new(j, "results_per_round", json_integer(4));
+	json_object_set_new(j, "rounds", json_integer(6));
+	json_object_set_new(j, "round_duration_s", json_integer(120));
+	json_object_set_new(j, "target_accuracy", json_real(0.8));
+	json_object_set_new(j, "min_results_per_round", json_integer(3));
+	json_object_del(json_object_get(j, "aggregation"),
+			"min_results_per_round");
+	a = json_object_get(j, "aggregation");
+	json_object_set_new(a, "mode", json_string("async"));
+	json_object_set_new(a, "async", json_pack("{s:i, s:i}", "buffer", 2,
+						  "max_staleness", 3));
+	json_object_set_new(a, "dp", json_pack("{s:f, s:f, s:f}", "clip", 1.0,
+					       "noise", 1.1, "max_epsilon",
+					       5.0));
+	assert_int_equal(task_spec_parse(&s, j, now_s()), FM_OK);
+	assert_int_equal(s.rounds, 6);
+	assert_int_equal(s.max_assignments, 4);
+	assert_int_equal(s.max_payouts, 24);
+	assert_int_equal(s.round_duration_s, 120);
+	assert_int_equal(s.min_results_per_round, 3);
+	assert_true(s.target_accuracy > 0.79 && s.target_accuracy < 0.81);
+	assert_true(s.async);
+	assert_int_equal(s.async_buffer, 2);
+	assert_int_equal(s.max_staleness, 3);
+	assert_true(s.staleness_exponent == 0.5);
+	assert_true(s.dp && s.dp_noise == 1.1 && s.dp_max_epsilon == 5.0);
+	assert_true(s.dp_delta == 1e-5);
+	assert_int_equal(json_integer_value(json_object_get(
+				 s.doc, "max_assignments")), 4);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(s.doc, "aggregation"),
+				 "min_results_per_round")), 3);
+	task_spec_cleanup(&s);
+	json_decref(j);
+
+	j = mfx_spec(5);
+	json_object_set_new(j, "results_per_round", json_integer(4));
+	expect_error(j, "task.results_per_round: 4 differs from "
+			"task.max_assignments 5");
+
+	j = mfx_spec(5);
+	json_object_set_new(j, "rounds", json_integer(0));
+	expect_error(j, "task.rounds: expected integer in");
+
+	j = mfx_spec(5000);
+	json_object_set_new(j, "rounds", json_integer(1000));
+	expect_error(j, "task.rounds: 1000 rounds x 5000 results per round "
+			"exceeds");
+
+	j = mfx_spec(5);
+	json_object_set_new(j, "min_results_per_round", json_integer(2));
+	expect_error(j, "task.min_results_per_round: 2 differs from "
+			"task.aggregation.min_results_per_round");
+
+	j = mfx_spec(5);
+	json_object_set_new(j, "target_accuracy", json_real(1.5));
+	expect_error(j, "task.target_accuracy: expected number in");
+
+	j = mfx_spec(5);
+	json_object_set_new(json_object_get(j, "aggregation"), "mode",
+			    json_string("eventually"));
+	expect_error(j, "task.aggregation.mode: expected one of");
+
+	j = mfx_spec(5);
+	json_object_set_new(json_object_get(j, "aggregation"), "async",
+			    json_pack("{s:i}", "buffer", 2));
+	expect_error(j, "task.aggregation.async: only with mode \"async\"");
+
+	j = mfx_spec(5);
+	a = json_object_get(j, "aggregation");
+	json_object_set_new(a, "mode", json_string("async"));
+	json_object_set_new(a, "async", json_pack("{s:i}", "buffer", 6));
+	expect_error(j, "task.aggregation.async.buffer: expected integer in");
+
+	j = mfx_spec(5);
+	json_object_set_new(json_object_get(j, "aggregation"), "dp",
+			    json_pack("{s:f, s:f, s:f}", "clip", 1.0, "noise",
+				      0.0, "max_epsilon", 3.0));
+	expect_error(j, "task.aggregation.dp.max_epsilon: needs noise > 0");
 }
 
 static void test_spec__annotation_needs_no_training(void **state)
@@ -151,6 +257,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spec__valid_spec_parses),
 		cmocka_unit_test(test_spec__bad_fields_are_named),
+		cmocka_unit_test(test_spec__rounds),
 		cmocka_unit_test(test_spec__annotation_needs_no_training),
 		cmocka_unit_test(test_spec__wei_arithmetic),
 	};

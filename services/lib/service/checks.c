@@ -413,11 +413,12 @@ static int funding_agrees(const struct svc *s, const struct escrow_task *t,
 		return fm_error_set(FM_EUNPROCESSABLE,
 				    "escrow: reward on chain differs from "
 				    "task.reward_wei");
-	if ((long long)t->max_payouts != spec->max_assignments)
+	if ((long long)t->max_payouts != spec->max_payouts)
 		return fm_error_set(FM_EUNPROCESSABLE,
-				    "escrow: %u payouts funded, "
-				    "task.max_assignments is %lld",
-				    t->max_payouts, spec->max_assignments);
+				    "escrow: %u payouts funded, the task pays "
+				    "%lld (%lld rounds x %lld results)",
+				    t->max_payouts, spec->max_payouts,
+				    spec->rounds, spec->max_assignments);
 	if ((long long)t->deadline < spec->expires_at)
 		return fm_error_set(FM_EUNPROCESSABLE,
 				    "escrow: deadline %llu is before the task's "
@@ -427,7 +428,7 @@ static int funding_agrees(const struct svc *s, const struct escrow_task *t,
 	if (t->paid_count != 0 || chain_u256_cmp(&t->balance, total))
 		return fm_error_set(FM_EUNPROCESSABLE,
 				    "escrow: the task's balance is not the full "
-				    "reward x max_assignments");
+				    "reward x rounds x results_per_round");
 	return FM_OK;
 }
 
@@ -463,7 +464,7 @@ int checks_funding(struct svc *s, const struct task_spec *spec,
 	if (err)
 		goto done;
 	err = chain_u256_mul_u64(&total, &reward,
-				 (uint64_t)spec->max_assignments);
+				 (uint64_t)spec->max_payouts);
 	if (err)
 		goto done;
 	err = funding_agrees(s, &t, spec, creator, &reward, &total);
