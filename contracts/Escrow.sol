@@ -8,9 +8,16 @@ pragma solidity ^0.8.20;
 /// Rules:
 /// - fund: the creator deposits exactly reward * maxPayouts, naming the
 ///   operator (who will release) and a deadline.
+/// - fundScored: as fund, with a per-result cap (at least the reward, at
+///   most the deposit) for tasks that pay by measured contribution.
 /// - release / releaseBatch: the operator only, while the task is open
 ///   (also after the deadline, until the creator reclaims the rest), once
 ///   per result id, never beyond the deposit.
+/// - releaseScored: as releaseBatch with an amount per result (each at
+///   most the task's cap, in all at most what the task holds), and the
+///   hash of the scoring report those amounts come from, emitted as
+///   Scored(taskId, round, reportHash) so anyone can fetch the report and
+///   recompute them.
 /// - refund: the creator, after the deadline, takes back what is unpaid.
 /// - cancel: the operator ends the task early (the creator asked, the
 ///   operator agreed off chain); what is unpaid goes back to the creator.
@@ -45,6 +52,8 @@ contract Escrow {
         State state;
         uint256 reward;
         uint256 balance;
+        /// Most one result may receive; 0 means the reward (fund()).
+        uint256 maxPerResult;
     }
 
     /// Gas given to a recipient with each push: enough for smart wallets'
@@ -74,6 +83,7 @@ contract Escrow {
         uint256 amount
     );
     event AlreadyPaid(bytes32 indexed taskId, bytes32 indexed resultId);
+    event Scored(bytes32 indexed taskId, uint32 indexed round, bytes32 reportHash);
     event Refunded(
         bytes32 indexed taskId,
         address indexed creator,
@@ -97,23 +107,20 @@ contract Escrow {
         uint256 reward,
         uint32 maxPayouts
     ) external payable {
-        require(tasks[taskId].state == State.None, "task exists");
-        require(operator != address(0), "zero operator");
-        require(reward > 0, "zero reward");
-        require(maxPayouts > 0, "zero payouts");
-        require(deadline > block.timestamp, "deadline passed");
-        require(msg.value == reward * maxPayouts, "wrong deposit");
-        tasks[taskId] = Task({
-            creator: msg.sender,
-            deadline: deadline,
-            maxPayouts: maxPayouts,
-            operator: operator,
-            paidCount: 0,
-            state: State.Open,
-            reward: reward,
-            balance: msg.value
-        });
-        emit Funded(taskId, msg.sender, operator, reward, maxPayouts, deadline);
+        open(taskId, operator, deadline, reward, maxPayouts, 0);
+    }
+
+    function fundScored(
+        bytes32 taskId,
+        address operator,
+        uint64 deadline,
+        uint256 reward,
+        uint32 maxPayouts,
+        uint256 maxPerResult
+    ) external payable {
+        require(maxPerResult >= reward, "cap below reward");
+        require(maxPerResult <= msg.value, "cap above deposit");
+        open(taskId, operator, deadline, reward, maxPayouts, maxPerResult);
     }
 
     function release(
@@ -139,6 +146,31 @@ contract Escrow {
                 continue;
             }
             pay(t, taskId, resultIds[i], to[i]);
+        }
+    }
+
+    function releaseScored(
+        bytes32 taskId,
+        uint32 round,
+        bytes32 reportHash,
+        bytes32[] calldata resultIds,
+        address payable[] calldata to,
+        uint256[] calldata amounts
+    ) external nonReentrant {
+        require(
+            resultIds.length == to.length && to.length == amounts.length,
+            "length mismatch"
+        );
+        Task storage t = openTaskOfOperator(taskId);
+        uint256 cap = t.maxPerResult == 0 ? t.reward : t.maxPerResult;
+        emit Scored(taskId, round, reportHash);
+        for (uint256 i = 0; i < resultIds.length; i++) {
+            if (paid[resultIds[i]]) {
+                emit AlreadyPaid(taskId, resultIds[i]);
+                continue;
+            }
+            require(amounts[i] > 0 && amounts[i] <= cap, "amount above cap");
+            payAmount(t, taskId, resultIds[i], to[i], amounts[i]);
         }
     }
 
@@ -172,15 +204,52 @@ contract Escrow {
         require(t.state == State.Open, "task closed");
     }
 
+    function open(
+        bytes32 taskId,
+        address operator,
+        uint64 deadline,
+        uint256 reward,
+        uint32 maxPayouts,
+        uint256 maxPerResult
+    ) private {
+        require(tasks[taskId].state == State.None, "task exists");
+        require(operator != address(0), "zero operator");
+        require(reward > 0, "zero reward");
+        require(maxPayouts > 0, "zero payouts");
+        require(deadline > block.timestamp, "deadline passed");
+        require(msg.value == reward * maxPayouts, "wrong deposit");
+        tasks[taskId] = Task({
+            creator: msg.sender,
+            deadline: deadline,
+            maxPayouts: maxPayouts,
+            operator: operator,
+            paidCount: 0,
+            state: State.Open,
+            reward: reward,
+            balance: msg.value,
+            maxPerResult: maxPerResult
+        });
+        emit Funded(taskId, msg.sender, operator, reward, maxPayouts, deadline);
+    }
+
     function pay(
         Task storage t,
         bytes32 taskId,
         bytes32 resultId,
         address payable to
     ) private {
+        payAmount(t, taskId, resultId, to, t.reward);
+    }
+
+    function payAmount(
+        Task storage t,
+        bytes32 taskId,
+        bytes32 resultId,
+        address payable to,
+        uint256 amount
+    ) private {
         require(to != address(0), "zero recipient");
-        require(t.paidCount < t.maxPayouts && t.balance >= t.reward, "no funds left");
-        uint256 amount = t.reward;
+        require(t.paidCount < t.maxPayouts && t.balance >= amount, "no funds left");
         paid[resultId] = true;
         t.paidCount += 1;
         t.balance -= amount;

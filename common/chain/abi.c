@@ -132,6 +132,20 @@ void abi_put_address_array(struct abi_enc *e, const uint8_t (*items)[20],
 	}
 }
 
+void abi_put_uint_array(struct abi_enc *e, const struct chain_u256 *items,
+			size_t n)
+{
+	uint8_t w[32];
+
+	put_offset(e);
+	word_u64(w, n);
+	tail_word(e, w);
+	for (size_t i = 0; i < n; i++) {
+		chain_u256_to_be(w, &items[i]);
+		tail_word(e, w);
+	}
+}
+
 void abi_put_bytes(struct abi_enc *e, const void *p, size_t n)
 {
 	static const uint8_t zeros[32];

@@ -32,11 +32,13 @@ void abi_put_u64(struct abi_enc *e, uint64_t v);
 void abi_put_address(struct abi_enc *e, const uint8_t addr[20]);
 void abi_put_bytes32(struct abi_enc *e, const uint8_t b[32]);
 void abi_put_bool(struct abi_enc *e, int v);
-/* bytes32[] and address[] */
+/* bytes32[], address[] and uint256[] */
 void abi_put_bytes32_array(struct abi_enc *e, const uint8_t (*items)[32],
 			   size_t n);
 void abi_put_address_array(struct abi_enc *e, const uint8_t (*items)[20],
 			   size_t n);
+void abi_put_uint_array(struct abi_enc *e, const struct chain_u256 *items,
+			size_t n);
 /* bytes and string */
 void abi_put_bytes(struct abi_enc *e, const void *p, size_t n);
 /* Checks every argument was put and appends the encoding to out. */

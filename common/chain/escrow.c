@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-/* Calldata is at most a batch: 4 + 32 * (5 + 2 * ESCROW_BATCH_MAX). */
+/* Calldata is at most a batch: 4 + 32 * (9 + 3 * ESCROW_BATCH_MAX). */
 #define CALL_MAX (64u * 1024)
 
 static const struct {
@@ -19,6 +19,7 @@ static const struct {
 	{ ESCROW_EV_REFUNDED, "Refunded(bytes32,address,uint256,bool)" },
 	{ ESCROW_EV_CREDITED, "Credited(address,uint256)" },
 	{ ESCROW_EV_WITHDRAWN, "Withdrawn(address,uint256)" },
+	{ ESCROW_EV_SCORED, "Scored(bytes32,uint32,bytes32)" },
 };
 
 #define NEVENTS (sizeof(events) / sizeof(events[0]))
@@ -121,6 +122,41 @@ int escrow_fund_tx(struct chain_tx *tx, const uint8_t escrow[CHAIN_ADDR_LEN],
 	return finish_call(tx, escrow, &e, &total);
 }
 
+int escrow_fund_scored_tx(struct chain_tx *tx,
+			  const uint8_t escrow[CHAIN_ADDR_LEN],
+			  const uint8_t task_id[32],
+			  const uint8_t operator[CHAIN_ADDR_LEN],
+			  uint64_t deadline, const struct chain_u256 *reward,
+			  uint32_t max_payouts,
+			  const struct chain_u256 *max_per_result)
+{
+	struct chain_u256 total;
+	struct abi_enc e;
+
+	if (chain_address_is_zero(operator))
+		return fm_error_set(FM_EINVAL, "fund: the operator is the "
+				    "zero address");
+	if (chain_u256_is_zero(reward) || max_payouts == 0)
+		return fm_error_set(FM_EINVAL, "fund: reward and max payouts "
+				    "must be above zero");
+	if (chain_u256_mul_u64(&total, reward, max_payouts))
+		return fm_error_set(FM_EINVAL, "fund: reward x max payouts "
+				    "overflows 256 bits");
+	if (chain_u256_cmp(max_per_result, reward) < 0 ||
+	    chain_u256_cmp(max_per_result, &total) > 0)
+		return fm_error_set(FM_EINVAL, "fund: the per-result cap must "
+				    "lie between the reward and the deposit");
+	start_call(&e, "fundScored(bytes32,address,uint64,uint256,uint32,"
+		       "uint256)", 6);
+	abi_put_bytes32(&e, task_id);
+	abi_put_address(&e, operator);
+	abi_put_u64(&e, deadline);
+	abi_put_uint(&e, reward);
+	abi_put_u64(&e, max_payouts);
+	abi_put_uint(&e, max_per_result);
+	return finish_call(tx, escrow, &e, &total);
+}
+
 int escrow_release_tx(struct chain_tx *tx,
 		      const uint8_t escrow[CHAIN_ADDR_LEN],
 		      const uint8_t task_id[32], const uint8_t result_id[32],
@@ -158,6 +194,39 @@ int escrow_release_batch_tx(struct chain_tx *tx,
 	abi_put_bytes32(&e, task_id);
 	abi_put_bytes32_array(&e, result_ids, n);
 	abi_put_address_array(&e, to, n);
+	return finish_call(tx, escrow, &e, NULL);
+}
+
+int escrow_release_scored_tx(struct chain_tx *tx,
+			     const uint8_t escrow[CHAIN_ADDR_LEN],
+			     const uint8_t task_id[32], uint32_t round,
+			     const uint8_t report_hash[32],
+			     const uint8_t (*result_ids)[32],
+			     const uint8_t (*to)[CHAIN_ADDR_LEN],
+			     const struct chain_u256 *amounts, size_t n)
+{
+	struct abi_enc e;
+
+	if (n == 0 || n > ESCROW_BATCH_MAX)
+		return fm_error_set(FM_EINVAL, "scored release: %zu results, "
+				    "expected 1 to %d", n, ESCROW_BATCH_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if (chain_address_is_zero(to[i]))
+			return fm_error_set(FM_EINVAL, "scored release: "
+					    "recipient %zu is the zero "
+					    "address", i);
+		if (chain_u256_is_zero(&amounts[i]))
+			return fm_error_set(FM_EINVAL, "scored release: "
+					    "amount %zu is zero", i);
+	}
+	start_call(&e, "releaseScored(bytes32,uint32,bytes32,bytes32[],"
+		       "address[],uint256[])", 6);
+	abi_put_bytes32(&e, task_id);
+	abi_put_u64(&e, round);
+	abi_put_bytes32(&e, report_hash);
+	abi_put_bytes32_array(&e, result_ids, n);
+	abi_put_address_array(&e, to, n);
+	abi_put_uint_array(&e, amounts, n);
 	return finish_call(tx, escrow, &e, NULL);
 }
 
@@ -266,6 +335,12 @@ int escrow_decode_task(struct escrow_task *out, const uint8_t *data,
 	err = abi_get_uint(&t.balance, data, len, 7, "tasks.balance");
 	if (err)
 		return err;
+	err = abi_get_uint(&t.max_per_result, data, len, 8,
+			   "tasks.maxPerResult");
+	if (err)
+		return err;
+	if (chain_u256_is_zero(&t.max_per_result))
+		t.max_per_result = t.reward;
 	*out = t;
 	return FM_OK;
 }
@@ -420,10 +495,11 @@ static int decode_funded(struct escrow_event *ev, const struct chain_log *log)
 int escrow_decode_log(struct escrow_event *out, const struct chain_log *log)
 {
 	/* by kind: indexed arguments + 1 */
-	static const size_t want_topics[] = { 0, 4, 4, 3, 3, 2, 2 };
+	static const size_t want_topics[] = { 0, 4, 4, 3, 3, 2, 2, 3 };
 	struct escrow_event ev;
 	const uint8_t *d = log->data;
 	size_t n = log->data_len, idx = 0;
+	uint64_t v = 0;
 	uint8_t topic[32];
 	int err = FM_OK;
 
@@ -466,6 +542,15 @@ int escrow_decode_log(struct escrow_event *out, const struct chain_log *log)
 	case ESCROW_EV_CREDITED:
 	case ESCROW_EV_WITHDRAWN:
 		err = decode_payment(&ev, log->topics[1], "to", d, n);
+		break;
+	case ESCROW_EV_SCORED:
+		memcpy(ev.task_id, log->topics[1], 32);
+		err = abi_get_uint_bits(&v, log->topics[2], 32, 0, 32,
+					"round");
+		if (err)
+			break;
+		ev.round = (uint32_t)v;
+		err = abi_get_word(ev.report_hash, d, n, 0, "reportHash");
 		break;
 	}
 	if (err) {

@@ -36,6 +36,16 @@ int escrow_fund_tx(struct chain_tx *tx, const uint8_t escrow[CHAIN_ADDR_LEN],
 		   const uint8_t task_id[32],
 		   const uint8_t operator[CHAIN_ADDR_LEN], uint64_t deadline,
 		   const struct chain_u256 *reward, uint32_t max_payouts);
+/* fundScored(taskId, operator, deadline, reward, maxPayouts,
+ * maxPerResult): as fund, no result paid more than max_per_result (at
+ * least the reward, at most the deposit). */
+int escrow_fund_scored_tx(struct chain_tx *tx,
+			  const uint8_t escrow[CHAIN_ADDR_LEN],
+			  const uint8_t task_id[32],
+			  const uint8_t operator[CHAIN_ADDR_LEN],
+			  uint64_t deadline, const struct chain_u256 *reward,
+			  uint32_t max_payouts,
+			  const struct chain_u256 *max_per_result);
 int escrow_release_tx(struct chain_tx *tx,
 		      const uint8_t escrow[CHAIN_ADDR_LEN],
 		      const uint8_t task_id[32], const uint8_t result_id[32],
@@ -47,6 +57,16 @@ int escrow_release_batch_tx(struct chain_tx *tx,
 			    const uint8_t task_id[32],
 			    const uint8_t (*result_ids)[32],
 			    const uint8_t (*to)[CHAIN_ADDR_LEN], size_t n);
+/* releaseScored: an amount per result (each above zero, at most the
+ * task's cap), with the sha256 of the scoring report they come from,
+ * emitted once as Scored(taskId, round, reportHash). n as for a batch. */
+int escrow_release_scored_tx(struct chain_tx *tx,
+			     const uint8_t escrow[CHAIN_ADDR_LEN],
+			     const uint8_t task_id[32], uint32_t round,
+			     const uint8_t report_hash[32],
+			     const uint8_t (*result_ids)[32],
+			     const uint8_t (*to)[CHAIN_ADDR_LEN],
+			     const struct chain_u256 *amounts, size_t n);
 /* By the creator, after the deadline. */
 int escrow_refund_tx(struct chain_tx *tx,
 		     const uint8_t escrow[CHAIN_ADDR_LEN],
@@ -78,6 +98,8 @@ struct escrow_task {
 	enum escrow_state state;
 	struct chain_u256 reward;
 	struct chain_u256 balance; /* still held */
+	/* most one result may receive: the reward unless funded scored */
+	struct chain_u256 max_per_result;
 };
 
 /* Calldata of tasks(taskId), and the decoding of its return data. */
@@ -103,6 +125,7 @@ enum escrow_event_kind {
 	ESCROW_EV_REFUNDED,
 	ESCROW_EV_CREDITED,
 	ESCROW_EV_WITHDRAWN,
+	ESCROW_EV_SCORED,
 };
 
 /* One decoded event; fields not carried by its kind are zero. */
@@ -119,6 +142,8 @@ struct escrow_event {
 	uint32_t max_payouts; /* Funded */
 	uint64_t deadline;    /* Funded */
 	int cancelled;        /* Refunded by cancel() */
+	uint32_t round;       /* Scored */
+	uint8_t report_hash[32]; /* Scored */
 };
 
 /* topic 0 of each event, for log filters. */

@@ -37,7 +37,9 @@ const sig = e => e.name + "(" + e.inputs.map(i => i.type).join(",") + ")";
 const have = new Set(a.abi.filter(e => e.type === "function" || e.type === "event").map(sig));
 const want = ["fund(bytes32,address,uint64,uint256,uint32)", "release(bytes32,bytes32,address)",
   "releaseBatch(bytes32,bytes32[],address[])", "refund(bytes32)", "cancel(bytes32)", "withdraw()",
-  "tasks(bytes32)", "paid(bytes32)", "owed(address)",
+  "fundScored(bytes32,address,uint64,uint256,uint32,uint256)",
+  "releaseScored(bytes32,uint32,bytes32,bytes32[],address[],uint256[])",
+  "tasks(bytes32)", "paid(bytes32)", "owed(address)", "Scored(bytes32,uint32,bytes32)",
   "Funded(bytes32,address,address,uint256,uint32,uint64)", "Released(bytes32,bytes32,address,uint256)",
   "AlreadyPaid(bytes32,bytes32)", "Refunded(bytes32,address,uint256,bool)", "Credited(address,uint256)",
   "Withdrawn(address,uint256)"];

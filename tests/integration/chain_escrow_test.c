@@ -443,6 +443,175 @@ static void test_escrow__batch_beyond_funds_reverts_whole(void **state)
 	chain_tx_cleanup(&tx);
 }
 
+/* fundScored: a task paying by contribution, 4 results of 0.01 ether
+ * (0.04 held), no result above a cap of 0.02. */
+static void fund_scored(uint8_t task[32], const char *cap_wei)
+{
+	struct chain_u256 cap;
+	struct chain_tx tx;
+
+	random_id(task);
+	assert_int_equal(chain_u256_parse(&cap, cap_wei, NULL), FM_OK);
+	chain_tx_init(&tx);
+	assert_int_equal(escrow_fund_scored_tx(&tx, escrow, task,
+					       operator.addr,
+					       chain_now() + 3600, &reward, 4,
+					       &cap),
+			 FM_OK);
+	expect_ok(NULL, &tx, &creator);
+}
+
+static int scored_tx(struct chain_tx *tx, const uint8_t task[32],
+		     uint32_t round, const uint8_t report[32],
+		     uint8_t (*ids)[32], uint8_t (*to)[20],
+		     const char *const *wei, size_t n)
+{
+	struct chain_u256 amounts[8];
+
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(chain_u256_parse(&amounts[i], wei[i], NULL),
+				 FM_OK);
+	chain_tx_init(tx);
+	return escrow_release_scored_tx(tx, escrow, task, round, report,
+					(const uint8_t(*)[32])ids,
+					(const uint8_t(*)[20])to, amounts, n);
+}
+
+static void test_escrow__scored_release_pays_each_its_amount(void **state)
+{
+	static const char *const wei[] = { "15000000000000000",
+					   "4000000000000000",
+					   "1000000000000000" };
+	static const char *const over[] = { "20000000000000001" };
+	static const char *const again[] = { "15000000000000000",
+					     "20000000000000000" };
+	uint8_t task[32], ids[3][32], to[3][20], report[32], more[2][32];
+	uint8_t more_to[2][20];
+	struct escrow_task t;
+	struct chain_receipt rc;
+	struct escrow_event ev;
+	struct chain_tx tx;
+	char dec[CHAIN_U256_DEC_MAX];
+	int scored = 0, released = 0, skipped = 0;
+
+	(void)state;
+	fund_scored(task, "20000000000000000");
+	assert_int_equal(escrow_get_task(rpc, &t, escrow, task), FM_OK);
+	chain_u256_to_dec(dec, sizeof(dec), &t.max_per_result);
+	assert_string_equal(dec, "20000000000000000");
+	random_id(report);
+	for (int i = 0; i < 3; i++) {
+		random_id(ids[i]);
+		random_address(to[i]);
+	}
+	/* one amount above the cap reverts the whole release */
+	assert_int_equal(scored_tx(&tx, task, 1, report, ids, to, over, 1),
+			 FM_OK);
+	expect_revert(&tx, &operator, "amount above cap");
+	assert_task(task, ESCROW_OPEN, 0, "40000000000000000");
+	/* amounts differ per result; Scored names the round and report */
+	assert_int_equal(scored_tx(&tx, task, 7, report, ids, to, wei, 3),
+			 FM_OK);
+	expect_ok(&rc, &tx, &operator);
+	for (size_t i = 0; i < rc.nlogs; i++) {
+		if (escrow_decode_log(&ev, &rc.logs[i]))
+			continue;
+		if (ev.kind == ESCROW_EV_SCORED) {
+			assert_memory_equal(ev.task_id, task, 32);
+			assert_int_equal(ev.round, 7);
+			assert_memory_equal(ev.report_hash, report, 32);
+			scored++;
+		}
+		if (ev.kind == ESCROW_EV_RELEASED)
+			released++;
+	}
+	chain_receipt_cleanup(&rc);
+	assert_int_equal(scored, 1);
+	assert_int_equal(released, 3);
+	for (int i = 0; i < 3; i++)
+		assert_balance(to[i], wei[i]);
+	assert_task(task, ESCROW_OPEN, 3, "20000000000000000");
+	/* a paid id is skipped; what is left (0.02) cannot cover 0.015 for
+	 * ids[0] again plus 0.02: only the new id is paid */
+	memcpy(more[0], ids[0], 32);
+	random_id(more[1]);
+	memcpy(more_to[0], to[0], 20);
+	random_address(more_to[1]);
+	assert_int_equal(scored_tx(&tx, task, 8, report, more, more_to, again,
+				   2),
+			 FM_OK);
+	expect_ok(&rc, &tx, &operator);
+	for (size_t i = 0; i < rc.nlogs; i++)
+		if (!escrow_decode_log(&ev, &rc.logs[i]) &&
+		    ev.kind == ESCROW_EV_ALREADY_PAID)
+			skipped++;
+	chain_receipt_cleanup(&rc);
+	assert_int_equal(skipped, 1);
+	assert_balance(to[0], wei[0]);
+	assert_balance(more_to[1], "20000000000000000");
+	assert_task(task, ESCROW_OPEN, 4, "0");
+	/* nothing left: a further result reverts */
+	random_id(more[1]);
+	assert_int_equal(scored_tx(&tx, task, 9, report, &more[1], more_to,
+				   wei + 2, 1),
+			 FM_OK);
+	expect_revert(&tx, &operator, "no funds left");
+}
+
+static void test_escrow__scored_funding_rules(void **state)
+{
+	struct chain_u256 cap;
+	struct chain_tx tx;
+	uint8_t task[32], id[32], to[20], report[32];
+	static const char *const wei[] = { "10000000000000000" };
+	static const char *const two[] = { "10000000000000001" };
+
+	(void)state;
+	random_id(task);
+	/* the builder refuses a cap below the reward or above the deposit */
+	assert_int_equal(chain_u256_parse(&cap, "9999999999999999", NULL),
+			 FM_OK);
+	chain_tx_init(&tx);
+	assert_int_equal(escrow_fund_scored_tx(&tx, escrow, task,
+					       operator.addr,
+					       chain_now() + 3600, &reward, 4,
+					       &cap),
+			 FM_EINVAL);
+	assert_int_equal(chain_u256_parse(&cap, "40000000000000001", NULL),
+			 FM_OK);
+	assert_int_equal(escrow_fund_scored_tx(&tx, escrow, task,
+					       operator.addr,
+					       chain_now() + 3600, &reward, 4,
+					       &cap),
+			 FM_EINVAL);
+	chain_tx_cleanup(&tx);
+	/* a flat task's cap is its reward: scored amounts above it revert */
+	fund(task, 2, chain_now() + 3600);
+	random_id(id);
+	random_id(report);
+	random_address(to);
+	assert_int_equal(scored_tx(&tx, task, 1, report, &id, &to, two, 1),
+			 FM_OK);
+	expect_revert(&tx, &operator, "amount above cap");
+	/* only the operator releases */
+	assert_int_equal(scored_tx(&tx, task, 1, report, &id, &to, wei, 1),
+			 FM_OK);
+	expect_revert(&tx, &stranger, "not operator");
+	assert_int_equal(scored_tx(&tx, task, 1, report, &id, &to, wei, 1),
+			 FM_OK);
+	expect_ok(NULL, &tx, &operator);
+	assert_balance(to, "10000000000000000");
+	/* zero amounts never reach a node */
+	chain_tx_init(&tx);
+	assert_int_equal(escrow_release_scored_tx(
+				 &tx, escrow, task, 1, report,
+				 (const uint8_t(*)[32])&id,
+				 (const uint8_t(*)[20])&to,
+				 &(struct chain_u256){ { 0, 0, 0, 0 } }, 1),
+			 FM_EINVAL);
+	chain_tx_cleanup(&tx);
+}
+
 static void test_escrow__refund_waits_for_deadline(void **state)
 {
 	uint8_t task[32], result[32], to[20];
@@ -605,6 +774,8 @@ int main(void)
 		cmocka_unit_test(test_escrow__release_never_beyond_funds),
 		cmocka_unit_test(test_escrow__batch_skips_paid_ids),
 		cmocka_unit_test(test_escrow__batch_beyond_funds_reverts_whole),
+		cmocka_unit_test(test_escrow__scored_release_pays_each_its_amount),
+		cmocka_unit_test(test_escrow__scored_funding_rules),
 		cmocka_unit_test(test_escrow__refund_waits_for_deadline),
 		cmocka_unit_test(test_escrow__operator_cancels_unpaid_slots),
 		cmocka_unit_test(test_escrow__failed_push_is_credited),
