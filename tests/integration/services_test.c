@@ -795,8 +795,8 @@ static void test_services__messages_name_no_server_detail(void **state)
 					"0000000000000000000000000000000000000"));
 	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL, &o),
 			 422);
-	if (!strstr(err_msg(o), "task.reward_wei x task.max_assignments"))
-		fail_msg("message \"%s\" names both fields", err_msg(o));
+	if (!strstr(err_msg(o), "task.reward_wei x rounds x results_per_round"))
+		fail_msg("message \"%s\" names the three factors", err_msg(o));
 	json_decref(o);
 	path_of(p, sizeof(p), "/v1/tasks/%s", sv(spec, "task_id"));
 	assert_int_equal(get(TASKD, p, &o), 404);
