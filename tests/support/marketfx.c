@@ -79,6 +79,17 @@ const struct market_chain_info mfx_chain = {
 int mfx_task_open(struct db_pool *pool, char id[67], const char *creator,
 		  const json_t *spec)
 {
+	return mfx_task_open_on(pool, id, creator, spec,
+				mfx_chain.operator_address,
+				mfx_chain.escrow_address);
+}
+
+int mfx_task_open_on(struct db_pool *pool, char id[67], const char *creator,
+		     const json_t *spec, const char *operator_address,
+		     const char *escrow_address)
+{
+	struct market_chain_info chain = { operator_address, escrow_address,
+					   mfx_chain.chain_id };
 	struct task_spec s;
 	json_t *t = NULL;
 	char funded[80];
@@ -87,7 +98,7 @@ int mfx_task_open(struct db_pool *pool, char id[67], const char *creator,
 	err = task_spec_parse(&s, spec, (long long)time(NULL));
 	if (err)
 		return -1;
-	err = market_task_create(pool, &t, &s, creator, &mfx_chain);
+	err = market_task_create(pool, &t, &s, creator, &chain);
 	json_decref(t);
 	t = NULL;
 	if (!err)

@@ -31,6 +31,10 @@ extern const struct market_chain_info mfx_chain;
  * fm_error_msg()). */
 int mfx_task_open(struct db_pool *pool, char id[67], const char *creator,
 		  const json_t *spec);
+/* The same for the escrow and operator given (0x addresses). */
+int mfx_task_open_on(struct db_pool *pool, char id[67], const char *creator,
+		     const json_t *spec, const char *operator_address,
+		     const char *escrow_address);
 
 /* cmocka group setup/teardown: *state is a struct mdb * on a fresh
  * database with a pool of 16. */
