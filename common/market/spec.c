@@ -3,6 +3,7 @@
 #include "chain/u256.h"
 #include "core/err.h"
 #include "core/fjson.h"
+#include "engine/dp.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -308,6 +309,32 @@ static int check_validation(struct task_spec *s, const json_t *spec)
 	return fj_num_opt(v, p, "gold_min_agreement", 0, 1, 0, &d);
 }
 
+/* A budget one round already exceeds would end the task before it
+ * began: the epsilon of one round (every contributor in it, noise as
+ * the noise multiplier) by the accountant the marketplace records. */
+static int first_round_fits(const struct task_spec *s)
+{
+	struct ml_dp_acct acct;
+	double eps;
+	int err;
+
+	ml_dp_acct_init(&acct);
+	err = ml_dp_acct_add(&acct, 1.0, s->dp_noise, 1);
+	if (!err)
+		err = ml_dp_acct_epsilon(&acct, s->dp_delta, &eps, NULL);
+	if (err)
+		return fm_error_prefix("task.aggregation.dp");
+	if (eps > s->dp_max_epsilon)
+		return fm_error_set(FM_EINVAL,
+				    "task.aggregation.dp.max_epsilon: %g is "
+				    "spent by one round already (epsilon %.3f "
+				    "at noise %g, delta %g): raise noise or "
+				    "max_epsilon",
+				    s->dp_max_epsilon, eps, s->dp_noise,
+				    s->dp_delta);
+	return FM_OK;
+}
+
 static int check_dp(struct task_spec *s, const json_t *dp)
 {
 	static const char *const keys[] = { "clip", "noise", "delta",
@@ -338,6 +365,11 @@ static int check_dp(struct task_spec *s, const json_t *dp)
 				    "noise every round spends an unbounded "
 				    "epsilon)",
 				    p);
+	if (s->dp_max_epsilon > 0) {
+		err = first_round_fits(s);
+		if (err)
+			return err;
+	}
 	s->dp = 1;
 	return FM_OK;
 }

@@ -17,14 +17,21 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The body of a result: the bundle and, optionally, the examples count
- * and the contributor's own metrics. in borrows from body. */
+/* The body of a result: the bundle and, optionally, the examples count,
+ * the contributor's own metrics and the version it trained from. in
+ * borrows from body. */
 static int read_result(struct market_result_in *in, const json_t *body)
 {
 	static const char *const keys[] = { "bundle", "num_examples",
-					    "metrics", NULL };
+					    "metrics", "base_version", NULL };
 	json_t *metrics = NULL;
 	int err;
+
+	in->has_base_version = json_object_get(body, "base_version") != NULL;
+	err = fj_int_opt(body, "", "base_version", 0, SPEC_ROUNDS_MAX, 0,
+			 &in->base_version);
+	if (err)
+		return err;
 
 	err = fj_no_unknown(body, "", keys);
 	if (err)
@@ -73,7 +80,9 @@ static int submit(struct http_req *req, void *arg)
 		goto done;
 	/* the assignment is claimed before a byte is downloaded: another
 	 * submission of it meanwhile is refused at once */
-	err = market_submit_claim(s->db, &task, id, http_req_auth(req),
+	in.assignment_id = id;
+	in.contributor = http_req_auth(req);
+	err = market_submit_claim(s->db, &task, &in,
 				  s->cfg.idempotency_lease_s, &retry_s);
 	if (err == FM_ECONFLICT && retry_s > 0) {
 		snprintf(after, sizeof(after), "%lld", retry_s);
@@ -91,8 +100,6 @@ static int submit(struct http_req *req, void *arg)
 		goto busy;
 	if (err)
 		goto done;
-	in.assignment_id = id;
-	in.contributor = http_req_auth(req);
 	in.checks = checks;
 	err = market_result_submit(s->db, &out, &in);
 	if (err)

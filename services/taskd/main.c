@@ -1,9 +1,10 @@
 /* taskd: creators post tasks (the assets bundle verified, the model
  * loaded by the engine, the escrow funding checked on chain), everyone
- * lists and reads them and their model versions, creators cancel. A
- * creator holds max_drafts_per_creator unfunded drafts at most. A
- * sweeper opens drafts as the escrow's Funded logs name them, expires
- * drafts unfunded for draft_ttl_s, and tasks past their expiry. */
+ * lists and reads them, their rounds and their model versions, creators
+ * cancel. A creator holds max_drafts_per_creator unfunded drafts at
+ * most. A sweeper opens drafts as the escrow's Funded logs name them,
+ * expires drafts unfunded for draft_ttl_s and tasks past their expiry,
+ * and closes, extends or fails rounds past their deadline. */
 #include "core/err.h"
 #include "core/log.h"
 #include "http/server.h"
@@ -164,6 +165,17 @@ static int models(struct http_req *req, void *arg)
 	return err ? err : http_respond_json(req, 200, out);
 }
 
+static int rounds(struct http_req *req, void *arg)
+{
+	struct svc *s = arg;
+	char *text;
+	size_t len = 0;
+	int err = market_round_list_text(s->db, &text, &len,
+					 http_req_param(req, "id"));
+
+	return err ? err : http_respond_json_text(req, 200, text, len);
+}
+
 static int cancel(struct http_req *req, void *arg)
 {
 	struct svc *s = arg;
@@ -194,6 +206,12 @@ static int sweep(struct svc *s)
 		return err;
 	if (n)
 		log_info("expired %d task(s)", n);
+	err = market_sweep_rounds(s->db, &n);
+	if (err)
+		return err;
+	if (n)
+		log_info("%d round(s) past their deadline closed, extended or "
+			 "failed", n);
 	return FM_OK;
 }
 
@@ -204,6 +222,7 @@ static const struct http_route routes[] = {
 	  HTTP_SIGNED | HTTP_IDEMPOTENT | HTTP_SLOW },
 	{ "GET", "/v1/tasks/{id:hash}", show, 0, 0 },
 	{ "GET", "/v1/tasks/{id:hash}/models", models, 0, 0 },
+	{ "GET", "/v1/tasks/{id:hash}/rounds", rounds, 0, 0 },
 	{ "POST", "/v1/tasks/{id:hash}/cancel", cancel, 4096,
 	  HTTP_SIGNED | HTTP_IDEMPOTENT },
 };

@@ -1,7 +1,8 @@
 /* Exactly-once payouts on a real anvil and PostgreSQL: the worker pays
  * every accepted result once, through crashes (SIGKILL of validationd),
  * a stopped chain, stuck transactions and reverts, and refunds what is
- * left. Payments are checked on chain with cast, an independent client. */
+ * left, of cancelled tasks and of tasks ended after their rounds.
+ * Payments are checked on chain with cast, an independent client. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -500,6 +501,178 @@ static void test_payout__refund_returns_the_rest_to_the_creator(void **state)
 		    1.99e15);
 }
 
+/* A sync task of slots results per round over rounds rounds, funded on
+ * chain for all of them; its id into id. */
+static void open_rounds_task(struct fx *f, char id[67], int slots,
+			     int rounds)
+{
+	json_t *spec = mfx_spec(slots);
+
+	json_object_set_new(spec, "rounds", json_integer(rounds));
+	assert_int_equal(chainfx_fund(&f->creator, f->escrow,
+				      json_string_value(json_object_get(
+					      spec, "task_id")),
+				      f->op_addr,
+				      (uint64_t)time(NULL) + 2 * 86400, REWARD,
+				      (uint32_t)(slots * rounds)),
+			 FM_OK);
+	assert_int_equal(mfx_task_open_on(f->db.pool, id, f->creator_addr,
+					  spec, f->op_addr, f->escrow),
+			 0);
+	json_decref(spec);
+}
+
+/* who takes a slot, submits and is decided on (accept or reject); the
+ * result id into rid. */
+static void one_result(struct fx *f, char rid[37], const char *id,
+		       const char *who, int accept)
+{
+	json_t *a = NULL, *r = NULL, *d = NULL;
+	struct market_result_in in = { 0 };
+	struct market_decision_in dec = { 0 };
+
+	assert_int_equal(market_assign(f->db.pool, &a, id, who), FM_OK);
+	in.assignment_id = json_string_value(json_object_get(a, "id"));
+	in.contributor = who;
+	in.bundle_ref = "abababababababababababababababab"
+			"abababababababababababababababab";
+	assert_int_equal(market_result_submit(f->db.pool, &r, &in), FM_OK);
+	snprintf(rid, 37, "%s", json_string_value(json_object_get(r, "id")));
+	dec.result_id = rid;
+	dec.validator = f->creator_addr;
+	dec.accept = accept;
+	dec.reason = "worse than the current version";
+	assert_int_equal(market_decide(f->db.pool, &d, &dec), FM_OK);
+	json_decref(a);
+	json_decref(r);
+	json_decref(d);
+}
+
+/* Publishes the next version of task id from n results. */
+static void publish_round(struct fx *f, const char *id, char (*rids)[37],
+			  int n)
+{
+	json_t *ids = json_array(), *out = NULL;
+
+	for (int i = 0; i < n; i++)
+		json_array_append_new(ids, json_string(rids[i]));
+	if (market_model_publish(f->db.pool, &out, id, f->creator_addr,
+				 "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
+				 "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd",
+				 "fedavg", NULL, ids))
+		fail_msg("publish: %s", fm_error_msg());
+	json_decref(ids);
+	json_decref(out);
+}
+
+/* Line k (1-based) of cast's reading of the escrow's task id. */
+static void cast_task_field(char *out, size_t n, struct fx *f,
+			    const char *id, int k)
+{
+	assert_int_equal(tenv_sh_out(out, n,
+				     "%s call --rpc-url %s %s 'tasks(bytes32)"
+				     "(address,uint64,uint32,address,uint32,"
+				     "uint8,uint256,uint256)' %s | sed -n "
+				     "%dp | cut -d' ' -f1",
+				     tenv_require("FM_CAST"),
+				     tenv_require("FEDMARKET_RPC_URL"),
+				     f->escrow, id, k),
+			 0);
+}
+
+/* Three rounds of two results: round 1 pays two, round 2 one (the other
+ * rejected), round 3 one (closed at its deadline). On chain: each
+ * accepted result paid once, the two unpaid rewards back to the
+ * creator, the escrow's task empty: payouts + refund = funding. */
+static void test_payout__rounds_pay_and_refund_the_rest(void **state)
+{
+	struct fx *f = *state;
+	char id[67], who[5][CHAIN_ADDR_HEX], rids[5][37], before[128];
+	char after[128], field[128];
+	struct payout_opts o = opts(f, 10, 60);
+	struct payout_worker *w = NULL;
+	struct db_conn *c = NULL;
+	int n;
+
+	open_rounds_task(f, id, 2, 3);
+	for (int i = 0; i < 5; i++)
+		mfx_address(who[i]);
+	one_result(f, rids[0], id, who[0], 1);
+	one_result(f, rids[1], id, who[1], 1);
+	publish_round(f, id, rids, 2);
+	one_result(f, rids[2], id, who[2], 1);
+	one_result(f, rids[3], id, who[3], 0);
+	publish_round(f, id, rids + 2, 1);
+	one_result(f, rids[4], id, who[4], 1);
+	/* round 3 reaches its deadline with one result of two */
+	assert_int_equal(db_acquire(f->db.pool, &c, 1000), FM_OK);
+	assert_int_equal(db_execp(c, NULL,
+				  "UPDATE task_rounds SET deadline_at = now()"
+				  " - interval '1 second' WHERE task_id = $1"
+				  " AND round = 3",
+				  id),
+			 FM_OK);
+	db_release(f->db.pool, c);
+	assert_int_equal(market_sweep_rounds(f->db.pool, &n), FM_OK);
+	assert_int_equal(n, 1);
+	publish_round(f, id, rids + 4, 1);
+	assert_int_equal(scalar(f, "SELECT count(*) FROM tasks WHERE state ="
+				   " 'closed' AND end_reason = 'rounds_done'"
+				   " AND refund_state = 'queued'"),
+			 1);
+
+	cast_balance(before, sizeof(before), f->creator_addr);
+	assert_int_equal(payout_worker_new(&w, f->db.pool, &o), FM_OK);
+	for (int i = 0; i < 600; i++) {
+		struct payout_stats st = { 0 };
+		int busy;
+
+		assert_int_equal(payout_worker_step(w, &st, &busy), FM_OK);
+		if (scalar(f, "SELECT count(*) FROM tasks WHERE refund_state"
+			      " = 'confirmed' AND refund_tx IS NOT NULL") ==
+		    1)
+			break;
+		usleep(100000);
+	}
+	payout_worker_free(w);
+	if (scalar(f, "SELECT count(*) FROM tasks WHERE refund_state ="
+		      " 'confirmed'") != 1)
+		dump_state(f);
+	assert_int_equal(scalar(f, "SELECT count(*) FROM tasks WHERE"
+				   " refund_state = 'confirmed'"),
+			 1);
+	assert_int_equal(scalar(f, "SELECT count(*) FROM payouts WHERE state"
+				   " = 'confirmed'"),
+			 4);
+	/* on chain, with cast: four Released, each paid once, nothing to
+	 * the rejected contributor */
+	assert_int_equal(cast_released(f), 4);
+	assert_paid_once(who, 3);
+	assert_paid_once(who + 4, 1);
+	cast_balance(field, sizeof(field), who[3]);
+	assert_string_equal(field, "0");
+	cast_task_field(field, sizeof(field), f, id, 5);
+	assert_string_equal(field, "4"); /* paidCount */
+	cast_task_field(field, sizeof(field), f, id, 6);
+	assert_string_equal(field, "3"); /* Cancelled */
+	cast_task_field(field, sizeof(field), f, id, 8);
+	assert_string_equal(field, "0"); /* balance */
+	/* the creator got exactly the two unpaid rewards back (the
+	 * operator sent the refund, the creator paid no gas) */
+	cast_balance(after, sizeof(after), f->creator_addr);
+	assert_int_equal(tenv_sh_out(field, sizeof(field),
+				     "python3 -c 'print(%s - %s)'", after,
+				     before),
+			 0);
+	assert_string_equal(field, "2000000000000000");
+	/* payouts + refund = funding */
+	assert_int_equal(scalar(f, "SELECT (funded_wei = 6 * 1000000000000000"
+				   " AND funded_wei = (SELECT sum(amount_wei)"
+				   " FROM payouts) + 2000000000000000)::int"
+				   " FROM tasks"),
+			 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -512,6 +685,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_payout__refund_returns_the_rest_to_the_creator,
 			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_payout__rounds_pay_and_refund_the_rest, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_payout__stuck_transaction_is_replaced, setup,
 			teardown),

@@ -1,7 +1,8 @@
 /* The four services over HTTP on real PostgreSQL, anvil and storage: the
- * lifecycle of each task kind, a delayed auto approval, every error class,
- * signatures (forged, replayed, stale), idempotency, a 50-for-10 slot
- * race, a database restart and a database outage. */
+ * lifecycle of each task kind, a task over two rounds, a delayed auto
+ * approval, every error class, signatures (forged, replayed, stale),
+ * idempotency, a 50-for-10 slot race, a database restart and a database
+ * outage. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -795,8 +796,8 @@ static void test_services__messages_name_no_server_detail(void **state)
 					"0000000000000000000000000000000000000"));
 	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL, &o),
 			 422);
-	if (!strstr(err_msg(o), "task.reward_wei x task.max_assignments"))
-		fail_msg("message \"%s\" names both fields", err_msg(o));
+	if (!strstr(err_msg(o), "task.reward_wei x rounds x results_per_round"))
+		fail_msg("message \"%s\" names the three factors", err_msg(o));
 	json_decref(o);
 	path_of(p, sizeof(p), "/v1/tasks/%s", sv(spec, "task_id"));
 	assert_int_equal(get(TASKD, p, &o), 404);
@@ -1869,6 +1870,159 @@ static void test_services__info_and_metrics(void **state)
 	assert_true(atoi(text) > 0);
 }
 
+/* A two-round task over HTTP: the task and its current round, a result
+ * naming its base version (a stale one refused), the round list with
+ * the version's figures, the same contributor in round 2, and taskd's
+ * sweeper extending a round past its deadline. */
+static void test_services__rounds_over_http(void **state)
+{
+	struct chain_key worker;
+	char dir[256], ref[65], p[256], id[67];
+	json_t *spec, *task = NULL, *a = NULL, *r = NULL, *d = NULL, *o = NULL;
+	json_t *body, *meta, *rounds, *r1;
+
+	(void)state;
+	assert_int_equal(chain_key_generate(&worker), FM_OK);
+	spec = funded_spec("model_contributor", G.assets_mlp, 1, "manual", 0);
+	json_object_set_new(spec, "rounds", json_integer(2));
+	json_object_set_new(spec, "round_duration_s", json_integer(300));
+	if (chainfx_fund(&G.creator, G.escrow, sv(spec, "task_id"),
+			 G.operator_addr, (uint64_t)time(NULL) + 2 * 86400,
+			 sv(spec, "reward_wei"), 2))
+		fail_msg("fund: %s", fm_error_msg());
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL,
+			      &task),
+			 201);
+	snprintf(id, sizeof(id), "%s", sv(task, "id"));
+	assert_string_equal(sv(task, "state"), "open");
+	assert_string_equal(sv(task, "funded_wei"), "2000000000000000");
+	assert_int_equal(json_integer_value(json_object_get(task, "rounds")),
+			 2);
+	assert_string_equal(sv(task, "aggregation_mode"), "sync");
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(task, "round"), "round")),
+			 1);
+	assert_string_equal(sv(json_object_get(task, "round"), "state"),
+			    "open");
+	json_decref(task);
+
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", id);
+	assert_int_equal(post(ASSIGND, &worker, p, NULL, NULL, &a), 201);
+	assert_int_equal(json_integer_value(json_object_get(a, "round")), 1);
+	model_dir(dir, sizeof(dir), mlp_spec, 9, 0);
+	meta = model_meta();
+	push_bundle(ref, dir, STORE_KIND_RESULT, meta);
+	json_decref(meta);
+	tenv_sh("rm -rf %s", dir);
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
+	body = json_pack("{s:s, s:i}", "bundle", ref, "base_version", 1);
+	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o), 409);
+	if (!strstr(err_msg(o), "result trained from version 1; the current "
+				"version is 0"))
+		fail_msg("stale result told \"%s\"", err_msg(o));
+	json_decref(o);
+	json_decref(body);
+	body = json_pack("{s:s, s:s}", "bundle", ref, "base_version", "0");
+	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o), 400);
+	if (!strstr(err_msg(o), "base_version"))
+		fail_msg("bad base_version told \"%s\"", err_msg(o));
+	json_decref(o);
+	json_decref(body);
+	body = json_pack("{s:s, s:i}", "bundle", ref, "base_version", 0);
+	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &r), 201);
+	json_decref(body);
+	assert_int_equal(json_integer_value(json_object_get(r, "round")), 1);
+	assert_int_equal(
+		json_integer_value(json_object_get(r, "base_version")), 0);
+	path_of(p, sizeof(p), "/v1/results/%s/decision", sv(r, "id"));
+	body = json_pack("{s:s}", "decision", "accept");
+	assert_int_equal(post(VALIDATIOND, &G.creator, p, body, NULL, &d),
+			 200);
+	json_decref(body);
+	json_decref(d);
+	path_of(p, sizeof(p), "/v1/tasks/%s", id);
+	assert_int_equal(get(TASKD, p, &task), 200);
+	assert_true(json_is_true(json_object_get(json_object_get(task,
+								 "round"),
+						 "ready")));
+	json_decref(task);
+
+	path_of(p, sizeof(p), "/v1/tasks/%s/models", id);
+	body = json_pack("{s:s, s:s, s:{s:f, s:f}, s:[s]}", "bundle", ref,
+			 "rule", "fedavg", "metrics", "accuracy", 0.625,
+			 "loss", 0.75, "results", sv(r, "id"));
+	assert_int_equal(post(VALIDATIOND, &G.creator, p, body, NULL, &d),
+			 201);
+	json_decref(d);
+	/* the same round again: already published */
+	assert_int_equal(post(VALIDATIOND, &G.creator, p, body, NULL, &d),
+			 409);
+	if (!strstr(err_msg(d), "version 1 was already published"))
+		fail_msg("second publisher told \"%s\"", err_msg(d));
+	json_decref(d);
+	json_decref(body);
+
+	path_of(p, sizeof(p), "/v1/tasks/%s/rounds", id);
+	assert_int_equal(get(TASKD, p, &o), 200);
+	rounds = json_object_get(o, "rounds");
+	assert_int_equal(json_array_size(rounds), 2);
+	r1 = json_array_get(rounds, 0);
+	assert_string_equal(sv(r1, "state"), "published");
+	assert_int_equal(json_integer_value(json_object_get(r1, "version")),
+			 1);
+	assert_true(json_real_value(json_object_get(r1, "accuracy")) == 0.625);
+	assert_true(json_real_value(json_object_get(r1, "loss")) == 0.75);
+	assert_string_equal(sv(r1, "owed_wei"), sv(spec, "reward_wei"));
+	assert_string_equal(sv(json_array_get(rounds, 1), "state"), "open");
+	json_decref(o);
+	assert_int_equal(get(TASKD,
+			     "/v1/tasks/0x00000000000000000000000000000000"
+			     "00000000000000000000000000000000/rounds",
+			     &o),
+			 404);
+	json_decref(o);
+
+	/* round 2: the same contributor again */
+	json_decref(a);
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", id);
+	assert_int_equal(post(ASSIGND, &worker, p, NULL, NULL, &a), 201);
+	assert_int_equal(json_integer_value(json_object_get(a, "round")), 2);
+
+	/* past its deadline with no result, taskd's sweeper gives round 2
+	 * one more round_duration_s */
+	{
+		char q[400];
+
+		snprintf(q, sizeof(q),
+			 "UPDATE task_rounds SET deadline_at = now() -"
+			 " interval '1 second' WHERE task_id = '%s' AND"
+			 " round = 2",
+			 id);
+		sql(q);
+	}
+	path_of(p, sizeof(p), "/v1/tasks/%s", id);
+	for (int i = 0; i < 100; i++) {
+		int extended;
+
+		assert_int_equal(get(TASKD, p, &task), 200);
+		extended = json_is_true(json_object_get(
+			json_object_get(task, "round"), "extended"));
+		json_decref(task);
+		if (extended)
+			break;
+		usleep(100000);
+	}
+	assert_int_equal(get(TASKD, p, &task), 200);
+	assert_true(json_is_true(json_object_get(json_object_get(task,
+								 "round"),
+						 "extended")));
+	assert_string_equal(sv(task, "state"), "open");
+	json_decref(task);
+	json_decref(a);
+	json_decref(r);
+	json_decref(spec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1895,6 +2049,7 @@ int main(void)
 		cmocka_unit_test(
 			test_services__fifty_racers_ten_slots_over_http),
 		cmocka_unit_test(test_services__info_and_metrics),
+		cmocka_unit_test(test_services__rounds_over_http),
 		cmocka_unit_test(test_services__slowloris_leaves_room),
 		cmocka_unit_test(
 			test_services__serve_again_after_database_restart),

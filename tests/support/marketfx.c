@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sodium.h>
 
 int mdb_open(struct mdb *m, int pool_size)
@@ -74,6 +75,45 @@ const struct market_chain_info mfx_chain = {
 	"0x00000000000000000000000000000000000000aa",
 	"0x00000000000000000000000000000000000000bb", 31337
 };
+
+int mfx_task_open(struct db_pool *pool, char id[67], const char *creator,
+		  const json_t *spec)
+{
+	return mfx_task_open_on(pool, id, creator, spec,
+				mfx_chain.operator_address,
+				mfx_chain.escrow_address);
+}
+
+int mfx_task_open_on(struct db_pool *pool, char id[67], const char *creator,
+		     const json_t *spec, const char *operator_address,
+		     const char *escrow_address)
+{
+	struct market_chain_info chain = { operator_address, escrow_address,
+					   mfx_chain.chain_id };
+	struct task_spec s;
+	json_t *t = NULL;
+	char funded[80];
+	int err;
+
+	err = task_spec_parse(&s, spec, (long long)time(NULL));
+	if (err)
+		return -1;
+	err = market_task_create(pool, &t, &s, creator, &chain);
+	json_decref(t);
+	t = NULL;
+	if (!err)
+		err = spec_wei_mul(funded, s.reward_wei, s.max_payouts);
+	if (!err)
+		err = market_task_open(pool, &t, s.task_id,
+				       "0x1111111111111111111111111111111"
+				       "111111111111111111111111111111111",
+				       funded);
+	json_decref(t);
+	if (!err)
+		memcpy(id, s.task_id, 67);
+	task_spec_cleanup(&s);
+	return err ? -1 : 0;
+}
 
 int mfx_group_setup(void **state)
 {

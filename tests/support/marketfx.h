@@ -26,6 +26,16 @@ void mfx_address(char out[43]);
 struct market_chain_info;
 extern const struct market_chain_info mfx_chain;
 
+/* Posts spec as creator and opens it, funded with reward_wei x
+ * results_per_round x rounds; its id into id. 0 or -1 (the error is
+ * fm_error_msg()). */
+int mfx_task_open(struct db_pool *pool, char id[67], const char *creator,
+		  const json_t *spec);
+/* The same for the escrow and operator given (0x addresses). */
+int mfx_task_open_on(struct db_pool *pool, char id[67], const char *creator,
+		     const json_t *spec, const char *operator_address,
+		     const char *escrow_address);
+
 /* cmocka group setup/teardown: *state is a struct mdb * on a fresh
  * database with a pool of 16. */
 int mfx_group_setup(void **state);

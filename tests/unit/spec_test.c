@@ -211,6 +211,14 @@ static void test_spec__rounds(void **state)
 			    json_pack("{s:f, s:f, s:f}", "clip", 1.0, "noise",
 				      0.0, "max_epsilon", 3.0));
 	expect_error(j, "task.aggregation.dp.max_epsilon: needs noise > 0");
+
+	/* noise 1.1 spends epsilon 4.24 in one round at delta 1e-5 */
+	j = mfx_spec(5);
+	json_object_set_new(json_object_get(j, "aggregation"), "dp",
+			    json_pack("{s:f, s:f, s:f}", "clip", 1.0, "noise",
+				      1.1, "max_epsilon", 4.0));
+	expect_error(j, "task.aggregation.dp.max_epsilon: 4 is spent by one "
+			"round already (epsilon 4.24");
 }
 
 static void test_spec__annotation_needs_no_training(void **state)

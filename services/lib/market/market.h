@@ -37,6 +37,11 @@ int market_task_get(struct db_pool *p, json_t **out, const char *task_id);
  * parsing and printing it again. */
 int market_task_get_text(struct db_pool *p, char **out, size_t *len,
 			 const char *task_id);
+/* {"rounds": [...]}: every round of a task so far, with its counts, its
+ * payouts and its version's figures. */
+int market_round_list_text(struct db_pool *p, char **out, size_t *len,
+			   const char *task_id);
+int market_round_list(struct db_pool *p, json_t **out, const char *task_id);
 
 struct market_task_filter {
 	const char *state;      /* NULL: any */
@@ -57,8 +62,10 @@ int market_task_list_text(struct db_pool *p, char **out, size_t *len,
 int market_task_cancel(struct db_pool *p, json_t **out, const char *task_id,
 		       const char *caller);
 
-/* Takes a slot. Refuses: task not open or expired (409), no slot left
- * (409), the creator (403), a second live assignment (409). */
+/* Takes a slot of the task's current round. Refuses: task not open or
+ * expired (409), the round closing (409), no slot left in the round
+ * (409), the creator (403), a second live assignment in the round
+ * (409). */
 int market_assign(struct db_pool *p, json_t **out, const char *task_id,
 		  const char *contributor);
 int market_assignment_get(struct db_pool *p, json_t **out, const char *id);
@@ -77,19 +84,25 @@ struct market_result_in {
 	long long num_examples;
 	const json_t *reported_metrics; /* object or NULL */
 	const json_t *checks;           /* what the service verified */
+	int has_base_version;  /* 0: the version before the assignment's
+				* round */
+	long long base_version; /* the version it trained from */
 };
-/* Claims the active assignment of contributor for one submission, for
- * lease_s seconds, before anything is downloaded; *task (new reference)
- * is its task. Refuses: no such assignment (404), another's (403), not
- * active or past its deadline (409), and a submission already being
- * checked (409; *retry_s, may be NULL, is the seconds its claim has
- * left). */
+/* Claims the active assignment in->assignment_id of in->contributor for
+ * one submission, for lease_s seconds, before anything is downloaded;
+ * *task (new reference) is its task. Refuses: no such assignment (404),
+ * another's (403), not active or past its deadline (409), a result
+ * trained from a version the task no longer takes (409), and a
+ * submission already being checked (409; *retry_s, may be NULL, is the
+ * seconds its claim has left). */
 int market_submit_claim(struct db_pool *p, json_t **task,
-			const char *assignment_id, const char *contributor,
-			long lease_s, long long *retry_s);
+			const struct market_result_in *in, long lease_s,
+			long long *retry_s);
 /* Ends a claim, once the submission was recorded or refused. */
 void market_submit_release(struct db_pool *p, const char *assignment_id);
-/* active -> submitted, with the result row, in one transaction. */
+/* active -> submitted, with the result row, in one transaction. sync
+ * tasks take results trained from the current version only; async ones
+ * from a version at most max_staleness versions old (409 otherwise). */
 int market_result_submit(struct db_pool *p, json_t **out,
 			 const struct market_result_in *in);
 int market_result_get(struct db_pool *p, json_t **out, const char *id);
@@ -107,12 +120,20 @@ struct market_decision_in {
 };
 /* submitted -> accepted | rejected, the decision row, the assignment's
  * state, and for an accept the payout row: one transaction. A second
- * decision on one result is FM_ECONFLICT. */
+ * decision on one result is FM_ECONFLICT, and so is an accept past the
+ * task's rounds x results_per_round payouts. The accept that fills the
+ * last round ends the task (rounds_done). */
 int market_decide(struct db_pool *p, json_t **out,
 		  const struct market_decision_in *in);
 
-/* Publishes version N+1 (N = the current version) aggregating accepted
- * results not yet aggregated. By the task's validator or creator. */
+/* Publishes version N+1 (N = the current version), the aggregate of
+ * round N+1: sync tasks list accepted results of that round, async ones
+ * accepted results in no version. By the task's validator or creator.
+ * In the same transaction: the round is published with its epsilon (dp
+ * tasks), the round's undecided results are rejected (sync), and the
+ * task either ends (its last round, target_accuracy reached, or the
+ * privacy budget spent) or opens round N+2. A second publisher of the
+ * same version gets FM_ECONFLICT "version N+1 was already published". */
 int market_model_publish(struct db_pool *p, json_t **out, const char *task_id,
 			 const char *caller, const char *bundle_ref,
 			 const char *rule, const json_t *metrics,
@@ -129,6 +150,12 @@ int market_expire_assignments(struct db_pool *p, int *n);
 int market_expire_tasks(struct db_pool *p, int *n);
 /* Drafts still unfunded ttl_s after they were posted expire. */
 int market_expire_drafts(struct db_pool *p, long ttl_s, int *n);
+/* Rounds past their deadline: with enough results (sync: accepted;
+ * async: pending) the round is closing; without, its deadline moves
+ * once by round_duration_s; after that, or a closing round not
+ * published within round_duration_s, the round fails and its task ends
+ * (short_round). */
+int market_sweep_rounds(struct db_pool *p, int *n);
 
 /* Up to limit ids of drafts after the id after ("" first), in id order:
  * {"ids": [...]}. */

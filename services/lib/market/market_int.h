@@ -9,6 +9,41 @@
 #include <jansson.h>
 #include <stddef.h>
 
+/* Counts of round k of task t: its active assignments, its results by
+ * state, and the accepted results no version holds yet (pending: of the
+ * round in sync mode, of any round in async mode). */
+#define ROUND_COUNTS \
+	"(SELECT (SELECT count(*) FROM assignments a WHERE a.task_id =" \
+	"  k.task_id AND a.round = k.round AND a.state = 'active') AS active," \
+	"  count(*) FILTER (WHERE r.state = 'submitted') AS submitted," \
+	"  count(*) FILTER (WHERE r.state = 'accepted') AS accepted," \
+	"  count(*) FILTER (WHERE r.state = 'rejected') AS rejected," \
+	"  (SELECT count(*) FROM results p WHERE p.task_id = k.task_id" \
+	"   AND p.state = 'accepted' AND (t.agg_mode = 'async' OR" \
+	"   p.round = k.round) AND NOT EXISTS (SELECT 1 FROM" \
+	"   model_version_results v WHERE v.result_id = p.id)) AS pending" \
+	"  FROM results r WHERE r.task_id = k.task_id AND r.round = k.round)"
+
+/* Whether the validator should publish round k (counts n) now. */
+#define ROUND_READY \
+	"(k.state IN ('open', 'closing') AND CASE WHEN t.agg_mode = 'sync'" \
+	" THEN k.state = 'closing' OR n.accepted >= t.max_assignments OR" \
+	"  (n.accepted + n.rejected >= t.max_assignments AND" \
+	"   n.accepted >= t.min_results)" \
+	" ELSE n.pending >= t.async_buffer OR (k.state = 'closing' AND" \
+	"  n.pending >= t.min_results) END)"
+
+/* The current round of task t with its counts; NULL for drafts. */
+#define ROUND_NOW_JSON \
+	"(SELECT json_build_object('round', k.round, 'state', k.state," \
+	"  'opened_at', fm_ts(k.opened_at)," \
+	"  'deadline_at', fm_ts(k.deadline_at), 'extended', k.extended," \
+	"  'active', n.active, 'submitted', n.submitted," \
+	"  'accepted', n.accepted, 'rejected', n.rejected," \
+	"  'pending', n.pending, 'ready', " ROUND_READY ")" \
+	" FROM task_rounds k CROSS JOIN LATERAL " ROUND_COUNTS " n" \
+	" WHERE k.task_id = t.id AND k.round = t.current_round)"
+
 #define TASK_JSON \
 	"json_build_object('id', t.id, 'creator', t.creator," \
 	" 'validator', t.validator, 'operator', t.operator," \
@@ -25,12 +60,19 @@
 	" 'funding_tx', t.funding_tx, 'funded_wei', t.funded_wei::text," \
 	" 'refund_state', t.refund_state, 'refund_tx', t.refund_tx," \
 	" 'created_at', fm_ts(t.created_at)," \
-	" 'updated_at', fm_ts(t.updated_at), 'spec', t.spec)"
+	" 'updated_at', fm_ts(t.updated_at), 'spec', t.spec," \
+	" 'rounds', t.rounds, 'round_duration_s', t.round_duration_s," \
+	" 'results_per_round', t.max_assignments," \
+	" 'min_results_per_round', t.min_results," \
+	" 'target_accuracy', t.target_accuracy," \
+	" 'aggregation_mode', t.agg_mode, 'current_round', t.current_round," \
+	" 'end_reason', t.end_reason, 'epsilon', t.epsilon," \
+	" 'round', " ROUND_NOW_JSON ")"
 
 #define ASSIGNMENT_JSON \
 	"json_build_object('id', a.id, 'task_id', a.task_id," \
 	" 'contributor', a.contributor, 'state', a.state," \
-	" 'created_at', fm_ts(a.created_at)," \
+	" 'round', a.round, 'created_at', fm_ts(a.created_at)," \
 	" 'deadline_at', fm_ts(a.deadline_at)," \
 	" 'heartbeat_at', fm_ts(a.heartbeat_at)," \
 	" 'updated_at', fm_ts(a.updated_at))"
@@ -40,7 +82,9 @@
 	" 'task_id', r.task_id, 'contributor', r.contributor," \
 	" 'bundle_ref', r.bundle_ref, 'num_examples', r.num_examples," \
 	" 'reported_metrics', r.reported_metrics, 'checks', r.checks," \
-	" 'state', r.state, 'submitted_at', fm_ts(r.submitted_at)," \
+	" 'state', r.state, 'round', r.round," \
+	" 'base_version', r.base_version," \
+	" 'submitted_at', fm_ts(r.submitted_at)," \
 	" 'auto_accept_at', fm_ts(r.auto_accept_at)," \
 	" 'decided_at', fm_ts(r.decided_at)," \
 	" 'decision', (SELECT json_build_object('decision', d.decision," \
@@ -96,6 +140,13 @@ int mkt_read_text(struct db_pool *p, char **out, size_t *len,
 		  const char *const *params);
 /* Parses a text from mkt_read_text (when err is FM_OK), freeing it. */
 int mkt_text_to_json(int err, char *text, size_t len, json_t **out);
+
+/* Ends task_id, which the caller locked: closed for reason (an
+ * end_reason), live assignments expire, results still waiting for a
+ * decision are rejected ("the task ended (reason)"), and the refund is
+ * queued when the funding exceeds the task's payouts. The round rows are
+ * the caller's. */
+int mkt_task_end(struct db_conn *c, const char *task_id, const char *reason);
 
 /* JSON text of an optional object: "{}" when absent. Free with free(). */
 char *mkt_dump_or_empty(const json_t *o);

@@ -51,17 +51,25 @@ int market_expire_assignments(struct db_pool *p, int *n)
 static int expire_tasks_fn(struct db_conn *c, void *arg)
 {
 	int *n = arg;
-	int err = db_exec(c, NULL,
-			  "UPDATE tasks SET state = 'expired',"
+	PGresult *r = NULL;
+	int err = db_exec(c, &r,
+			  "WITH x AS (UPDATE tasks SET state = 'expired',"
+			  " end_reason = 'expired',"
 			  " refund_state = CASE WHEN funded_wei IS NULL THEN"
 			  "  'none' ELSE 'queued' END, updated_at = now()"
 			  " WHERE state IN ('open', 'draft') AND"
-			  " expires_at < now()",
+			  " expires_at < now() RETURNING id),"
+			  " k AS (UPDATE task_rounds SET state = 'failed',"
+			  " closed_at = now() WHERE task_id IN (SELECT id"
+			  " FROM x) AND state IN ('open', 'closing')"
+			  " RETURNING 1)"
+			  " SELECT count(*) FROM x",
 			  0, NULL);
 
 	if (err)
 		return err;
-	*n = (int)db_last_rows(c);
+	*n = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
 	return FM_OK;
 }
 
@@ -88,7 +96,8 @@ static int expire_drafts_fn(struct db_conn *c, void *arg)
 	struct drafts_arg *a = arg;
 	int err = db_execp(c, NULL,
 			   "UPDATE tasks SET state = 'expired', refund_state ="
-			   " 'none', updated_at = now() WHERE state = 'draft'"
+			   " 'none', end_reason = 'expired', updated_at ="
+			   " now() WHERE state = 'draft'"
 			   " AND created_at < now() - make_interval(secs =>"
 			   " $1::int)",
 			   a->ttl);

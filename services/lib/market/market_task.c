@@ -48,10 +48,30 @@ static int drafts_room(struct db_conn *c, const struct create_arg *a)
 	return FM_OK;
 }
 
+/* The round settings of s as text for SQL: target_accuracy is NULL
+ * (none) when absent, the async ones keep their defaults in sync mode. */
+struct round_cols {
+	char rounds[24], dur[24], min[24], target[32], buffer[24],
+		staleness[24];
+};
+
+static void round_cols(struct round_cols *o, const struct task_spec *s)
+{
+	snprintf(o->rounds, sizeof(o->rounds), "%lld", s->rounds);
+	snprintf(o->dur, sizeof(o->dur), "%lld", s->round_duration_s);
+	snprintf(o->min, sizeof(o->min), "%lld", s->min_results_per_round);
+	snprintf(o->target, sizeof(o->target), "%.17g", s->target_accuracy);
+	snprintf(o->buffer, sizeof(o->buffer), "%lld",
+		 s->async ? s->async_buffer : 1);
+	snprintf(o->staleness, sizeof(o->staleness), "%lld",
+		 s->async ? s->max_staleness : 0);
+}
+
 static int insert_task(struct db_conn *c, const struct create_arg *a,
 		       const char *validator)
 {
 	const struct task_spec *s = a->s;
+	struct round_cols rc;
 	char maxa[24], dur[24], exp[24], delay[24], chain_id[24];
 	int err;
 
@@ -60,21 +80,27 @@ static int insert_task(struct db_conn *c, const struct create_arg *a,
 	snprintf(exp, sizeof(exp), "%lld", s->expires_at);
 	snprintf(delay, sizeof(delay), "%lld", s->auto_approval_delay_s);
 	snprintf(chain_id, sizeof(chain_id), "%ld", a->chain->chain_id);
+	round_cols(&rc, s);
 	err = db_execp(c, NULL,
 		       "INSERT INTO tasks (id, creator, validator, operator,"
 		       " escrow_address, chain_id, title, description, kind,"
 		       " reward_wei, max_assignments, assignment_duration_s,"
 		       " expires_at, validation_strategy,"
-		       " auto_approval_delay_s, assets_ref, spec)"
+		       " auto_approval_delay_s, assets_ref, spec, rounds,"
+		       " round_duration_s, min_results, target_accuracy,"
+		       " agg_mode, async_buffer, max_staleness)"
 		       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
 		       " $11, $12, to_timestamp($13::bigint), $14, $15, $16,"
-		       " $17::jsonb)",
+		       " $17::jsonb, $18::int, $19::int, $20::int,"
+		       " CASE WHEN $21::float8 > 0 THEN $21::float8 END, $22,"
+		       " $23::int, $24::int)",
 		       s->task_id, a->creator, validator,
 		       a->chain->operator_address, a->chain->escrow_address,
 		       chain_id, s->title, s->description,
 		       task_kind_names[s->kind], s->reward_wei, maxa, dur, exp,
 		       validation_strategy_names[s->strategy], delay, s->assets,
-		       a->spec);
+		       a->spec, rc.rounds, rc.dur, rc.min, rc.target,
+		       s->async ? "async" : "sync", rc.buffer, rc.staleness);
 	if (err == FM_ECONFLICT)
 		return fm_error_set(FM_ECONFLICT, "task %s already exists",
 				    s->task_id);
@@ -329,8 +355,12 @@ static int cancel_fn(struct db_conn *c, void *arg)
 		       " FROM w) AND state = 'submitted' RETURNING 1),"
 		       " e AS (UPDATE assignments SET state = 'abandoned',"
 		       " updated_at = now() WHERE task_id = $1 AND"
-		       " state = 'active' RETURNING 1)"
+		       " state = 'active' RETURNING 1),"
+		       " k AS (UPDATE task_rounds SET state = 'failed',"
+		       " closed_at = now() WHERE task_id = $1 AND state IN"
+		       " ('open', 'closing') RETURNING 1)"
 		       " UPDATE tasks SET state = 'cancelled',"
+		       " end_reason = 'cancelled',"
 		       " slots_used = slots_used - (SELECT count(*) FROM e)"
 		       " - (SELECT count(*) FROM r),"
 		       " refund_state = CASE WHEN funded_wei IS NULL"

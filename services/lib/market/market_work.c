@@ -28,36 +28,82 @@ struct assign_arg {
 static int assign_refusal(struct db_conn *c, const struct assign_arg *a)
 {
 	PGresult *r = NULL;
+	const char *state, *round_state, *why;
+	long long round;
 	int err;
 
 	err = db_execp(c, &r,
-		       "SELECT state, creator, expires_at > now() AS live"
-		       " FROM tasks WHERE id = $1",
+		       "SELECT t.state, t.creator, t.expires_at > now() AS live,"
+		       " t.current_round, t.max_assignments, t.end_reason,"
+		       " coalesce(k.state, 'open') AS round_state FROM tasks t"
+		       " LEFT JOIN task_rounds k ON k.task_id = t.id AND"
+		       " k.round = t.current_round WHERE t.id = $1",
 		       a->task_id);
 	if (err)
 		return err;
-	if (PQntuples(r) == 0)
+	if (PQntuples(r) == 0) {
 		err = fm_error_set(FM_ENOTFOUND, "task not found");
-	else if (!strcmp(db_str(r, 0, "creator", ""), a->contributor))
+		goto done;
+	}
+	state = db_str(r, 0, "state", "");
+	round_state = db_str(r, 0, "round_state", "");
+	why = db_str(r, 0, "end_reason", NULL);
+	round = db_int(r, 0, "current_round", 1);
+	if (!strcmp(db_str(r, 0, "creator", ""), a->contributor))
 		err = fm_error_set(FM_EFORBIDDEN,
 				   "a creator cannot take their own task");
-	else if (strcmp(db_str(r, 0, "state", ""), "open") != 0)
-		err = fm_error_set(FM_ECONFLICT, "task is %s, not open",
-				   db_str(r, 0, "state", ""));
+	else if (strcmp(state, "open") != 0 && why)
+		err = fm_error_set(FM_ECONFLICT, "task is %s (%s), not open",
+				   state, why);
+	else if (strcmp(state, "open") != 0)
+		err = fm_error_set(FM_ECONFLICT, "task is %s, not open", state);
 	else if (!db_bool(r, 0, "live"))
 		err = fm_error_set(FM_ECONFLICT, "task has expired");
+	else if (!strcmp(round_state, "closing"))
+		err = fm_error_set(FM_ECONFLICT,
+				   "round %lld is closing: wait for version "
+				   "%lld",
+				   round, round);
+	else if (strcmp(round_state, "open") != 0)
+		err = fm_error_set(FM_ECONFLICT,
+				   "round %lld is %s: it takes no assignments",
+				   round, round_state);
 	else
 		err = fm_error_set(FM_ECONFLICT,
-				   "no slot left: all assignments of this "
-				   "task are taken");
+				   "no slot left: all %lld slots of round %lld "
+				   "of this task are taken",
+				   db_int(r, 0, "max_assignments", 0), round);
+done:
 	PQclear(r);
 	return err;
 }
 
-/* One statement takes the slot, records the account and the assignment:
- * one round trip and one commit. The guarded UPDATE is the slot (it
- * cannot pass max_assignments); when it matches nothing, a second look
- * says why. */
+/* The one live assignment contributor holds in the current round. */
+static int assign_held(struct db_conn *c, const struct assign_arg *a)
+{
+	PGresult *r = NULL;
+	long long round = 1;
+	int err;
+
+	err = db_execp(c, &r, "SELECT current_round FROM tasks WHERE id = $1",
+		       a->task_id);
+	if (err)
+		return err;
+	if (PQntuples(r) == 1)
+		round = db_int(r, 0, "current_round", 1);
+	PQclear(r);
+	return fm_error_set(FM_ECONFLICT,
+			    "you already hold an assignment of round %lld of "
+			    "this task",
+			    round);
+}
+
+/* One statement takes a slot of the current round, records the account
+ * and the assignment: one round trip and one commit. The guarded UPDATE
+ * is the slot (it cannot pass max_assignments, nor be taken while the
+ * round is closing); when it matches nothing, a second look says why.
+ * A publish moves current_round in the same row, so the slot is in the
+ * round current when it is taken. */
 static int assign_fn(struct db_conn *c, void *arg)
 {
 	struct assign_arg *a = arg;
@@ -65,22 +111,24 @@ static int assign_fn(struct db_conn *c, void *arg)
 	int err;
 
 	err = db_execp(c, &r,
-		       "WITH slot AS (UPDATE tasks SET slots_used ="
-		       " slots_used + 1, updated_at = now() WHERE id = $1"
-		       " AND state = 'open' AND expires_at > now()"
-		       " AND slots_used < max_assignments AND creator <> $2"
-		       " RETURNING assignment_duration_s),"
+		       "WITH slot AS (UPDATE tasks t SET slots_used ="
+		       " t.slots_used + 1, updated_at = now() WHERE t.id = $1"
+		       " AND t.state = 'open' AND t.expires_at > now()"
+		       " AND t.slots_used < t.max_assignments"
+		       " AND t.creator <> $2 AND NOT EXISTS (SELECT 1 FROM"
+		       " task_rounds k WHERE k.task_id = t.id AND"
+		       " k.round = t.current_round AND k.state <> 'open')"
+		       " RETURNING t.assignment_duration_s, t.current_round),"
 		       " acct AS (INSERT INTO accounts (address) SELECT $2"
 		       " FROM slot ON CONFLICT DO NOTHING),"
 		       " a AS (INSERT INTO assignments (task_id, contributor,"
-		       " deadline_at) SELECT $1, $2, now() + make_interval("
-		       "secs => slot.assignment_duration_s) FROM slot"
-		       " RETURNING *)"
+		       " deadline_at, round) SELECT $1, $2, now() +"
+		       " make_interval(secs => slot.assignment_duration_s),"
+		       " slot.current_round FROM slot RETURNING *)"
 		       " SELECT " ASSIGNMENT_JSON " FROM a",
 		       a->task_id, a->contributor);
 	if (err == FM_ECONFLICT)
-		return fm_error_set(FM_ECONFLICT, "you already hold an "
-				    "assignment of this task");
+		return assign_held(c, a);
 	if (err)
 		return err;
 	if (PQntuples(r) == 1)
@@ -239,65 +287,189 @@ struct submit_arg {
 	const char *metrics, *checks;
 };
 
+/* Where the task is, and the round of the assignment a result is for. */
+struct versions {
+	long long current_version, current_round, round, max_staleness;
+	int async;
+};
+
+static void versions_read(struct versions *v, const PGresult *r)
+{
+	v->current_version = db_int(r, 0, "current_version", 0);
+	v->current_round = db_int(r, 0, "current_round", 1);
+	v->max_staleness = db_int(r, 0, "max_staleness", 0);
+	v->async = db_bool(r, 0, "async");
+}
+
+/* The version columns versions_read reads, of tasks t. */
+#define VERSION_COLS \
+	" t.current_version, t.current_round, t.max_staleness," \
+	" t.agg_mode = 'async' AS async"
+
+/* Why a result trained from in's base version may not join the task now
+ * (FM_OK when it may). sync: from the current version, in the current
+ * round; async: from a version at most max_staleness versions old. */
+static int version_refusal(const struct versions *v,
+			   const struct market_result_in *in)
+{
+	long long base = in->has_base_version ? in->base_version
+					      : v->round - 1;
+	long long cur = v->current_version;
+
+	if (!v->async && base != cur)
+		return fm_error_set(FM_ECONFLICT,
+				    "result trained from version %lld; the "
+				    "current version is %lld (pull it and "
+				    "train again)",
+				    base, cur);
+	if (!v->async && v->round != v->current_round)
+		return fm_error_set(FM_ECONFLICT,
+				    "assignment of round %lld; the current "
+				    "round is %lld (take an assignment of it)",
+				    v->round, v->current_round);
+	if (base > cur)
+		return fm_error_set(FM_ECONFLICT,
+				    "version %lld does not exist yet", base);
+	if (cur - base > v->max_staleness)
+		return fm_error_set(FM_ECONFLICT,
+				    "result trained from version %lld is %lld "
+				    "versions old; this task accepts at most "
+				    "%lld (current version %lld)",
+				    base, cur - base, v->max_staleness, cur);
+	return FM_OK;
+}
+
 /* Why the guarded submit matched no assignment. */
 static int submit_refusal(struct db_conn *c, const struct market_result_in *in)
+{
+	PGresult *r = NULL;
+	const char *state;
+	long long round, cur_round;
+	int err;
+
+	err = db_execp(c, &r,
+		       "SELECT a.contributor, a.state, a.round,"
+		       " a.deadline_at < now() AS late, t.current_round,"
+		       " t.current_version FROM assignments a JOIN tasks t ON"
+		       " t.id = a.task_id WHERE a.id = $1::uuid",
+		       in->assignment_id);
+	if (err)
+		return err;
+	if (PQntuples(r) == 0) {
+		err = fm_error_set(FM_ENOTFOUND, "assignment not found");
+		goto done;
+	}
+	state = db_str(r, 0, "state", "");
+	round = db_int(r, 0, "round", 1);
+	cur_round = db_int(r, 0, "current_round", 1);
+	if (strcmp(db_str(r, 0, "contributor", ""), in->contributor))
+		err = fm_error_set(FM_EFORBIDDEN,
+				   "only the assignee can submit a result");
+	else if (!strcmp(state, "expired") && round < cur_round)
+		/* its round was published without it */
+		err = fm_error_set(FM_ECONFLICT,
+				   "assignment is expired, not active: round "
+				   "%lld is over and the current version is "
+				   "%lld (take an assignment of round %lld and "
+				   "train from it)",
+				   round, db_int(r, 0, "current_version", 0),
+				   cur_round);
+	else if (strcmp(state, "active"))
+		err = fm_error_set(FM_ECONFLICT, "assignment is %s, not active",
+				   state);
+	else
+		err = fm_error_set(FM_ECONFLICT,
+				   "assignment has passed its deadline");
+done:
+	PQclear(r);
+	return err;
+}
+
+/* Locks the task of the assignment against a publish (which moves its
+ * version) and reads where it is; *found is 0 without such an
+ * assignment. */
+static int submit_lock_task(struct db_conn *c, struct versions *v,
+			    const char *assignment_id, int *found)
 {
 	PGresult *r = NULL;
 	int err;
 
 	err = db_execp(c, &r,
-		       "SELECT contributor, state, deadline_at < now() AS late"
-		       " FROM assignments WHERE id = $1::uuid",
-		       in->assignment_id);
+		       "SELECT" VERSION_COLS " FROM tasks t WHERE t.id ="
+		       " (SELECT task_id FROM assignments WHERE id ="
+		       " $1::uuid) FOR KEY SHARE",
+		       assignment_id);
 	if (err)
 		return err;
-	if (PQntuples(r) == 0)
-		err = fm_error_set(FM_ENOTFOUND, "assignment not found");
-	else if (strcmp(db_str(r, 0, "contributor", ""), in->contributor))
-		err = fm_error_set(FM_EFORBIDDEN,
-				   "only the assignee can submit a result");
-	else if (strcmp(db_str(r, 0, "state", ""), "active"))
-		err = fm_error_set(FM_ECONFLICT, "assignment is %s, not active",
-				   db_str(r, 0, "state", ""));
-	else
-		err = fm_error_set(FM_ECONFLICT,
-				   "assignment has passed its deadline");
+	*found = PQntuples(r) == 1;
+	if (*found)
+		versions_read(v, r);
 	PQclear(r);
-	return err;
+	return FM_OK;
 }
 
 static int submit_fn(struct db_conn *c, void *arg)
 {
 	struct submit_arg *a = arg;
-	char n[24];
-	int err;
+	const struct market_result_in *in = a->in;
+	struct versions v = { 0 };
+	PGresult *r = NULL;
+	char n[24], base[24];
+	int found = 0, err;
 
+	err = submit_lock_task(c, &v, in->assignment_id, &found);
+	if (err)
+		return err;
+	if (!found)
+		return submit_refusal(c, in);
 	/* guarded: only the assignee, only while active and in time */
-	err = db_execp(c, NULL,
+	err = db_execp(c, &r,
 		       "UPDATE assignments SET state = 'submitted',"
 		       " updated_at = now() WHERE id = $1::uuid"
 		       " AND contributor = $2 AND state = 'active'"
-		       " AND deadline_at >= now()",
-		       a->in->assignment_id, a->in->contributor);
+		       " AND deadline_at >= now() RETURNING round",
+		       in->assignment_id, in->contributor);
 	if (err)
 		return err;
-	if (db_last_rows(c) == 0)
-		return submit_refusal(c, a->in);
-	snprintf(n, sizeof(n), "%lld", a->in->num_examples);
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return submit_refusal(c, in);
+	}
+	v.round = db_int(r, 0, "round", 1);
+	PQclear(r);
+	err = version_refusal(&v, in);
+	if (err)
+		return err;
+	snprintf(n, sizeof(n), "%lld", in->num_examples);
+	snprintf(base, sizeof(base), "%lld",
+		 in->has_base_version ? in->base_version : v.round - 1);
 	return mkt_row_json(
 		c, &a->result, "result",
 		"WITH r AS (INSERT INTO results (assignment_id, task_id,"
 		" contributor, bundle_ref, num_examples, reported_metrics,"
-		" checks, auto_accept_at)"
+		" checks, auto_accept_at, round, base_version)"
 		" SELECT a.id, a.task_id, a.contributor, $2, $3::bigint,"
 		"  $4::jsonb, $5::jsonb,"
 		"  CASE WHEN t.validation_strategy = 'auto' THEN now() +"
-		"   make_interval(secs => t.auto_approval_delay_s) END"
+		"   make_interval(secs => t.auto_approval_delay_s) END,"
+		"  t.current_round, $6::int"
 		" FROM assignments a JOIN tasks t ON t.id = a.task_id"
 		" WHERE a.id = $1::uuid RETURNING *)"
 		" SELECT " RESULT_JSON " FROM r",
-		DB_ARGS(a->in->assignment_id, a->in->bundle_ref, n, a->metrics,
-			a->checks));
+		DB_ARGS(in->assignment_id, in->bundle_ref, n, a->metrics,
+			a->checks, base));
+}
+
+/* A base version, when given, is a version number. */
+static int base_version_ok(const struct market_result_in *in)
+{
+	if (in->has_base_version &&
+	    (in->base_version < 0 || in->base_version > SPEC_ROUNDS_MAX))
+		return fm_error_set(FM_EINVAL,
+				    "base_version: expected integer in "
+				    "[0, %d]",
+				    SPEC_ROUNDS_MAX);
+	return FM_OK;
 }
 
 int market_result_submit(struct db_pool *p, json_t **out,
@@ -316,6 +488,9 @@ int market_result_submit(struct db_pool *p, json_t **out,
 	if (in->num_examples < 0)
 		return fm_error_set(FM_EINVAL,
 				    "num_examples: expected integer >= 0");
+	err = base_version_ok(in);
+	if (err)
+		return err;
 	metrics = mkt_dump_or_empty(in->reported_metrics);
 	checks = mkt_dump_or_empty(in->checks);
 	if (!metrics || !checks) {
@@ -333,7 +508,8 @@ done:
 
 struct claim_arg {
 	json_t *result; /* the task */
-	const char *id, *contributor, *lease;
+	const struct market_result_in *in;
+	const char *lease;
 	long long retry_s;
 };
 
@@ -341,7 +517,6 @@ struct claim_arg {
  * submission being checked. */
 static int claim_refusal(struct db_conn *c, struct claim_arg *a)
 {
-	struct market_result_in in = { 0 };
 	PGresult *r = NULL;
 	int err;
 
@@ -351,7 +526,7 @@ static int claim_refusal(struct db_conn *c, struct claim_arg *a)
 		       " FROM assignments WHERE id = $1::uuid AND"
 		       " contributor = $2 AND state = 'active' AND"
 		       " deadline_at >= now() AND submit_lease_until >= now()",
-		       a->id, a->contributor);
+		       a->in->assignment_id, a->in->contributor);
 	if (err)
 		return err;
 	if (PQntuples(r) == 1) {
@@ -362,15 +537,17 @@ static int claim_refusal(struct db_conn *c, struct claim_arg *a)
 				    "checked");
 	}
 	PQclear(r);
-	in.assignment_id = a->id;
-	in.contributor = a->contributor;
-	return submit_refusal(c, &in);
+	return submit_refusal(c, a->in);
 }
 
+/* The claim, and the task of the assignment, refused before anything is
+ * downloaded when the task no longer takes a result trained from in's
+ * version (the claim is then rolled back). */
 static int claim_fn(struct db_conn *c, void *arg)
 {
 	struct claim_arg *a = arg;
-	PGresult *r = NULL;
+	struct versions v = { 0 };
+	PGresult *r = NULL, *t = NULL;
 	int err;
 
 	err = db_execp(c, &r,
@@ -378,28 +555,45 @@ static int claim_fn(struct db_conn *c, void *arg)
 		       " make_interval(secs => $3::int) WHERE id = $1::uuid"
 		       " AND contributor = $2 AND state = 'active' AND"
 		       " deadline_at >= now() AND (submit_lease_until IS NULL"
-		       " OR submit_lease_until < now()) RETURNING task_id",
-		       a->id, a->contributor, a->lease);
+		       " OR submit_lease_until < now()) RETURNING task_id,"
+		       " round",
+		       a->in->assignment_id, a->in->contributor, a->lease);
 	if (err)
 		return err;
 	if (PQntuples(r) == 0) {
 		PQclear(r);
 		return claim_refusal(c, a);
 	}
-	err = mkt_row_json(c, &a->result, "task", TASK_BY_ID,
-			   DB_ARGS(PQgetvalue(r, 0, 0)));
+	v.round = db_int(r, 0, "round", 1);
+	err = mkt_row_first(c, &t, "task",
+			    "SELECT " TASK_JSON " AS j," VERSION_COLS
+			    " FROM tasks t WHERE t.id = $1",
+			    DB_ARGS(PQgetvalue(r, 0, 0)));
+	if (err)
+		goto done;
+	versions_read(&v, t);
+	err = version_refusal(&v, a->in);
+	if (err)
+		goto done;
+	err = fj_parse(&a->result, db_str(t, 0, "j", ""),
+		       (size_t)PQgetlength(t, 0, 0), "database row");
+done:
+	PQclear(t);
 	PQclear(r);
 	return err;
 }
 
 int market_submit_claim(struct db_pool *p, json_t **task,
-			const char *assignment_id, const char *contributor,
-			long lease_s, long long *retry_s)
+			const struct market_result_in *in, long lease_s,
+			long long *retry_s)
 {
 	char lease[24];
-	struct claim_arg a = { NULL, assignment_id, contributor, lease, 0 };
-	int err = mkt_check_uuid(assignment_id, "assignment id");
+	struct claim_arg a = { NULL, in, lease, 0 };
+	int err = mkt_check_uuid(in->assignment_id, "assignment id");
 
+	if (err)
+		return err;
+	err = base_version_ok(in);
 	if (err)
 		return err;
 	snprintf(lease, sizeof(lease), "%ld", lease_s);
@@ -546,27 +740,77 @@ static int record_verdict(struct db_conn *c, const struct decide_arg *a,
 			in->result_id, verdict);
 }
 
-/* An accept writes the payout (the outbox row, paid by the worker) and
- * closes the task once every slot is accepted. */
+/* Locks the task of a result first (as publish and the sweeper do), so
+ * that accepts of one task count its payouts one at a time. */
+static int decide_lock_task(struct db_conn *c, const char *result_id)
+{
+	return db_execp(c, NULL,
+			"SELECT 1 FROM tasks WHERE id = (SELECT task_id FROM"
+			" results WHERE id = $1::uuid) FOR NO KEY UPDATE",
+			result_id);
+}
+
+/* An accept past rounds x results_per_round would pay more than the
+ * escrow holds. */
+static int accept_room(struct db_conn *c, const struct decided *d)
+{
+	PGresult *r = NULL;
+	int err;
+
+	err = db_execp(c, &r,
+		       "SELECT t.rounds * t.max_assignments AS most,"
+		       " (SELECT count(*) FROM results r WHERE r.task_id ="
+		       " t.id AND r.state = 'accepted') AS n FROM tasks t"
+		       " WHERE t.id = $1",
+		       d->task_id);
+	if (err)
+		return err;
+	if (PQntuples(r) == 1 && db_int(r, 0, "n", 0) >= db_int(r, 0, "most", 0))
+		err = fm_error_set(FM_ECONFLICT,
+				   "all %lld payouts of this task (rounds x "
+				   "results_per_round) are taken",
+				   db_int(r, 0, "most", 0));
+	PQclear(r);
+	return err;
+}
+
+/* An accept writes the payout (the outbox row, paid by the worker); the
+ * accept that fills the last round ends the task, whose last round then
+ * waits for its version. */
 static int write_payout(struct db_conn *c, const char *result_id,
 			const struct decided *d)
 {
-	int err = db_execp(c, NULL,
-			   "INSERT INTO payouts (result_id, task_id,"
-			   " contributor, amount_wei)"
-			   " VALUES ($1::uuid, $2, $3, $4::numeric)",
-			   result_id, d->task_id, d->contributor, d->reward);
+	PGresult *r = NULL;
+	int full, err;
 
+	err = db_execp(c, NULL,
+		       "INSERT INTO payouts (result_id, task_id,"
+		       " contributor, amount_wei)"
+		       " VALUES ($1::uuid, $2, $3, $4::numeric)",
+		       result_id, d->task_id, d->contributor, d->reward);
 	if (err)
 		return err;
-	return db_execp(c, NULL,
-			"UPDATE tasks SET state = 'closed',"
-			" updated_at = now() WHERE id = $1"
-			" AND state = 'open' AND max_assignments"
-			" <= (SELECT count(*) FROM assignments"
-			"  WHERE task_id = $1 AND state ="
-			"  'accepted')",
-			d->task_id);
+	err = db_execp(c, &r,
+		       "SELECT t.state = 'open' AND t.current_round = t.rounds"
+		       " AND (SELECT count(*) FROM results r WHERE r.task_id ="
+		       " t.id AND r.round = t.current_round AND r.state ="
+		       " 'accepted') >= t.max_assignments AS full"
+		       " FROM tasks t WHERE t.id = $1",
+		       d->task_id);
+	if (err)
+		return err;
+	full = PQntuples(r) == 1 && db_bool(r, 0, "full");
+	PQclear(r);
+	if (!full)
+		return FM_OK;
+	err = db_execp(c, NULL,
+		       "UPDATE task_rounds k SET state = 'closing' FROM tasks t"
+		       " WHERE t.id = k.task_id AND k.task_id = $1 AND"
+		       " k.round = t.current_round AND k.state = 'open'",
+		       d->task_id);
+	if (err)
+		return err;
+	return mkt_task_end(c, d->task_id, "rounds_done");
 }
 
 static int decide_fn(struct db_conn *c, void *arg)
@@ -575,9 +819,17 @@ static int decide_fn(struct db_conn *c, void *arg)
 	struct decided d;
 	int err;
 
+	err = decide_lock_task(c, a->in->result_id);
+	if (err)
+		return err;
 	err = decide_check(c, &d, a->in);
 	if (err)
 		return err;
+	if (a->in->accept) {
+		err = accept_room(c, &d);
+		if (err)
+			return err;
+	}
 	err = record_verdict(c, a, &d);
 	if (err)
 		return err;

@@ -589,8 +589,9 @@ done:
 	return err;
 }
 
-/* Expired and cancelled tasks whose every slot is settled: the operator
- * cancels them on chain, which returns the unpaid rest to the creator. */
+/* Expired, cancelled and ended tasks whose every slot is settled: the
+ * operator cancels them on chain, which returns the unpaid rest to the
+ * creator. */
 int payout_refunds(struct payout_worker *w, struct payout_stats *st)
 {
 	PGresult *r = NULL;

@@ -106,8 +106,8 @@ int payq_due_tasks(struct payout_worker *w, PGresult **out);
 int payq_due_payouts(struct payout_worker *w, const char *task_id,
 		     PGresult **out);
 
-/* Expired and cancelled tasks of this operator with every slot settled
- * and the refund queued: id. */
+/* Expired, cancelled and closed tasks of this operator with every slot
+ * settled and the refund queued: id. */
 int payq_refundable_tasks(struct payout_worker *w, PGresult **out);
 /* Nothing left to refund on chain (confirmed), or the escrow refuses
  * (failed). */

@@ -476,7 +476,7 @@ int payq_refundable_tasks(struct payout_worker *w, PGresult **out)
 {
 	return run(w, out,
 		   "SELECT t.id FROM tasks t WHERE t.refund_state = 'queued'"
-		   " AND t.state IN ('expired', 'cancelled') AND"
+		   " AND t.state IN ('expired', 'cancelled', 'closed') AND"
 		   " t.escrow_address = $1 AND t.operator = $2"
 		   " AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.task_id"
 		   "  = t.id AND p.state IN ('queued', 'signed', 'broadcast'))"
