@@ -10,9 +10,13 @@
 #include <cmocka.h>
 
 #include "cli/rounds.h"
+#include "cli/view.h"
 #include "core/err.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static json_t *parse(const char *text)
 {
@@ -201,6 +205,106 @@ static void test_rounds__when_a_task_is_over(void **state)
 	json_decref(t);
 }
 
+/* funded minus every payout of the rounds, never below zero */
+static void test_rounds__refund_is_funding_minus_payouts(void **state)
+{
+	json_t *t = parse("{\"funded_wei\": \"1000\"}");
+	json_t *rounds = parse("[{\"round\": 1, \"owed_wei\": \"300\"},"
+			       " {\"round\": 2, \"owed_wei\": \"200\"},"
+			       " {\"round\": 3}]");
+	char left[80];
+
+	(void)state;
+	assert_int_equal(view_refund_wei(left, t, rounds), FM_OK);
+	assert_string_equal(left, "500");
+	json_object_set_new(json_array_get(rounds, 2), "owed_wei",
+			    json_string("900"));
+	assert_int_equal(view_refund_wei(left, t, rounds), FM_OK);
+	assert_string_equal(left, "0");
+	json_object_del(t, "funded_wei");
+	assert_int_equal(view_refund_wei(left, t, rounds), FM_EINVAL);
+	json_decref(t);
+	json_decref(rounds);
+}
+
+/* What status prints of a task's rounds (stdout caught in a file). */
+static char *printed(struct cli *c, const json_t *task, const json_t *rounds)
+{
+	char path[] = "/tmp/cli_rounds_test.XXXXXX", *out;
+	int fd = mkstemp(path), saved = dup(STDOUT_FILENO);
+	long n;
+	FILE *f;
+
+	assert_true(fd >= 0 && saved >= 0);
+	fflush(stdout);
+	dup2(fd, STDOUT_FILENO);
+	view_rounds_print(c, task, rounds);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	f = fdopen(fd, "r");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	out = calloc(1, (size_t)n + 1);
+	assert_non_null(out);
+	assert_int_equal(fread(out, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	unlink(path);
+	return out;
+}
+
+static void test_rounds__status_table(void **state)
+{
+	json_t *t = parse(
+		"{\"id\": \"0xab\", \"state\": \"closed\", \"rounds\": 3, "
+		"\"current_round\": 2, \"current_version\": 2, "
+		"\"results_per_round\": 3, \"min_results_per_round\": 2, "
+		"\"target_accuracy\": 0.7, \"epsilon\": 1.5, "
+		"\"end_reason\": \"target_reached\", \"funded_wei\": "
+		"\"900000000000000000\", \"refund_state\": \"queued\", "
+		"\"refund_tx\": null, \"spec\": {\"aggregation\": {\"mode\": "
+		"\"sync\", \"dp\": {\"max_epsilon\": 4}}}}");
+	json_t *rounds = parse(
+		"[{\"round\": 1, \"state\": \"published\", \"version\": 1, "
+		"\"accepted\": 3, \"rejected\": 1, \"accuracy\": 0.61234, "
+		"\"epsilon\": 1.0, \"paid_wei\": \"300000000000000000\", "
+		"\"owed_wei\": \"300000000000000000\"},"
+		" {\"round\": 2, \"state\": \"published\", \"version\": 2, "
+		"\"accepted\": 2, \"rejected\": 0, \"accuracy\": 0.7, "
+		"\"epsilon\": 1.5, \"paid_wei\": \"100000000000000000\", "
+		"\"owed_wei\": \"200000000000000000\"}]");
+	struct cli c;
+	char *out;
+
+	(void)state;
+	cli_init(&c, "fedmarket-creator");
+	c.color = 0;
+	out = printed(&c, t, rounds);
+	assert_non_null(strstr(out, "rounds: 3, current round 2, version 2 "
+			       "(sync, 3 result(s) a round (at least 2), "
+			       "target accuracy 0.7000, epsilon 1.5000 so "
+			       "far (budget 4))\n"));
+	assert_non_null(strstr(out, "  round  state      version  accepted  "
+			       "rejected  accuracy  epsilon  paid\n"));
+	assert_non_null(strstr(out, "      1  published  v1              3   "
+			       "      1    0.6123    1.000  0.3 ETH\n"));
+	assert_non_null(strstr(out, "      2  published  v2              2   "
+			       "      0    0.7000    1.500  0.1 ETH (of 0.2 "
+			       "ETH owed)\n"));
+	assert_non_null(strstr(out, "  ended: target_reached\n"));
+	/* 0.9 funded, 0.5 owed */
+	assert_non_null(strstr(out, "  refund: 0.4 ETH queued\n"));
+	free(out);
+	/* a task from before rounds shows nothing */
+	out = printed(&c, json_object_get(rounds, "none"), rounds);
+	assert_string_equal(out, "");
+	free(out);
+	json_decref(t);
+	json_decref(rounds);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +313,8 @@ int main(void)
 		cmocka_unit_test(test_rounds__backoff_doubles_to_five_seconds),
 		cmocka_unit_test(test_rounds__parse_count),
 		cmocka_unit_test(test_rounds__when_a_task_is_over),
+		cmocka_unit_test(test_rounds__refund_is_funding_minus_payouts),
+		cmocka_unit_test(test_rounds__status_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
