@@ -3,6 +3,7 @@
  * metrics) stay in work_dir/assignments/<id>/ between the steps. */
 #include "contributor.h"
 
+#include "cli/rounds.h"
 #include "cli/work.h"
 #include "core/err.h"
 #include "core/fjson.h"
@@ -539,8 +540,9 @@ int contrib_send(struct cli *c, const char *aid, const char *model_dir,
 				json_object_get(res, "base_version"));
 	}
 	/* the version training started from: the service checks it is
-	 * (sync) the current one, or (async) not too old */
-	if (base_version >= 0)
+	 * (sync) the current one, or (async) not too old; a marketplace
+	 * without rounds knows no such field */
+	if (base_version >= 0 && rounds_known(task))
 		json_object_set_new(body, "base_version",
 				    json_integer(base_version));
 	err = cli_api(c, 1, &a);
