@@ -172,6 +172,34 @@ static void log_kept(const json_t *task, const struct round_report *r)
 		 r->base_version, r->inputs);
 }
 
+/* A ready round that was not published: another validator (or the
+ * creator) was first, which is no failure, or something is wrong. */
+static int conflict(struct cli *c, const json_t *task)
+{
+	char msg[FM_ERR_MSG_MAX];
+	const char *id = cli_str(task, "id");
+	struct api *a = NULL;
+	json_t *now = NULL;
+	int err, moved;
+
+	snprintf(msg, sizeof(msg), "%s", fm_error_msg());
+	err = cli_api(c, 0, &a);
+	if (!err)
+		err = api_task(a, id, &now);
+	if (err)
+		return err;
+	moved = rounds_version(now) != rounds_version(task) ||
+		rounds_ready(now) != 1;
+	if (moved || strstr(msg, "already published"))
+		log_info("task %.12s: round %d was published meanwhile (%s)",
+			 id, rounds_current(task), msg);
+	else
+		log_warn("task %.12s: round %d is ready but was not "
+			 "published: %s", id, rounds_current(task), msg);
+	json_decref(now);
+	return FM_OK;
+}
+
 /* Publishes the task's round once it is ready: when the task says so
  * (task.round.ready) where the marketplace keeps rounds, else once
  * min_results accepted results wait. A one-round task's version that
@@ -205,16 +233,10 @@ static int publish(struct cli *c, const struct opts *o, struct watch *w,
 			return FM_OK;
 	}
 	err = round_publish(c, task, &ro, &r);
-	if (err == FM_ECONFLICT) {
-		/* another validator or the creator was first: nothing lost */
-		if (strstr(fm_error_msg(), "already published"))
-			log_info("task %.12s: %s", id, fm_error_msg());
-		else if (ready == 1)
-			log_warn("task %.12s: round %d is ready but was not "
-				 "published: %s", id, rounds_current(task),
-				 fm_error_msg());
-		return FM_OK; /* else the round is not full yet */
-	}
+	if (err == FM_ECONFLICT && ready == 1)
+		return conflict(c, task);
+	if (err == FM_ECONFLICT)
+		return FM_OK; /* the round is not full yet */
 	if (err)
 		return err;
 	if (r.refused) {

@@ -103,17 +103,20 @@ int view_tasks(struct cli *c, const struct view_task_query *q)
 	if (!json_array_size(json_object_get(page, "tasks")))
 		printf("no tasks match\n");
 	json_array_foreach(json_object_get(page, "tasks"), i, t) {
-		char reward[96];
+		char reward[96], rnd[48] = "";
 
 		cli_format_wei(reward, sizeof(reward), cli_show(t, "reward_wei"));
-		printf("%s%s%s  %s%-9s%s %-17s %s, %lld/%lld slots free, v%lld\n"
-		       "    %s\n",
+		if (rounds_total(t) > 1)
+			snprintf(rnd, sizeof(rnd), ", round %d of %d",
+				 rounds_current(t), rounds_total(t));
+		printf("%s%s%s  %s%-9s%s %-17s %s, %lld/%lld slots free, v%lld"
+		       "%s\n    %s\n",
 		       cli_c(c, CLI_BOLD), cli_show(t, "id"), cli_c(c, CLI_RESET),
 		       cli_c(c, state_color(cli_show(t, "state"))),
 		       cli_show(t, "state"), cli_c(c, CLI_RESET), cli_show(t, "kind"),
 		       reward, int_of(t, "slots_free"),
 		       int_of(t, "max_assignments"),
-		       int_of(t, "current_version"), cli_show(t, "title"));
+		       int_of(t, "current_version"), rnd, cli_show(t, "title"));
 	}
 	json_decref(page);
 	return FM_OK;
@@ -462,10 +465,10 @@ int view_task(struct cli *c, const char *task_id, int full)
 		goto done;
 	}
 	print_task_head(c, v.t);
-	if (full) {
-		view_rounds_print(c, v.t, v.rounds);
+	/* show: the settings and the current round, no table */
+	view_rounds_print(c, v.t, v.rounds);
+	if (full)
 		err = print_task_rest(c, task_id, &v);
-	}
 	else
 		view_training(stdout, json_object_get(v.t, "spec"));
 done:
