@@ -3,6 +3,7 @@
 
 #include "chain/rpc.h"
 #include "chain/u256.h"
+#include "cli/rounds.h"
 #include "cli/view.h"
 #include "core/err.h"
 
@@ -184,9 +185,11 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	json_array_foreach(all, i, as) {
 		if (c->json)
 			break;
-		printf("%s  %-9s task %s\n    deadline %s\n",
-		       cli_show(as, "id"), cli_show(as, "state"),
-		       cli_show(as, "task_id"), cli_show(as, "deadline_at"));
+		printf("%s  %-9s task %s", cli_show(as, "id"),
+		       cli_show(as, "state"), cli_show(as, "task_id"));
+		if (json_is_integer(json_object_get(as, "round")))
+			printf(", round %d", rounds_of(as));
+		printf("\n    deadline %s\n", cli_show(as, "deadline_at"));
 		print_outcome(c, as);
 	}
 	json_decref(list);

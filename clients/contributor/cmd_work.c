@@ -3,13 +3,16 @@
  * metrics) stay in work_dir/assignments/<id>/ between the steps. */
 #include "contributor.h"
 
+#include "cli/rounds.h"
 #include "cli/work.h"
 #include "core/err.h"
 #include "core/fjson.h"
 #include "engine/fedsim.h"
 
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,8 +21,8 @@
  * count and metrics of the run that made it. */
 #define TRAINING_JSON "training.json"
 
-/* Takes a slot of task tid; aid gets the assignment id. */
-static int assign(struct cli *c, const char *tid, char aid[37], json_t **out)
+int contrib_assign(struct cli *c, const char *tid, char aid[37],
+		   json_t **out)
 {
 	char path[120];
 	struct api *a = NULL;
@@ -55,7 +58,7 @@ int cmd_assign(struct cli *c, int argc, char **argv)
 		return code;
 	if (cli_task_id(tid, pos[0]))
 		return cli_usage(c, "%s", fm_error_msg());
-	if (assign(c, tid, aid, &as))
+	if (contrib_assign(c, tid, aid, &as))
 		return cli_fail(c);
 	/* stdout is the id alone, for A=$(fedmarket-contributor assign T) */
 	if (c->json) {
@@ -152,8 +155,8 @@ static int on_epoch(void *arg, struct ml_model *m,
 	return 0;
 }
 
-/* What Ctrl-C during training says: written by the handler, so it is
- * made before (write is async-signal-safe, printf is not). */
+/* What Ctrl-C says: written by the handler, so it is made before
+ * (write is async-signal-safe, printf is not). */
 static char stop_msg[768];
 static size_t stop_len;
 
@@ -166,33 +169,49 @@ static void on_stop(int sig)
 	raise(sig);
 }
 
-/* From here until stop_catch(0), Ctrl-C (or SIGTERM) says what stays
- * and how to go on before the program ends as interrupted. */
-static void stop_catch(struct cli *c, const json_t *as)
+void contrib_on_stop(struct cli *c, const char *fmt, ...)
 {
 	struct sigaction sa;
-	int n;
+	va_list ap;
+	int n, head;
 
-	if (!as) {
+	if (!fmt) {
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		return;
 	}
-	n = snprintf(stop_msg, sizeof(stop_msg),
-		     "%s%s %s: interrupted; nothing was sent and this run's "
-		     "training is lost\nassignment %s keeps its slot of task "
-		     "%s until %s: run the same command again before then\n",
-		     c->progress ? "\r\033[K" : "", c->prog, c->cmd,
-		     cli_show(as, "id"), cli_show(as, "task_id"),
-		     cli_show(as, "deadline_at"));
-	stop_len = n < 0 ? 0 : (size_t)n < sizeof(stop_msg)
-				       ? (size_t)n
-				       : sizeof(stop_msg) - 1;
+	head = snprintf(stop_msg, sizeof(stop_msg), "%s%s %s: ",
+			c->progress ? "\r\033[K" : "", c->prog, c->cmd);
+	if (head < 0 || (size_t)head >= sizeof(stop_msg))
+		head = 0;
+	va_start(ap, fmt);
+	n = vsnprintf(stop_msg + head, sizeof(stop_msg) - (size_t)head, fmt,
+		      ap);
+	va_end(ap);
+	n = n < 0 ? head : head + n;
+	stop_len = (size_t)n < sizeof(stop_msg) ? (size_t)n
+						: sizeof(stop_msg) - 1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* From here until stop_catch(0), Ctrl-C (or SIGTERM) says what stays
+ * and how to go on before the program ends as interrupted. */
+static void stop_catch(struct cli *c, const json_t *as)
+{
+	if (!as) {
+		contrib_on_stop(c, NULL);
+		return;
+	}
+	contrib_on_stop(c, "interrupted; nothing was sent and this run's "
+			"training is lost\nassignment %s keeps its slot of "
+			"task %s until %s: run the same command again before "
+			"then\n",
+			cli_show(as, "id"), cli_show(as, "task_id"),
+			cli_show(as, "deadline_at"));
 }
 
 /* Replaces the honest update by an attack's (testing validators). */
@@ -321,10 +340,8 @@ done:
 	return err;
 }
 
-/* Trains the task's newest model version on data; the model and
- * result.json go to the assignment's local folder. */
-static int train(struct cli *c, const char *aid, const char *data,
-		 const char *attack_spec, json_t **summary)
+int contrib_train(struct cli *c, const char *aid, const char *data,
+		  const char *attack_spec, json_t **summary)
 {
 	struct train_in in = { 0 };
 	struct ml_model *base = NULL;
@@ -359,6 +376,13 @@ static int train(struct cli *c, const char *aid, const char *data,
 	err = local_dir(c, dir, sizeof(dir), aid);
 	if (err)
 		goto done;
+	/* result.json is written last: without it the model is not whole */
+	snprintf(path, sizeof(path), "%s/result.json", dir);
+	if (unlink(path) && errno != ENOENT) {
+		err = fm_error_set(FM_EIO, "cannot remove %s: %s", path,
+				   strerror(errno));
+		goto done;
+	}
 	snprintf(path, sizeof(path), "%s/model", dir);
 	err = ml_model_save(in.m, path);
 	if (err)
@@ -371,7 +395,7 @@ done:
 	return err;
 }
 
-static void print_trained(struct cli *c, const json_t *s)
+void contrib_print_trained(struct cli *c, const json_t *s)
 {
 	const json_t *m = json_object_get(s, "metrics");
 
@@ -388,13 +412,6 @@ static void print_trained(struct cli *c, const json_t *s)
 	       json_number_value(json_object_get(m, "loss")),
 	       json_number_value(json_object_get(m, "accuracy")));
 }
-
-#define DATA_HELP \
-	"your data in the task's format: a folder with *images* and " \
-	"*labels* IDX files, IMAGES,LABELS, or a CSV file"
-#define ATTACK_HELP \
-	"testing only: send a malicious update instead (sign_flip[:K], " \
-	"scale:K, noise[:S]) to see the validator reject it"
 
 int cmd_train(struct cli *c, int argc, char **argv)
 {
@@ -415,9 +432,9 @@ int cmd_train(struct cli *c, int argc, char **argv)
 		return cli_usage(c, "--data is required");
 	if (cli_uuid(aid, pos[0], "assignment"))
 		return cli_usage(c, "%s", fm_error_msg());
-	if (train(c, aid, data, att, &s))
+	if (contrib_train(c, aid, data, att, &s))
 		return cli_fail(c);
-	print_trained(c, s);
+	contrib_print_trained(c, s);
 	if (!c->json)
 		printf("next: send-result %s\n", aid);
 	json_decref(s);
@@ -455,10 +472,32 @@ static int load_trained(struct ml_model **m, json_t **res, const char *dir,
 	return load_checked(m, path);
 }
 
-/* Pushes the model (model_dir, else the one train left) and submits it;
- * *out gets the result. */
-static int send_result(struct cli *c, const char *aid, const char *model_dir,
-		       long examples, json_t **out)
+int contrib_trained(struct cli *c, const char *aid, json_t **summary)
+{
+	char dir[WORK_PATH_MAX], path[WORK_PATH_MAX + 16];
+	json_t *res = NULL;
+	int err = local_dir(c, dir, sizeof(dir), aid);
+
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "%s/result.json", dir);
+	if (access(path, F_OK))
+		return fm_error_set(FM_ENOTFOUND, "nothing trained for "
+				    "assignment %s", aid);
+	err = fj_load_file(&res, path, 1u << 20);
+	if (err)
+		return err;
+	if (strcmp(cli_str(res, "assignment"), aid)) {
+		json_decref(res);
+		return fm_error_set(FM_ENOTFOUND, "%s is not assignment %s's",
+				    path, aid);
+	}
+	*summary = res;
+	return FM_OK;
+}
+
+int contrib_send(struct cli *c, const char *aid, const char *model_dir,
+		 long examples, long base_version, json_t **out)
 {
 	json_t *as = NULL, *task = NULL, *res = NULL, *body = NULL;
 	struct ml_model *m = NULL;
@@ -494,8 +533,18 @@ static int send_result(struct cli *c, const char *aid, const char *model_dir,
 			 (json_int_t)(res ? json_integer_value(json_object_get(
 						    res, "num_examples"))
 					  : examples));
-	if (res)
+	if (res) {
 		json_object_set(body, "metrics", json_object_get(res, "metrics"));
+		if (json_is_integer(json_object_get(res, "base_version")))
+			base_version = (long)json_integer_value(
+				json_object_get(res, "base_version"));
+	}
+	/* the version training started from: the service checks it is
+	 * (sync) the current one, or (async) not too old; a marketplace
+	 * without rounds knows no such field */
+	if (base_version >= 0 && rounds_known(task))
+		json_object_set_new(body, "base_version",
+				    json_integer(base_version));
 	err = cli_api(c, 1, &a);
 	if (err)
 		goto done;
@@ -511,7 +560,7 @@ done:
 	return err;
 }
 
-static void print_sent(struct cli *c, const json_t *r)
+void contrib_print_sent(struct cli *c, const json_t *r)
 {
 	if (c->json) {
 		cli_print_json(r);
@@ -523,9 +572,11 @@ static void print_sent(struct cli *c, const json_t *r)
 		cli_str(r, "id"), cli_str(r, "task_id"));
 }
 
-/* The example count of a model folder that train made (its
- * training.json); FM_ENOTFOUND when it has none. */
-static int model_examples(long *out, const char *dir)
+/* What train recorded in a model folder (its training.json): the
+ * example count into *examples and, when it says, the version it
+ * trained from into *base (else left alone); FM_ENOTFOUND when the
+ * folder has none. */
+static int model_recorded(long *examples, long *base, const char *dir)
 {
 	char path[WORK_PATH_MAX + 32];
 	json_t *doc = NULL;
@@ -537,17 +588,22 @@ static int model_examples(long *out, const char *dir)
 	if (err)
 		return err;
 	n = json_integer_value(json_object_get(doc, "num_examples"));
+	if (json_is_integer(json_object_get(doc, "base_version")) &&
+	    *base < 0)
+		*base = (long)json_integer_value(json_object_get(
+			doc, "base_version"));
 	json_decref(doc);
 	if (n <= 0)
 		return fm_error_set(FM_EINVAL, "%s: no num_examples", path);
-	*out = (long)n;
+	if (*examples < 0)
+		*examples = (long)n;
 	return FM_OK;
 }
 
 int cmd_send_result(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL }, *model = NULL;
-	long examples = -1;
+	long examples = -1, base = -1;
 	const struct opt opts[] = {
 		{ "--model", OPT_STR, &model, "DIR",
 		  "a TensorFlow.js model folder made with any tool (default: "
@@ -556,6 +612,11 @@ int cmd_send_result(struct cli *c, int argc, char **argv)
 		  "with --model: examples it was trained on, its FedAvg "
 		  "weight (default: what train recorded in DIR/"
 		  TRAINING_JSON ")", 0, 1e12 },
+		{ "--base-version", OPT_LONG, &base, "V",
+		  "with --model: the model version its training started "
+		  "from (default: what train recorded in DIR/" TRAINING_JSON
+		  ", else the version before the assignment's round)", 0,
+		  1e6 },
 		OPT_END,
 	};
 	json_t *r = NULL;
@@ -563,118 +624,27 @@ int cmd_send_result(struct cli *c, int argc, char **argv)
 	int code;
 
 	if (!cli_parse(c, opts, argc, argv,
-		       "ASSIGNMENT [--model DIR [--examples N]]", pos, 1, 1,
-		       &code))
+		       "ASSIGNMENT [--model DIR [--examples N] "
+		       "[--base-version V]]", pos, 1, 1, &code))
 		return code;
 	if (cli_uuid(aid, pos[0], "assignment"))
 		return cli_usage(c, "%s", fm_error_msg());
 	if (examples >= 0 && !model)
 		return cli_usage(c, "--examples goes with --model (train "
 				 "records the count of its own model)");
+	if (base >= 0 && !model)
+		return cli_usage(c, "--base-version goes with --model (train "
+				 "records the version of its own model)");
 	/* a model sent without its example count would weigh nothing */
-	if (model && examples < 0 && model_examples(&examples, model))
+	if (model && model_recorded(&examples, &base, model) &&
+	    examples < 0)
 		return cli_usage(c, "--model %s: how many examples was it "
 				 "trained on? give --examples N (its weight "
 				 "in federated averaging); only models made "
 				 "by 'train' record it", model);
-	if (send_result(c, aid, model, examples, &r))
+	if (contrib_send(c, aid, model, examples, base, &r))
 		return cli_fail(c);
-	print_sent(c, r);
+	contrib_print_sent(c, r);
 	json_decref(r);
 	return CLI_OK;
-}
-
-/* This contributor's active assignment of task tid, into aid. */
-static int my_active(struct cli *c, const char *tid, char aid[37])
-{
-	char path[200];
-	struct api *a = NULL;
-	json_t *list = NULL, *as;
-	size_t i;
-	int err = cli_api(c, 1, &a);
-
-	if (err)
-		return err;
-	cli_on(c, CLI_ON_NONE);
-	snprintf(path, sizeof(path), "/v1/assignments?contributor=%s&task=%s",
-		 c->addr, tid);
-	err = api_get(a, API_ASSIGND, path, &list);
-	if (err)
-		return err;
-	err = fm_error_set(FM_ENOTFOUND, "no active assignment");
-	json_array_foreach(json_object_get(list, "assignments"), i, as)
-		if (!strcmp(cli_str(as, "state"), "active")) {
-			err = cli_uuid(aid, cli_str(as, "id"), "assignment id");
-			break;
-		}
-	json_decref(list);
-	return err;
-}
-
-/* A slot of task tid for run: a new one, or the one taken before and
- * not used yet. */
-static int take_slot(struct cli *c, const char *tid, char aid[37])
-{
-	char msg[FM_ERR_MSG_MAX];
-	int err = assign(c, tid, aid, NULL);
-
-	if (err != FM_ECONFLICT)
-		return err;
-	snprintf(msg, sizeof(msg), "%s", fm_error_msg());
-	if (my_active(c, tid, aid) == FM_OK)
-		return FM_OK;
-	return fm_error_set(FM_ECONFLICT, "%s", msg);
-}
-
-static void print_run(struct cli *c, const char *aid, json_t *s, json_t *r)
-{
-	json_t *j;
-
-	if (!c->json) {
-		print_sent(c, r);
-		return;
-	}
-	j = json_pack("{s:s, s:O, s:O}", "assignment", aid, "training", s,
-		      "result", r);
-	cli_print_json(j);
-	json_decref(j);
-}
-
-int cmd_run(struct cli *c, int argc, char **argv)
-{
-	const char *pos[1] = { NULL }, *data = NULL, *att = NULL;
-	const struct opt opts[] = {
-		{ "--data", OPT_STR, &data, "PATH", DATA_HELP, 0, 0 },
-		{ "--attack", OPT_STR, &att, "KIND", ATTACK_HELP, 0, 0 },
-		OPT_END,
-	};
-	json_t *s = NULL, *r = NULL;
-	char tid[67], aid[37];
-	int code, err;
-
-	if (!cli_parse(c, opts, argc, argv, "TASK --data PATH", pos, 1, 1,
-		       &code))
-		return code;
-	if (!data)
-		return cli_usage(c, "--data is required");
-	if (cli_task_id(tid, pos[0]))
-		return cli_usage(c, "%s", fm_error_msg());
-	err = take_slot(c, tid, aid);
-	if (err)
-		goto done;
-	if (!c->json)
-		printf("assignment %s of task %s\n", aid, tid);
-	err = train(c, aid, data, att, &s);
-	if (err)
-		goto done;
-	if (!c->json)
-		print_trained(c, s);
-	err = send_result(c, aid, NULL, 0, &r);
-	if (err)
-		goto done;
-	print_run(c, aid, s, r);
-done:
-	json_decref(s);
-	json_decref(r);
-	return err ? cli_fail(c) : CLI_OK;
 }

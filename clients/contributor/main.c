@@ -6,6 +6,9 @@
 
 /* Sorted by name. */
 static const struct cli_cmd commands[] = {
+	{ { "abandon", "ASSIGNMENT",
+	    "give an active assignment back: its slot is free again" },
+	  cmd_abandon },
 	{ { "annotate", "ASSIGNMENT",
 	    "label a data-annotation task's items and send the labels" },
 	  cmd_annotate },
@@ -16,8 +19,8 @@ static const struct cli_cmd commands[] = {
 	{ { "keys", "ACTION", "create, import and list signing keys "
 	    "(keystore v3)" }, cli_keys },
 	{ { "list-tasks", NULL, "open tasks" }, cmd_list_tasks },
-	{ { "run", "TASK", "assign, train and send-result in one go" },
-	  cmd_run },
+	{ { "run", "TASK", "assign, train and send-result in one go, round "
+	    "after round (--rounds)" }, cmd_run },
 	{ { "send-result", "ASSIGNMENT",
 	    "push a trained (or your own) model and submit it" },
 	  cmd_send_result },

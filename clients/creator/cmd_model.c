@@ -2,6 +2,7 @@
 #include "creator.h"
 
 #include "cli/round.h"
+#include "cli/rounds.h"
 #include "cli/work.h"
 #include "core/err.h"
 #include "storage/bundle.h"
@@ -87,6 +88,17 @@ static void print_version(struct cli *c, const struct round_report *r,
 	}
 	if (r->scores)
 		print_scores(r->scores);
+	if (r->kept) {
+		printf("%s\npublished version %lld of task %s as version %d "
+		       "again (rule kept; the round's %zu results are "
+		       "spent), bundle %s\n", r->reason,
+		       (long long)json_integer_value(json_object_get(
+			       v, "version")),
+		       tid, r->base_version,
+		       json_array_size(json_object_get(v, "results")),
+		       json_string_value(json_object_get(v, "bundle_ref")));
+		return;
+	}
 	printf("published version %lld of task %s: %s of %zu results, bundle "
 	       "%s\n",
 	       (long long)json_integer_value(json_object_get(v, "version")),
@@ -97,7 +109,8 @@ static void print_version(struct cli *c, const struct round_report *r,
 
 /* A round refused for measuring worse: the figures on stdout, the
  * refusal as the command's error. */
-static int refused(struct cli *c, const struct round_report *r)
+static int refused(struct cli *c, const json_t *task,
+		   const struct round_report *r)
 {
 	json_t *j;
 
@@ -111,6 +124,11 @@ static int refused(struct cli *c, const struct round_report *r)
 		print_scores(r->scores);
 	}
 	fm_error_set(FM_EUNPROCESSABLE, "%s", r->reason);
+	if (rounds_total(task) > 1)
+		return cli_fail_hint(c, "publish it anyway with --force, or "
+				     "version %d again in its place with "
+				     "--keep so the next round opens",
+				     r->base_version);
 	return cli_fail_hint(c, "publish it anyway with --force; or wait for "
 			     "more accepted results, which join this round");
 }
@@ -118,29 +136,48 @@ static int refused(struct cli *c, const struct round_report *r)
 int cmd_aggregate(struct cli *c, int argc, char **argv)
 {
 	const char *pos[1] = { NULL }, *data = NULL;
-	int force = 0, code = CLI_OK, err;
+	int force = 0, keep = 0, code = CLI_OK, err;
 	const struct opt opts[] = {
 		{ "--data", OPT_STR, &data, "PATH",
 		  "held-out data: the new version is measured against the "
 		  "current one and the results it combines", 0, 0 },
 		{ "--force", OPT_FLAG, &force, NULL,
-		  "publish even with fewer results than "
-		  "min_results_per_round, or a version that measures worse "
-		  "on --data than the current one", 0, 0 },
+		  "publish even with fewer results than the round wants "
+		  "(min_results_per_round; async: the buffer), or a version "
+		  "that measures worse on --data than the current one", 0, 0 },
+		{ "--keep", OPT_FLAG, &keep, NULL,
+		  "tasks of several rounds: when the new version measures "
+		  "worse on --data, publish the current one again in its "
+		  "place (rule \"kept\"), so the next round opens", 0, 0 },
 		OPT_END,
 	};
 	struct ml_dataset d = { 0 };
-	struct round_opts ro = { NULL, 0, 0 };
+	struct round_opts ro = { NULL, 0, 0, 0 };
 	struct round_report r = { 0 };
 	json_t *task = NULL;
 	char tid[67];
 
-	if (!cli_parse(c, opts, argc, argv, "TASK [--data PATH] [--force]",
-		       pos, 1, 1, &code))
+	if (!cli_parse(c, opts, argc, argv,
+		       "TASK [--data PATH] [--force | --keep]", pos, 1, 1,
+		       &code))
 		return code;
+	if (keep && force)
+		return cli_usage(c, "--keep and --force disagree: --force "
+				 "publishes a worse version, --keep the "
+				 "current one again");
+	if (keep && !data)
+		return cli_usage(c, "--keep needs --data: only held-out data "
+				 "tells a worse version");
 	err = task_arg(c, pos[0], tid, &task);
 	if (err)
 		goto done;
+	if (keep && rounds_total(task) < 2) {
+		err = fm_error_set(FM_EINVAL, "--keep: task %s has one round, "
+				   "so no round follows to keep going; publish "
+				   "a worse version with --force or wait for "
+				   "more results", tid);
+		goto done;
+	}
 	if (data) {
 		err = work_load_data(&d, json_object_get(task, "spec"), data);
 		if (err)
@@ -148,11 +185,12 @@ int cmd_aggregate(struct cli *c, int argc, char **argv)
 		ro.holdout = &d;
 	}
 	ro.force_small = ro.force_worse = force;
+	ro.keep_worse = keep;
 	err = round_publish(c, task, &ro, &r);
 	if (err)
 		goto done;
 	if (r.refused)
-		code = refused(c, &r);
+		code = refused(c, task, &r);
 	else
 		print_version(c, &r, tid);
 done:

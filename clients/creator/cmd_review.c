@@ -60,6 +60,13 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	char tid[67];
 	int code;
 
+	c->about = "The task, its rounds (a table: round, state, version, "
+		   "accepted, rejected,\nheld-out accuracy, epsilon, paid; "
+		   "the current round; why it ended and\nthe refund), model "
+		   "versions, results, payouts and the escrow on chain.\n"
+		   "--json: the task with \"rounds_list\" (GET "
+		   "/v1/tasks/{id}/rounds), \"models\",\n\"results\", "
+		   "\"payouts\" and \"escrow\".\n";
 	if (!one_task(c, argc, argv, tid, opts, &code))
 		return code;
 	return view_task(c, tid, 1) ? cli_fail(c) : CLI_OK;

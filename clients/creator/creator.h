@@ -8,6 +8,7 @@
 int cmd_create_task(struct cli *c, int argc, char **argv);
 int cmd_list_tasks(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);
+int cmd_watch(struct cli *c, int argc, char **argv);
 int cmd_list_results(struct cli *c, int argc, char **argv);
 int cmd_evaluate(struct cli *c, int argc, char **argv);
 int cmd_accept(struct cli *c, int argc, char **argv);

@@ -28,8 +28,10 @@ static const struct cli_cmd commands[] = {
 	    "withdraw a task's unpaid escrow after its deadline" },
 	  cmd_refund },
 	{ { "reject", "RESULT", "reject a result with a reason" }, cmd_reject },
-	{ { "status", "TASK", "a task: state, slots, results, versions, "
-	    "payouts, escrow" }, cmd_status },
+	{ { "status", "TASK", "a task: state, rounds, slots, results, "
+	    "versions, payouts, escrow" }, cmd_status },
+	{ { "watch", "TASK", "follow a task's rounds live until it ends" },
+	  cmd_watch },
 };
 
 int main(int argc, char **argv)

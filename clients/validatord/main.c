@@ -2,13 +2,18 @@
  * names this key as its validator with the custom strategy. Each pass
  * pulls the submitted results, verifies and evaluates them on held-out
  * data, posts accept/reject decisions with their metrics and reasons, and
- * publishes the next model version once a round has enough accepted
- * results. All state lives in the marketplace, so a restart resumes where
- * it stopped (a decision already recorded is a 409, skipped). SIGTERM
+ * publishes the next model version once the task's current round is
+ * ready (task.round.ready), round after round: a synchronous task's
+ * version combines the accepted results of its round, an asynchronous
+ * task's every accepted result not yet in a version, weighted by
+ * staleness. All state lives in the marketplace, so a restart resumes
+ * where it stopped (a decision already recorded is a 409, skipped; a
+ * version is published once: a second publisher gets a 409). SIGTERM
  * finishes the decision in progress and exits. */
 #include "policy.h"
 
 #include "cli/round.h"
+#include "cli/rounds.h"
 #include "cli/work.h"
 #include "core/err.h"
 #include "core/fjson.h"
@@ -152,20 +157,70 @@ static void log_refused(const json_t *task, const struct round_report *r)
 		 cli_str(task, "id"));
 }
 
-/* Publishes the task's round when it is full, unless it is a round
- * refused before (the same version and the same results: the pending
- * results only grow until a version holds them). */
+/* A worse version replaced by the current one, so the rounds go on. */
+static void log_kept(const json_t *task, const struct round_report *r)
+{
+	char line[1024];
+
+	round_scores_line(line, sizeof(line), r->scores);
+	log_warn("task %.12s: %s; %s", cli_str(task, "id"), r->reason, line);
+	log_info("task %.12s: published version %lld as version %d's model "
+		 "again (rule kept, %zu results spent), so the next round "
+		 "opens", cli_str(task, "id"),
+		 (long long)json_integer_value(json_object_get(r->version,
+							      "version")),
+		 r->base_version, r->inputs);
+}
+
+/* A ready round that was not published: another validator (or the
+ * creator) was first, which is no failure, or something is wrong. */
+static int conflict(struct cli *c, const json_t *task)
+{
+	char msg[FM_ERR_MSG_MAX];
+	const char *id = cli_str(task, "id");
+	struct api *a = NULL;
+	json_t *now = NULL;
+	int err, moved;
+
+	snprintf(msg, sizeof(msg), "%s", fm_error_msg());
+	err = cli_api(c, 0, &a);
+	if (!err)
+		err = api_task(a, id, &now);
+	if (err)
+		return err;
+	moved = rounds_version(now) != rounds_version(task) ||
+		rounds_ready(now) != 1;
+	if (moved || strstr(msg, "already published"))
+		log_info("task %.12s: round %d was published meanwhile (%s)",
+			 id, rounds_current(task), msg);
+	else
+		log_warn("task %.12s: round %d is ready but was not "
+			 "published: %s", id, rounds_current(task), msg);
+	json_decref(now);
+	return FM_OK;
+}
+
+/* Publishes the task's round once it is ready: when the task says so
+ * (task.round.ready) where the marketplace keeps rounds, else once
+ * min_results accepted results wait. A one-round task's version that
+ * measures worse is refused, and that round is not measured again (the
+ * same version and the same results: the pending results only grow
+ * until a version holds them); in a task of several rounds it is
+ * replaced by the current version (rule "kept"). */
 static int publish(struct cli *c, const struct opts *o, struct watch *w,
 		   const json_t *task)
 {
-	struct round_opts ro = { w->have ? &w->holdout : NULL, 0,
-				 o->publish_worse };
+	int ready = rounds_ready(task);
+	struct round_opts ro = { w->have ? &w->holdout : NULL, ready == 1,
+				 o->publish_worse, rounds_total(task) > 1 };
 	const char *id = cli_str(task, "id");
 	const json_t *seen = json_object_get(w->refused, id);
 	struct round_report r = { 0 };
 	struct round_state st;
 	int err, same;
 
+	if (ready == 0)
+		return FM_OK;
 	if (seen) {
 		err = round_state_load(c, task, &st);
 		if (err)
@@ -178,6 +233,8 @@ static int publish(struct cli *c, const struct opts *o, struct watch *w,
 			return FM_OK;
 	}
 	err = round_publish(c, task, &ro, &r);
+	if (err == FM_ECONFLICT && ready == 1)
+		return conflict(c, task);
 	if (err == FM_ECONFLICT)
 		return FM_OK; /* the round is not full yet */
 	if (err)
@@ -187,6 +244,9 @@ static int publish(struct cli *c, const struct opts *o, struct watch *w,
 				    json_pack("[i, I]", r.base_version,
 					      (json_int_t)r.inputs));
 		log_refused(task, &r);
+	} else if (r.kept) {
+		json_object_del(w->refused, id);
+		log_kept(task, &r);
 	} else {
 		json_object_del(w->refused, id);
 		log_published(task, &r);
@@ -195,13 +255,16 @@ static int publish(struct cli *c, const struct opts *o, struct watch *w,
 	return FM_OK;
 }
 
-/* One task: decide what was submitted, then publish a full round. */
+/* One task: decide what was submitted, then publish a ready round
+ * (read again: the decisions may have made it ready). */
 static int serve_task(struct cli *c, const struct opts *o, struct watch *w,
 		      const json_t *task)
 {
 	struct policy_in in = { task, w->have ? &w->holdout : NULL, w->gold,
 				o->round_wait_s };
 	struct verdict *v = NULL;
+	struct api *a = NULL;
+	json_t *now = NULL;
 	size_t n = 0;
 	int err = policy_judge(c, &in, &v, &n);
 
@@ -210,7 +273,18 @@ static int serve_task(struct cli *c, const struct opts *o, struct watch *w,
 	verdicts_free(v, n);
 	if (err || stopping)
 		return err;
-	return publish(c, o, w, task);
+	/* a task from a list may leave out its round: read it whole */
+	if (n || (rounds_known(task) && rounds_ready(task) < 0)) {
+		err = cli_api(c, 0, &a);
+		if (!err)
+			err = api_task(a, cli_str(task, "id"), &now);
+		if (err)
+			return err;
+		task = now;
+	}
+	err = publish(c, o, w, task);
+	json_decref(now);
+	return err;
 }
 
 /* Loads the held-out data in the first watched model task's format. */
@@ -424,7 +498,9 @@ int main(int argc, char **argv)
 		  "15 s, then exit 1)", 0, 0 },
 		{ "--publish-worse", OPT_FLAG, &o.publish_worse, NULL,
 		  "publish a round's version even when it scores worse on "
-		  "--data than the current one", 0, 0 },
+		  "--data than the current one (without it, a task of one "
+		  "round publishes nothing, a task of several rounds its "
+		  "current model again, rule \"kept\")", 0, 0 },
 		OPT_END,
 	};
 	struct sigaction sa;

@@ -116,6 +116,14 @@ size_t ml_agg_first_nonfinite(const float *v, size_t n)
 	return n;
 }
 
+double ml_agg_staleness_weight(double n_examples, double staleness,
+			       double exponent)
+{
+	if (!(staleness > 0) || !(exponent > 0))
+		return n_examples;
+	return n_examples * pow(1.0 + staleness, -exponent);
+}
+
 static int check_finite(const float *const *upd, size_t k, size_t n)
 {
 	for (size_t i = 0; i < k; i++) {

@@ -68,6 +68,15 @@ int ml_agg_combine(float *out, const float *const *upd, const double *weights,
 int ml_agg_wsum(float *out, const float *const *upd, const double *w,
 		size_t k, size_t n);
 
+/* The weight of an update in asynchronous aggregation (FedBuff's
+ * polynomial discount): n_examples x (1 + staleness)^-exponent, where
+ * staleness counts the versions published since the update's base
+ * (version being built - 1 - base version). A fresh update (staleness 0)
+ * keeps its example count; exponent 0 ignores staleness. A negative
+ * staleness counts as 0 and a negative exponent as 0. */
+double ml_agg_staleness_weight(double n_examples, double staleness,
+			       double exponent);
+
 /* Threads ml_agg_wsum (so FedAvg, Multi-Krum's average and DP-FedAvg)
  * splits the coordinates over: 1 (the default) to ML_AGG_MAX_THREADS.
  * Results do not depend on it. Process-wide: set it before aggregating,

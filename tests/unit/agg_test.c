@@ -702,6 +702,43 @@ static void test_agg__rule_names_round_trip(void **state)
 	assert_non_null(strstr(fm_error_msg(), "'mean'"));
 }
 
+/* FedBuff's discount: n x (1 + s)^-a, exact at the points one can
+ * check by hand, monotone in staleness, and weighting the FedAvg of a
+ * stale and a fresh update as the formula says. */
+static void test_agg__staleness_weight(void **state)
+{
+	const float a[2] = { 1, 0 }, b[2] = { 0, 1 };
+	const float *upd[2] = { a, b };
+	double w[2];
+	float out[2];
+	struct ml_agg_opts o = ML_AGG_OPTS_INIT;
+
+	(void)state;
+	/* fresh: the example count */
+	assert_true(ml_agg_staleness_weight(100, 0, 0.5) == 100);
+	/* 3 versions old, exponent 0.5: 100 / sqrt(4) */
+	assert_true(fabs(ml_agg_staleness_weight(100, 3, 0.5) - 50) < 1e-12);
+	/* exponent 1: 100 / (1 + 1) */
+	assert_true(fabs(ml_agg_staleness_weight(100, 1, 1) - 50) < 1e-12);
+	/* exponent 2, staleness 2: 90 / 9 */
+	assert_true(fabs(ml_agg_staleness_weight(90, 2, 2) - 10) < 1e-12);
+	/* exponent 0 ignores staleness; nonsense counts as none */
+	assert_true(ml_agg_staleness_weight(100, 7, 0) == 100);
+	assert_true(ml_agg_staleness_weight(100, -2, 0.5) == 100);
+	assert_true(ml_agg_staleness_weight(100, 2, -1) == 100);
+	for (int s = 0; s < 10; s++)
+		assert_true(ml_agg_staleness_weight(10, s + 1, 0.5) <
+			    ml_agg_staleness_weight(10, s, 0.5));
+	/* equal counts, one update 3 versions old: it weighs 1/2 of the
+	 * fresh one, so FedAvg gives it 1/3 */
+	w[0] = ml_agg_staleness_weight(10, 3, 0.5);
+	w[1] = ml_agg_staleness_weight(10, 0, 0.5);
+	assert_int_equal(ml_agg_combine(out, upd, w, 2, 2, &o, NULL, NULL),
+			 FM_OK);
+	assert_true(fabsf(out[0] - 1.0f / 3) < 1e-6f);
+	assert_true(fabsf(out[1] - 2.0f / 3) < 1e-6f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -728,6 +765,7 @@ int main(void)
 		cmocka_unit_test(test_agg__rejects_non_finite_naming_update),
 		cmocka_unit_test(test_agg__rejects_bad_weights_and_options),
 		cmocka_unit_test(test_agg__rule_names_round_trip),
+		cmocka_unit_test(test_agg__staleness_weight),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -109,7 +109,7 @@ int cli_parse(struct cli *c, const struct opt *opts, int argc, char **argv,
 	struct opt common[NCOMMON];
 	const struct opt_spec s = {
 		.prog = c->prog, .cmd = c->cmd, .synopsis = synopsis,
-		.opts = opts, .common = common, .pos = pos,
+		.about = c->about, .opts = opts, .common = common, .pos = pos,
 		.min_pos = min_pos, .max_pos = max_pos,
 	};
 

@@ -35,6 +35,8 @@ enum cli_on {
 struct cli {
 	const char *prog;          /* "fedmarket-creator" */
 	const char *cmd;           /* the command running, for messages */
+	const char *about;         /* lines under the command's usage in
+				    * --help (set before cli_parse), or NULL */
 	const char *config_file;   /* --config, or NULL */
 	struct fm_config cfg;
 	int cfg_loaded;

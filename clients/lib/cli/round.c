@@ -1,5 +1,6 @@
 #include "cli/round.h"
 
+#include "cli/rounds.h"
 #include "cli/work.h"
 #include "core/err.h"
 #include "core/fjson.h"
@@ -25,15 +26,58 @@ static int in_array(const json_t *arr, const char *s)
 void round_state_cleanup(struct round_state *s)
 {
 	json_decref(s->current);
+	json_decref(s->versions);
 	json_decref(s->pending);
 	memset(s, 0, sizeof(*s));
+}
+
+/* The accepted results the round after version combines, into pending:
+ * those no version holds (done: their ids) and, when by_round, of round
+ * version + 1 alone (a synchronous task with rounds). */
+static void select_pending(json_t *pending, const json_t *accepted,
+			   const json_t *done, int version, int by_round)
+{
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(accepted, i, r) {
+		if (in_array(done, cli_str(r, "id")))
+			continue;
+		if (by_round && rounds_of(r) != version + 1)
+			continue;
+		json_array_append(pending, r);
+	}
+}
+
+/* How a task's rounds are set: min_results, async, staleness_exponent
+ * and ready of s, from the task (the stored spec spells them out). */
+static void round_settings(struct round_state *s, const json_t *task)
+{
+	const json_t *spec = json_object_get(task, "spec");
+	const json_t *agg = json_object_get(spec, "aggregation");
+	const json_t *as = json_object_get(agg, "async");
+	const json_t *v;
+
+	s->async = rounds_async(task);
+	s->ready = rounds_ready(task);
+	v = json_object_get(spec, "min_results_per_round");
+	if (!json_is_integer(v))
+		v = json_object_get(agg, "min_results_per_round");
+	s->min_results = json_integer_value(v);
+	v = json_object_get(as, "staleness_exponent");
+	s->staleness_exponent = json_is_number(v) ? json_number_value(v) : 0.5;
+	v = json_object_get(as, "buffer");
+	if (s->async && json_is_integer(v))
+		s->min_results = json_integer_value(v);
+	if (s->min_results < 1)
+		s->min_results = 1;
 }
 
 int round_state_load(struct cli *c, const json_t *task,
 		     struct round_state *out)
 {
 	const char *id = cli_str(task, "id");
-	json_t *models = NULL, *results = NULL, *done = json_array(), *m, *r;
+	json_t *models = NULL, *results = NULL, *done = json_array(), *m;
 	struct round_state s = { 0 };
 	struct api *a = NULL;
 	char path[160];
@@ -59,7 +103,8 @@ int round_state_load(struct cli *c, const json_t *task,
 	if (err)
 		goto done;
 	s.version = -1;
-	json_array_foreach(json_object_get(models, "models"), i, m) {
+	s.versions = json_incref(json_object_get(models, "models"));
+	json_array_foreach(s.versions, i, m) {
 		int v = (int)json_integer_value(json_object_get(m, "version"));
 		size_t k;
 		json_t *rid;
@@ -77,14 +122,9 @@ int round_state_load(struct cli *c, const json_t *task,
 				   id);
 		goto done;
 	}
-	json_array_foreach(json_object_get(results, "results"), i, r)
-		if (!in_array(done, cli_str(r, "id")))
-			json_array_append(s.pending, r);
-	s.min_results = json_integer_value(json_object_get(
-		json_object_get(json_object_get(task, "spec"), "aggregation"),
-		"min_results_per_round"));
-	if (s.min_results < 1)
-		s.min_results = 1;
+	round_settings(&s, task);
+	select_pending(s.pending, json_object_get(results, "results"), done,
+		       s.version, rounds_known(task) && !s.async);
 done:
 	json_decref(models);
 	json_decref(results);
@@ -95,6 +135,17 @@ done:
 	}
 	*out = s;
 	return FM_OK;
+}
+
+double round_weight(const struct round_state *s, const json_t *r)
+{
+	long long ne = json_integer_value(json_object_get(r, "num_examples"));
+	double w = ne > 0 ? (double)ne : 1.0;
+
+	if (!s->async)
+		return w;
+	return ml_agg_staleness_weight(w, s->version - rounds_base_version(r),
+				       s->staleness_exponent);
 }
 
 /* ------------------------------------------------------------ model rules */
@@ -250,8 +301,6 @@ static int load_results(struct cli *c, const json_t *spec,
 	int err;
 
 	json_array_foreach(st->pending, i, r) {
-		long long ne = json_integer_value(json_object_get(
-			r, "num_examples"));
 		const json_t *dm = json_object_get(
 			json_object_get(r, "decision"), "metrics");
 		json_t *in = json_pack("{s:s, s:s}", "result",
@@ -261,7 +310,7 @@ static int load_results(struct cli *c, const json_t *spec,
 		if (!in)
 			return fm_error_set(FM_ENOMEM, "out of memory");
 		json_array_append_new(inputs, in);
-		w[i] = ne > 0 ? (double)ne : 1.0;
+		w[i] = round_weight(st, r);
 		err = load_result(c, r, base, &ms[i]);
 		if (err)
 			return err;
@@ -299,6 +348,60 @@ static size_t pick_best(const json_t *inputs)
 		}
 	}
 	return pick;
+}
+
+/* The bundle of version v among st's versions. */
+static const char *version_bundle(const struct round_state *st, int v)
+{
+	size_t i;
+	json_t *m;
+
+	json_array_foreach(st->versions, i, m)
+		if (json_integer_value(json_object_get(m, "version")) == v)
+			return cli_str(m, "bundle_ref");
+	return NULL;
+}
+
+/* Asynchronous rounds: a result trained from an older version than
+ * base (version st->version) moves its weights by base minus its own
+ * base version, so that its delta from base is the update it made. */
+static int rebase_stale(struct cli *c, const struct round_state *st,
+			const struct ml_model *base, struct ml_model **ms)
+{
+	size_t n = 0, i, j;
+	const float *bp = ml_model_params_const(base, &n);
+	json_t *r;
+
+	json_array_foreach(st->pending, i, r) {
+		int bv = rounds_base_version(r);
+		const char *ref = version_bundle(st, bv);
+		struct ml_model *old = NULL;
+		const float *op;
+		float *p;
+		size_t on = 0, pn = 0;
+		int err;
+
+		if (bv == st->version)
+			continue;
+		if (!ref)
+			return fm_error_set(FM_ECONFLICT, "result %s was trained "
+					    "from version %d, which the task "
+					    "does not have",
+					    cli_str(r, "id"), bv);
+		err = work_load_bundle_model(c, ref, &old);
+		if (!err)
+			err = ml_model_same_arch(base, old);
+		if (err) {
+			ml_model_free(old);
+			return fm_error_prefix("version %d", bv);
+		}
+		op = ml_model_params_const(old, &on);
+		p = ml_model_params(ms[i], &pn);
+		for (j = 0; j < n; j++)
+			p[j] += bp[j] - op[j];
+		ml_model_free(old);
+	}
+	return FM_OK;
 }
 
 /* The new model of a model task: combined deltas, or for model_engineer
@@ -352,6 +455,11 @@ static int model_round(struct cli *c, const json_t *task,
 		ms[pick] = NULL;
 		*rule = "best";
 	} else {
+		if (st->async) {
+			err = rebase_stale(c, st, base, ms);
+			if (err)
+				goto done;
+		}
 		err = combine(base, ms, w, k, &cfg);
 		if (err)
 			goto done;
@@ -431,7 +539,7 @@ static int worse(char *why, size_t n, const json_t *scores)
 	input_range(scores, metric, &lo, &hi);
 	snprintf(why, n, "version %d (%s of %zu results) scores held-out %s "
 		 "%.4f, %s version %d's %.4f (its inputs score %.4f to "
-		 "%.4f): not published",
+		 "%.4f)",
 		 (int)json_integer_value(json_object_get(
 			 json_object_get(scores, "next"), "version")),
 		 json_string_value(json_object_get(scores, "rule")),
@@ -586,6 +694,33 @@ static json_t *version_metrics(const json_t *scores, size_t results)
 	return m;
 }
 
+/* The metrics of a version that keeps the current model: its figures
+ * are the current version's; why, and the refused aggregate's figures
+ * (under "aggregate", with its rule). */
+static json_t *kept_metrics(const json_t *scores, size_t results,
+			    const char *why)
+{
+	json_t *m = json_pack("{s:I, s:s, s:{s:s}}", "results",
+			      (json_int_t)results, "kept", why, "aggregate",
+			      "rule", cli_str(scores, "rule"));
+	const json_t *next = json_object_get(scores, "next");
+	const json_t *cur = json_object_get(scores, "current");
+	static const char *const keys[] = { "accuracy", "loss" };
+
+	for (size_t i = 0; m && i < 2; i++) {
+		char prev[32];
+
+		if (!json_object_get(cur, keys[i]))
+			continue;
+		snprintf(prev, sizeof(prev), "previous_%s", keys[i]);
+		json_object_set(m, keys[i], json_object_get(cur, keys[i]));
+		json_object_set(m, prev, json_object_get(cur, keys[i]));
+		json_object_set(json_object_get(m, "aggregate"), keys[i],
+				json_object_get(next, keys[i]));
+	}
+	return m;
+}
+
 /* Builds the next version from the pending results and pushes it as
  * bundle name, unless it is a model that measures worse than the
  * current version (r->refused). */
@@ -617,9 +752,16 @@ static int push_next(struct cli *c, const json_t *task,
 	err = model_round(c, task, st, o->holdout, r->scores, &next, rule);
 	if (err)
 		return err;
-	r->refused = !o->force_worse &&
-		     worse(r->reason, sizeof(r->reason), r->scores);
-	if (!r->refused)
+	if (!o->force_worse && worse(r->reason, sizeof(r->reason),
+				     r->scores)) {
+		r->kept = o->keep_worse;
+		r->refused = !r->kept;
+		if (r->refused)
+			snprintf(r->reason + strlen(r->reason),
+				 sizeof(r->reason) - strlen(r->reason),
+				 ": not published");
+	}
+	if (!r->refused && !r->kept)
 		err = work_push_model(c, ref, next, STORE_KIND_MODEL, name,
 				      NULL);
 	ml_model_free(next);
@@ -650,11 +792,17 @@ int round_publish(struct cli *c, const json_t *task,
 	if (json_array_size(st.pending) == 0 ||
 	    (!o->force_small &&
 	     (long long)json_array_size(st.pending) < st.min_results)) {
+		char of[32] = "";
+
+		if (rounds_known(task) && !st.async)
+			snprintf(of, sizeof(of), " of round %d", st.version + 1);
 		err = fm_error_set(FM_ECONFLICT,
-				   "%zu accepted result(s) wait for "
+				   "%zu accepted result(s)%s wait for "
 				   "aggregation; the task aggregates %lld per "
-				   "round",
-				   json_array_size(st.pending), st.min_results);
+				   "%s",
+				   json_array_size(st.pending), of,
+				   st.min_results,
+				   st.async ? "version" : "round");
 		goto done;
 	}
 	r.base_version = st.version;
@@ -665,7 +813,17 @@ int round_publish(struct cli *c, const json_t *task,
 	err = push_next(c, task, &st, o, name, &r, &ref, &rule);
 	if (err || r.refused)
 		goto done;
-	metrics = version_metrics(r.scores, json_array_size(ids));
+	if (r.kept) {
+		/* the same bundle again: the next round starts from it */
+		err = store_ref_parse(&ref, cli_str(st.current, "bundle_ref"));
+		if (err)
+			goto done;
+		rule = "kept";
+		metrics = kept_metrics(r.scores, json_array_size(ids),
+				       r.reason);
+	} else {
+		metrics = version_metrics(r.scores, json_array_size(ids));
+	}
 	body = json_pack("{s:s, s:s, s:o, s:O}", "bundle", ref.hex, "rule",
 			 rule, "metrics", metrics, "results", ids);
 	metrics = NULL;

@@ -3,6 +3,7 @@
 #include "chain/escrow.h"
 #include "chain/rpc.h"
 #include "chain/u256.h"
+#include "cli/rounds.h"
 #include "cli/work.h"
 #include "core/err.h"
 
@@ -102,17 +103,20 @@ int view_tasks(struct cli *c, const struct view_task_query *q)
 	if (!json_array_size(json_object_get(page, "tasks")))
 		printf("no tasks match\n");
 	json_array_foreach(json_object_get(page, "tasks"), i, t) {
-		char reward[96];
+		char reward[96], rnd[48] = "";
 
 		cli_format_wei(reward, sizeof(reward), cli_show(t, "reward_wei"));
-		printf("%s%s%s  %s%-9s%s %-17s %s, %lld/%lld slots free, v%lld\n"
-		       "    %s\n",
+		if (rounds_total(t) > 1)
+			snprintf(rnd, sizeof(rnd), ", round %d of %d",
+				 rounds_current(t), rounds_total(t));
+		printf("%s%s%s  %s%-9s%s %-17s %s, %lld/%lld slots free, v%lld"
+		       "%s\n    %s\n",
 		       cli_c(c, CLI_BOLD), cli_show(t, "id"), cli_c(c, CLI_RESET),
 		       cli_c(c, state_color(cli_show(t, "state"))),
 		       cli_show(t, "state"), cli_c(c, CLI_RESET), cli_show(t, "kind"),
 		       reward, int_of(t, "slots_free"),
 		       int_of(t, "max_assignments"),
-		       int_of(t, "current_version"), cli_show(t, "title"));
+		       int_of(t, "current_version"), rnd, cli_show(t, "title"));
 	}
 	json_decref(page);
 	return FM_OK;
@@ -256,7 +260,7 @@ static int escrow_view(struct cli *c, const char *task_id, json_t *j)
 /* What status shows besides the task: its model versions, results and
  * (in JSON) payouts. */
 struct task_view {
-	json_t *t, *models, *results, *pays;
+	json_t *t, *models, *results, *pays, *rounds;
 };
 
 static int load_view(struct cli *c, const char *task_id, int full,
@@ -275,6 +279,9 @@ static int load_view(struct cli *c, const char *task_id, int full,
 	cli_on(c, CLI_ON_NONE);
 	snprintf(path, sizeof(path), "/v1/tasks/%s/models", task_id);
 	err = api_get(a, API_TASKD, path, &v->models);
+	if (err)
+		return err;
+	err = view_rounds_load(c, v->t, &v->rounds);
 	if (err)
 		return err;
 	snprintf(path, sizeof(path), "/v1/tasks/%s/results", task_id);
@@ -302,7 +309,8 @@ static void print_task_head(struct cli *c, const json_t *t)
 		printf("  %s\n", cli_show(t, "description"));
 	if (json_is_string(json_object_get(t, "funding_tx")))
 		printf("  funded in transaction %s\n", cli_show(t, "funding_tx"));
-	if (strcmp(cli_show(t, "refund_state"), "none")) {
+	/* with rounds, the rounds part says it with its amount */
+	if (strcmp(cli_show(t, "refund_state"), "none") && !rounds_known(t)) {
 		printf("  refund %s", cli_show(t, "refund_state"));
 		if (json_is_string(json_object_get(t, "refund_tx")))
 			printf(" in transaction %s", cli_show(t, "refund_tx"));
@@ -449,12 +457,16 @@ int view_task(struct cli *c, const char *task_id, int full)
 					json_object_get(v.models, "models"));
 			json_object_set(v.t, "results",
 					json_object_get(v.results, "results"));
+			/* "rounds" is the task's count of rounds */
+			json_object_set(v.t, "rounds_list", v.rounds);
 			escrow_view(c, task_id, v.t); /* best effort */
 		}
 		cli_print_json(v.t);
 		goto done;
 	}
 	print_task_head(c, v.t);
+	/* show: the settings and the current round, no table */
+	view_rounds_print(c, v.t, v.rounds);
 	if (full)
 		err = print_task_rest(c, task_id, &v);
 	else
@@ -464,5 +476,6 @@ done:
 	json_decref(v.models);
 	json_decref(v.results);
 	json_decref(v.pays);
+	json_decref(v.rounds);
 	return err;
 }
