@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "market/reward.h"
+#include "market/score_report.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -148,6 +149,80 @@ static void test_reward__bad_input(void **state)
 	assert_int_equal(reward_floor_ppm(0.25), 250000);
 }
 
+static json_t *report_of(void)
+{
+	json_t *r = json_pack(
+		"{s:s, s:s, s:i, s:s, s:f, s:[{s:s, s:f}, {s:s, s:f},"
+		" {s:s, s:f}]}",
+		"format", SCORE_REPORT_FORMAT, "task_id",
+		"0x00000000000000000000000000000000000000000000000000000000"
+		"000000aa",
+		"round", 3, "pool_wei", "500000000000000000", "floor_share",
+		0.2, "results", "result_id", "r-a", "phi", 0.04, "result_id",
+		"r-b", "phi", 0.01, "result_id", "r-c", "phi", -0.03);
+
+	assert_non_null(r);
+	assert_int_equal(score_report_amounts(r), FM_OK);
+	return r;
+}
+
+static void expect_refused(const json_t *r, const struct score_expect *e,
+			   const char *needle)
+{
+	json_t *amounts = NULL;
+
+	assert_int_equal(score_report_verify(r, e, &amounts),
+			 FM_EUNPROCESSABLE);
+	if (!strstr(fm_error_msg(), needle))
+		fail_msg("\"%s\" does not say \"%s\"", fm_error_msg(),
+			 needle);
+	assert_null(amounts);
+}
+
+static void test_reward__report_verifies_its_own_amounts(void **state)
+{
+	json_t *r = report_of(), *ids = json_pack("[s, s, s]", "r-c", "r-a",
+						  "r-b");
+	json_t *amounts = NULL, *x;
+	struct score_expect e = {
+		"0x00000000000000000000000000000000000000000000000000000000"
+		"000000aa",
+		3, "500000000000000000", 0.2, ids
+	};
+
+	(void)state;
+	assert_int_equal(score_report_verify(r, &e, &amounts), FM_OK);
+	assert_string_equal(json_string_value(json_object_get(amounts, "r-a")),
+			    "353333333333333333");
+	assert_string_equal(json_string_value(json_object_get(amounts, "r-b")),
+			    "113333333333333333");
+	assert_string_equal(json_string_value(json_object_get(amounts, "r-c")),
+			    "33333333333333333");
+	json_decref(amounts);
+	/* a stated amount its scores do not give */
+	x = json_array_get(json_object_get(r, "results"), 1);
+	json_object_set_new(x, "amount_wei", json_string("113333333333333334"));
+	expect_refused(r, &e, "results[1].amount_wei: its scores give "
+			      "113333333333333333");
+	json_decref(r);
+	/* another round, task, pool; a result not accepted; a missing one */
+	r = report_of();
+	e.round = 4;
+	expect_refused(r, &e, "round: expected 4");
+	e.round = 3;
+	e.pool_wei = "1";
+	expect_refused(r, &e, "pool_wei: expected 1");
+	e.pool_wei = "500000000000000000";
+	json_array_set_new(ids, 0, json_string("r-z"));
+	expect_refused(r, &e, "results[2] (r-c) is not one of");
+	json_array_remove(ids, 0);
+	expect_refused(r, &e, "scores 3 results, the round accepted 2");
+	json_object_set_new(r, "format", json_string("other"));
+	expect_refused(r, &e, "format: expected");
+	json_decref(r);
+	json_decref(ids);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -156,6 +231,7 @@ int main(void)
 		cmocka_unit_test(test_reward__never_above_the_pool),
 		cmocka_unit_test(test_reward__recomputed_from_the_report_numbers),
 		cmocka_unit_test(test_reward__bad_input),
+		cmocka_unit_test(test_reward__report_verifies_its_own_amounts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
