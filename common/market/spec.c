@@ -128,6 +128,13 @@ int spec_wei_mul(char *out, const char *wei, long long n)
 	return FM_OK;
 }
 
+int spec_result_cap(char *out, const struct task_spec *s)
+{
+	return spec_wei_mul(out, s->reward_wei,
+			    s->scoring == SCORING_SHAPLEY ? s->max_assignments
+							  : 1);
+}
+
 static int parse_time(const char *s, long long *out, const char *path)
 {
 	struct tm tm;

@@ -88,5 +88,8 @@ int spec_hash32(char *out, const char *in, const char *path);
 int spec_wei(const char *in, const char *path);
 /* Multiplies a decimal uint256 by n, refusing overflow (out: 80 bytes). */
 int spec_wei_mul(char *out, const char *wei, long long n);
+/* The most one result may be paid (out: 80 bytes): the reward, or for
+ * scoring "shapley" the round's pool (results_per_round x reward). */
+int spec_result_cap(char *out, const struct task_spec *s);
 
 #endif
