@@ -228,7 +228,8 @@ static int funding_prepare(struct cli *c, const struct task_spec *s,
 	uint8_t escrow[CHAIN_ADDR_LEN], op[CHAIN_ADDR_LEN], tid[32];
 	char op_hex[CHAIN_ADDR_HEX];
 	struct escrow_task et;
-	struct chain_u256 reward;
+	struct chain_u256 reward, cap;
+	char cap_dec[80];
 	int err;
 
 	err = work_market_chain(c, escrow, op_hex);
@@ -260,8 +261,21 @@ static int funding_prepare(struct cli *c, const struct task_spec *s,
 	}
 	if (err != FM_ENOTFOUND)
 		return err;
-	err = escrow_fund_tx(&f->tx, escrow, tid, op, (uint64_t)deadline,
-			     &reward, (uint32_t)s->max_payouts);
+	err = spec_result_cap(cap_dec, s);
+	if (err)
+		return err;
+	err = chain_u256_parse(&cap, cap_dec, "result cap");
+	if (err)
+		return err;
+	/* a task paying by contribution caps each result at the round's
+	 * pool instead of the reward */
+	err = s->scoring == SCORING_SHAPLEY
+		      ? escrow_fund_scored_tx(&f->tx, escrow, tid, op,
+					      (uint64_t)deadline, &reward,
+					      (uint32_t)s->max_payouts, &cap)
+		      : escrow_fund_tx(&f->tx, escrow, tid, op,
+				       (uint64_t)deadline, &reward,
+				       (uint32_t)s->max_payouts);
 	if (err)
 		return err;
 	f->due = 1;

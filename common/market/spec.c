@@ -17,6 +17,9 @@ const char *const validation_strategy_names[] = { "auto", "manual", "custom",
 const char *const aggregation_rule_names[] = { "fedavg", "median",
 					       "trimmed_mean", "krum",
 					       "centered_clip", NULL };
+const char *const scoring_names[] = { "flat", "shapley", NULL };
+static const char *const shapley_methods[] = { "exact", "gtg", "auto",
+					       NULL };
 static const char *const optimizer_names[] = { "adam", "sgd", NULL };
 static const char *const loss_names[] = {
 	"sparse_categorical_crossentropy", "categorical_crossentropy",
@@ -124,6 +127,13 @@ int spec_wei_mul(char *out, const char *wei, long long n)
 				    "uint256");
 	chain_u256_to_dec(out, 80, &p);
 	return FM_OK;
+}
+
+int spec_result_cap(char *out, const struct task_spec *s)
+{
+	return spec_wei_mul(out, s->reward_wei,
+			    s->scoring == SCORING_SHAPLEY ? s->max_assignments
+							  : 1);
 }
 
 static int parse_time(const char *s, long long *out, const char *path)
@@ -529,23 +539,94 @@ static int parse_identity(struct task_spec *s, const json_t *spec)
 	return FM_OK;
 }
 
-/* reward_wei, results_per_round (or its older name max_assignments) and
+/* reward: {per_result_wei, scoring, floor_share, method, budget}; the
+ * per-result amount may also be the older top-level reward_wei. */
+static int parse_scoring(struct task_spec *s, const json_t *spec,
+			 const char **wei)
+{
+	static const char *const keys[] = { "per_result_wei", "scoring",
+					    "floor_share", "method", "budget",
+					    NULL };
+	const char *p = "task.reward";
+	const char *top = NULL, *per = NULL;
+	json_t *r = NULL;
+	int method = 2, err;
+
+	s->floor_share = SPEC_FLOOR_SHARE_DEFAULT;
+	s->shapley_method = -1;
+	s->shapley_budget = SPEC_SHAPLEY_BUDGET_DEFAULT;
+	err = fj_obj_opt(spec, "task", "reward", &r);
+	if (err)
+		return err;
+	/* without a reward object, reward_wei is required */
+	err = r ? fj_str_opt(spec, "task", "reward_wei", 78, NULL, &top)
+		: fj_str(spec, "task", "reward_wei", 78, &top);
+	if (err)
+		return err;
+	if (!r) {
+		*wei = top;
+		return FM_OK;
+	}
+	err = fj_no_unknown(r, p, keys);
+	if (err)
+		return err;
+	err = fj_str_opt(r, p, "per_result_wei", 78, NULL, &per);
+	if (err)
+		return err;
+	if (!per && !top)
+		return fm_error_set(FM_EINVAL, "task.reward.per_result_wei: "
+				    "required");
+	if (per && top && strcmp(per, top))
+		return fm_error_set(FM_EINVAL, "task.reward.per_result_wei: "
+				    "%s differs from task.reward_wei %s",
+				    per, top);
+	*wei = per ? per : top;
+	err = fj_enum_opt(r, p, "scoring", scoring_names, SCORING_FLAT,
+			  &s->scoring);
+	if (err)
+		return err;
+	err = fj_num_opt(r, p, "floor_share", 0, 1, SPEC_FLOOR_SHARE_DEFAULT,
+			 &s->floor_share);
+	if (err)
+		return err;
+	err = fj_enum_opt(r, p, "method", shapley_methods, 2, &method);
+	if (err)
+		return err;
+	s->shapley_method = method == 2 ? -1 : method;
+	err = fj_int_opt(r, p, "budget", 2, 1 << 20,
+			 SPEC_SHAPLEY_BUDGET_DEFAULT, &s->shapley_budget);
+	if (err)
+		return err;
+	if (s->scoring == SCORING_FLAT &&
+	    (json_object_get(r, "floor_share") ||
+	     json_object_get(r, "method") || json_object_get(r, "budget")))
+		return fm_error_set(FM_EINVAL, "task.reward: floor_share, "
+				    "method and budget apply to scoring "
+				    "\"shapley\" only");
+	return FM_OK;
+}
+
+/* reward, results_per_round (or its older name max_assignments) and
  * assignment_duration_s. */
 static int parse_reward(struct task_spec *s, const json_t *spec)
 {
 	long long per_round = 0, slots = 0;
-	const char *str;
+	const char *str = NULL;
 	int err;
 
-	err = fj_str(spec, "task", "reward_wei", 78, &str);
+	err = parse_scoring(s, spec, &str);
 	if (err)
 		return err;
-	err = spec_wei(str, "task.reward_wei");
+	err = spec_wei(str, json_object_get(spec, "reward_wei")
+				    ? "task.reward_wei"
+				    : "task.reward.per_result_wei");
 	if (err)
 		return err;
 	if (strcmp(str, "0") == 0)
-		return fm_error_set(FM_EINVAL,
-				    "task.reward_wei: must be greater than 0");
+		return fm_error_set(FM_EINVAL, "%s: must be greater than 0",
+				    json_object_get(spec, "reward_wei")
+					    ? "task.reward_wei"
+					    : "task.reward.per_result_wei");
 	snprintf(s->reward_wei, sizeof(s->reward_wei), "%s", str);
 	err = fj_int_opt(spec, "task", "results_per_round", 1,
 			 MAX_ASSIGNMENTS, 0, &per_round);
@@ -663,6 +744,20 @@ static int normalize_rounds(struct task_spec *s)
 	err |= json_object_set_new(d, "results_per_round",
 				   json_integer(s->max_assignments));
 	err |= json_object_set_new(d, "rounds", json_integer(s->rounds));
+	err |= json_object_set_new(d, "reward_wei", json_string(s->reward_wei));
+	err |= json_object_set_new(
+		d, "reward",
+		s->scoring == SCORING_SHAPLEY
+			? json_pack("{s:s, s:s, s:f, s:s, s:I}",
+				    "per_result_wei", s->reward_wei, "scoring",
+				    "shapley", "floor_share", s->floor_share,
+				    "method",
+				    shapley_methods[s->shapley_method < 0
+							    ? 2
+							    : s->shapley_method],
+				    "budget", (json_int_t)s->shapley_budget)
+			: json_pack("{s:s, s:s}", "per_result_wei",
+				    s->reward_wei, "scoring", "flat"));
 	err |= json_object_set_new(d, "round_duration_s",
 				   json_integer(s->round_duration_s));
 	err |= json_object_set_new(d, "min_results_per_round",
@@ -696,7 +791,7 @@ int task_spec_parse(struct task_spec *out, const json_t *spec, long long now)
 		"expires_at", "validator", "validation", "training",
 		"aggregation", "assets", "max_result_bytes", "rounds",
 		"results_per_round", "round_duration_s",
-		"min_results_per_round", "target_accuracy", NULL
+		"min_results_per_round", "target_accuracy", "reward", NULL
 	};
 	struct task_spec s;
 	const char *str;

@@ -18,6 +18,9 @@ enum validation_strategy { VALIDATE_AUTO = 0, VALIDATE_MANUAL, VALIDATE_CUSTOM }
 extern const char *const task_kind_names[];
 extern const char *const validation_strategy_names[];
 extern const char *const aggregation_rule_names[];
+extern const char *const scoring_names[]; /* "flat", "shapley" */
+
+enum { SCORING_FLAT = 0, SCORING_SHAPLEY };
 
 struct task_spec {
 	json_t *doc; /* the whole spec, normalized; owned */
@@ -51,6 +54,12 @@ struct task_spec {
 	int dp;
 	double dp_clip, dp_noise, dp_delta;
 	double dp_max_epsilon; /* < 0: no budget */
+	/* reward.scoring "shapley": each round's pool (results_per_round x
+	 * reward) split by contribution (market/reward.h) */
+	int scoring; /* index into scoring_names */
+	double floor_share;
+	int shapley_method; /* -1: exact up to SPEC_EXACT_MAX results, else gtg */
+	long long shapley_budget; /* gtg: coalitions evaluated at most */
 };
 
 /* max_result_bytes when the spec does not say, and its ceiling. */
@@ -62,6 +71,9 @@ struct task_spec {
 #define SPEC_DP_DELTA_DEFAULT 1e-5
 #define SPEC_MAX_STALENESS_DEFAULT 4
 #define SPEC_STALENESS_EXPONENT_DEFAULT 0.5
+#define SPEC_FLOOR_SHARE_DEFAULT 0.2
+#define SPEC_EXACT_MAX 8 /* results a round scores exactly (2^8 coalitions) */
+#define SPEC_SHAPLEY_BUDGET_DEFAULT 128
 
 /* Parses and checks spec (borrowed); now is the current unix time, for
  * lifetime_s. On success out owns a reference to a normalized copy. */
@@ -76,5 +88,8 @@ int spec_hash32(char *out, const char *in, const char *path);
 int spec_wei(const char *in, const char *path);
 /* Multiplies a decimal uint256 by n, refusing overflow (out: 80 bytes). */
 int spec_wei_mul(char *out, const char *wei, long long n);
+/* The most one result may be paid (out: 80 bytes): the reward, or for
+ * scoring "shapley" the round's pool (results_per_round x reward). */
+int spec_result_cap(char *out, const struct task_spec *s);
 
 #endif

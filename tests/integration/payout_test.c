@@ -267,6 +267,114 @@ static void test_payout__pays_every_accepted_result_once(void **state)
 	assert_paid_once(who, 30);
 }
 
+/* cast: how many Scored events the escrow emitted. */
+static int cast_scored(struct fx *f)
+{
+	char out[64];
+
+	assert_int_equal(
+		tenv_sh_out(out, sizeof(out),
+			    "%s logs --from-block 0 --address %s --rpc-url %s "
+			    "'Scored(bytes32 indexed,uint32 indexed,bytes32)' "
+			    "--json | grep -o '\"transactionHash\"' | wc -l",
+			    tenv_require("FM_CAST"), f->escrow,
+			    tenv_require("FEDMARKET_RPC_URL")),
+		0);
+	return atoi(out);
+}
+
+static void exec_sql(struct fx *f, const char *sql)
+{
+	struct db_conn *c = NULL;
+
+	assert_int_equal(db_acquire(f->db.pool, &c, 5000), FM_OK);
+	if (db_exec(c, NULL, sql, 0, NULL))
+		fail_msg("%s: %s", sql, fm_error_msg());
+	db_release(f->db.pool, c);
+}
+
+/* Payouts that carry a scoring report go out in one releaseScored with
+ * their own amounts, once, even when the worker is asked again. */
+static void test_payout__scored_amounts_paid_as_reported(void **state)
+{
+	/* each above the flat reward but the third; together the pool */
+	static const char *const amounts[] = { "1800000000000000",
+					       "1000000000000000",
+					       "200000000000000" };
+	struct fx *f = *state;
+	char id[67], who[3][CHAIN_ADDR_HEX], sql[512];
+	struct payout_opts o = opts(f, 8, 60);
+	struct payout_worker *w = NULL;
+	json_t *spec = mfx_spec(3), *t = NULL;
+	struct task_spec s;
+	struct market_chain_info chain = { f->op_addr, f->escrow, 31337 };
+
+	assert_int_equal(task_spec_parse(&s, spec, (long long)time(NULL)),
+			 FM_OK);
+	assert_int_equal(market_task_create(f->db.pool, &t, &s,
+					    f->creator_addr, &chain),
+			 FM_OK);
+	json_decref(t);
+	/* the round's pool (3 x reward) is the per-result cap */
+	assert_int_equal(chainfx_fund_scored(&f->creator, f->escrow, s.task_id,
+					     f->op_addr,
+					     (uint64_t)time(NULL) + 86400,
+					     REWARD, 3, "3000000000000000"),
+			 FM_OK);
+	assert_int_equal(market_task_open(f->db.pool, &t, s.task_id,
+					  "0x00000000000000000000000000000000"
+					  "00000000000000000000000000000000",
+					  "3000000000000000"),
+			 FM_OK);
+	json_decref(t);
+	strcpy(id, s.task_id);
+	task_spec_cleanup(&s);
+	json_decref(spec);
+	accept_results(f, id, 3, who);
+	/* what a scored round writes: amounts from its report */
+	for (int i = 0; i < 3; i++) {
+		snprintf(sql, sizeof(sql),
+			 "UPDATE payouts SET amount_wei = %s, round = 1,"
+			 " report_hash = '0x%064d' WHERE contributor = '%s'",
+			 amounts[i], 7, who[i]);
+		exec_sql(f, sql);
+	}
+	assert_int_equal(payout_worker_new(&w, f->db.pool, &o), FM_OK);
+	drain(f, w, 60);
+	assert_int_equal(scalar(f, "SELECT count(*) FROM chain_txs WHERE kind"
+				   " = 'release_scored' AND state ="
+				   " 'confirmed'"),
+			 1);
+	assert_int_equal(cast_scored(f), 1);
+	for (int i = 0; i < 3; i++) {
+		char bal[128];
+
+		cast_balance(bal, sizeof(bal), who[i]);
+		assert_string_equal(bal, amounts[i]);
+	}
+	/* queued again (a lost confirmation): settled, not paid twice */
+	exec_sql(f, "UPDATE payouts SET state = 'queued', chain_tx_id = NULL,"
+		    " tx_hash = NULL");
+	drain(f, w, 60);
+	payout_worker_free(w);
+	assert_int_equal(scalar(f, "SELECT count(*) FROM payouts WHERE state"
+				   " = 'confirmed'"),
+			 3);
+	for (int i = 0; i < 3; i++) {
+		char bal[128];
+
+		cast_balance(bal, sizeof(bal), who[i]);
+		assert_string_equal(bal, amounts[i]);
+	}
+	{
+		char bal[128];
+
+		/* the whole pool went out: this test's escrow holds nothing */
+		cast_balance(bal, sizeof(bal), f->escrow);
+		assert_string_equal(bal, "0");
+	}
+}
+
 static void test_payout__survives_sigkill_of_validationd(void **state)
 {
 	struct fx *f = *state;
@@ -676,6 +784,9 @@ static void test_payout__rounds_pay_and_refund_the_rest(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_payout__scored_amounts_paid_as_reported, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_payout__pays_every_accepted_result_once, setup,
 			teardown),

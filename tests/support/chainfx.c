@@ -57,8 +57,17 @@ int chainfx_fund(const struct chain_key *creator, const char *escrow,
 		 const char *task_id, const char *operator_addr,
 		 uint64_t deadline, const char *reward_wei, uint32_t max)
 {
+	return chainfx_fund_scored(creator, escrow, task_id, operator_addr,
+				   deadline, reward_wei, max, NULL);
+}
+
+int chainfx_fund_scored(const struct chain_key *creator, const char *escrow,
+			const char *task_id, const char *operator_addr,
+			uint64_t deadline, const char *reward_wei, uint32_t max,
+			const char *cap_wei)
+{
 	uint8_t esc[CHAIN_ADDR_LEN], op[CHAIN_ADDR_LEN], id[32];
-	struct chain_u256 reward;
+	struct chain_u256 reward, cap;
 	struct chain_tx tx;
 	struct chain_receipt rc;
 	int err;
@@ -72,8 +81,14 @@ int chainfx_fund(const struct chain_key *creator, const char *escrow,
 		err = hex_decode(id, 32, task_id);
 	if (!err)
 		err = chain_u256_parse(&reward, reward_wei, "reward");
+	if (!err && cap_wei)
+		err = chain_u256_parse(&cap, cap_wei, "cap");
 	if (!err)
-		err = escrow_fund_tx(&tx, esc, id, op, deadline, &reward, max);
+		err = cap_wei ? escrow_fund_scored_tx(&tx, esc, id, op,
+						      deadline, &reward, max,
+						      &cap)
+			      : escrow_fund_tx(&tx, esc, id, op, deadline,
+					       &reward, max);
 	if (!err)
 		err = send(&tx, creator, &rc);
 	chain_receipt_cleanup(&rc);

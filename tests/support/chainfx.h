@@ -23,6 +23,12 @@ int chainfx_deploy_escrow(char out[CHAIN_ADDR_HEX], const struct chain_key *key)
 int chainfx_fund(const struct chain_key *creator, const char *escrow,
 		 const char *task_id, const char *operator_addr,
 		 uint64_t deadline, const char *reward_wei, uint32_t max);
+/* As chainfx_fund with fundScored: no result paid above cap_wei (NULL:
+ * fund()). */
+int chainfx_fund_scored(const struct chain_key *creator, const char *escrow,
+			const char *task_id, const char *operator_addr,
+			uint64_t deadline, const char *reward_wei, uint32_t max,
+			const char *cap_wei);
 
 /* Sends value_wei from key to the address to. */
 int chainfx_transfer(const struct chain_key *key, const char *to,

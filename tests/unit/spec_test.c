@@ -221,6 +221,70 @@ static void test_spec__rounds(void **state)
 			"round already (epsilon 4.24");
 }
 
+static void test_spec__reward_scoring(void **state)
+{
+	json_t *j = mfx_spec(5);
+	struct task_spec s;
+
+	(void)state;
+	json_object_del(j, "reward_wei");
+	json_object_set_new(j, "reward",
+			    json_pack("{s:s, s:s, s:f}", "per_result_wei",
+				      "2000", "scoring", "shapley",
+				      "floor_share", 0.3));
+	assert_int_equal(task_spec_parse(&s, j, now_s()), FM_OK);
+	assert_int_equal(s.scoring, SCORING_SHAPLEY);
+	assert_string_equal(s.reward_wei, "2000");
+	assert_true(s.floor_share == 0.3);
+	assert_int_equal(s.shapley_method, -1);
+	/* both spellings in the stored spec */
+	assert_string_equal(json_string_value(json_object_get(s.doc,
+							      "reward_wei")),
+			    "2000");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(s.doc, "reward"),
+				    "method")), "auto");
+	task_spec_cleanup(&s);
+	json_decref(j);
+
+	j = mfx_spec(5);
+	assert_int_equal(task_spec_parse(&s, j, now_s()), FM_OK);
+	assert_int_equal(s.scoring, SCORING_FLAT);
+	task_spec_cleanup(&s);
+	json_object_set_new(j, "reward", json_pack("{s:s}", "per_result_wei",
+						   "7"));
+	expect_error(j, "task.reward.per_result_wei: 7 differs from "
+			"task.reward_wei");
+
+	j = mfx_spec(5);
+	json_object_set_new(j, "reward", json_pack("{s:s, s:f}", "scoring",
+						   "flat", "floor_share", 0.5));
+	expect_error(j, "apply to scoring \"shapley\" only");
+
+	j = mfx_spec(5);
+	json_object_set_new(j, "reward", json_pack("{s:s, s:f}", "scoring",
+						   "shapley", "floor_share",
+						   1.5));
+	expect_error(j, "task.reward.floor_share: expected number in");
+
+	j = mfx_spec(5);
+	json_object_set_new(j, "reward", json_pack("{s:s}", "scoring",
+						   "votes"));
+	expect_error(j, "task.reward.scoring: expected one of");
+
+	j = mfx_spec(5);
+	json_object_del(j, "reward_wei");
+	json_object_set_new(j, "reward", json_pack("{s:s}", "scoring",
+						   "shapley"));
+	expect_error(j, "task.reward.per_result_wei: required");
+
+	j = mfx_spec(5);
+	json_object_del(j, "reward_wei");
+	json_object_set_new(j, "reward", json_pack("{s:s}", "per_result_wei",
+						   "0"));
+	expect_error(j, "task.reward.per_result_wei: must be greater than 0");
+}
+
 static void test_spec__annotation_needs_no_training(void **state)
 {
 	json_t *j = mfx_spec(5);
@@ -266,6 +330,7 @@ int main(void)
 		cmocka_unit_test(test_spec__valid_spec_parses),
 		cmocka_unit_test(test_spec__bad_fields_are_named),
 		cmocka_unit_test(test_spec__rounds),
+		cmocka_unit_test(test_spec__reward_scoring),
 		cmocka_unit_test(test_spec__annotation_needs_no_training),
 		cmocka_unit_test(test_spec__wei_arithmetic),
 	};

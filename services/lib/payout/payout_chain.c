@@ -414,9 +414,37 @@ static int fail_payouts(struct payout_worker *w, struct payout_stats *st,
 	return FM_OK;
 }
 
-/* One task's due payouts (rows of r) as a release or releaseBatch
- * transaction, priced; ids gets their ids ("{1,2}"). FM_ECONFLICT when
- * the escrow would revert it. */
+/* The scored release of rows r (one report's payouts, amounts as
+ * stored). */
+static int scored_tx(struct payout_worker *w, struct chain_tx *tx,
+		     const uint8_t tid[32], const PGresult *r,
+		     const uint8_t (*rids)[32],
+		     const uint8_t (*to)[CHAIN_ADDR_LEN])
+{
+	size_t n = (size_t)PQntuples(r);
+	struct chain_u256 *amounts = calloc(n, sizeof(*amounts));
+	uint8_t report[32];
+	int err;
+
+	if (!amounts)
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	err = hex_decode(report, 32, db_str(r, 0, "report_hash", "") + 2);
+	for (size_t i = 0; !err && i < n; i++)
+		err = chain_u256_parse(&amounts[i],
+				       db_str(r, (int)i, "amount", ""),
+				       "payout amount");
+	if (!err)
+		err = escrow_release_scored_tx(
+			tx, w->escrow, tid,
+			(uint32_t)db_int(r, 0, "round", 0), report, rids, to,
+			amounts, n);
+	free(amounts);
+	return err;
+}
+
+/* One task's due payouts (rows of r) as a release, releaseBatch or (for
+ * scored payouts) releaseScored transaction, priced; ids gets their ids
+ * ("{1,2}"). FM_ECONFLICT when the escrow would revert it. */
 static int batch_tx(struct payout_worker *w, struct chain_tx *tx,
 		    struct buf *ids, const uint8_t tid[32], const PGresult *r)
 {
@@ -448,10 +476,15 @@ static int batch_tx(struct payout_worker *w, struct chain_tx *tx,
 	err = buf_appends(ids, "}");
 	if (err)
 		goto done;
-	err = n == 1 ? escrow_release_tx(tx, w->escrow, tid, rids[0], to[0])
-		     : escrow_release_batch_tx(tx, w->escrow, tid,
-					       (const uint8_t(*)[32])rids,
-					       (const uint8_t(*)[20])to, n);
+	if (db_str(r, 0, "report_hash", NULL))
+		err = scored_tx(w, tx, tid, r, (const uint8_t(*)[32])rids,
+				(const uint8_t(*)[20])to);
+	else if (n == 1)
+		err = escrow_release_tx(tx, w->escrow, tid, rids[0], to[0]);
+	else
+		err = escrow_release_batch_tx(tx, w->escrow, tid,
+					      (const uint8_t(*)[32])rids,
+					      (const uint8_t(*)[20])to, n);
 	if (err)
 		goto done;
 	err = price_tx(w, tx);
@@ -505,9 +538,12 @@ static int sign_task_batch(struct payout_worker *w, struct payout_stats *st,
 	if (err)
 		goto done;
 	{
-		struct payout_store a = { &tx, n == 1 ? "release"
-						      : "release_batch",
-					  task_id, ids.data, n, NULL };
+		const char *kind = db_str(r, 0, "report_hash", NULL)
+					   ? "release_scored"
+				   : n == 1 ? "release"
+					    : "release_batch";
+		struct payout_store a = { &tx, kind, task_id, ids.data, n,
+					  NULL };
 
 		err = payq_store(w, &a);
 	}

@@ -464,9 +464,15 @@ int payq_due_payouts(struct payout_worker *w, const char *task_id,
 
 	snprintf(lim, sizeof(lim), "%d", w->o.batch_size);
 	return run(w, out,
-		   "SELECT id, result_id::text AS rid, contributor FROM"
-		   " payouts WHERE task_id = $1 AND state = 'queued' AND"
-		   " next_attempt_at <= now() ORDER BY id LIMIT $2::int",
+		   /* scored payouts go out with their report: one report's
+		    * at a time */
+		   "WITH due AS (SELECT * FROM payouts WHERE task_id = $1"
+		   " AND state = 'queued' AND next_attempt_at <= now())"
+		   " SELECT id, result_id::text AS rid, contributor,"
+		   " amount_wei::text AS amount, round, report_hash FROM due"
+		   " WHERE report_hash IS NOT DISTINCT FROM (SELECT"
+		   " report_hash FROM due ORDER BY id LIMIT 1)"
+		   " ORDER BY id LIMIT $2::int",
 		   DB_ARGS(task_id, lim));
 }
 

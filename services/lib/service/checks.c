@@ -396,6 +396,10 @@ static int funding_agrees(const struct svc *s, const struct escrow_task *t,
 			  const struct chain_u256 *reward,
 			  const struct chain_u256 *total)
 {
+	char cap_dec[80], on_chain[CHAIN_U256_DEC_MAX];
+	struct chain_u256 cap;
+	int err;
+
 	if (t->state != ESCROW_OPEN)
 		return fm_error_set(FM_EUNPROCESSABLE,
 				    "escrow: task is %s on chain, not open",
@@ -419,6 +423,21 @@ static int funding_agrees(const struct svc *s, const struct escrow_task *t,
 				    "%lld (%lld rounds x %lld results)",
 				    t->max_payouts, spec->max_payouts,
 				    spec->rounds, spec->max_assignments);
+	err = spec_result_cap(cap_dec, spec);
+	if (err)
+		return err;
+	err = chain_u256_parse(&cap, cap_dec, "result cap");
+	if (err)
+		return err;
+	chain_u256_to_dec(on_chain, sizeof(on_chain), &t->max_per_result);
+	if (chain_u256_cmp(&t->max_per_result, &cap) != 0)
+		return fm_error_set(FM_EUNPROCESSABLE,
+				    "escrow: a result may be paid up to %s wei "
+				    "on chain, the task's cap is %s (%s)",
+				    on_chain, cap_dec,
+				    spec->scoring == SCORING_SHAPLEY
+					    ? "fund it with fundScored"
+					    : "fund it with fund");
 	if ((long long)t->deadline < spec->expires_at)
 		return fm_error_set(FM_EUNPROCESSABLE,
 				    "escrow: deadline %llu is before the task's "
