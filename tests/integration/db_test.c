@@ -294,9 +294,10 @@ static void test_db__constraint_errors_map_to_codes(void **state)
 			 "INSERT INTO tasks (id, creator, validator, operator,"
 			 " escrow_address, chain_id, title, kind, reward_wei,"
 			 " max_assignments, slots_used, assignment_duration_s,"
-			 " expires_at, validation_strategy, assets_ref, spec)"
+			 " round_duration_s, expires_at, validation_strategy,"
+			 " assets_ref, spec)"
 			 " VALUES ($1, $2, $2, $2, $2, 31337, 't',"
-			 " 'model_contributor', 1, 2, 3, 3600,"
+			 " 'model_contributor', 1, 2, 3, 3600, 3600,"
 			 " now() + interval '1 day', 'auto', $3, '{}')",
 			 "0x" "00000000000000000000000000000000"
 			      "00000000000000000000000000000001",

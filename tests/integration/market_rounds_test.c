@@ -721,6 +721,9 @@ static void test_rounds__short_round_extends_once_then_fails(void **state)
 	assert_int_equal(market_assignment_get(m->pool, &x, aid), FM_OK);
 	assert_string_equal(str(x, "state"), "expired");
 	json_decref(x);
+	assert_int_equal(submit(m, undecided, aid, w3, -1), FM_ECONFLICT);
+	expect_msg("assignment is expired, not active: the task ended "
+		   "(short_round)");
 	assert_int_equal(publish(m, id, creator, rid, 1, NULL), FM_ECONFLICT);
 	expect_msg("task is closed (short_round)");
 	/* swept again: nothing more */

@@ -350,8 +350,9 @@ static int submit_refusal(struct db_conn *c, const struct market_result_in *in)
 	err = db_execp(c, &r,
 		       "SELECT a.contributor, a.state, a.round,"
 		       " a.deadline_at < now() AS late, t.current_round,"
-		       " t.current_version FROM assignments a JOIN tasks t ON"
-		       " t.id = a.task_id WHERE a.id = $1::uuid",
+		       " t.current_version, t.end_reason FROM assignments a"
+		       " JOIN tasks t ON t.id = a.task_id"
+		       " WHERE a.id = $1::uuid",
 		       in->assignment_id);
 	if (err)
 		return err;
@@ -374,6 +375,12 @@ static int submit_refusal(struct db_conn *c, const struct market_result_in *in)
 				   "train from it)",
 				   round, db_int(r, 0, "current_version", 0),
 				   cur_round);
+	else if (!strcmp(state, "expired") &&
+		 db_str(r, 0, "end_reason", NULL))
+		err = fm_error_set(FM_ECONFLICT,
+				   "assignment is expired, not active: the "
+				   "task ended (%s)",
+				   db_str(r, 0, "end_reason", ""));
 	else if (strcmp(state, "active"))
 		err = fm_error_set(FM_ECONFLICT, "assignment is %s, not active",
 				   state);
