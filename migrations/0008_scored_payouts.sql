@@ -20,3 +20,6 @@ END $$;
 ALTER TABLE chain_txs ADD CONSTRAINT chain_txs_kind
 	CHECK (kind IN ('release', 'release_batch', 'release_scored', 'refund',
 			'cancel'));
+-- the result's Shapley value in its round's report, to show beside the
+-- amount
+ALTER TABLE payouts ADD COLUMN score double precision;

@@ -10,6 +10,7 @@
 #include "chain/sig.h"
 #include "core/buf.h"
 #include "payout/payout.h"
+#include "service/checks.h"
 #include "service/svc.h"
 
 #include <sodium.h>
@@ -62,10 +63,12 @@ done:
 static int publish(struct http_req *req, void *arg)
 {
 	static const char *const keys[] = { "bundle", "rule", "metrics",
-					    "results", NULL };
+					    "results", "scoring", NULL };
+	static const char *const scoring_keys[] = { "report", NULL };
 	struct svc *s = arg;
 	json_t *body = NULL, *results = NULL, *out = NULL, *metrics = NULL;
-	const char *bundle = NULL, *rule = NULL;
+	json_t *scoring = NULL, *report = NULL;
+	const char *bundle = NULL, *rule = NULL, *report_ref = NULL;
 	int err;
 
 	err = http_req_json(req, &body);
@@ -86,13 +89,30 @@ static int publish(struct http_req *req, void *arg)
 	err = fj_obj_opt(body, "", "metrics", &metrics);
 	if (err)
 		goto done;
-	err = market_model_publish(s->db, &out, http_req_param(req, "id"),
-				   http_req_auth(req), bundle, rule, metrics,
-				   results);
+	err = fj_obj_opt(body, "", "scoring", &scoring);
+	if (err)
+		goto done;
+	if (scoring) {
+		err = fj_no_unknown(scoring, "scoring", scoring_keys);
+		if (err)
+			goto done;
+		err = fj_str(scoring, "scoring", "report", 71, &report_ref);
+		if (err)
+			goto done;
+		err = checks_report(&report, s, report_ref);
+		if (err)
+			goto done;
+	}
+	err = market_model_publish_scored(s->db, &out,
+					  http_req_param(req, "id"),
+					  http_req_auth(req), bundle, rule,
+					  metrics, results, report,
+					  report ? report_ref : NULL);
 	if (err)
 		goto done;
 	err = http_respond_json(req, 201, out);
 done:
+	json_decref(report);
 	json_decref(body);
 	return err;
 }

@@ -16,6 +16,7 @@
 #include "db/db.h"
 #include "engine/dp.h"
 #include "market/market.h"
+#include "market/score_report.h"
 #include "marketfx.h"
 
 #include <math.h>
@@ -896,6 +897,110 @@ static void test_rounds__target_accuracy_ends_the_task(void **state)
 			 FM_ENOTFOUND);
 }
 
+/* The report a validator would publish for results rids (scores phi). */
+static json_t *report_of(const char *id, int round, char (*rids)[37],
+			 const double *phi, int n)
+{
+	json_t *r = json_pack("{s:s, s:s, s:i, s:s, s:f, s:[]}", "format",
+			      SCORE_REPORT_FORMAT, "task_id", id, "round",
+			      round, "pool_wei", "3000000000000000",
+			      "floor_share", 0.2, "results");
+
+	for (int i = 0; i < n; i++)
+		json_array_append_new(json_object_get(r, "results"),
+				      json_pack("{s:s, s:f}", "result_id",
+						rids[i], "phi", phi[i]));
+	assert_int_equal(score_report_amounts(r), FM_OK);
+	return r;
+}
+
+static int publish_scored(struct mdb *m, const char *id, const char *caller,
+			  char (*rids)[37], int n, const json_t *report)
+{
+	json_t *ids = json_array(), *out = NULL;
+	int err;
+
+	for (int i = 0; i < n; i++)
+		json_array_append_new(ids, json_string(rids[i]));
+	err = market_model_publish_scored(m->pool, &out, id, caller, MODEL,
+					  "fedavg", NULL, ids, report,
+					  report ? BUNDLE : NULL);
+	json_decref(ids);
+	json_decref(out);
+	return err;
+}
+
+/* Pay by contribution: no payout at accept; the version's scoring
+ * report, checked against the round, writes every amount at once. */
+static void test_rounds__scored_round_pays_its_report(void **state)
+{
+	static const double phi[] = { 0.05, 0.01, -0.02 };
+	struct mdb *m = *state;
+	char creator[43], w[3][43], id[67], rid[3][37], flat[67];
+	json_t *spec = rounds_spec(3, 2, "sync", 1), *rep, *x;
+
+	mfx_address(creator);
+	json_object_del(spec, "reward_wei");
+	json_object_set_new(spec, "reward",
+			    json_pack("{s:s, s:s, s:f}", "per_result_wei",
+				      "1000000000000000", "scoring", "shapley",
+				      "floor_share", 0.2));
+	open_spec(m, id, creator, spec);
+	for (int i = 0; i < 3; i++) {
+		mfx_address(w[i]);
+		accepted(m, rid[i], id, w[i], creator);
+	}
+	assert_int_equal(count(m, "SELECT count(*) FROM payouts WHERE"
+				  " task_id = $1", id), 0);
+	/* a scored task publishes with its report, naming every result */
+	assert_int_equal(publish(m, id, creator, rid, 3, NULL),
+			 FM_EUNPROCESSABLE);
+	expect_msg("pays by contribution");
+	rep = report_of(id, 1, rid, phi, 2);
+	assert_int_equal(publish_scored(m, id, creator, rid, 2, rep),
+			 FM_ECONFLICT);
+	expect_msg("round 1 accepted 3 results");
+	json_decref(rep);
+	rep = report_of(id, 1, rid, phi, 3);
+	x = json_array_get(json_object_get(rep, "results"), 0);
+	json_object_set_new(x, "amount_wei", json_string("2000000000000000"));
+	assert_int_equal(publish_scored(m, id, creator, rid, 3, rep),
+			 FM_EUNPROCESSABLE);
+	expect_msg("results[0].amount_wei: its scores give");
+	json_decref(rep);
+	rep = report_of(id, 2, rid, phi, 3);
+	assert_int_equal(publish_scored(m, id, creator, rid, 3, rep),
+			 FM_EUNPROCESSABLE);
+	expect_msg("round: expected 1");
+	json_decref(rep);
+	/* nothing was published by the refused attempts */
+	assert_int_equal(count(m, "SELECT current_version FROM tasks WHERE"
+				  " id = $1", id), 0);
+	rep = report_of(id, 1, rid, phi, 3);
+	assert_int_equal(publish_scored(m, id, creator, rid, 3, rep), FM_OK);
+	json_decref(rep);
+	/* floor 0.2 x 0.003 / 3 = 0.0002 each; the rest 0.0024 by weights
+	 * 833333:166667:0 (5:1:0 in parts per million) */
+	assert_string_equal(scalar(m, "SELECT string_agg(amount_wei::text ||"
+				      " '@' || round || '@' || (score > 0),"
+				      " ',' ORDER BY amount_wei DESC) FROM"
+				      " payouts WHERE task_id = $1", id),
+			    "2199999200000000@1@true,600000800000000@1@true,"
+			    "200000000000000@1@false");
+	assert_int_equal(count(m, "SELECT count(DISTINCT report_hash) FROM"
+				  " payouts WHERE task_id = $1 AND report_hash"
+				  " = '0x" BUNDLE "'", id), 1);
+	/* a flat task takes no report */
+	spec = rounds_spec(1, 1, "sync", 1);
+	open_spec(m, flat, creator, spec);
+	accepted(m, rid[0], flat, w[0], creator);
+	rep = report_of(flat, 1, rid, phi, 1);
+	assert_int_equal(publish_scored(m, flat, creator, rid, 1, rep),
+			 FM_EUNPROCESSABLE);
+	expect_msg("pays a flat reward");
+	json_decref(rep);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -915,6 +1020,7 @@ int main(void)
 		cmocka_unit_test(
 			test_rounds__epsilon_per_round_and_privacy_budget),
 		cmocka_unit_test(test_rounds__target_accuracy_ends_the_task),
+		cmocka_unit_test(test_rounds__scored_round_pays_its_report),
 	};
 
 	log_init("market_rounds_test", LOG_WARN, 0);

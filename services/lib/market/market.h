@@ -138,6 +138,17 @@ int market_model_publish(struct db_pool *p, json_t **out, const char *task_id,
 			 const char *caller, const char *bundle_ref,
 			 const char *rule, const json_t *metrics,
 			 const json_t *result_ids);
+/* As market_model_publish, for a task paying by contribution: report
+ * (the round's scoring report, market/score_report.h, stored as blob
+ * report_ref) is checked against the round and fixes each accepted
+ * result's payout in the same transaction. A task paying a flat reward
+ * takes no report; one paying by contribution requires it, and every
+ * accepted result of a sync round in the version. */
+int market_model_publish_scored(struct db_pool *p, json_t **out,
+				const char *task_id, const char *caller,
+				const char *bundle_ref, const char *rule,
+				const json_t *metrics, const json_t *result_ids,
+				const json_t *report, const char *report_ref);
 /* {"models":[{version, bundle_ref, results:[...], ...}]} */
 int market_model_list(struct db_pool *p, json_t **out, const char *task_id);
 

@@ -100,7 +100,8 @@
 	" 'tx_hash', y.tx_hash, 'block_number', y.block_number," \
 	" 'gas_used', y.gas_used, 'attempts', y.attempts," \
 	" 'last_error', y.last_error, 'created_at', fm_ts(y.created_at)," \
-	" 'confirmed_at', fm_ts(y.confirmed_at))"
+	" 'confirmed_at', fm_ts(y.confirmed_at), 'round', y.round," \
+	" 'report', substr(y.report_hash, 3), 'score', y.score)"
 
 #define MODEL_JSON \
 	"json_build_object('task_id', m.task_id, 'version', m.version," \

@@ -4,7 +4,9 @@
 #include "market/market_int.h"
 
 #include "core/err.h"
+#include "core/fjson.h"
 #include "engine/dp.h"
+#include "market/score_report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,8 @@ struct publish_arg {
 	const char *task_id, *caller, *bundle_ref, *rule, *metrics;
 	const json_t *result_ids;
 	double accuracy; /* metrics.accuracy; < 0: none */
+	const json_t *report; /* scoring report, or NULL */
+	const char *report_ref;
 };
 
 /* The task as a publish reads it, under its lock. */
@@ -281,6 +285,126 @@ static const char *end_reason(const struct publish_arg *a,
 	return NULL;
 }
 
+/* The accepted results the report must score: a sync round's every
+ * accepted result (all of which the version must name), else the
+ * version's. */
+static int scored_ids(struct db_conn *c, const struct publish_arg *a,
+		      const struct pub_task *t, json_t **ids)
+{
+	PGresult *r = NULL;
+	size_t named = json_array_size(a->result_ids);
+	int err;
+
+	if (t->async) {
+		*ids = json_incref((json_t *)a->result_ids);
+		return FM_OK;
+	}
+	err = db_execp(c, &r,
+		       "SELECT coalesce(json_agg(id ORDER BY id), '[]')"
+		       " FROM results WHERE task_id = $1 AND round = $2::int"
+		       " AND state = 'accepted'",
+		       a->task_id, t->version_s);
+	if (err)
+		return err;
+	err = fj_parse(ids, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0),
+		       "database row");
+	PQclear(r);
+	if (err)
+		return err;
+	if (json_array_size(*ids) != named) {
+		err = fm_error_set(FM_ECONFLICT,
+				   "results: round %lld accepted %zu results "
+				   "and a task paying by contribution pays "
+				   "them all: the version names %zu",
+				   t->version, json_array_size(*ids), named);
+		json_decref(*ids);
+		*ids = NULL;
+	}
+	return err;
+}
+
+/* One payout per result the report pays something, with its score. */
+static int insert_scored(struct db_conn *c, const struct publish_arg *a,
+			 const struct pub_task *t, const json_t *amounts)
+{
+	char hash[67], phi[40];
+	size_t i;
+	json_t *x;
+	int err;
+
+	snprintf(hash, sizeof(hash), "0x%s", a->report_ref);
+	json_array_foreach(json_object_get(a->report, "results"), i, x) {
+		const char *rid = json_string_value(json_object_get(
+			x, "result_id"));
+		const char *amount = json_string_value(json_object_get(amounts,
+								       rid));
+
+		if (!amount || !strcmp(amount, "0"))
+			continue;
+		snprintf(phi, sizeof(phi), "%.17g",
+			 json_number_value(json_object_get(x, "phi")));
+		err = db_execp(c, NULL,
+			       "INSERT INTO payouts (result_id, task_id,"
+			       " contributor, amount_wei, round, report_hash,"
+			       " score) SELECT id, task_id, contributor,"
+			       " $3::numeric, $4::int, $5, $6::float8 FROM"
+			       " results WHERE id = $1::uuid AND task_id = $2",
+			       rid, a->task_id, amount, t->version_s, hash, phi);
+		if (err)
+			return err;
+	}
+	return FM_OK;
+}
+
+/* A task paying by contribution: the round's scoring report, checked
+ * against the round and its own numbers, fixes the amounts. */
+static int scored_payouts(struct db_conn *c, const struct publish_arg *a,
+			  const struct pub_task *t)
+{
+	PGresult *r = NULL;
+	json_t *ids = NULL, *amounts = NULL;
+	struct score_expect e = { a->task_id, t->version, NULL, 0, NULL };
+	char pool[80];
+	int scored, err;
+
+	err = db_execp(c, &r,
+		       "SELECT spec #>> '{reward,scoring}' = 'shapley' AS"
+		       " scored, coalesce((spec #>> '{reward,floor_share}')"
+		       "::float8, 0) AS floor_share, (reward_wei *"
+		       " max_assignments)::text AS pool FROM tasks"
+		       " WHERE id = $1",
+		       a->task_id);
+	if (err)
+		return err;
+	scored = db_bool(r, 0, "scored");
+	e.floor_share = strtod(db_str(r, 0, "floor_share", "0"), NULL);
+	snprintf(pool, sizeof(pool), "%s", db_str(r, 0, "pool", "0"));
+	PQclear(r);
+	if (!scored && a->report)
+		return fm_error_set(FM_EUNPROCESSABLE,
+				    "scoring: this task pays a flat reward per "
+				    "accepted result: publish without a "
+				    "scoring report");
+	if (!scored)
+		return FM_OK;
+	if (!a->report)
+		return fm_error_set(FM_EUNPROCESSABLE,
+				    "scoring: this task pays by contribution: "
+				    "publish the version with the round's "
+				    "scoring report");
+	err = scored_ids(c, a, t, &ids);
+	if (err)
+		return err;
+	e.pool_wei = pool;
+	e.result_ids = ids;
+	err = score_report_verify(a->report, &e, &amounts);
+	if (!err)
+		err = insert_scored(c, a, t, amounts);
+	json_decref(ids);
+	json_decref(amounts);
+	return err;
+}
+
 static int publish_fn(struct db_conn *c, void *arg)
 {
 	struct publish_arg *a = arg;
@@ -315,6 +439,10 @@ static int publish_fn(struct db_conn *c, void *arg)
 		if (err)
 			return err;
 	}
+	/* before the end checks, which refund what is not paid */
+	err = scored_payouts(c, a, &t);
+	if (err)
+		return err;
 	/* noise 0 bounds nothing: no epsilon is recorded */
 	if (t.dp && t.noise > 0) {
 		err = round_epsilon(&eps, &t, t.version);
@@ -362,15 +490,16 @@ static int publish_fn(struct db_conn *c, void *arg)
 			    DB_ARGS(a->task_id, t.version_s));
 }
 
-int market_model_publish(struct db_pool *p, json_t **out, const char *task_id,
-			 const char *caller, const char *bundle_ref,
-			 const char *rule, const json_t *metrics,
-			 const json_t *result_ids)
+int market_model_publish_scored(struct db_pool *p, json_t **out,
+				const char *task_id, const char *caller,
+				const char *bundle_ref, const char *rule,
+				const json_t *metrics, const json_t *result_ids,
+				const json_t *report, const char *report_ref)
 {
 	char tid[67];
 	char *m = NULL;
 	struct publish_arg a = { NULL, tid, caller, bundle_ref, rule, NULL,
-				 result_ids, -1 };
+				 result_ids, -1, report, report_ref };
 	json_t *acc = json_object_get(metrics, "accuracy");
 	int err = spec_hash32(tid, task_id, "task id");
 
@@ -385,6 +514,10 @@ int market_model_publish(struct db_pool *p, json_t **out, const char *task_id,
 		return fm_error_set(FM_EINVAL,
 				    "results: expected a non-empty array of "
 				    "result ids");
+	if (report && !mkt_bundle_ref_ok(report_ref))
+		return fm_error_set(FM_EINVAL,
+				    "scoring.report: expected a blob reference "
+				    "(64 lowercase hex digits)");
 	if (json_is_number(acc))
 		a.accuracy = json_number_value(acc);
 	m = mkt_dump_or_empty(metrics);
@@ -394,6 +527,16 @@ int market_model_publish(struct db_pool *p, json_t **out, const char *task_id,
 	err = mkt_tx_json(p, DB_READ_COMMITTED, publish_fn, &a, out);
 	free(m);
 	return err;
+}
+
+int market_model_publish(struct db_pool *p, json_t **out, const char *task_id,
+			 const char *caller, const char *bundle_ref,
+			 const char *rule, const json_t *metrics,
+			 const json_t *result_ids)
+{
+	return market_model_publish_scored(p, out, task_id, caller,
+					   bundle_ref, rule, metrics,
+					   result_ids, NULL, NULL);
 }
 
 int market_model_list(struct db_pool *p, json_t **out, const char *task_id)

@@ -667,6 +667,7 @@ struct decided {
 	char contributor[43];
 	char reward[80];
 	char validator[43];
+	int scored; /* pays by contribution: amounts come with its version */
 };
 
 /* Locks the result and checks that in may decide on it now. */
@@ -679,8 +680,9 @@ static int decide_check(struct db_conn *c, struct decided *d,
 	err = db_execp(c, &r,
 		       "SELECT r.state, r.assignment_id, r.task_id,"
 		       " r.contributor, t.validator, t.reward_wei::text AS"
-		       " reward FROM results r JOIN tasks t ON t.id = r.task_id"
-		       " WHERE r.id = $1::uuid FOR UPDATE OF r",
+		       " reward, t.spec #>> '{reward,scoring}' = 'shapley'"
+		       " AS scored FROM results r JOIN tasks t ON t.id ="
+		       " r.task_id WHERE r.id = $1::uuid FOR UPDATE OF r",
 		       in->result_id);
 	if (err)
 		return err;
@@ -709,6 +711,7 @@ static int decide_check(struct db_conn *c, struct decided *d,
 		 db_str(r, 0, "reward", ""));
 	snprintf(d->validator, sizeof(d->validator), "%s",
 		 db_str(r, 0, "validator", ""));
+	d->scored = db_bool(r, 0, "scored");
 done:
 	PQclear(r);
 	return err;
@@ -783,13 +786,17 @@ static int accept_room(struct db_conn *c, const struct decided *d)
 
 /* An accept writes the payout (the outbox row, paid by the worker); the
  * accept that fills the last round ends the task, whose last round then
- * waits for its version. */
+ * waits for its version. Not so for a task paying by contribution. */
 static int write_payout(struct db_conn *c, const char *result_id,
 			const struct decided *d)
 {
 	PGresult *r = NULL;
 	int full, err;
 
+	/* a task paying by contribution fixes its amounts, and ends, when
+	 * it publishes the round's version with the scoring report */
+	if (d->scored)
+		return FM_OK;
 	err = db_execp(c, NULL,
 		       "INSERT INTO payouts (result_id, task_id,"
 		       " contributor, amount_wei)"

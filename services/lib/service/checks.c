@@ -502,3 +502,31 @@ done:
 	chain_rpc_free(r);
 	return err;
 }
+
+int checks_report(json_t **out, struct svc *s, const char *ref_text)
+{
+	struct buf b = BUF_INIT(CHECKS_REPORT_MAX);
+	struct store *st = NULL;
+	struct store_ref ref;
+	int err;
+
+	err = store_ref_parse(&ref, ref_text);
+	if (err)
+		return fm_error_prefix("scoring.report");
+	err = store_open(&st, s->cfg.storage_url, &s->cfg);
+	if (err)
+		goto done;
+	err = store_blob_get_mem(st, &ref, &b);
+	if (err == FM_ENOTFOUND)
+		err = fm_error_set(FM_EUNPROCESSABLE, "scoring.report: blob %s "
+				   "is not in storage", ref.hex);
+	if (err)
+		goto done;
+	err = fj_parse(out, b.data, b.len, "scoring report");
+	if (err == FM_EINVAL)
+		err = fm_error_set(FM_EUNPROCESSABLE, "%s", fm_error_msg());
+done:
+	store_free(st);
+	buf_cleanup(&b);
+	return err;
+}

@@ -40,4 +40,12 @@ int checks_funding(struct svc *s, const struct task_spec *spec,
 int checks_result(json_t **out, struct svc *s, const json_t *task,
 		  const char *bundle_ref, struct budget *budget);
 
+/* Scoring reports are small JSON documents: more is refused. */
+#define CHECKS_REPORT_MAX (8u << 20)
+
+/* The scoring report blob ref_text, downloaded (verified against its
+ * hash, at most CHECKS_REPORT_MAX bytes) and parsed into *out.
+ * FM_EUNPROCESSABLE names what is wrong with it. */
+int checks_report(json_t **out, struct svc *s, const char *ref_text);
+
 #endif
