@@ -139,6 +139,32 @@ static void log_published(const json_t *task, const struct round_report *r)
 		 cli_str(ver, "rule"),
 		 json_array_size(json_object_get(ver, "results")),
 		 line[0] ? ": " : "", line);
+	if (r->scoring) {
+		size_t i, n = 0;
+		json_t *x;
+
+		line[0] = '\0';
+		json_array_foreach(json_object_get(r->scoring, "results"), i,
+				   x) {
+			char eth[64];
+
+			cli_format_wei(eth, sizeof(eth),
+				       cli_str(x, "amount_wei"));
+			if (n < sizeof(line))
+				n += (size_t)snprintf(
+					line + n, sizeof(line) - n,
+					"%s %.8s phi %+.4f: %s", i ? "," : "",
+					cli_str(x, "result_id"),
+					json_number_value(json_object_get(
+						x, "phi")),
+					eth);
+		}
+		log_info("task %.12s: round %lld scored (%s Shapley, report "
+			 "%s):%s", cli_str(task, "id"),
+			 (long long)json_integer_value(json_object_get(
+				 r->scoring, "round")),
+			 cli_str(r->scoring, "method"), r->scoring_ref, line);
+	}
 }
 
 /* A round whose new version measured worse: said once, with what to

@@ -1,6 +1,7 @@
 #include "cli/round.h"
 
 #include "cli/rounds.h"
+#include "cli/score.h"
 #include "cli/work.h"
 #include "core/err.h"
 #include "core/fjson.h"
@@ -407,10 +408,48 @@ static int rebase_stale(struct cli *c, const struct round_state *st,
 /* The new model of a model task: combined deltas, or for model_engineer
  * the accepted model that scores best. scores gets the figures of the
  * current version, the inputs and the new version. */
+/* The round's Shapley scores into *report (cli/score.h): the updates ms
+ * (weights w) against base, the version they trained from. */
+static int score_models(json_t **report, const json_t *task,
+			const struct round_state *st,
+			const struct ml_model *base, struct ml_model **ms,
+			const double *w, const struct ml_dataset *holdout)
+{
+	size_t k = json_array_size(st->pending), i;
+	const char **ids = calloc(k, sizeof(*ids));
+	const char **who = calloc(k, sizeof(*who));
+	struct score_in in;
+	json_t *r;
+	int err;
+
+	if (!ids || !who) {
+		err = fm_error_set(FM_ENOMEM, "out of memory");
+		goto done;
+	}
+	if (!holdout) {
+		err = fm_error_set(FM_EINVAL, "the task pays by contribution: "
+				   "scoring its round needs held-out data");
+		goto done;
+	}
+	json_array_foreach(st->pending, i, r) {
+		ids[i] = cli_str(r, "id");
+		who[i] = cli_str(r, "contributor");
+	}
+	in = (struct score_in){ task, st->version + 1, base, ms, w, ids, who,
+				k, holdout,
+				cli_str(st->current, "bundle_ref"), "" };
+	err = score_round(report, &in);
+done:
+	free(ids);
+	free(who);
+	return err;
+}
+
 static int model_round(struct cli *c, const json_t *task,
 		       const struct round_state *st,
 		       const struct ml_dataset *holdout, json_t *scores,
-		       struct ml_model **out, const char **rule)
+		       struct ml_model **out, const char **rule,
+		       json_t **report)
 {
 	const json_t *spec = json_object_get(task, "spec");
 	int engineer = !strcmp(cli_str(task, "kind"), "model_engineer");
@@ -457,6 +496,13 @@ static int model_round(struct cli *c, const json_t *task,
 	} else {
 		if (st->async) {
 			err = rebase_stale(c, st, base, ms);
+			if (err)
+				goto done;
+		}
+		/* scored before combining, which moves base */
+		if (score_wanted(task)) {
+			err = score_models(report, task, st, base, ms, w,
+					   holdout);
 			if (err)
 				goto done;
 		}
@@ -669,6 +715,7 @@ void round_report_cleanup(struct round_report *r)
 {
 	json_decref(r->version);
 	json_decref(r->scores);
+	json_decref(r->scoring);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -749,7 +796,8 @@ static int push_next(struct cli *c, const json_t *task,
 	if (o->holdout)
 		json_object_set_new(r->scores, "examples",
 				    json_integer((json_int_t)o->holdout->n));
-	err = model_round(c, task, st, o->holdout, r->scores, &next, rule);
+	err = model_round(c, task, st, o->holdout, r->scores, &next, rule,
+			  &r->scoring);
 	if (err)
 		return err;
 	if (!o->force_worse && worse(r->reason, sizeof(r->reason),
@@ -830,6 +878,18 @@ int round_publish(struct cli *c, const json_t *task,
 	if (!body) {
 		err = fm_error_set(FM_ENOMEM, "out of memory");
 		goto done;
+	}
+	if (r.scoring) {
+		struct store_ref sref;
+
+		json_object_set_new(json_object_get(r.scoring, "models"),
+				    "aggregate", json_string(ref.hex));
+		err = work_push_blob_json(c, &sref, r.scoring);
+		if (err)
+			goto done;
+		snprintf(r.scoring_ref, sizeof(r.scoring_ref), "%s", sref.hex);
+		json_object_set_new(body, "scoring",
+				    json_pack("{s:s}", "report", sref.hex));
 	}
 	err = cli_api(c, 1, &a);
 	if (err)

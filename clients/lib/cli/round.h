@@ -64,6 +64,11 @@ struct round_report {
 	char reason[512];  /* why it measured worse (refused or kept) */
 	int base_version;  /* the version the round started from */
 	size_t inputs;     /* how many accepted results it combined */
+	/* a task paying by contribution: the round's scoring report
+	 * (cli/score.h) and its blob reference, published with the
+	 * version */
+	json_t *scoring;
+	char scoring_ref[65];
 };
 
 void round_report_cleanup(struct round_report *r);

@@ -212,6 +212,32 @@ int work_push_json(struct cli *c, struct store_ref *out, const json_t *doc,
 	return err;
 }
 
+int work_push_blob_json(struct cli *c, struct store_ref *out,
+			const json_t *doc)
+{
+	struct store *st = NULL;
+	enum cli_on prev = cli_on(c, CLI_ON_STORAGE);
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS |
+					     JSON_REAL_PRECISION(17));
+	int err;
+
+	if (!text)
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	err = store_open(&st, NULL, &c->cfg);
+	if (err)
+		goto done;
+	err = store_ensure(st);
+	if (err)
+		goto done;
+	err = store_blob_put_mem(st, out, text, strlen(text));
+done:
+	store_free(st);
+	free(text);
+	if (!err)
+		c->on = prev;
+	return err;
+}
+
 int work_market_chain(struct cli *c, uint8_t escrow[CHAIN_ADDR_LEN],
 		      char operator_hex[CHAIN_ADDR_HEX])
 {

@@ -44,6 +44,10 @@ int work_push_model(struct cli *c, struct store_ref *out,
  * kind. */
 int work_push_json(struct cli *c, struct store_ref *out, const json_t *doc,
 		   const char *file, enum store_kind kind, const char *name);
+/* Pushes doc as one blob (compact JSON, sorted keys): its reference is
+ * the sha256 of those bytes, what a scoring report's hash on chain is. */
+int work_push_blob_json(struct cli *c, struct store_ref *out,
+			const json_t *doc);
 
 /* The training options of a task spec (its "training" member); the loss
  * and from_logits are also what evaluation uses. */
