@@ -207,6 +207,14 @@ int view_payouts(struct cli *c, const char *query, char *total_wei)
 		       cli_show(p, "state"), cli_c(c, CLI_RESET),
 		       cli_show(p, "contributor"), cli_show(p, "result_id"),
 		       cli_show(p, "tx_hash"));
+		/* paid by contribution: the score and the report it is in */
+		if (json_is_string(json_object_get(p, "report")))
+			printf("      round %lld, Shapley score %+.4f, scoring "
+			       "report %s\n",
+			       (long long)json_integer_value(
+				       json_object_get(p, "round")),
+			       json_number_value(json_object_get(p, "score")),
+			       cli_show(p, "report"));
 	}
 	if (c->json && !total_wei)
 		cli_print_json(json_object_get(list, "payouts"));
