@@ -70,6 +70,19 @@ static json_t *dp_form(void)
 	return s;
 }
 
+/* Pay by contribution, both spellings of the reward given. */
+static json_t *shapley_form(void)
+{
+	json_t *s = rounds_form();
+
+	json_object_set_new(s, "reward",
+			    json_pack("{s:s, s:s}", "per_result_wei",
+				      json_string_value(json_object_get(
+					      s, "reward_wei")),
+				      "scoring", "shapley"));
+	return s;
+}
+
 /* The stored form of a spec, as task_spec_parse normalizes it. */
 static json_t *stored(json_t *spec)
 {
@@ -117,6 +130,25 @@ static size_t corpus(struct sample *out)
 	MUT("good-dp-null", GOOD, rounds_form(),
 	    json_object_set_new(agg(s), "dp", json_null()));
 
+	MUT("good-shapley", GOOD, rounds_form(), (json_object_del(s, "reward_wei"),
+	    json_object_set_new(s, "reward", json_pack(
+		"{s:s, s:s, s:f, s:s, s:i}", "per_result_wei", "1000",
+		"scoring", "shapley", "floor_share", 0.3, "method", "gtg",
+		"budget", 64))));
+	ADD("good-stored-shapley", GOOD, stored(shapley_form()));
+	MUT("bad-no-reward", BAD, rounds_form(),
+	    json_object_del(s, "reward_wei"));
+	MUT("bad-reward-without-amount", BAD, rounds_form(),
+	    (json_object_del(s, "reward_wei"),
+	     json_object_set_new(s, "reward",
+				 json_pack("{s:s}", "scoring", "shapley"))));
+	MUT("bad-scoring", BAD, rounds_form(),
+	    json_object_set_new(s, "reward", json_pack("{s:s}", "scoring",
+							"votes")));
+	MUT("bad-floor-share", BAD, rounds_form(),
+	    json_object_set_new(s, "reward",
+				json_pack("{s:s, s:f}", "scoring", "shapley",
+					  "floor_share", 1.5)));
 	MUT("bad-no-slots", BAD, rounds_form(),
 	    json_object_del(s, "results_per_round"));
 	MUT("bad-rounds-zero", BAD, rounds_form(),
@@ -243,7 +275,7 @@ static int schema_says_valid(const char *verdicts, const char *name)
 
 static void test_task_schema__agrees_with_the_parser(void **state)
 {
-	struct sample samples[64];
+	struct sample samples[96];
 	char dir[] = "/tmp/fm_task_schema_XXXXXX", path[512], schema[1024];
 	const char *top = getenv("FM_TOP");
 	char *verdicts;
