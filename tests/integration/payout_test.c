@@ -293,6 +293,31 @@ static void exec_sql(struct fx *f, const char *sql)
 	db_release(f->db.pool, c);
 }
 
+/* Every contributor holds exactly what its payout says, no more: paid
+ * once, the amount the marketplace fixed. */
+static void assert_paid_amounts(struct fx *f, char (*who)[CHAIN_ADDR_HEX],
+				int n)
+{
+	for (int i = 0; i < n; i++) {
+		char bal[128], q[200], want[128];
+		struct db_conn *c = NULL;
+		PGresult *r = NULL;
+
+		snprintf(q, sizeof(q), "SELECT amount_wei::text FROM payouts"
+			 " WHERE contributor = '%s'", who[i]);
+		assert_int_equal(db_acquire(f->db.pool, &c, 5000), FM_OK);
+		assert_int_equal(db_exec(c, &r, q, 0, NULL), FM_OK);
+		assert_int_equal(PQntuples(r), 1);
+		snprintf(want, sizeof(want), "%s", PQgetvalue(r, 0, 0));
+		PQclear(r);
+		db_release(f->db.pool, c);
+		cast_balance(bal, sizeof(bal), who[i]);
+		if (strcmp(bal, want) != 0)
+			fail_msg("%s holds %s wei, its payout is %s", who[i],
+				 bal, want);
+	}
+}
+
 /* Payouts that carry a scoring report go out in one releaseScored with
  * their own amounts, once, even when the worker is asked again. */
 static void test_payout__scored_amounts_paid_as_reported(void **state)
@@ -395,6 +420,17 @@ static void test_payout__survives_sigkill_of_validationd(void **state)
 		open_task(f, ids[t], PER, 1);
 		accept_results(f, ids[t], PER, who + PER * t);
 	}
+	/* half the tasks pay by contribution: amounts that differ, each
+	 * with its report, released with releaseScored */
+	for (int t = 1; t < TASKS; t += 2) {
+		char q[400];
+
+		snprintf(q, sizeof(q),
+			 "UPDATE payouts SET amount_wei = amount_wei - 1000 *"
+			 " (id %% 97), round = 1, report_hash = '0x%064d'"
+			 " WHERE task_id = '%s'", t, ids[t]);
+		exec_sql(f, q);
+	}
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(ks_save(ks, sizeof(ks), dir, &f->op, "correct horse",
 				 &light),
@@ -453,9 +489,11 @@ static void test_payout__survives_sigkill_of_validationd(void **state)
 	assert_int_equal(scalar(f, "SELECT count(*) FROM payouts WHERE state"
 				   " = 'confirmed'"),
 			 N);
-	/* on chain: one Released per result, one reward per contributor */
+	/* on chain: one Released per result, each contributor holding
+	 * exactly its payout's amount */
 	assert_int_equal(cast_released(f), N);
-	assert_paid_once(who, N);
+	assert_paid_amounts(f, who, N);
+	assert_true(cast_scored(f) > 0);
 	/* and the database agrees with the chain: each confirmed payout
 	 * names a mined transaction of ours */
 	assert_int_equal(scalar(f, "SELECT count(*) FROM payouts p WHERE"
