@@ -244,8 +244,12 @@ static int conflict(struct run *r, const struct rounds_plan *p, int took,
  * took part in no round. */
 static int stopped(struct run *r, const json_t *task)
 {
-	const char *why = rounds_end_reason(task);
+	const char *why = rounds_end_reason(task), *st = cli_str(task, "state");
 
+	if (!strcmp(st, "draft") || !strcmp(st, "funded"))
+		return fm_error_set(FM_ECONFLICT, "task %s is %s, not open yet: "
+				    "run this again once it opens (see 'show "
+				    "%s')", r->tid, st, r->tid);
 	if (!r->done)
 		return fm_error_set(FM_ECONFLICT, "task %s is %s (%s): it "
 				    "takes no more results", r->tid,

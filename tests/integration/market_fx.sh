@@ -90,6 +90,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 d["reward_wei"] = "1000"
 d.pop("max_assignments", None)
+d["aggregation"].pop("min_results_per_round", None)
 d.update(json.loads(sys.argv[2]))
 print(json.dumps(d))
 PY

@@ -134,7 +134,7 @@ PY
 fx_spec '{"rounds": 3, "results_per_round": 2, "min_results_per_round": 2,
           "round_duration_s": 600, "validation": {"strategy": "custom"},
           "aggregation": {"rule": "fedavg"},
-          "training": {"epochs": 4, "batch_size": 32, "learning_rate": 0.001,
+          "training": {"epochs": 30, "batch_size": 32, "learning_rate": 0.001,
             "optimizer": "adam", "loss": "sparse_categorical_crossentropy",
             "from_logits": true, "seed": 7,
             "data": {"kind": "image", "format": "idx", "shape": [28, 28],
@@ -148,14 +148,14 @@ for a in json.load(sys.stdin):
     if a["task_id"] == sys.argv[1]:
         print("%d:%s:%s" % (a["round"], a["state"], a["id"]))' "$rtask"
 }
-# alice trains 4 epochs of 5000 images: killed once her slot is taken
+# alice trains 30 epochs of 5000 images (seconds): killed once her slot
+# is taken
 bg alice "$T/kill.json" "$T/kill.log" "$bin/fedmarket-contributor" run "$rtask" --json --data "$held"
 p=$!
 for ((t = 0; t < 300; t++)); do
   mine alice | grep -q '^1:active:' && break
   sleep 0.1
 done
-sleep 0.5
 kill -KILL "$p"
 wait "$p" 2>/dev/null
 killed=$(mine alice | grep '^1:active:' | cut -d: -f3)

@@ -7,7 +7,10 @@
 # aggregate --data` shows the figures of the current version, each input
 # and the new version, refuses (exit 1) and publishes with --force;
 # fedmarket-validatord logs the refusal with what to do, publishes
-# nothing, and publishes with --publish-worse. Prints TAP.
+# nothing, and publishes with --publish-worse. In a task of two rounds
+# the daemon (and `aggregate --keep`) publishes the current model again
+# instead (rule "kept", its metrics saying why), so round 2 opens.
+# Prints TAP.
 set -uo pipefail
 : "${FM_BIN:?}" "${FM_TOP:?}" "${FM_PGBIN:?}" "${FM_PG_PORT:?}"
 : "${FEDMARKET_RPC_URL:?}"
@@ -114,6 +117,7 @@ versions() { creator status "$1" --json | j 'len(d["models"])'; }
 spec manual >"$T/manual.json"
 task=$(creator create-task --json --spec "$T/manual.json" --assets "$T/v0" | j 'd["id"]') ||
   bail "create-task"
+single=$task
 train "$task" || bail "contributors: $(cat "$T"/run-*.log)"
 for rid in $(creator list-results "$task" --state submitted --json | j '" ".join(r["id"] for r in (d["results"] if isinstance(d, dict) else d))'); do
   creator accept "$rid" >/dev/null || bail "accept $rid"
@@ -190,4 +194,54 @@ ok "validatord --publish-worse publishes it (exit $rc)" test "$rc" -eq 0
 ok "... as version 1" test "$(versions "$task")" = 2
 ok "... logging its figures next to the inputs'" \
   grep -q "published version 1 (dp_fedavg of 3 results): held-out accuracy .* (version 0: .*; results " "$T/vd2.log"
+
+# --- a task of several rounds goes on: the current model again -------------
+two_rounds() { spec "$1" | python3 -c 'import json, sys
+d = json.load(sys.stdin); d["rounds"] = 2; print(json.dumps(d))'; }
+two_rounds custom >"$T/kept.json"
+task=$(creator create-task --json --spec "$T/kept.json" --assets "$T/v0" --validator "$validator" | j 'd["id"]') ||
+  bail "create-task (two rounds)"
+train "$task" || bail "contributors: $(cat "$T"/run-*.log)"
+validatord >"$T/vd3.out" 2>"$T/vd3.log"
+rc=$?
+ok "two rounds: validatord --once exits 0 (exit $rc)" test "$rc" -eq 0
+kept_v1() { # TASK: version 1 is version 0's bundle again, saying why
+  creator status "$1" --json | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+v = {m["version"]: m for m in d["models"]}
+m = v[1]["metrics"]
+assert v[1]["rule"] == "kept" and v[1]["bundle_ref"] == v[0]["bundle_ref"], v[1]
+assert len(v[1]["results"]) == 3 and m["results"] == 3
+assert m["kept"].startswith("version 1 (dp_fedavg of 3 results) scores held-out accuracy"), m
+assert m["aggregate"]["rule"] == "dp_fedavg" and m["aggregate"]["accuracy"] < m["accuracy"] == m["previous_accuracy"], m
+assert d["state"] == "open" and d["current_round"] == 2 and d["round"]["state"] == "open", d["round"]'
+}
+ok "a worse version 1 of a two-round task: version 0's model again (rule kept, metrics say why); round 2 opens" \
+  kept_v1 "$task"
+ok "... the log says so" \
+  grep -q "published version 1 as version 0's model again (rule kept, 3 results spent), so the next round opens" "$T/vd3.log"
+two_rounds manual >"$T/manual2.json"
+task=$(creator create-task --json --spec "$T/manual2.json" --assets "$T/v0" | j 'd["id"]') ||
+  bail "create-task (manual, two rounds)"
+train "$task" || bail "contributors: $(cat "$T"/run-*.log)"
+for rid in $(creator list-results "$task" --state submitted --json | j '" ".join(r["id"] for r in (d["results"] if isinstance(d, dict) else d))'); do
+  creator accept "$rid" >/dev/null || bail "accept $rid"
+done
+creator aggregate "$task" --data "$held" >/dev/null 2>"$T/agg2.err"
+rc=$?
+ok "aggregate of a worse version in a two-round task: exit 1, offering --keep (exit $rc)" \
+  bash -c "[ $rc = 1 ] && grep -q 'hint: publish it anyway with --force, or version 0 again in its place with --keep' '$T/agg2.err'"
+creator aggregate "$task" --keep >/dev/null 2>"$T/agg3.err"
+rc=$?
+ok "aggregate --keep without --data: usage error (exit $rc)" \
+  bash -c "[ $rc = 2 ] && grep -q -- '--keep needs --data' '$T/agg3.err'"
+creator aggregate "$single" --data "$held" --keep >/dev/null 2>"$T/agg4.err"
+rc=$?
+ok "aggregate --keep of a one-round task: exit 1, saying why (exit $rc)" \
+  bash -c "[ $rc = 1 ] && grep -q -- '--keep: task $single has one round' '$T/agg4.err'"
+creator aggregate "$task" --data "$held" --keep >"$T/agg5.out" 2>"$T/agg5.err"
+rc=$?
+ok "aggregate --keep publishes version 0 again as version 1 (exit $rc)" \
+  bash -c "[ $rc = 0 ] && grep -q 'published version 1 of task $task as version 0 again (rule kept' '$T/agg5.out'"
+ok "... with why in its metrics; round 2 opens" kept_v1 "$task"
 echo "1..$n"

@@ -134,9 +134,9 @@ ok "... and the task ended rounds_done" \
 ktask=$(task_of '{"rounds": 2, "results_per_round": 3, "min_results_per_round": 3,
   "round_duration_s": 600, "validation": {"strategy": "custom"}, "aggregation": {"rule": "fedavg"}}') ||
   bail "create-task (kill)"
-daemon() { # LOG: a daemon for ktask; $! is the daemon itself
+daemon() { # LOG: a daemon for ktask deciding at once; $! is the daemon
   FEDMARKET_KEYSTORE_DIR=$T/keys/validator FEDMARKET_WORK_DIR=$T/work/validator \
-    "$bin/fedmarket-validatord" "$ktask" --interval 1 >/dev/null 2>"$1" </dev/null &
+    "$bin/fedmarket-validatord" "$ktask" --interval 1 --round-wait 0 >/dev/null 2>"$1" </dev/null &
 }
 round_field() { creator status "$ktask" --json | j "d['round']['$1']"; }
 until_true() { # S SHELL-CONDITION (evaluated again at each look)

@@ -285,7 +285,7 @@ static void test_rounds__status_table(void **state)
 	assert_non_null(strstr(out, "rounds: 3, current round 2, version 2 "
 			       "(sync, 3 result(s) a round (at least 2), "
 			       "target accuracy 0.7000, epsilon 1.5000 so "
-			       "far (budget 4))\n"));
+			       "far, epsilon budget 4)\n"));
 	assert_non_null(strstr(out, "  round  state      version  accepted  "
 			       "rejected  accuracy  epsilon  paid\n"));
 	assert_non_null(strstr(out, "      1  published  v1              3   "

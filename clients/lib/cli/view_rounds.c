@@ -76,8 +76,8 @@ static long long int_of(const json_t *o, const char *k)
 	return (long long)json_integer_value(json_object_get(o, k));
 }
 
-/* "sync, 3 results a round (at least 2), target accuracy 0.80, epsilon
- * 1.23 so far (budget 4)" */
+/* "sync, 3 result(s) a round (at least 2), target accuracy 0.8000,
+ * epsilon 1.2300 so far, epsilon budget 4" */
 static void settings_line(char *out, size_t n, const json_t *t)
 {
 	const json_t *spec = json_object_get(t, "spec");
@@ -103,7 +103,7 @@ static void settings_line(char *out, size_t n, const json_t *t)
 					json_number_value(json_object_get(
 						t, "epsilon")));
 	if (len < n && json_is_number(json_object_get(dp, "max_epsilon")))
-		snprintf(out + len, n - len, " (budget %g)",
+		snprintf(out + len, n - len, ", epsilon budget %g",
 			 json_number_value(json_object_get(dp, "max_epsilon")));
 }
 
