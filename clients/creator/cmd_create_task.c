@@ -101,11 +101,7 @@ static int push_assets(struct cli *c, struct store_ref *ref, const char *dir,
 			return err;
 	}
 	info.model = meta;
-	cli_on(c, CLI_ON_STORAGE);
-	err = store_open(&st, NULL, &c->cfg);
-	if (err)
-		goto done;
-	err = store_ensure(st);
+	err = work_store_for_push(c, &st);
 	if (err)
 		goto done;
 	err = store_bundle_push(st, ref, NULL, dir, &info, NULL);

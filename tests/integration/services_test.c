@@ -18,6 +18,7 @@
 #include "db/db.h"
 #include "engine/ml.h"
 #include "http/client.h"
+#include "market/spec.h"
 #include "marketfx.h"
 #include "storage/bundle.h"
 #include "storage/store.h"
@@ -780,6 +781,46 @@ static void test_services__bad_input_gets_the_right_status(void **state)
 /* No answer names the server's own folders, hosts or ports: a bundle's
  * problem is named by its path in the bundle, a reward too large for
  * the escrow by its fields. */
+/* A task paying by contribution caps each result at its round's pool on
+ * chain (fundScored): funded with fund() it is refused, naming the cap. */
+static void test_services__scored_task_needs_its_cap_on_chain(void **state)
+{
+	json_t *spec, *task = NULL, *e;
+	char cap[80];
+	int code;
+
+	(void)state;
+	for (int scored_funding = 0; scored_funding < 2; scored_funding++) {
+		spec = funded_spec("model_contributor", G.assets_mlp, 3,
+				   "manual", 0);
+		json_object_set_new(spec, "reward",
+				    json_pack("{s:s, s:s}", "per_result_wei",
+					      sv(spec, "reward_wei"),
+					      "scoring", "shapley"));
+		assert_int_equal(spec_wei_mul(cap, sv(spec, "reward_wei"), 3),
+				 FM_OK);
+		assert_int_equal(chainfx_fund_scored(
+					 &G.creator, G.escrow,
+					 sv(spec, "task_id"), G.operator_addr,
+					 (uint64_t)time(NULL) + 2 * 86400,
+					 sv(spec, "reward_wei"), 3,
+					 scored_funding ? cap : NULL),
+				 FM_OK);
+		code = post(TASKD, &G.creator, "/v1/tasks", spec, NULL, &task);
+		if (scored_funding) {
+			assert_int_equal(code, 201);
+			assert_string_equal(sv(task, "state"), "open");
+		} else {
+			assert_int_equal(code, 422);
+			e = json_object_get(task, "error");
+			if (!strstr(sv(e, "message"), "fund it with fundScored"))
+				fail_msg("message: %s", sv(e, "message"));
+		}
+		json_decref(task);
+		json_decref(spec);
+	}
+}
+
 static void test_services__messages_name_no_server_detail(void **state)
 {
 	struct chain_key worker;
@@ -2031,6 +2072,7 @@ int main(void)
 		cmocka_unit_test(
 			test_services__auto_approval_waits_for_its_delay),
 		cmocka_unit_test(test_services__bad_input_gets_the_right_status),
+		cmocka_unit_test(test_services__scored_task_needs_its_cap_on_chain),
 		cmocka_unit_test(
 			test_services__messages_name_no_server_detail),
 		cmocka_unit_test(

@@ -148,6 +148,24 @@ static int stage_dir(char *out, size_t n)
 	return FM_OK;
 }
 
+int work_store_for_push(struct cli *c, struct store **out)
+{
+	struct store *st = NULL;
+	int err;
+
+	cli_on(c, CLI_ON_STORAGE);
+	err = store_open(&st, NULL, &c->cfg);
+	if (err)
+		return err;
+	err = store_ensure(st);
+	if (err) {
+		store_free(st);
+		return err;
+	}
+	*out = st;
+	return FM_OK;
+}
+
 static int push_dir(struct cli *c, struct store_ref *out, const char *dir,
 		    enum store_kind kind, const char *name, const json_t *model,
 		    const json_t *meta)
@@ -155,16 +173,12 @@ static int push_dir(struct cli *c, struct store_ref *out, const char *dir,
 	struct store_bundle_info info = { kind, name, "1", NULL, NULL, model,
 					  meta };
 	struct store *st = NULL;
-	enum cli_on prev = cli_on(c, CLI_ON_STORAGE);
-	int err = store_open(&st, NULL, &c->cfg);
+	enum cli_on prev = c->on;
+	int err = work_store_for_push(c, &st);
 
 	if (err)
 		return err;
-	err = store_ensure(st);
-	if (err)
-		goto done;
 	err = store_bundle_push(st, out, NULL, dir, &info, NULL);
-done:
 	store_free(st);
 	if (!err)
 		c->on = prev;
@@ -216,17 +230,14 @@ int work_push_blob_json(struct cli *c, struct store_ref *out,
 			const json_t *doc)
 {
 	struct store *st = NULL;
-	enum cli_on prev = cli_on(c, CLI_ON_STORAGE);
+	enum cli_on prev = c->on;
 	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS |
 					     JSON_REAL_PRECISION(17));
 	int err;
 
 	if (!text)
 		return fm_error_set(FM_ENOMEM, "out of memory");
-	err = store_open(&st, NULL, &c->cfg);
-	if (err)
-		goto done;
-	err = store_ensure(st);
+	err = work_store_for_push(c, &st);
 	if (err)
 		goto done;
 	err = store_blob_put_mem(st, out, text, strlen(text));

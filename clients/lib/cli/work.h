@@ -42,6 +42,9 @@ int work_push_model(struct cli *c, struct store_ref *out,
 
 /* Pushes one JSON document as the only file (named file) of a bundle of
  * kind. */
+/* The configured store, created if missing, ready to take pushes (the
+ * CLI's failure hints now speak of storage). */
+int work_store_for_push(struct cli *c, struct store **out);
 int work_push_json(struct cli *c, struct store_ref *out, const json_t *doc,
 		   const char *file, enum store_kind kind, const char *name);
 /* Pushes doc as one blob (compact JSON, sorted keys): its reference is
