@@ -2064,6 +2064,92 @@ static void test_services__rounds_over_http(void **state)
 	json_decref(spec);
 }
 
+/* A model result pushed from a folder made from seed; extra (a file name,
+ * or NULL) is added beside model/ so the bundle differs but the weights
+ * do not. */
+static void seeded_result(char ref[65], uint64_t seed, const char *extra)
+{
+	char dir[256];
+	json_t *meta = model_meta();
+
+	model_dir(dir, sizeof(dir), mlp_spec, seed, 0);
+	if (extra)
+		write_file(dir, extra, "notes\n");
+	push_bundle(ref, dir, STORE_KIND_RESULT, meta);
+	json_decref(meta);
+	tenv_sh("rm -rf %s", dir);
+}
+
+/* A fresh key takes a slot and submits another contributor's bundle, or
+ * the same weights in a new bundle: 409 naming the first result, and
+ * the slot stays free for real work. */
+static void test_services__copies_are_refused(void **state)
+{
+	struct chain_key honest, copier;
+	char ref[65], same_w[65], own[65], p[256], id[67];
+	json_t *spec, *task = NULL, *a = NULL, *b = NULL, *r = NULL, *o = NULL;
+	json_t *body, *checks;
+
+	(void)state;
+	assert_int_equal(chain_key_generate(&honest), FM_OK);
+	assert_int_equal(chain_key_generate(&copier), FM_OK);
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 1);
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL,
+			      &task),
+			 201);
+	snprintf(id, sizeof(id), "%s", sv(task, "id"));
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", id);
+	assert_int_equal(post(ASSIGND, &honest, p, NULL, NULL, &a), 201);
+	assert_int_equal(post(ASSIGND, &copier, p, NULL, NULL, &b), 201);
+
+	seeded_result(ref, 21, NULL);
+	seeded_result(same_w, 21, "NOTES.txt");
+	seeded_result(own, 22, NULL);
+	assert_string_not_equal(ref, same_w);
+
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
+	body = json_pack("{s:s, s:i}", "bundle", ref, "num_examples", 100);
+	assert_int_equal(post(RESULTD, &honest, p, body, NULL, &r), 201);
+	json_decref(body);
+	checks = json_object_get(r, "checks");
+	assert_int_equal(strlen(sv(checks, "weights_sha256")), 64);
+
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(b, "id"));
+	body = json_pack("{s:s, s:i}", "bundle", ref, "num_examples", 100);
+	assert_int_equal(post(RESULTD, &copier, p, body, NULL, &o), 409);
+	if (!strstr(err_msg(o), sv(r, "id")) ||
+	    !strstr(err_msg(o), "has the same bundle: copies are not paid"))
+		fail_msg("copied bundle told \"%s\"", err_msg(o));
+	json_decref(o);
+	json_decref(body);
+
+	body = json_pack("{s:s, s:i}", "bundle", same_w, "num_examples", 100);
+	assert_int_equal(post(RESULTD, &copier, p, body, NULL, &o), 409);
+	if (!strstr(err_msg(o), sv(r, "id")) ||
+	    !strstr(err_msg(o), "has the same weights: copies are not paid"))
+		fail_msg("copied weights told \"%s\"", err_msg(o));
+	json_decref(o);
+	json_decref(body);
+
+	/* refused submissions change nothing: the copier's own work goes in */
+	body = json_pack("{s:s, s:i}", "bundle", own, "num_examples", 100);
+	assert_int_equal(post(RESULTD, &copier, p, body, NULL, &o), 201);
+	assert_string_not_equal(sv(json_object_get(o, "checks"),
+				   "weights_sha256"),
+				sv(checks, "weights_sha256"));
+	json_decref(o);
+	json_decref(body);
+	path_of(p, sizeof(p), "/v1/tasks/%s/results", id);
+	assert_int_equal(get(RESULTD, p, &o), 200);
+	assert_int_equal(json_array_size(json_object_get(o, "results")), 2);
+	json_decref(o);
+	json_decref(spec);
+	json_decref(task);
+	json_decref(a);
+	json_decref(b);
+	json_decref(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2092,6 +2178,7 @@ int main(void)
 			test_services__fifty_racers_ten_slots_over_http),
 		cmocka_unit_test(test_services__info_and_metrics),
 		cmocka_unit_test(test_services__rounds_over_http),
+		cmocka_unit_test(test_services__copies_are_refused),
 		cmocka_unit_test(test_services__slowloris_leaves_room),
 		cmocka_unit_test(
 			test_services__serve_again_after_database_restart),
