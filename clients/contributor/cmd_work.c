@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/fjson.h"
 #include "engine/fedsim.h"
+#include "market/spec.h"
 
 #include <errno.h>
 #include <math.h>
@@ -496,6 +497,16 @@ int contrib_trained(struct cli *c, const char *aid, json_t **summary)
 	return FM_OK;
 }
 
+/* The most examples a result of task may claim. */
+static long long examples_cap(const json_t *task)
+{
+	const json_t *v = json_object_get(json_object_get(task, "spec"),
+					  "max_examples_per_result");
+
+	return json_is_integer(v) && json_integer_value(v) > 0
+		? (long long)json_integer_value(v) : SPEC_EXAMPLES_DEFAULT;
+}
+
 int contrib_send(struct cli *c, const char *aid, const char *model_dir,
 		 long examples, long base_version, json_t **out)
 {
@@ -504,6 +515,7 @@ int contrib_send(struct cli *c, const char *aid, const char *model_dir,
 	struct store_ref ref;
 	struct api *a = NULL;
 	char dir[WORK_PATH_MAX], path[120], name[64];
+	long long n = examples, cap;
 	int err;
 
 	/* a model given by path is checked before anything is asked */
@@ -525,14 +537,28 @@ int contrib_send(struct cli *c, const char *aid, const char *model_dir,
 		if (err)
 			goto done;
 	}
+	cap = examples_cap(task);
+	if (res) {
+		/* trained here on more than the task weighs: it weighs the
+		 * cap, as aggregation would */
+		n = json_integer_value(json_object_get(res, "num_examples"));
+		if (n > cap)
+			n = cap;
+	}
+	if (n < 1 || n > cap) {
+		/* resultd's words, before anything is uploaded */
+		err = fm_error_set(FM_EUNPROCESSABLE,
+				   "num_examples: %lld is not in 1 to %lld "
+				   "(task.max_examples_per_result)",
+				   n, cap);
+		goto done;
+	}
 	snprintf(name, sizeof(name), "result-%.8s", aid);
 	err = work_push_model(c, &ref, m, STORE_KIND_RESULT, name, NULL);
 	if (err)
 		goto done;
 	body = json_pack("{s:s, s:I}", "bundle", ref.hex, "num_examples",
-			 (json_int_t)(res ? json_integer_value(json_object_get(
-						    res, "num_examples"))
-					  : examples));
+			 (json_int_t)n);
 	if (res) {
 		json_object_set(body, "metrics", json_object_get(res, "metrics"));
 		if (json_is_integer(json_object_get(res, "base_version")))

@@ -146,6 +146,7 @@ struct entry {
 	struct ml_eval ev;
 	int evaluated;
 	int arch_ok;
+	char copy[160]; /* why it is a copy, or "" */
 };
 
 /* The round's models: the current version's and every result's (the
@@ -272,6 +273,87 @@ done:
 	return err;
 }
 
+/* Updates this close to another's (cosine of the deltas from base) are
+ * copies; an update this small beside base is no training. */
+#define COPY_COSINE 0.999
+#define NO_TRAINING_REL 1e-7
+
+/* Whether entry a was submitted before entry b (ties: by id). */
+static int submitted_before(const struct entry *a, const struct entry *b)
+{
+	int c = strcmp(cli_str(a->result, "submitted_at"),
+		       cli_str(b->result, "submitted_at"));
+
+	return c ? c < 0 : strcmp(cli_str(a->result, "id"),
+				  cli_str(b->result, "id")) < 0;
+}
+
+static double delta_dot(const float *b, const float *x, const float *y,
+			size_t n)
+{
+	double s = 0;
+
+	for (size_t j = 0; j < n; j++)
+		s += ((double)x[j] - b[j]) * ((double)y[j] - b[j]);
+	return s;
+}
+
+/* Marks each submitted update of p with the task's architecture that
+ * equals base (no training) or points the way of an update submitted
+ * before it in the round (a copy, scaled or not): its copy reason. */
+static int mark_copies(struct pool *p)
+{
+	size_t n = 0;
+	const float *b = ml_model_params_const(p->base, &n);
+	double *norm = calloc(p->n + 1, sizeof(*norm)), bnorm = 0;
+
+	if (!norm)
+		return fm_error_set(FM_ENOMEM, "out of memory");
+	for (size_t j = 0; j < n; j++)
+		bnorm += (double)b[j] * b[j];
+	bnorm = sqrt(bnorm);
+	for (size_t i = 0; i < p->n; i++)
+		if (p->e[i].arch_ok)
+			norm[i] = sqrt(delta_dot(b, ml_model_params_const(
+							    p->e[i].m, NULL),
+						 ml_model_params_const(
+							 p->e[i].m, NULL),
+						 n));
+	for (size_t i = 0; i < p->ns; i++) {
+		struct entry *x = &p->e[i];
+		const float *xi;
+
+		if (!x->arch_ok)
+			continue;
+		if (norm[i] <= NO_TRAINING_REL * (bnorm + 1e-30)) {
+			snprintf(x->copy, sizeof(x->copy), "update equals the "
+				 "current version: no training");
+			continue;
+		}
+		xi = ml_model_params_const(x->m, NULL);
+		for (size_t j = 0; j < p->n; j++) {
+			const struct entry *y = &p->e[j];
+			double cos;
+
+			if (j == i || !y->arch_ok || norm[j] == 0 ||
+			    !submitted_before(y, x))
+				continue;
+			cos = delta_dot(b, xi, ml_model_params_const(y->m,
+								    NULL),
+					n) / (norm[i] * norm[j]);
+			if (cos < COPY_COSINE)
+				continue;
+			snprintf(x->copy, sizeof(x->copy), "result %s of this "
+				 "round has the same update (cosine %.4f): "
+				 "copies are not paid",
+				 cli_str(y->result, "id"), cos);
+			break;
+		}
+	}
+	free(norm);
+	return FM_OK;
+}
+
 /* What every model verdict of a round is measured against. */
 struct model_bar {
 	struct thresholds t;
@@ -297,6 +379,8 @@ static void model_verdict(struct verdict *v, const struct entry *x, double s,
 		add_reason(v, "not the task's architecture");
 		return;
 	}
+	if (x->copy[0])
+		add_reason(v, "%s", x->copy);
 	if (x->evaluated) {
 		json_object_set_new(v->metrics, "accuracy", json_real(acc));
 		json_object_set_new(v->metrics, "loss", json_real(x->ev.loss));
@@ -354,6 +438,11 @@ static int judge_models(struct cli *c, const struct policy_in *in,
 	/* the pool: every update of this round with the task's architecture */
 	if (p.contributor && !isnan(bar.t.max_distance)) {
 		err = screen_updates(&p, score, &bar.screen);
+		if (err)
+			goto done;
+	}
+	if (p.contributor) {
+		err = mark_copies(&p);
 		if (err)
 			goto done;
 	}

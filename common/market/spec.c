@@ -789,7 +789,8 @@ int task_spec_parse(struct task_spec *out, const json_t *spec, long long now)
 		"task_id", "title", "description", "kind", "reward_wei",
 		"max_assignments", "assignment_duration_s", "lifetime_s",
 		"expires_at", "validator", "validation", "training",
-		"aggregation", "assets", "max_result_bytes", "rounds",
+		"aggregation", "assets", "max_result_bytes",
+		"max_examples_per_result", "rounds",
 		"results_per_round", "round_duration_s",
 		"min_results_per_round", "target_accuracy", "reward", NULL
 	};
@@ -821,6 +822,11 @@ int task_spec_parse(struct task_spec *out, const json_t *spec, long long now)
 	err = fj_int_opt(spec, "task", "max_result_bytes", 1,
 			 SPEC_RESULT_BYTES_MAX, SPEC_RESULT_BYTES_DEFAULT,
 			 &s.max_result_bytes);
+	if (err)
+		return err;
+	err = fj_int_opt(spec, "task", "max_examples_per_result", 1,
+			 SPEC_EXAMPLES_MAX, SPEC_EXAMPLES_DEFAULT,
+			 &s.max_examples_per_result);
 	if (err)
 		return err;
 	err = fj_str(spec, "task", "assets", 64, &str);

@@ -39,6 +39,8 @@ struct task_spec {
 	long long min_results_per_round;
 	int rule; /* index into aggregation_rule_names */
 	long long max_result_bytes; /* a result bundle's size at most */
+	/* the FedAvg weight one result may claim at most */
+	long long max_examples_per_result;
 	/* rounds: version r is the aggregate of round r */
 	long long rounds;
 	long long round_duration_s;
@@ -65,6 +67,9 @@ struct task_spec {
 /* max_result_bytes when the spec does not say, and its ceiling. */
 #define SPEC_RESULT_BYTES_DEFAULT (256LL << 20)
 #define SPEC_RESULT_BYTES_MAX (1LL << 30)
+/* max_examples_per_result when the spec does not say, and its ceiling. */
+#define SPEC_EXAMPLES_DEFAULT 100000LL
+#define SPEC_EXAMPLES_MAX (1LL << 40)
 /* rounds at most, and payouts of a task at most (the escrow's uint32). */
 #define SPEC_ROUNDS_MAX 10000
 #define SPEC_PAYOUTS_MAX 1000000

@@ -13,6 +13,7 @@
 #include "service/checks.h"
 #include "service/svc.h"
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,7 +40,8 @@ static int read_result(struct market_result_in *in, const json_t *body)
 	err = fj_str(body, "", "bundle", 64, &in->bundle_ref);
 	if (err)
 		return err;
-	err = fj_int_opt(body, "", "num_examples", 0, 1LL << 40, 0,
+	/* an integer here; its range is the task's (examples_ok) */
+	err = fj_int_opt(body, "", "num_examples", LLONG_MIN, LLONG_MAX, 0,
 			 &in->num_examples);
 	if (err)
 		return err;
@@ -47,6 +49,30 @@ static int read_result(struct market_result_in *in, const json_t *body)
 	if (err)
 		return err;
 	in->reported_metrics = metrics;
+	return FM_OK;
+}
+
+/* num_examples is a FedAvg weight: at least 1 and at most the task's
+ * max_examples_per_result (its default for tasks posted before it), so
+ * no result outweighs the rest by claiming more. */
+static int examples_ok(const json_t *task, long long n, int given)
+{
+	const json_t *v = json_object_get(json_object_get(task, "spec"),
+					  "max_examples_per_result");
+	long long cap = json_is_integer(v) && json_integer_value(v) > 0
+		? (long long)json_integer_value(v) : SPEC_EXAMPLES_DEFAULT;
+
+	if (!given)
+		return fm_error_set(FM_EUNPROCESSABLE,
+				    "num_examples: required: the examples the "
+				    "result was trained on, 1 to %lld "
+				    "(task.max_examples_per_result)",
+				    cap);
+	if (n < 1 || n > cap)
+		return fm_error_set(FM_EUNPROCESSABLE,
+				    "num_examples: %lld is not in 1 to %lld "
+				    "(task.max_examples_per_result)",
+				    n, cap);
 	return FM_OK;
 }
 
@@ -91,6 +117,10 @@ static int submit(struct http_req *req, void *arg)
 	if (err)
 		goto done;
 	claimed = 1;
+	err = examples_ok(task, in.num_examples,
+			  json_object_get(body, "num_examples") != NULL);
+	if (err)
+		goto done;
 	err = budget_take_slot(&budget);
 	if (err)
 		goto busy;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/sha256.h"
 #include "core/err.h"
 #include "db/db.h"
 #include "market/market.h"
@@ -57,13 +58,15 @@ static void take_and_submit(struct mdb *m, json_t **res, const char *id,
 	json_t *a = NULL;
 	struct market_result_in in = {
 		.contributor = who,
-		.bundle_ref = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-			      "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
 		.num_examples = 10,
 	};
+	char ref[SHA256_HEX_LEN + 1];
 
 	assert_int_equal(market_assign(m->pool, &a, id, who), FM_OK);
 	in.assignment_id = str(a, "id");
+	/* a bundle of its own: a task refuses a copy of another result */
+	fm_sha256_hex(ref, in.assignment_id, strlen(in.assignment_id));
+	in.bundle_ref = ref;
 	assert_int_equal(market_result_submit(m->pool, res, &in), FM_OK);
 	json_decref(a);
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/sha256.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "db/db.h"
@@ -72,14 +73,16 @@ static long long count(struct mdb *m, const char *sql, const char *arg)
 static void submit(struct mdb *m, json_t **res, const char *assignment,
 		   const char *who)
 {
+	char ref[SHA256_HEX_LEN + 1];
 	struct market_result_in in = {
 		.assignment_id = assignment,
 		.contributor = who,
-		.bundle_ref = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-			      "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+		.bundle_ref = ref,
 		.num_examples = 600,
 	};
 
+	/* a bundle of its own: a task refuses a copy of another result */
+	fm_sha256_hex(ref, assignment, strlen(assignment));
 	assert_int_equal(market_result_submit(m->pool, res, &in), FM_OK);
 }
 

@@ -14,6 +14,7 @@
 #include "chain/rpc.h"
 #include "chain/sig.h"
 #include "chainfx.h"
+#include "core/sha256.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -110,6 +111,7 @@ static void accept_results(struct fx *f, const char *id, int n,
 	for (int i = 0; i < n; i++) {
 		json_t *a = NULL, *r = NULL, *d = NULL;
 		struct market_result_in in = { 0 };
+		char ref[SHA256_HEX_LEN + 1];
 		struct market_decision_in dec = { 0 };
 
 		mfx_address(who[i]);
@@ -117,8 +119,8 @@ static void accept_results(struct fx *f, const char *id, int n,
 				 FM_OK);
 		in.assignment_id = json_string_value(json_object_get(a, "id"));
 		in.contributor = who[i];
-		in.bundle_ref = "abababababababababababababababab"
-				"abababababababababababababababab";
+		fm_sha256_hex(ref, in.assignment_id, strlen(in.assignment_id));
+		in.bundle_ref = ref;
 		assert_int_equal(market_result_submit(f->db.pool, &r, &in),
 				 FM_OK);
 		dec.result_id = json_string_value(json_object_get(r, "id"));
@@ -676,12 +678,13 @@ static void one_result(struct fx *f, char rid[37], const char *id,
 	json_t *a = NULL, *r = NULL, *d = NULL;
 	struct market_result_in in = { 0 };
 	struct market_decision_in dec = { 0 };
+	char ref[SHA256_HEX_LEN + 1];
 
 	assert_int_equal(market_assign(f->db.pool, &a, id, who), FM_OK);
 	in.assignment_id = json_string_value(json_object_get(a, "id"));
 	in.contributor = who;
-	in.bundle_ref = "abababababababababababababababab"
-			"abababababababababababababababab";
+	fm_sha256_hex(ref, in.assignment_id, strlen(in.assignment_id));
+	in.bundle_ref = ref;
 	assert_int_equal(market_result_submit(f->db.pool, &r, &in), FM_OK);
 	snprintf(rid, 37, "%s", json_string_value(json_object_get(r, "id")));
 	dec.result_id = rid;

@@ -462,7 +462,7 @@ static void test_services__engineer_and_annotator_tasks(void **state)
 	json_decref(meta);
 	tenv_sh("rm -rf %s", dir);
 	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
-	body = json_pack("{s:s}", "bundle", ref);
+	body = json_pack("{s:s, s:i}", "bundle", ref, "num_examples", 100);
 	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &r), 201);
 	json_decref(body);
 	/* the auto strategy accepts it within a sweep */
@@ -496,7 +496,7 @@ static void test_services__engineer_and_annotator_tasks(void **state)
 		   "{\"labels\":{\"i1\":\"cat\",\"i2\":\"horse\"}}");
 	push_bundle(ref, dir, STORE_KIND_RESULT, NULL);
 	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
-	body = json_pack("{s:s}", "bundle", ref);
+	body = json_pack("{s:s, s:i}", "bundle", ref, "num_examples", 100);
 	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &r), 422);
 	assert_non_null(strstr(err_msg(r), "labels.i2: not one of the task's"));
 	json_decref(r);
@@ -505,7 +505,7 @@ static void test_services__engineer_and_annotator_tasks(void **state)
 		   "{\"labels\":{\"i1\":\"cat\",\"i2\":\"dog\"}}");
 	push_bundle(ref, dir, STORE_KIND_RESULT, NULL);
 	tenv_sh("rm -rf %s", dir);
-	body = json_pack("{s:s}", "bundle", ref);
+	body = json_pack("{s:s, s:i}", "bundle", ref, "num_examples", 100);
 	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &r), 201);
 	assert_int_equal(json_integer_value(json_object_get(
 				 json_object_get(r, "checks"), "labels")),
@@ -744,7 +744,7 @@ static void test_services__bad_input_gets_the_right_status(void **state)
 	push_bundle(ref, dir, STORE_KIND_RESULT, meta);
 	tenv_sh("rm -rf %s", dir);
 	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
-	body = json_pack("{s:s}", "bundle", ref);
+	body = json_pack("{s:s, s:i}", "bundle", ref, "num_examples", 100);
 	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o), 422);
 	assert_non_null(strstr(err_msg(o), "architecture"));
 	json_decref(o);
@@ -753,13 +753,13 @@ static void test_services__bad_input_gets_the_right_status(void **state)
 	model_dir(dir, sizeof(dir), mlp_spec, 3, 1);
 	push_bundle(ref, dir, STORE_KIND_RESULT, meta);
 	tenv_sh("rm -rf %s", dir);
-	body = json_pack("{s:s}", "bundle", ref);
+	body = json_pack("{s:s, s:i}", "bundle", ref, "num_examples", 100);
 	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o), 422);
 	json_decref(o);
 	json_decref(body);
 	json_decref(meta);
 	/* someone else's assignment: 403 */
-	body = json_pack("{s:s}", "bundle", ref);
+	body = json_pack("{s:s, s:i}", "bundle", ref, "num_examples", 100);
 	assert_int_equal(post(RESULTD, &G.creator, p, body, NULL, &o), 403);
 	json_decref(o);
 	json_decref(body);
@@ -767,7 +767,7 @@ static void test_services__bad_input_gets_the_right_status(void **state)
 	char *big = malloc(100000);
 	memset(big, 'x', 99999);
 	big[99999] = '\0';
-	body = json_pack("{s:s}", "bundle", big);
+	body = json_pack("{s:s, s:i}", "bundle", big, "num_examples", 100);
 	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o), 413);
 	json_decref(o);
 	json_decref(body);
@@ -861,7 +861,7 @@ static void test_services__messages_name_no_server_detail(void **state)
 	json_decref(meta);
 	tenv_sh("rm -rf %s", dir);
 	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
-	body = json_pack("{s:s}", "bundle", ref);
+	body = json_pack("{s:s, s:i}", "bundle", ref, "num_examples", 100);
 	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o), 422);
 	if (!strstr(err_msg(o), "model/model.json") ||
 	    strstr(err_msg(o), "/tmp") || strstr(err_msg(o), "fedmarket-"))
@@ -1073,7 +1073,7 @@ static void test_services__submit_retried_after_a_crash(void **state)
 	new_assignment(id, &worker);
 	padded_result(ref, pad, 8, 21);
 	path_of(p, sizeof(p), "/v1/assignments/%s/result", id);
-	body = json_pack("{s:s}", "bundle", ref);
+	body = json_pack("{s:s, s:i}", "bundle", ref, "num_examples", 100);
 	blobsrv_hold(G.blobs, pad);
 	q = (struct poster){ RESULTD2, &worker, p, body, "submit-1", NULL, 0,
 			     NULL };
@@ -1175,7 +1175,7 @@ static void test_services__concurrent_submits_download_once(void **state)
 	new_assignment(id, &worker);
 	padded_result(ref, pad, 8, 31);
 	path_of(p, sizeof(p), "/v1/assignments/%s/result", id);
-	body = json_pack("{s:s}", "bundle", ref);
+	body = json_pack("{s:s, s:i}", "bundle", ref, "num_examples", 100);
 	blobsrv_hold(G.blobs, pad);
 	uint64_t sent0 = blobsrv_bytes(G.blobs);
 	pthread_barrier_init(&go, NULL, N);
@@ -1267,7 +1267,7 @@ static void test_services__result_size_weighed_before_fetching(void **state)
 	(void)state;
 	assert_int_equal(chain_key_generate(&worker), FM_OK);
 	repeated_result(ref, key, 400, 3);
-	body = json_pack("{s:s}", "bundle", ref);
+	body = json_pack("{s:s, s:i}", "bundle", ref, "num_examples", 100);
 	for (int i = 0; i < 2; i++) {
 		spec = funded_spec("data_annotator", G.assets_items, 2,
 				   "manual", 1);
@@ -1331,7 +1331,8 @@ static void test_services__resultd_bounds_its_checks(void **state)
 	for (int c = 0; c < 2; c++) {
 		struct poster q = { 0 };
 		pthread_t t;
-		json_t *b1 = json_pack("{s:s}", "bundle", ref1);
+		json_t *b1 = json_pack("{s:s, s:i}", "bundle", ref1,
+				 "num_examples", 100);
 		char *b2 = NULL;
 
 		svcfx_stop(&G.svc[RESULTD2]);
@@ -1348,7 +1349,8 @@ static void test_services__resultd_bounds_its_checks(void **state)
 			usleep(20000);
 		assert_int_equal(blobsrv_held(G.blobs), 1);
 		/* a second 16 MiB check: no slot, or no room */
-		json_t *jb = json_pack("{s:s}", "bundle", ref2);
+		json_t *jb = json_pack("{s:s, s:i}", "bundle", ref2,
+				 "num_examples", 100);
 		b2 = json_dumps(jb, JSON_COMPACT);
 		json_decref(jb);
 		int gets2 = blobsrv_gets(G.blobs, pad2);
@@ -1956,20 +1958,23 @@ static void test_services__rounds_over_http(void **state)
 	json_decref(meta);
 	tenv_sh("rm -rf %s", dir);
 	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
-	body = json_pack("{s:s, s:i}", "bundle", ref, "base_version", 1);
+	body = json_pack("{s:s, s:i, s:i}", "bundle", ref,
+			 "base_version", 1, "num_examples", 100);
 	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o), 409);
 	if (!strstr(err_msg(o), "result trained from version 1; the current "
 				"version is 0"))
 		fail_msg("stale result told \"%s\"", err_msg(o));
 	json_decref(o);
 	json_decref(body);
-	body = json_pack("{s:s, s:s}", "bundle", ref, "base_version", "0");
+	body = json_pack("{s:s, s:s, s:i}", "bundle", ref,
+			 "base_version", "0", "num_examples", 100);
 	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o), 400);
 	if (!strstr(err_msg(o), "base_version"))
 		fail_msg("bad base_version told \"%s\"", err_msg(o));
 	json_decref(o);
 	json_decref(body);
-	body = json_pack("{s:s, s:i}", "bundle", ref, "base_version", 0);
+	body = json_pack("{s:s, s:i, s:i}", "bundle", ref,
+			 "base_version", 0, "num_examples", 100);
 	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &r), 201);
 	json_decref(body);
 	assert_int_equal(json_integer_value(json_object_get(r, "round")), 1);
@@ -2064,6 +2069,153 @@ static void test_services__rounds_over_http(void **state)
 	json_decref(spec);
 }
 
+/* A model result pushed from a folder made from seed; extra (a file name,
+ * or NULL) is added beside model/ so the bundle differs but the weights
+ * do not. */
+static void seeded_result(char ref[65], uint64_t seed, const char *extra)
+{
+	char dir[256];
+	json_t *meta = model_meta();
+
+	model_dir(dir, sizeof(dir), mlp_spec, seed, 0);
+	if (extra)
+		write_file(dir, extra, "notes\n");
+	push_bundle(ref, dir, STORE_KIND_RESULT, meta);
+	json_decref(meta);
+	tenv_sh("rm -rf %s", dir);
+}
+
+/* A fresh key takes a slot and submits another contributor's bundle, or
+ * the same weights in a new bundle: 409 naming the first result, and
+ * the slot stays free for real work. */
+static void test_services__copies_are_refused(void **state)
+{
+	struct chain_key honest, copier;
+	char ref[65], same_w[65], own[65], p[256], id[67];
+	json_t *spec, *task = NULL, *a = NULL, *b = NULL, *r = NULL, *o = NULL;
+	json_t *body, *checks;
+
+	(void)state;
+	assert_int_equal(chain_key_generate(&honest), FM_OK);
+	assert_int_equal(chain_key_generate(&copier), FM_OK);
+	spec = funded_spec("model_contributor", G.assets_mlp, 2, "manual", 1);
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL,
+			      &task),
+			 201);
+	snprintf(id, sizeof(id), "%s", sv(task, "id"));
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", id);
+	assert_int_equal(post(ASSIGND, &honest, p, NULL, NULL, &a), 201);
+	assert_int_equal(post(ASSIGND, &copier, p, NULL, NULL, &b), 201);
+
+	seeded_result(ref, 21, NULL);
+	seeded_result(same_w, 21, "NOTES.txt");
+	seeded_result(own, 22, NULL);
+	assert_string_not_equal(ref, same_w);
+
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
+	body = json_pack("{s:s, s:i}", "bundle", ref, "num_examples", 100);
+	assert_int_equal(post(RESULTD, &honest, p, body, NULL, &r), 201);
+	json_decref(body);
+	checks = json_object_get(r, "checks");
+	assert_int_equal(strlen(sv(checks, "weights_sha256")), 64);
+
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(b, "id"));
+	body = json_pack("{s:s, s:i}", "bundle", ref, "num_examples", 100);
+	assert_int_equal(post(RESULTD, &copier, p, body, NULL, &o), 409);
+	if (!strstr(err_msg(o), sv(r, "id")) ||
+	    !strstr(err_msg(o), "has the same bundle: copies are not paid"))
+		fail_msg("copied bundle told \"%s\"", err_msg(o));
+	json_decref(o);
+	json_decref(body);
+
+	body = json_pack("{s:s, s:i}", "bundle", same_w, "num_examples", 100);
+	assert_int_equal(post(RESULTD, &copier, p, body, NULL, &o), 409);
+	if (!strstr(err_msg(o), sv(r, "id")) ||
+	    !strstr(err_msg(o), "has the same weights: copies are not paid"))
+		fail_msg("copied weights told \"%s\"", err_msg(o));
+	json_decref(o);
+	json_decref(body);
+
+	/* refused submissions change nothing: the copier's own work goes in */
+	body = json_pack("{s:s, s:i}", "bundle", own, "num_examples", 100);
+	assert_int_equal(post(RESULTD, &copier, p, body, NULL, &o), 201);
+	assert_string_not_equal(sv(json_object_get(o, "checks"),
+				   "weights_sha256"),
+				sv(checks, "weights_sha256"));
+	json_decref(o);
+	json_decref(body);
+	path_of(p, sizeof(p), "/v1/tasks/%s/results", id);
+	assert_int_equal(get(RESULTD, p, &o), 200);
+	assert_int_equal(json_array_size(json_object_get(o, "results")), 2);
+	json_decref(o);
+	json_decref(spec);
+	json_decref(task);
+	json_decref(a);
+	json_decref(b);
+	json_decref(r);
+}
+
+/* num_examples is a FedAvg weight: required, at least 1 and at most the
+ * task's max_examples_per_result (422 naming both), checked before
+ * anything is downloaded; a refusal leaves the assignment to its owner. */
+static void test_services__examples_are_capped(void **state)
+{
+	struct chain_key worker;
+	char ref[65], p[256];
+	json_t *spec, *task = NULL, *a = NULL, *o = NULL, *body;
+	static const long long bad[] = { 501, 0, -3, 1LL << 40 };
+
+	(void)state;
+	assert_int_equal(chain_key_generate(&worker), FM_OK);
+	spec = funded_spec("model_contributor", G.assets_mlp, 1, "manual", 0);
+	json_object_set_new(spec, "max_examples_per_result",
+			    json_integer(500));
+	fund_spec(spec);
+	assert_int_equal(post(TASKD, &G.creator, "/v1/tasks", spec, NULL,
+			      &task),
+			 201);
+	path_of(p, sizeof(p), "/v1/tasks/%s/assignments", sv(task, "id"));
+	assert_int_equal(post(ASSIGND, &worker, p, NULL, NULL, &a), 201);
+	seeded_result(ref, 31, NULL);
+	path_of(p, sizeof(p), "/v1/assignments/%s/result", sv(a, "id"));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char want[120];
+
+		body = json_pack("{s:s, s:I}", "bundle", ref, "num_examples",
+				 (json_int_t)bad[i]);
+		assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o),
+				 422);
+		snprintf(want, sizeof(want), "num_examples: %lld is not in 1 to "
+			 "500 (task.max_examples_per_result)", bad[i]);
+		if (strcmp(err_msg(o), want))
+			fail_msg("num_examples %lld told \"%s\"", bad[i],
+				 err_msg(o));
+		json_decref(o);
+		json_decref(body);
+	}
+	body = json_pack("{s:s}", "bundle", ref);
+	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o), 422);
+	if (!strstr(err_msg(o), "num_examples: required") ||
+	    !strstr(err_msg(o), "1 to 500 (task.max_examples_per_result)"))
+		fail_msg("no num_examples told \"%s\"", err_msg(o));
+	json_decref(o);
+	json_decref(body);
+	body = json_pack("{s:s, s:s}", "bundle", ref, "num_examples", "9");
+	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o), 400);
+	json_decref(o);
+	json_decref(body);
+	body = json_pack("{s:s, s:i}", "bundle", ref, "num_examples", 500);
+	assert_int_equal(post(RESULTD, &worker, p, body, NULL, &o), 201);
+	assert_int_equal(json_integer_value(json_object_get(o,
+							    "num_examples")),
+			 500);
+	json_decref(o);
+	json_decref(body);
+	json_decref(spec);
+	json_decref(task);
+	json_decref(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2092,6 +2244,8 @@ int main(void)
 			test_services__fifty_racers_ten_slots_over_http),
 		cmocka_unit_test(test_services__info_and_metrics),
 		cmocka_unit_test(test_services__rounds_over_http),
+		cmocka_unit_test(test_services__copies_are_refused),
+		cmocka_unit_test(test_services__examples_are_capped),
 		cmocka_unit_test(test_services__slowloris_leaves_room),
 		cmocka_unit_test(
 			test_services__serve_again_after_database_restart),

@@ -158,10 +158,17 @@ k2=$!
 until_true 60 '[ "$(versions)" = "0 1" ]'
 ok "restarted, it decides the third and publishes version 1" test "$(versions)" = "0 1"
 ok "... of the round's three results" test "$(version_json "$ktask" 1 | j 'len(d["results"])')" = 3
-# round 2: a second daemon races the first, which is killed at once
+# round 2: a second daemon races the first, which is killed at once; each
+# contributor trains version 1 on its own shard (a copy is not paid)
+pull "$ktask" 1 "$T/kv1"
+for k in 1 2 3; do train "$T/kv1/model" "$T/k2-$k" "$k" || bail "engine train round 2 ($k)"; done
 daemon "$T/k3.log"
 k3=$!
-for who in alice bob carol; do send "$who" "$ktask" "$T/m1" 1 >/dev/null || bail "$who round 2"; done
+k=1
+for who in alice bob carol; do
+  send "$who" "$ktask" "$T/k2-$k" 1 >/dev/null || bail "$who round 2"
+  k=$((k + 1))
+done
 sleep 0.$((RANDOM % 9 + 1))
 kill -KILL "$k2"
 wait "$k2" 2>/dev/null

@@ -233,6 +233,34 @@ static void test_round__weights_discount_staleness(void **state)
 	json_decref(none);
 }
 
+/* A claimed count weighs min(claimed, the task's max_examples_per_result):
+ * 10^12 examples claimed outweigh no honest result. */
+static void test_round__weights_capped(void **state)
+{
+	struct round_state s = { 0 };
+	json_t *t = json_pack("{s:s, s:{s:i}}", "id", "0xab", "spec",
+			      "max_examples_per_result", 500);
+	json_t *huge = result("h", 1, 0, 1000000000000LL);
+	json_t *fair = result("f", 1, 0, 300);
+
+	(void)state;
+	/* no cap in the spec: the default's */
+	assert_true(round_weight(&s, huge) == 100000);
+	assert_true(round_weight(&s, fair) == 300);
+	round_settings(&s, t);
+	assert_int_equal(s.max_examples, 500);
+	assert_true(round_weight(&s, huge) == 500);
+	assert_true(round_weight(&s, fair) == 300);
+	s.async = 1;
+	s.version = 3;
+	s.staleness_exponent = 1;
+	/* trained from version 0: the cap, then the discount */
+	assert_true(fabs(round_weight(&s, huge) - 125) < 1e-9);
+	json_decref(t);
+	json_decref(huge);
+	json_decref(fair);
+}
+
 /* A kept version carries the current version's figures as its own, why
  * it was kept, and the refused aggregate's figures. */
 static void test_round__kept_metrics(void **state)
@@ -264,6 +292,7 @@ int main(void)
 		cmocka_unit_test(test_round__selects_the_rounds_results),
 		cmocka_unit_test(test_round__settings_of_the_task),
 		cmocka_unit_test(test_round__weights_discount_staleness),
+		cmocka_unit_test(test_round__weights_capped),
 		cmocka_unit_test(test_round__kept_metrics),
 	};
 

@@ -107,6 +107,32 @@ static void test_spec__bad_fields_are_named(void **state)
 	expect_error(j, "task.assets");
 }
 
+/* max_examples_per_result: 100000 unless the task says, an integer
+ * >= 1. */
+static void test_spec__max_examples_per_result(void **state)
+{
+	json_t *j = mfx_spec(2);
+	struct task_spec s;
+
+	(void)state;
+	assert_int_equal(task_spec_parse(&s, j, now_s()), FM_OK);
+	assert_int_equal(s.max_examples_per_result, 100000);
+	task_spec_cleanup(&s);
+	json_object_set_new(j, "max_examples_per_result", json_integer(600));
+	assert_int_equal(task_spec_parse(&s, j, now_s()), FM_OK);
+	assert_int_equal(s.max_examples_per_result, 600);
+	task_spec_cleanup(&s);
+	json_decref(j);
+
+	j = mfx_spec(2);
+	json_object_set_new(j, "max_examples_per_result", json_integer(0));
+	expect_error(j, "task.max_examples_per_result: expected integer in "
+			"[1, ");
+	j = mfx_spec(2);
+	json_object_set_new(j, "max_examples_per_result", json_string("10"));
+	expect_error(j, "task.max_examples_per_result");
+}
+
 /* Rounds: defaults spelled out, the escrow's payouts, and each bad
  * setting named. */
 static void test_spec__rounds(void **state)
@@ -329,6 +355,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spec__valid_spec_parses),
 		cmocka_unit_test(test_spec__bad_fields_are_named),
+		cmocka_unit_test(test_spec__max_examples_per_result),
 		cmocka_unit_test(test_spec__rounds),
 		cmocka_unit_test(test_spec__reward_scoring),
 		cmocka_unit_test(test_spec__annotation_needs_no_training),

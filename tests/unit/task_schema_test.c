@@ -136,6 +136,18 @@ static size_t corpus(struct sample *out)
 		"scoring", "shapley", "floor_share", 0.3, "method", "gtg",
 		"budget", 64))));
 	ADD("good-stored-shapley", GOOD, stored(shapley_form()));
+	MUT("good-max-examples", GOOD, rounds_form(),
+	    json_object_set_new(s, "max_examples_per_result",
+				json_integer(1)));
+	MUT("bad-max-examples-zero", BAD, rounds_form(),
+	    json_object_set_new(s, "max_examples_per_result",
+				json_integer(0)));
+	MUT("bad-max-examples-huge", BAD, rounds_form(),
+	    json_object_set_new(s, "max_examples_per_result",
+				json_integer((1LL << 40) + 1)));
+	MUT("bad-max-examples-fraction", BAD, rounds_form(),
+	    json_object_set_new(s, "max_examples_per_result",
+				json_real(2.5)));
 	MUT("bad-no-reward", BAD, rounds_form(),
 	    json_object_del(s, "reward_wei"));
 	MUT("bad-reward-without-amount", BAD, rounds_form(),

@@ -159,6 +159,106 @@ static void test_verdict__reasons(void **state)
 	json_decref(r);
 }
 
+/* Update i of a pool of three: its own direction (a pattern that differs
+ * per i), times scale; with result id "r<i>" submitted at second sec. */
+static void set_update(struct pool *p, size_t i, size_t pattern, float scale,
+		       int sec)
+{
+	const float *b = ml_model_params_const(p->base, NULL);
+	char ts[32], id[8];
+	size_t n;
+	float *w = ml_model_params(p->e[i].m, &n);
+
+	for (size_t j = 0; j < n; j++)
+		w[j] = b[j] + scale * (float)((j * (pattern + 3) + pattern) %
+					       7) * 0.01f;
+	snprintf(ts, sizeof(ts), "2026-01-01T00:00:%02dZ", sec);
+	snprintf(id, sizeof(id), "r%zu", i);
+	json_decref((json_t *)p->e[i].result);
+	p->e[i].result = json_pack("{s:s, s:s, s:s}", "id", id, "contributor",
+				   "0xab", "submitted_at", ts);
+}
+
+static void free_results(struct pool *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		json_decref((json_t *)p->e[i].result);
+}
+
+/* The later of two updates pointing the same way is the copy, scaled or
+ * not; the earlier and a different one pass. */
+static void test_copies__later_one_is_the_copy(void **state)
+{
+	struct pool p;
+	struct model_bar bar;
+	struct verdict v;
+
+	(void)state;
+	make_pool(&p, 3);
+	set_update(&p, 0, 1, 1.0f, 5); /* a copy of r1, submitted later */
+	set_update(&p, 1, 1, 1.0f, 2);
+	set_update(&p, 2, 2, 1.0f, 1);
+	assert_int_equal(mark_copies(&p), FM_OK);
+	assert_string_equal(p.e[1].copy, "");
+	assert_string_equal(p.e[2].copy, "");
+	assert_non_null(strstr(p.e[0].copy, "result r1 of this round has the "
+				"same update"));
+	assert_non_null(strstr(p.e[0].copy, "copies are not paid"));
+
+	memset(&bar, 0, sizeof(bar));
+	bar.t.max_distance = bar.t.min_accuracy = bar.t.min_improvement = NAN;
+	bar.t.max_loss = bar.t.gold_min = NAN;
+	memset(&v, 0, sizeof(v));
+	model_verdict(&v, &p.e[0], NAN, &bar);
+	assert_int_equal(v.accept, 0);
+	assert_string_equal(v.reason, p.e[0].copy);
+	json_decref(v.metrics);
+	memset(&v, 0, sizeof(v));
+	model_verdict(&v, &p.e[1], NAN, &bar);
+	assert_int_equal(v.accept, 1);
+	json_decref(v.metrics);
+
+	/* scaled up to look different: still the same direction */
+	p.e[0].copy[0] = '\0';
+	set_update(&p, 0, 1, 3.0f, 5);
+	assert_int_equal(mark_copies(&p), FM_OK);
+	assert_non_null(strstr(p.e[0].copy, "result r1 "));
+	/* a result already pending earlier in the round counts too */
+	p.e[0].copy[0] = '\0';
+	p.ns = 1;
+	assert_int_equal(mark_copies(&p), FM_OK);
+	assert_non_null(strstr(p.e[0].copy, "result r1 "));
+	/* a copy submitted first is the original: the later one pays */
+	p.ns = 3;
+	p.e[0].copy[0] = '\0';
+	set_update(&p, 0, 1, 1.0f, 0);
+	assert_int_equal(mark_copies(&p), FM_OK);
+	assert_string_equal(p.e[0].copy, "");
+	assert_non_null(strstr(p.e[1].copy, "result r0 "));
+	free_results(&p);
+	pool_cleanup(&p);
+}
+
+/* An update equal to the current version is no training. */
+static void test_copies__no_training(void **state)
+{
+	struct pool p;
+
+	(void)state;
+	make_pool(&p, 3);
+	set_update(&p, 0, 1, 0.0f, 1);
+	set_update(&p, 1, 2, 1e-9f, 2); /* within float noise of base */
+	set_update(&p, 2, 3, 1.0f, 3);
+	assert_int_equal(mark_copies(&p), FM_OK);
+	assert_string_equal(p.e[0].copy,
+			    "update equals the current version: no training");
+	assert_string_equal(p.e[1].copy,
+			    "update equals the current version: no training");
+	assert_string_equal(p.e[2].copy, "");
+	free_results(&p);
+	pool_cleanup(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,6 +266,8 @@ int main(void)
 		cmocka_unit_test(test_screen__repeats),
 		cmocka_unit_test(test_screen__needs_three),
 		cmocka_unit_test(test_verdict__reasons),
+		cmocka_unit_test(test_copies__later_one_is_the_copy),
+		cmocka_unit_test(test_copies__no_training),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
 #include "core/fjson.h"
 #include "engine/agg.h"
 #include "engine/dp.h"
+#include "market/spec.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -72,6 +73,8 @@ static void round_settings(struct round_state *s, const json_t *task)
 		s->min_results = json_integer_value(v);
 	if (s->min_results < 1)
 		s->min_results = 1;
+	v = json_object_get(spec, "max_examples_per_result");
+	s->max_examples = json_is_integer(v) ? json_integer_value(v) : 0;
 }
 
 int round_state_load(struct cli *c, const json_t *task,
@@ -141,7 +144,10 @@ done:
 double round_weight(const struct round_state *s, const json_t *r)
 {
 	long long ne = json_integer_value(json_object_get(r, "num_examples"));
-	double w = ne > 0 ? (double)ne : 1.0;
+	long long cap = s->max_examples > 0 ? s->max_examples
+					    : SPEC_EXAMPLES_DEFAULT;
+	/* a claim is only a claim: no result outweighs the cap */
+	double w = ne > 0 ? (double)(ne < cap ? ne : cap) : 1.0;
 
 	if (!s->async)
 		return w;

@@ -27,6 +27,9 @@ struct round_state {
 	int async;        /* aggregation mode "async" */
 	double staleness_exponent; /* async: weight (1 + staleness)^-this */
 	int ready;        /* task.round.ready: 1, 0, or -1 (not told) */
+	/* spec.max_examples_per_result: a result weighs at most this many
+	 * examples; 0: the default */
+	long long max_examples;
 };
 
 /* Reads the task's versions and accepted results. */
@@ -35,7 +38,7 @@ int round_state_load(struct cli *c, const json_t *task,
 void round_state_cleanup(struct round_state *s);
 
 /* The weight of result r in FedAvg: its example count (1 when it gives
- * none), in an asynchronous task times (1 + staleness)^-exponent
+ * none), at most s->max_examples whatever it claims, in an asynchronous task times (1 + staleness)^-exponent
  * (ml_agg_staleness_weight), staleness = s->version - r's base_version:
  * the versions published since r's base. */
 double round_weight(const struct round_state *s, const json_t *r);

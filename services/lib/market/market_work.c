@@ -415,6 +415,52 @@ static int submit_lock_task(struct db_conn *c, struct versions *v,
 	return FM_OK;
 }
 
+/* A result with in's bundle or the same weights (checks' weights_sha256)
+ * as an earlier result of the task, another contributor's or one of the
+ * same round, is refused: copies are not paid. The contributor's own
+ * model of an earlier round is no copy: a round that kept its version
+ * trains again from the same one, and training is deterministic.
+ * Submissions of one task queue on an advisory lock for the rest of the
+ * transaction, so of two racing copies the second sees the first. */
+static int copy_refusal(struct db_conn *c, const struct market_result_in *in,
+			long long round)
+{
+	char rd[24];
+	const char *w = json_string_value(
+		json_object_get(in->checks, "weights_sha256"));
+	PGresult *r = NULL;
+	int err;
+
+	snprintf(rd, sizeof(rd), "%lld", round);
+	err = db_execp(c, NULL,
+		       "SELECT pg_advisory_xact_lock(hashtextextended("
+		       "'submit:' || (SELECT task_id FROM assignments WHERE"
+		       " id = $1::uuid), 0))",
+		       in->assignment_id);
+	if (err)
+		return err;
+	err = db_execp(c, &r,
+		       "SELECT id, bundle_ref = $2 AS same_bundle FROM results"
+		       " WHERE task_id = (SELECT task_id FROM assignments"
+		       " WHERE id = $1::uuid) AND (bundle_ref = $2 OR ($3 <> ''"
+		       " AND checks->>'weights_sha256' = $3)) AND"
+		       " (contributor <> $4 OR round = $5::int)"
+		       " ORDER BY submitted_at LIMIT 1",
+		       in->assignment_id, in->bundle_ref, w ? w : "",
+		       in->contributor, rd);
+	if (err)
+		return err;
+	if (PQntuples(r) == 1)
+		err = fm_error_set(FM_ECONFLICT,
+				   "result %s of this task has the same %s: "
+				   "copies are not paid",
+				   db_str(r, 0, "id", ""),
+				   db_bool(r, 0, "same_bundle") ? "bundle"
+								: "weights");
+	PQclear(r);
+	return err;
+}
+
 static int submit_fn(struct db_conn *c, void *arg)
 {
 	struct submit_arg *a = arg;
@@ -445,6 +491,9 @@ static int submit_fn(struct db_conn *c, void *arg)
 	v.round = db_int(r, 0, "round", 1);
 	PQclear(r);
 	err = version_refusal(&v, in);
+	if (err)
+		return err;
+	err = copy_refusal(c, in, v.round);
 	if (err)
 		return err;
 	snprintf(n, sizeof(n), "%lld", in->num_examples);

@@ -9,6 +9,7 @@
 #include "core/file.h"
 #include "core/fjson.h"
 #include "core/log.h"
+#include "core/sha256.h"
 #include "engine/ml.h"
 #include "market/fit.h"
 #include "market/market.h"
@@ -301,6 +302,40 @@ done:
 	return err;
 }
 
+/* The sha256 of the model's weights: of its one .bin file, or of the
+ * concatenated hashes of its shards in manifest order; "" without any.
+ * Two results with the same weights are copies. */
+static int weights_sha256(char out[SHA256_HEX_LEN + 1], const json_t *manifest)
+{
+	const json_t *files = json_object_get(manifest, "files"), *f;
+	struct buf b = BUF_INIT(1 << 20);
+	const char *one = NULL;
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	json_array_foreach(files, i, f) {
+		const char *path = json_string_value(json_object_get(f, "path"));
+		const char *sha = json_string_value(json_object_get(f, "sha256"));
+		size_t len = path ? strlen(path) : 0;
+
+		if (!sha || len < 10 || strncmp(path, "model/", 6) ||
+		    strcmp(path + len - 4, ".bin"))
+			continue;
+		one = sha;
+		n++;
+		if (buf_append(&b, sha, strlen(sha))) {
+			buf_cleanup(&b);
+			return fm_error_set(FM_ENOMEM, "out of memory");
+		}
+	}
+	if (n == 1)
+		snprintf(out, SHA256_HEX_LEN + 1, "%s", one);
+	else if (n > 1)
+		fm_sha256_hex(out, b.data, b.len);
+	buf_cleanup(&b);
+	return FM_OK;
+}
+
 /* task.spec.max_result_bytes, or its default for tasks posted before
  * the field. */
 static uint64_t max_result_bytes(const json_t *task)
@@ -318,7 +353,7 @@ int checks_result(json_t **out, struct svc *s, const json_t *task,
 {
 	const char *kind = json_string_value(json_object_get(task, "kind"));
 	const char *assets = json_string_value(json_object_get(task, "assets"));
-	char dir[4096] = "", adir[4096] = "";
+	char dir[4096] = "", adir[4096] = "", wsha[SHA256_HEX_LEN + 1];
 	json_t *checks = json_object(), *manifest = NULL;
 	uint64_t reserved = 0;
 	struct pull_limits lim = { max_result_bytes(task),
@@ -338,6 +373,12 @@ int checks_result(json_t **out, struct svc *s, const json_t *task,
 			    json_integer((json_int_t)json_array_size(
 				    json_object_get(manifest, "files"))));
 	json_object_set_new(checks, "hashes", json_string("sha256 verified"));
+	err = weights_sha256(wsha, manifest);
+	if (err)
+		goto done;
+	if (wsha[0])
+		json_object_set_new(checks, "weights_sha256",
+				    json_string(wsha));
 	/* the task's own assets are trusted: checked when it was posted */
 	err = pull(s, adir, sizeof(adir), assets, STORE_KIND_TASK_ASSETS,
 		   "task assets", NULL, &alim);
