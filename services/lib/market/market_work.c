@@ -417,7 +417,9 @@ static int submit_lock_task(struct db_conn *c, struct versions *v,
 
 /* A result with in's bundle or the same weights (checks' weights_sha256)
  * as an earlier result of the task, another contributor's or one of the
- * same round, is refused: copies are not paid. The contributor's own
+ * same round, is refused: copies are not paid (models only: honest
+ * annotators agree, and labels are judged by gold and majority). The
+ * contributor's own
  * model of an earlier round is no copy: a round that kept its version
  * trains again from the same one, and training is deterministic.
  * Submissions of one task queue on an advisory lock for the rest of the
@@ -444,7 +446,9 @@ static int copy_refusal(struct db_conn *c, const struct market_result_in *in,
 		       " WHERE task_id = (SELECT task_id FROM assignments"
 		       " WHERE id = $1::uuid) AND (bundle_ref = $2 OR ($3 <> ''"
 		       " AND checks->>'weights_sha256' = $3)) AND"
-		       " (contributor <> $4 OR round = $5::int)"
+		       " (contributor <> $4 OR round = $5::int) AND"
+		       " (SELECT kind FROM tasks WHERE id = task_id) <>"
+		       " 'data_annotator'"
 		       " ORDER BY submitted_at LIMIT 1",
 		       in->assignment_id, in->bundle_ref, w ? w : "",
 		       in->contributor, rd);
