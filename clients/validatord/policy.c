@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "engine/agg.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
 
 /* Most results judged in one pass (the rest wait for the next). */
 #define POOL_MAX 64
+/* A round's pool is judged, full or not, this long before its deadline. */
+#define POOL_DEADLINE_MARGIN_S 15
 
 struct thresholds {
 	double min_accuracy, min_improvement, max_loss, max_distance,
@@ -45,11 +48,15 @@ static void thresholds_of(struct thresholds *t, const json_t *task)
 	t->gold_min = num_or_nan(v, "gold_min_agreement");
 }
 
+/* Seconds since iso (negative: until it); a time not given counts as
+ * far in the future (a round without a deadline never nears it). */
 static long long age_s(const char *iso)
 {
 	struct tm tm;
 
 	memset(&tm, 0, sizeof(tm));
+	if (!iso[0])
+		return -LLONG_MAX / 2;
 	if (!strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm))
 		return 0;
 	return (long long)time(NULL) - (long long)timegm(&tm);
@@ -599,6 +606,26 @@ done:
 	return err;
 }
 
+int round_pool_waits(const json_t *task, const struct round_state *st,
+		     size_t submitted)
+{
+	const json_t *rd = json_object_get(task, "round");
+	long long per = json_integer_value(json_object_get(task,
+							   "results_per_round"));
+	long long sent = json_integer_value(json_object_get(rd, "submitted"));
+
+	if ((long long)(submitted + json_array_size(st->pending)) <
+	    st->min_results)
+		return 1;
+	if (st->async || !json_is_object(rd) || per < 1)
+		return 0;
+	if ((long long)submitted > sent)
+		sent = (long long)submitted;
+	return sent + json_integer_value(json_object_get(rd, "accepted")) +
+		       json_integer_value(json_object_get(rd, "rejected")) <
+	       per;
+}
+
 int policy_judge(struct cli *c, const struct policy_in *in,
 		 struct verdict **out, size_t *n)
 {
@@ -634,11 +661,14 @@ int policy_judge(struct cli *c, const struct policy_in *in,
 
 		oldest = age > oldest ? age : oldest;
 	}
-	/* screening and majorities need the round's results together */
-	if ((long long)(ns + json_array_size(st.pending)) < st.min_results &&
-	    oldest < in->round_wait_s) {
-		log_debug("task %.12s: %zu submitted, waiting for %lld", id, ns,
-			  st.min_results);
+	/* screening and majorities need the round's results together (a
+	 * result judged alone later is screened against a smaller pool),
+	 * but not so late that the round's deadline finds none accepted */
+	if (round_pool_waits(in->task, &st, ns) && oldest < in->round_wait_s &&
+	    -age_s(cli_str(json_object_get(in->task, "round"),
+			   "deadline_at")) > POOL_DEADLINE_MARGIN_S) {
+		log_debug("task %.12s: %zu submitted, waiting for the round's "
+			  "others", id, ns);
 		goto done;
 	}
 	v = calloc(ns, sizeof(*v));

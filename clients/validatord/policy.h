@@ -1,9 +1,10 @@
 /* The validator daemon's decisions: one round of a task's submitted
- * results judged against the task's validation policy. */
+ * results judged together against the task's validation policy. */
 #ifndef FM_CLIENTS_VALIDATORD_POLICY_H
 #define FM_CLIENTS_VALIDATORD_POLICY_H
 
 #include "cli/cli.h"
+#include "cli/round.h"
 #include "engine/ml.h"
 
 #include <jansson.h>
@@ -32,5 +33,14 @@ struct verdict {
 int policy_judge(struct cli *c, const struct policy_in *in,
 		 struct verdict **out, size_t *n);
 void verdicts_free(struct verdict *v, size_t n);
+
+/* 1 while a round's submitted results (submitted: as many as were read
+ * now) wait for more before they are judged: fewer than st's
+ * min_results with the round's accepted ones, or, in a synchronous
+ * round, a slot without a result yet (task.round's submitted, accepted
+ * and rejected below results_per_round). The daemon judges them anyway
+ * round_wait_s after the oldest, or near the round's deadline. */
+int round_pool_waits(const json_t *task, const struct round_state *st,
+		     size_t submitted);
 
 #endif

@@ -259,6 +259,57 @@ static void test_copies__no_training(void **state)
 	pool_cleanup(&p);
 }
 
+/* A round's pool is judged together: with min_results of them, and in
+ * a synchronous round once the round is full (every slot's result
+ * submitted or decided). */
+static void test_pool__waits_for_the_round(void **state)
+{
+	struct round_state st = { 0 };
+	json_t *t = json_pack("{s:i, s:{s:i, s:i, s:i}}", "results_per_round",
+			      5, "round", "submitted", 2, "accepted", 1,
+			      "rejected", 0);
+	json_t *old = json_object();
+
+	(void)state;
+	st.pending = json_pack("[{s:s}]", "id", "accepted-before");
+	st.min_results = 3;
+	/* 1 submitted + 1 accepted < 3 */
+	assert_int_equal(round_pool_waits(old, &st, 1), 1);
+	/* enough for min_results, but 2 of 5 slots have sent nothing */
+	assert_int_equal(round_pool_waits(t, &st, 2), 1);
+	/* the results read now count, when the task was read before */
+	assert_int_equal(round_pool_waits(t, &st, 3), 1);
+	assert_int_equal(round_pool_waits(t, &st, 4), 0);
+	json_object_set_new(json_object_get(t, "round"), "rejected",
+			    json_integer(2));
+	assert_int_equal(round_pool_waits(t, &st, 2), 0);
+	/* async has no barrier: the buffer is enough */
+	json_object_set_new(json_object_get(t, "round"), "rejected",
+			    json_integer(0));
+	st.async = 1;
+	assert_int_equal(round_pool_waits(t, &st, 2), 0);
+	/* a marketplace without rounds: min_results alone */
+	st.async = 0;
+	assert_int_equal(round_pool_waits(old, &st, 2), 0);
+	json_decref(st.pending);
+	json_decref(t);
+	json_decref(old);
+}
+
+/* How far off a round's deadline is: a missing one is far. */
+static void test_pool__deadline(void **state)
+{
+	char iso[32];
+	time_t soon = time(NULL) + 100;
+	struct tm tm;
+
+	(void)state;
+	gmtime_r(&soon, &tm);
+	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+	assert_true(-age_s(iso) > 95 && -age_s(iso) <= 100);
+	assert_true(-age_s("") > 1000000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -268,6 +319,8 @@ int main(void)
 		cmocka_unit_test(test_verdict__reasons),
 		cmocka_unit_test(test_copies__later_one_is_the_copy),
 		cmocka_unit_test(test_copies__no_training),
+		cmocka_unit_test(test_pool__waits_for_the_round),
+		cmocka_unit_test(test_pool__deadline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
